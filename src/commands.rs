@@ -1,0 +1,219 @@
+//! What each command-line command does. Every failure is one line for stderr.
+
+use crate::config::Config;
+use crate::db::accounts::Account;
+use crate::db::tokens::NewToken;
+use crate::db::users::{NewUser, User};
+use crate::db::{self, DbPool, seed};
+use crate::domain::extension::Extension;
+use crate::domain::module::ModuleSet;
+use crate::domain::password;
+use crate::domain::text::{AccountName, Description, ExternalId, PersonName, TokenName};
+use crate::domain::token::{Actor, StoredStatus};
+use crate::domain::user::{Email, NewPassword, Role};
+use crate::startup;
+use diesel::Connection;
+use std::io::{BufRead, Write};
+use std::net::{SocketAddr, TcpListener};
+
+/// A failure to report as `tokendesk: <message>`.
+#[derive(Debug)]
+pub struct CommandError(pub String);
+
+impl<E: std::fmt::Display> From<E> for CommandError {
+    fn from(error: E) -> Self {
+        Self(error.to_string())
+    }
+}
+
+pub type CommandResult<T = ()> = Result<T, CommandError>;
+
+/// Connects (running pending migrations on the way).
+pub fn open_database(config: &Config) -> CommandResult<DbPool> {
+    db::connect(&config.database).map_err(|e| CommandError(format!("DATABASE_URL: {e}")))
+}
+
+fn sign_in_url(address: SocketAddr) -> String {
+    let host = if address.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        address.ip().to_string()
+    };
+    let host = if address.is_ipv6() && !address.ip().is_unspecified() {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    format!("http://{host}:{}/login", address.port())
+}
+
+/// `serve`: migrate, create the demo admin on an empty database, seed with `--demo`, listen.
+pub fn serve(config: Config, demo: bool) -> CommandResult {
+    let pool = open_database(&config)?;
+    let mut conn = pool.get()?;
+    let first_password = if Account::any_exists(&mut conn)? {
+        None
+    } else {
+        let generated = NewPassword::generate();
+        let created = seed::create_demo_admin(&mut conn, &password::hash(generated.expose()))?;
+        created.then_some(generated)
+    };
+    if demo {
+        seed::seed_demo_data(&mut conn, &config.master_key)?;
+    }
+    drop(conn);
+
+    let listener = TcpListener::bind(&config.bind).map_err(|e| {
+        CommandError(format!(
+            "TOKENDESK_BIND: cannot listen on {}: {e}",
+            config.bind
+        ))
+    })?;
+    let address = listener.local_addr()?;
+    let url = sign_in_url(address);
+    let mut out = std::io::stdout().lock();
+    match &first_password {
+        Some(password) => {
+            writeln!(out, "tokendesk is ready. Sign in at {url}")?;
+            writeln!(out, "  e-mail:   {}", seed::DEMO_ADMIN_EMAIL)?;
+            writeln!(out, "  password: {}", password.expose())?;
+            writeln!(out, "This password is shown only this once.")?;
+        }
+        None => writeln!(out, "tokendesk is ready at {url}")?,
+    }
+    out.flush()?;
+    drop(out);
+    tracing::info!(%address, database = %config.database.redacted(), "listening");
+
+    actix_web::rt::System::new().block_on(async move {
+        let server = startup::run(listener, pool, &config)?;
+        server.await
+    })?;
+    Ok(())
+}
+
+pub fn migrate(config: Config) -> CommandResult {
+    open_database(&config)?;
+    println!("The database {} is up to date.", config.database.redacted());
+    Ok(())
+}
+
+pub struct UserAdd {
+    pub account: String,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub password_stdin: bool,
+}
+
+/// `user add`: prints the new user's id.
+pub fn user_add(config: Config, args: UserAdd, stdin: impl BufRead) -> CommandResult<String> {
+    let account_name =
+        AccountName::parse(&args.account).map_err(|e| CommandError(format!("--account: {e}")))?;
+    let email = Email::parse(&args.email).map_err(|e| CommandError(format!("--email: {e}")))?;
+    let name = PersonName::parse(&args.name).map_err(|e| CommandError(format!("--name: {e}")))?;
+    let role = Role::parse(&args.role).map_err(|e| CommandError(format!("--role: {e}")))?;
+    if !args.password_stdin {
+        return Err(CommandError(
+            "--password-stdin is required: pipe the new password on standard input".into(),
+        ));
+    }
+    let mut line = String::new();
+    stdin.take(4096).read_line(&mut line)?;
+    let password = NewPassword::parse(line.trim_end_matches(['\r', '\n']))
+        .map_err(|e| CommandError(format!("password: {e}")))?;
+    let password_hash = password::hash(password.expose());
+
+    let pool = open_database(&config)?;
+    let mut conn = pool.get()?;
+    let user = conn.transaction(|conn| {
+        let account = Account::find_or_insert(conn, &account_name)?;
+        NewUser {
+            account_id: &account.id,
+            email: &email,
+            name: &name,
+            role,
+            password_hash: &password_hash,
+        }
+        .insert(conn)
+    })?;
+    Ok(user.id.to_string())
+}
+
+pub struct TokenCreate {
+    pub account: String,
+    pub name: String,
+    pub extension: String,
+    pub modules: String,
+    pub description: Option<String>,
+    pub external_id: Option<String>,
+}
+
+/// `token create`: prints the API key, alone, for scripts.
+pub fn token_create(config: Config, args: TokenCreate) -> CommandResult<String> {
+    let name = TokenName::parse(&args.name).map_err(|e| CommandError(format!("--name: {e}")))?;
+    let extension =
+        Extension::parse(&args.extension).map_err(|e| CommandError(format!("--extension: {e}")))?;
+    let modules = ModuleSet::parse_list(&args.modules)
+        .map_err(|e| CommandError(format!("--modules: {e}")))?;
+    let description_text = args
+        .description
+        .unwrap_or_else(|| format!("Created from the command line: {}", name.as_str()));
+    let description = Description::parse(&description_text)
+        .map_err(|e| CommandError(format!("--description: {e}")))?;
+    let external_id = ExternalId::parse(args.external_id.as_deref().unwrap_or(""))
+        .map_err(|e| CommandError(format!("--external-id: {e}")))?;
+
+    let pool = open_database(&config)?;
+    let mut conn = pool.get()?;
+    let account = Account::find_by_name(&mut conn, args.account.trim())?.ok_or_else(|| {
+        CommandError(format!(
+            "--account: no account is named {:?}",
+            args.account.trim()
+        ))
+    })?;
+    let admin = User::first_of_account(&mut conn, &account.id).map_err(|_| {
+        CommandError(format!(
+            "--account: {:?} has no users to act for",
+            account.name
+        ))
+    })?;
+    let (_, key) = NewToken {
+        account_id: &account.id,
+        name: &name,
+        description: &description,
+        external_id: &external_id,
+        extension,
+        modules: &modules,
+        status: StoredStatus::Active,
+        expires_at: None,
+        client_ip: None,
+    }
+    .insert(
+        &mut conn,
+        &config.master_key,
+        &Actor::user(&admin.id, &admin.name),
+    )?;
+    Ok(key.expose())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sign_in_url;
+
+    #[test]
+    fn sign_in_urls() {
+        assert_eq!(
+            sign_in_url("127.0.0.1:8080".parse().unwrap()),
+            "http://127.0.0.1:8080/login"
+        );
+        assert_eq!(
+            sign_in_url("0.0.0.0:9000".parse().unwrap()),
+            "http://127.0.0.1:9000/login"
+        );
+        assert_eq!(
+            sign_in_url("[::1]:9000".parse().unwrap()),
+            "http://[::1]:9000/login"
+        );
+    }
+}

@@ -1,0 +1,295 @@
+//! Configuration from the environment (SPEC "Configuration"). Every bad value is reported as one
+//! line naming the variable and the cause.
+
+use crate::db::DatabaseUrl;
+use crate::domain::secret_box::MasterKey;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use rand::RngCore;
+use std::fmt;
+use std::io::Write;
+use std::net::ToSocketAddrs;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_DATABASE: &str = "data/tokendesk.db";
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+const DATA_DIR: &str = "data";
+const SESSION_KEY_BYTES: usize = 64;
+const MASTER_KEY_BYTES: usize = 32;
+
+#[derive(Clone)]
+pub struct Config {
+    pub database: DatabaseUrl,
+    pub bind: String,
+    pub session_key: Vec<u8>,
+    pub master_key: MasterKey,
+    pub cookie_secure: bool,
+    pub log_filter: String,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("database", &self.database.redacted())
+            .field("bind", &self.bind)
+            .field("cookie_secure", &self.cookie_secure)
+            .field("log_filter", &self.log_filter)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {cause}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub cause: String,
+}
+
+fn error(variable: &'static str, cause: impl fmt::Display) -> ConfigError {
+    ConfigError {
+        variable,
+        cause: cause.to_string(),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok(), Path::new(DATA_DIR))
+    }
+
+    /// Reads settings through `lookup`; keys not given are read from, or generated once into,
+    /// `data_dir`.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        data_dir: &Path,
+    ) -> Result<Self, ConfigError> {
+        let database =
+            DatabaseUrl::parse(&lookup("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE.into()))
+                .map_err(|e| error("DATABASE_URL", e))?;
+
+        let bind = lookup("TOKENDESK_BIND").unwrap_or_else(|| DEFAULT_BIND.into());
+        let addresses: Vec<_> = bind
+            .to_socket_addrs()
+            .map_err(|e| {
+                error(
+                    "TOKENDESK_BIND",
+                    format!("{bind:?} is not a host:port address ({e})"),
+                )
+            })?
+            .collect();
+        if addresses.is_empty() {
+            return Err(error(
+                "TOKENDESK_BIND",
+                format!("{bind:?} resolves to no address"),
+            ));
+        }
+
+        let session_key = key_setting(
+            "TOKENDESK_SESSION_KEY",
+            lookup("TOKENDESK_SESSION_KEY"),
+            &data_dir.join("session.key"),
+            |len| {
+                (len >= SESSION_KEY_BYTES)
+                    .then_some(())
+                    .ok_or(format!("must be at least {SESSION_KEY_BYTES} bytes"))
+            },
+            SESSION_KEY_BYTES,
+        )?;
+        let master_key_bytes = key_setting(
+            "TOKENDESK_MASTER_KEY",
+            lookup("TOKENDESK_MASTER_KEY"),
+            &data_dir.join("master.key"),
+            |len| {
+                (len == MASTER_KEY_BYTES)
+                    .then_some(())
+                    .ok_or(format!("must be exactly {MASTER_KEY_BYTES} bytes"))
+            },
+            MASTER_KEY_BYTES,
+        )?;
+        let master_key = MasterKey::from_bytes(&master_key_bytes)
+            .map_err(|e| error("TOKENDESK_MASTER_KEY", e))?;
+
+        let cookie_secure = match lookup("TOKENDESK_COOKIE_SECURE") {
+            None => !addresses.iter().all(|a| a.ip().is_loopback()),
+            Some(value) => parse_bool(&value).ok_or_else(|| {
+                error(
+                    "TOKENDESK_COOKIE_SECURE",
+                    format!("{value:?} is not true or false"),
+                )
+            })?,
+        };
+
+        let log_filter = lookup("RUST_LOG").unwrap_or_else(|| "info".into());
+        tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| error("RUST_LOG", e))?;
+
+        Ok(Self {
+            database,
+            bind,
+            session_key,
+            master_key,
+            cookie_secure,
+            log_filter,
+        })
+    }
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// A base64 key from the variable, else from `file`, else freshly generated into `file` (0600).
+fn key_setting(
+    variable: &'static str,
+    value: Option<String>,
+    file: &Path,
+    check_length: impl Fn(usize) -> Result<(), String>,
+    generated_len: usize,
+) -> Result<Vec<u8>, ConfigError> {
+    let decode = |text: &str, origin: &str| -> Result<Vec<u8>, ConfigError> {
+        let bytes = BASE64
+            .decode(text.trim())
+            .map_err(|e| error(variable, format!("{origin} is not valid base64 ({e})")))?;
+        check_length(bytes.len())
+            .map_err(|cause| error(variable, format!("{origin} {cause} (got {})", bytes.len())))?;
+        Ok(bytes)
+    };
+    if let Some(value) = value {
+        return decode(&value, "the value");
+    }
+    match std::fs::read_to_string(file) {
+        Ok(text) => decode(&text, &format!("the key file {}", file.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = vec![0u8; generated_len];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            write_private(file, BASE64.encode(&bytes).as_bytes()).map_err(|e| {
+                error(
+                    variable,
+                    format!("cannot write the generated key to {}: {e}", file.display()),
+                )
+            })?;
+            Ok(bytes)
+        }
+        Err(e) => Err(error(
+            variable,
+            format!("cannot read the key file {}: {e}", file.display()),
+        )),
+    }
+}
+
+/// Creates `file` readable by its owner only; never overwrites an existing one.
+fn write_private(file: &Path, contents: &[u8]) -> std::io::Result<()> {
+    if let Some(folder) = file.parent() {
+        std::fs::create_dir_all(folder)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut handle = options.open(file)?;
+    handle.write_all(contents)?;
+    handle.sync_all()
+}
+
+/// Where the generated keys live by default.
+pub fn data_dir() -> PathBuf {
+    PathBuf::from(DATA_DIR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)], dir: &Path) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned(), dir)
+    }
+
+    #[test]
+    fn defaults_generate_private_keys_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = config(&[], dir.path()).unwrap();
+        assert_eq!(first.database, DatabaseUrl::Sqlite(DEFAULT_DATABASE.into()));
+        assert_eq!(first.bind, DEFAULT_BIND);
+        assert!(!first.cookie_secure, "loopback serves plain HTTP");
+        assert_eq!(first.session_key.len(), SESSION_KEY_BYTES);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for name in ["session.key", "master.key"] {
+                let mode = std::fs::metadata(dir.path().join(name))
+                    .unwrap()
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o777, 0o600, "{name}");
+            }
+        }
+        let second = config(&[], dir.path()).unwrap();
+        assert_eq!(
+            first.session_key, second.session_key,
+            "the generated key is reused"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let short = BASE64.encode([1u8; 16]);
+        let cases = [
+            ("DATABASE_URL", ""),
+            ("DATABASE_URL", "postgres://"),
+            ("TOKENDESK_BIND", "not an address"),
+            ("TOKENDESK_SESSION_KEY", "***"),
+            ("TOKENDESK_SESSION_KEY", short.as_str()),
+            ("TOKENDESK_MASTER_KEY", short.as_str()),
+            ("TOKENDESK_COOKIE_SECURE", "maybe"),
+            ("RUST_LOG", "[[["),
+        ];
+        for (variable, value) in cases {
+            let err = config(&[(variable, value)], dir.path()).unwrap_err();
+            assert_eq!(err.variable, variable, "{value:?}");
+            assert!(!err.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn explicit_values_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = BASE64.encode([7u8; 64]);
+        let master = BASE64.encode([9u8; 32]);
+        let c = config(
+            &[
+                ("DATABASE_URL", "postgres://postgres@127.0.0.1/x"),
+                ("TOKENDESK_BIND", "0.0.0.0:9000"),
+                ("TOKENDESK_SESSION_KEY", &session),
+                ("TOKENDESK_MASTER_KEY", &master),
+            ],
+            dir.path(),
+        )
+        .unwrap();
+        assert!(
+            c.cookie_secure,
+            "a public bind address defaults to Secure cookies"
+        );
+        assert_eq!(c.session_key, vec![7u8; 64]);
+        assert!(!dir.path().join("session.key").exists());
+        assert!(!format!("{c:?}").contains(&session));
+    }
+
+    #[test]
+    fn booleans() {
+        assert_eq!(parse_bool("TRUE"), Some(true));
+        assert_eq!(parse_bool("0"), Some(false));
+        assert_eq!(parse_bool(""), None);
+    }
+}

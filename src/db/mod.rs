@@ -1,0 +1,24 @@
+//! Storage: one module per table, each with the queries that belong to it. No HTTP here.
+
+pub mod accounts;
+pub mod agreements;
+pub mod events;
+pub mod pool;
+pub mod schema;
+pub mod seed;
+pub mod tokens;
+pub mod users;
+
+pub use pool::{DatabaseUrl, DbConnection, DbError, DbPool, connect, run};
+
+use chrono::{NaiveDateTime, Timelike, Utc};
+
+/// The current UTC time at the precision both backends keep (microseconds), so a value read
+/// back equals the one written.
+pub fn now() -> NaiveDateTime {
+    let now = Utc::now().naive_utc();
+    now.with_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now)
+}
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);

@@ -1,0 +1,100 @@
+// The schema both backends share; keep in step with migrations/sqlite and migrations/postgres.
+
+diesel::table! {
+    accounts (id) {
+        id -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        account_id -> Text,
+        email -> Text,
+        name -> Text,
+        role -> Text,
+        password_hash -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tokens (id) {
+        id -> Text,
+        account_id -> Text,
+        name -> Text,
+        description -> Text,
+        external_id -> Text,
+        extension_id -> Text,
+        status -> Text,
+        secret_digest -> Text,
+        secret_ciphertext -> Binary,
+        expires_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        created_by_id -> Text,
+        created_by_name -> Text,
+        updated_at -> Timestamp,
+        updated_by_id -> Text,
+        updated_by_name -> Text,
+        deleted_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        last_used_ip -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    token_permissions (token_id, module_id) {
+        token_id -> Text,
+        module_id -> Text,
+        granted_at -> Timestamp,
+        granted_by_id -> Text,
+        granted_by_name -> Text,
+    }
+}
+
+diesel::table! {
+    token_events (id) {
+        id -> BigInt,
+        token_id -> Text,
+        kind -> Text,
+        actor_id -> Text,
+        actor_name -> Text,
+        client_ip -> Nullable<Text>,
+        occurred_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    agreements (id) {
+        id -> Text,
+        account_id -> Text,
+        agreement_type -> Text,
+        title -> Text,
+        name -> Text,
+        description -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+        created_by_id -> Text,
+        created_by_name -> Text,
+        updated_at -> Timestamp,
+        updated_by_id -> Text,
+        updated_by_name -> Text,
+    }
+}
+
+diesel::joinable!(users -> accounts (account_id));
+diesel::joinable!(tokens -> accounts (account_id));
+diesel::joinable!(token_permissions -> tokens (token_id));
+diesel::joinable!(token_events -> tokens (token_id));
+diesel::joinable!(agreements -> accounts (account_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    accounts,
+    users,
+    tokens,
+    token_permissions,
+    token_events,
+    agreements,
+);

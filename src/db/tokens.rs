@@ -1,0 +1,384 @@
+use super::pool::MultiBackend;
+use super::schema::{token_permissions, tokens};
+use super::{DbConnection, DbError, events, lower, now};
+use crate::domain::api_key::{ApiKey, TokenSecret};
+use crate::domain::extension::Extension;
+use crate::domain::ids::{AccountId, TokenId};
+use crate::domain::list_query::{TokenListQuery, TokenSort};
+use crate::domain::module::ModuleSet;
+use crate::domain::secret_box::MasterKey;
+use crate::domain::text::{Description, ExternalId, TokenName};
+use crate::domain::token::{Actor, EventKind, StoredStatus, TokenStatus};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = tokens)]
+struct TokenRow {
+    id: String,
+    account_id: String,
+    name: String,
+    description: String,
+    external_id: String,
+    extension_id: String,
+    status: String,
+    expires_at: Option<NaiveDateTime>,
+    created_at: NaiveDateTime,
+    created_by_id: String,
+    created_by_name: String,
+    updated_at: NaiveDateTime,
+    updated_by_id: String,
+    updated_by_name: String,
+    last_used_at: Option<NaiveDateTime>,
+    last_used_ip: Option<String>,
+}
+
+/// When something happened and who did it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    pub at: NaiveDateTime,
+    pub by: Actor,
+}
+
+/// A live (not deleted) token, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub id: TokenId,
+    pub account_id: AccountId,
+    pub name: String,
+    pub description: String,
+    pub external_id: String,
+    pub extension: Extension,
+    pub stored_status: StoredStatus,
+    pub expires_at: Option<NaiveDateTime>,
+    pub created: Stamp,
+    pub updated: Stamp,
+    pub last_used_at: Option<NaiveDateTime>,
+    pub last_used_ip: Option<String>,
+}
+
+impl From<TokenRow> for Token {
+    fn from(row: TokenRow) -> Self {
+        Self {
+            id: TokenId::from_trusted(row.id),
+            account_id: AccountId::from_trusted(row.account_id),
+            name: row.name,
+            description: row.description,
+            external_id: row.external_id,
+            extension: Extension::parse(&row.extension_id).unwrap_or(Extension::Custom),
+            stored_status: StoredStatus::from_stored(&row.status),
+            expires_at: row.expires_at,
+            created: Stamp {
+                at: row.created_at,
+                by: Actor {
+                    id: row.created_by_id,
+                    name: row.created_by_name,
+                },
+            },
+            updated: Stamp {
+                at: row.updated_at,
+                by: Actor {
+                    id: row.updated_by_id,
+                    name: row.updated_by_name,
+                },
+            },
+            last_used_at: row.last_used_at,
+            last_used_ip: row.last_used_ip,
+        }
+    }
+}
+
+/// What a new token is made of; the secret is generated on insert.
+pub struct NewToken<'a> {
+    pub account_id: &'a AccountId,
+    pub name: &'a TokenName,
+    pub description: &'a Description,
+    pub external_id: &'a ExternalId,
+    pub extension: Extension,
+    pub modules: &'a ModuleSet,
+    pub status: StoredStatus,
+    pub expires_at: Option<NaiveDateTime>,
+    pub client_ip: Option<&'a str>,
+}
+
+/// One page of the list and how many tokens match in all.
+pub struct TokenPage {
+    pub tokens: Vec<Token>,
+    pub total: u64,
+}
+
+type BoxedTokens<'a> = tokens::BoxedQuery<'a, MultiBackend>;
+
+/// The account's live tokens matching the list's filters and search, unordered.
+fn matching<'a>(
+    account_id: &'a AccountId,
+    query: &'a TokenListQuery,
+    at: NaiveDateTime,
+) -> BoxedTokens<'a> {
+    let mut select = tokens::table
+        .filter(tokens::account_id.eq(account_id.as_str()))
+        .filter(tokens::deleted_at.is_null())
+        .into_boxed();
+    let active = StoredStatus::Active.as_str();
+    select = match query.status {
+        None => select,
+        Some(TokenStatus::Active) => select
+            .filter(tokens::status.eq(active))
+            .filter(tokens::expires_at.is_null().or(tokens::expires_at.gt(at))),
+        Some(TokenStatus::Inactive) => {
+            select.filter(tokens::status.eq(StoredStatus::Inactive.as_str()))
+        }
+        Some(TokenStatus::Expired) => select
+            .filter(tokens::status.eq(active))
+            .filter(tokens::expires_at.le(at)),
+    };
+    if let Some(extension) = query.extension {
+        select = select.filter(tokens::extension_id.eq(extension.id()));
+    }
+    if let Some(search) = &query.search {
+        let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
+        select = select.filter(
+            lower(tokens::name)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(tokens::id).like(pattern.clone()).escape('\\'))
+                .or(lower(tokens::external_id).like(pattern).escape('\\')),
+        );
+    }
+    select
+}
+
+/// `%` and `_` typed by a person are literal characters, not wildcards.
+fn escape_like(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+impl Token {
+    pub fn status(&self, at: NaiveDateTime) -> TokenStatus {
+        TokenStatus::of(self.stored_status, self.expires_at, at)
+    }
+
+    pub fn list(
+        conn: &mut DbConnection,
+        account_id: &AccountId,
+        query: &TokenListQuery,
+    ) -> Result<TokenPage, DbError> {
+        let at = now();
+        let total: i64 = matching(account_id, query, at).count().get_result(conn)?;
+        let total = u64::try_from(total).unwrap_or(0);
+        let window =
+            crate::domain::list_query::PageWindow::clamp(query.page, query.per_page, total);
+        let offset = i64::try_from(u64::from(window.page - 1) * u64::from(query.per_page))
+            .unwrap_or(i64::MAX);
+        let ordered =
+            match query.sort {
+                TokenSort::NewestFirst => matching(account_id, query, at)
+                    .order((tokens::created_at.desc(), tokens::id.desc())),
+                TokenSort::OldestFirst => matching(account_id, query, at)
+                    .order((tokens::created_at.asc(), tokens::id.asc())),
+                TokenSort::NameAscending => matching(account_id, query, at)
+                    .order((lower(tokens::name).asc(), tokens::id.asc())),
+                TokenSort::NameDescending => matching(account_id, query, at)
+                    .order((lower(tokens::name).desc(), tokens::id.desc())),
+            };
+        let rows = ordered
+            .limit(i64::from(query.per_page))
+            .offset(offset)
+            .select(TokenRow::as_select())
+            .load::<TokenRow>(conn)?;
+        Ok(TokenPage {
+            tokens: rows.into_iter().map(Token::from).collect(),
+            total,
+        })
+    }
+
+    /// A live token of the account; another account's or a deleted token is `NotFound`.
+    pub fn find(
+        conn: &mut DbConnection,
+        account_id: &AccountId,
+        id: &TokenId,
+    ) -> Result<Token, DbError> {
+        Ok(tokens::table
+            .filter(tokens::id.eq(id.as_str()))
+            .filter(tokens::account_id.eq(account_id.as_str()))
+            .filter(tokens::deleted_at.is_null())
+            .select(TokenRow::as_select())
+            .first::<TokenRow>(conn)?
+            .into())
+    }
+
+    pub fn permissions(conn: &mut DbConnection, id: &TokenId) -> Result<ModuleSet, DbError> {
+        let ids: Vec<String> = token_permissions::table
+            .filter(token_permissions::token_id.eq(id.as_str()))
+            .select(token_permissions::module_id)
+            .load(conn)?;
+        ModuleSet::parse(ids.iter().map(String::as_str))
+            .map_err(|e| DbError::Conflict(format!("token {id} has unusable permissions: {e}")))
+    }
+
+    /// Switches a token on or off and records who did it; unchanged when it already is.
+    pub fn set_status(
+        conn: &mut DbConnection,
+        account_id: &AccountId,
+        id: &TokenId,
+        status: StoredStatus,
+        actor: &Actor,
+        client_ip: Option<&str>,
+    ) -> Result<Token, DbError> {
+        conn.transaction(|conn| {
+            let at = now();
+            let changed = diesel::update(
+                tokens::table
+                    .filter(tokens::id.eq(id.as_str()))
+                    .filter(tokens::account_id.eq(account_id.as_str()))
+                    .filter(tokens::deleted_at.is_null())
+                    .filter(tokens::status.ne(status.as_str())),
+            )
+            .set((
+                tokens::status.eq(status.as_str()),
+                tokens::updated_at.eq(at),
+                tokens::updated_by_id.eq(&actor.id),
+                tokens::updated_by_name.eq(&actor.name),
+            ))
+            .execute(conn)?;
+            if changed == 1 {
+                let kind = match status {
+                    StoredStatus::Active => EventKind::Enabled,
+                    StoredStatus::Inactive => EventKind::Disabled,
+                };
+                events::record(conn, id, kind, actor, client_ip)?;
+            }
+            Token::find(conn, account_id, id)
+        })
+    }
+
+    /// Deletes a token for good: it disappears from lists, its key stops working and its
+    /// encrypted secret is wiped. The row stays so that its history remains.
+    pub fn delete(
+        conn: &mut DbConnection,
+        account_id: &AccountId,
+        id: &TokenId,
+        actor: &Actor,
+        client_ip: Option<&str>,
+    ) -> Result<(), DbError> {
+        conn.transaction(|conn| {
+            let at = now();
+            let deleted = diesel::update(
+                tokens::table
+                    .filter(tokens::id.eq(id.as_str()))
+                    .filter(tokens::account_id.eq(account_id.as_str()))
+                    .filter(tokens::deleted_at.is_null()),
+            )
+            .set((
+                tokens::deleted_at.eq(Some(at)),
+                tokens::status.eq(StoredStatus::Inactive.as_str()),
+                tokens::secret_digest.eq(""),
+                tokens::secret_ciphertext.eq(Vec::<u8>::new()),
+                tokens::updated_at.eq(at),
+                tokens::updated_by_id.eq(&actor.id),
+                tokens::updated_by_name.eq(&actor.name),
+            ))
+            .execute(conn)?;
+            if deleted == 0 {
+                return Err(DbError::NotFound);
+            }
+            events::record(conn, id, EventKind::Deleted, actor, client_ip)
+        })
+    }
+}
+
+impl NewToken<'_> {
+    /// Inserts the token, its permissions and its "created" event in one transaction, and returns
+    /// the key: the only moment the secret exists in clear outside a reveal.
+    pub fn insert(
+        &self,
+        conn: &mut DbConnection,
+        master_key: &MasterKey,
+        actor: &Actor,
+    ) -> Result<(Token, ApiKey), DbError> {
+        for _ in 0..5 {
+            let id = TokenId::generate();
+            match self.insert_as(conn, master_key, actor, id) {
+                Err(DbError::Conflict(_)) => continue,
+                other => return other,
+            }
+        }
+        Err(DbError::Conflict("could not find a free token id".into()))
+    }
+
+    fn insert_as(
+        &self,
+        conn: &mut DbConnection,
+        master_key: &MasterKey,
+        actor: &Actor,
+        id: TokenId,
+    ) -> Result<(Token, ApiKey), DbError> {
+        let secret = TokenSecret::generate(&id);
+        let modules = if self.extension.has_fixed_permissions() {
+            ModuleSet::all()
+        } else {
+            self.modules.clone()
+        };
+        conn.transaction(|conn| {
+            let at = now();
+            diesel::insert_into(tokens::table)
+                .values((
+                    tokens::id.eq(id.as_str()),
+                    tokens::account_id.eq(self.account_id.as_str()),
+                    tokens::name.eq(self.name.as_str()),
+                    tokens::description.eq(self.description.as_str()),
+                    tokens::external_id.eq(self.external_id.as_str()),
+                    tokens::extension_id.eq(self.extension.id()),
+                    tokens::status.eq(self.status.as_str()),
+                    tokens::secret_digest.eq(secret.digest().as_str()),
+                    tokens::secret_ciphertext.eq(master_key.seal(&id, &secret)),
+                    tokens::expires_at.eq(self.expires_at),
+                    tokens::created_at.eq(at),
+                    tokens::created_by_id.eq(&actor.id),
+                    tokens::created_by_name.eq(&actor.name),
+                    tokens::updated_at.eq(at),
+                    tokens::updated_by_id.eq(&actor.id),
+                    tokens::updated_by_name.eq(&actor.name),
+                ))
+                .execute(conn)?;
+            let grants: Vec<_> = modules
+                .iter()
+                .map(|module| {
+                    (
+                        token_permissions::token_id.eq(id.as_str()),
+                        token_permissions::module_id.eq(module.id),
+                        token_permissions::granted_at.eq(at),
+                        token_permissions::granted_by_id.eq(&actor.id),
+                        token_permissions::granted_by_name.eq(&actor.name),
+                    )
+                })
+                .collect();
+            for grant in grants {
+                diesel::insert_into(token_permissions::table)
+                    .values(grant)
+                    .execute(conn)?;
+            }
+            events::record(conn, &id, EventKind::Created, actor, self.client_ip)?;
+            let token = Token::find(conn, self.account_id, &id)?;
+            Ok((token, ApiKey::new(id.clone(), secret.clone())))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_like;
+
+    #[test]
+    fn like_wildcards_typed_by_people_are_literal() {
+        assert_eq!(escape_like("50%_off\\"), "50\\%\\_off\\\\");
+        assert_eq!(escape_like("plain"), "plain");
+    }
+}

@@ -1,0 +1,110 @@
+//! The extensions a token is made for. Reports tokens always get every module.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Extension {
+    Custom,
+    Flowgear,
+    Zapier,
+    Reports,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown extension {0:?}; choose one of custom, flowgear, zapier, reports")]
+pub struct UnknownExtension(pub String);
+
+impl Extension {
+    /// In the order the wizard lists them.
+    pub const ALL: [Extension; 4] = [Self::Flowgear, Self::Reports, Self::Zapier, Self::Custom];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::Custom => "EXT-000",
+            Self::Flowgear => "EXT-001",
+            Self::Zapier => "EXT-002",
+            Self::Reports => "EXT-003",
+        }
+    }
+
+    /// The name used by the API and in forms.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Custom => "custom",
+            Self::Flowgear => "flowgear",
+            Self::Zapier => "zapier",
+            Self::Reports => "reports",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Custom => "Custom Integration",
+            Self::Flowgear => "Flowgear iPaaS",
+            Self::Zapier => "Zapier Integration",
+            Self::Reports => "Custom Reports",
+        }
+    }
+
+    /// The one-line explanation the wizard shows beside the choice.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            Self::Custom => "Choose this option for your custom integration.",
+            Self::Flowgear => "A token for the Flowgear iPaaS platform.",
+            Self::Zapier => "A token for the Zapier workflow automation platform.",
+            Self::Reports => "A token for creating Custom Reports; it reaches all modules.",
+        }
+    }
+
+    /// True when the permissions are fixed rather than chosen.
+    pub fn has_fixed_permissions(self) -> bool {
+        self == Self::Reports
+    }
+
+    /// Accepts the API name (`zapier`, any case) or the id (`EXT-002`).
+    pub fn parse(value: &str) -> Result<Self, UnknownExtension> {
+        let value = value.trim();
+        Self::ALL
+            .into_iter()
+            .find(|e| e.name().eq_ignore_ascii_case(value) || e.id() == value)
+            .ok_or_else(|| UnknownExtension(value.chars().take(64).collect()))
+    }
+}
+
+impl fmt::Display for Extension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_by_name_or_id() {
+        let cases = [
+            ("custom", Some(Extension::Custom)),
+            ("Zapier", Some(Extension::Zapier)),
+            (" flowgear ", Some(Extension::Flowgear)),
+            ("EXT-003", Some(Extension::Reports)),
+            ("EXT-000", Some(Extension::Custom)),
+            ("ext-000", None),
+            ("EXT-004", None),
+            ("", None),
+            ("<script>", None),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(Extension::parse(value).ok(), expected, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn only_reports_is_fixed() {
+        let fixed: Vec<_> = Extension::ALL
+            .into_iter()
+            .filter(|e| e.has_fixed_permissions())
+            .collect();
+        assert_eq!(fixed, vec![Extension::Reports]);
+    }
+}

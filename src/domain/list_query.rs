@@ -1,0 +1,279 @@
+//! The Tokens list's query string: page, page size, filters, search and sort. People edit URLs
+//! by hand, so anything unrecognised falls back to the default instead of failing the page.
+
+use super::extension::Extension;
+use super::token::TokenStatus;
+
+pub const PAGE_SIZES: [u32; 4] = [10, 25, 50, 100];
+const MAX_SEARCH_CHARS: usize = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenSort {
+    #[default]
+    NewestFirst,
+    OldestFirst,
+    NameAscending,
+    NameDescending,
+}
+
+impl TokenSort {
+    pub const ALL: [TokenSort; 4] = [
+        Self::NewestFirst,
+        Self::OldestFirst,
+        Self::NameAscending,
+        Self::NameDescending,
+    ];
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_param() == value)
+    }
+
+    pub fn as_param(self) -> &'static str {
+        match self {
+            Self::NewestFirst => "-created",
+            Self::OldestFirst => "created",
+            Self::NameAscending => "name",
+            Self::NameDescending => "-name",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::NewestFirst => "Newest first",
+            Self::OldestFirst => "Oldest first",
+            Self::NameAscending => "Name A–Z",
+            Self::NameDescending => "Name Z–A",
+        }
+    }
+}
+
+/// The raw parameters as they arrive; every one optional and untrusted.
+#[derive(Debug, Clone, Default)]
+pub struct RawListQuery<'a> {
+    pub page: Option<&'a str>,
+    pub per_page: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub extension: Option<&'a str>,
+    pub q: Option<&'a str>,
+    pub sort: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenListQuery {
+    /// 1-based.
+    pub page: u32,
+    pub per_page: u32,
+    pub status: Option<TokenStatus>,
+    pub extension: Option<Extension>,
+    /// Matched against name, id and external id; never empty when present.
+    pub search: Option<String>,
+    pub sort: TokenSort,
+}
+
+impl Default for TokenListQuery {
+    fn default() -> Self {
+        Self {
+            page: 1,
+            per_page: PAGE_SIZES[0],
+            status: None,
+            extension: None,
+            search: None,
+            sort: TokenSort::default(),
+        }
+    }
+}
+
+impl TokenListQuery {
+    pub fn parse(raw: &RawListQuery<'_>) -> Self {
+        let page = raw
+            .page
+            .and_then(|p| p.trim().parse::<u32>().ok())
+            .filter(|p| *p >= 1)
+            .unwrap_or(1);
+        let per_page = raw
+            .per_page
+            .and_then(|p| p.trim().parse::<u32>().ok())
+            .filter(|p| PAGE_SIZES.contains(p))
+            .unwrap_or(PAGE_SIZES[0]);
+        let search = raw
+            .q
+            .map(|q| {
+                q.trim()
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_SEARCH_CHARS)
+                    .collect::<String>()
+            })
+            .filter(|q| !q.is_empty());
+        Self {
+            page,
+            per_page,
+            status: raw.status.and_then(TokenStatus::parse),
+            extension: raw.extension.and_then(|e| Extension::parse(e).ok()),
+            search,
+            sort: raw.sort.and_then(TokenSort::parse).unwrap_or_default(),
+        }
+    }
+
+    /// The same query on another page, as query-string pairs (defaults left out).
+    pub fn pairs_for_page(&self, page: u32) -> Vec<(&'static str, String)> {
+        let mut pairs = Vec::new();
+        if page != 1 {
+            pairs.push(("page", page.to_string()));
+        }
+        if self.per_page != PAGE_SIZES[0] {
+            pairs.push(("per_page", self.per_page.to_string()));
+        }
+        if let Some(status) = self.status {
+            pairs.push(("status", status.as_str().to_owned()));
+        }
+        if let Some(extension) = self.extension {
+            pairs.push(("extension", extension.name().to_owned()));
+        }
+        if let Some(search) = &self.search {
+            pairs.push(("q", search.clone()));
+        }
+        if self.sort != TokenSort::default() {
+            pairs.push(("sort", self.sort.as_param().to_owned()));
+        }
+        pairs
+    }
+
+    pub fn offset(&self) -> u64 {
+        u64::from(self.page - 1) * u64::from(self.per_page)
+    }
+
+    pub fn is_filtered(&self) -> bool {
+        self.status.is_some() || self.extension.is_some() || self.search.is_some()
+    }
+}
+
+/// Where a page of `total` items starts and ends, for the "1-10 of N" footer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageWindow {
+    pub page: u32,
+    pub last_page: u32,
+    pub first_item: u64,
+    pub last_item: u64,
+    pub total: u64,
+}
+
+impl PageWindow {
+    /// A page past the end shows the last page rather than an empty one.
+    pub fn clamp(page: u32, per_page: u32, total: u64) -> Self {
+        let last_page =
+            u32::try_from(total.div_ceil(u64::from(per_page)).max(1)).unwrap_or(u32::MAX);
+        let page = page.clamp(1, last_page);
+        let first = u64::from(page - 1) * u64::from(per_page);
+        let last_item = (first + u64::from(per_page)).min(total);
+        Self {
+            page,
+            last_page,
+            first_item: if total == 0 { 0 } else { first + 1 },
+            last_item,
+            total,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> TokenListQuery {
+        let get = |k: &str| pairs.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+        TokenListQuery::parse(&RawListQuery {
+            page: get("page"),
+            per_page: get("per_page"),
+            status: get("status"),
+            extension: get("extension"),
+            q: get("q"),
+            sort: get("sort"),
+        })
+    }
+
+    #[test]
+    fn defaults() {
+        assert_eq!(parse(&[]), TokenListQuery::default());
+    }
+
+    #[test]
+    fn recognised_values() {
+        let q = parse(&[
+            ("page", "3"),
+            ("per_page", "25"),
+            ("status", "inactive"),
+            ("extension", "zapier"),
+            ("q", "  tutorial "),
+            ("sort", "name"),
+        ]);
+        assert_eq!(q.page, 3);
+        assert_eq!(q.per_page, 25);
+        assert_eq!(q.status, Some(TokenStatus::Inactive));
+        assert_eq!(q.extension, Some(Extension::Zapier));
+        assert_eq!(q.search.as_deref(), Some("tutorial"));
+        assert_eq!(q.sort, TokenSort::NameAscending);
+        assert_eq!(q.offset(), 50);
+        assert!(q.is_filtered());
+    }
+
+    #[test]
+    fn garbage_falls_back_to_defaults() {
+        let cases: &[&[(&str, &str)]] = &[
+            &[("page", "0")],
+            &[("page", "-1")],
+            &[("page", "abc")],
+            &[("page", "99999999999999999999")],
+            &[("per_page", "7")],
+            &[("per_page", "1000000")],
+            &[("status", "deleted")],
+            &[("extension", "EXT-999")],
+            &[("sort", "drop table")],
+            &[("q", "   ")],
+        ];
+        for pairs in cases {
+            assert_eq!(parse(pairs), TokenListQuery::default(), "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn search_is_bounded_and_loses_control_characters() {
+        let q = parse(&[("q", &"x".repeat(500))]);
+        assert_eq!(q.search.unwrap().len(), 128);
+        assert_eq!(parse(&[("q", "a\u{0}b")]).search.as_deref(), Some("ab"));
+    }
+
+    #[test]
+    fn pairs_round_trip() {
+        let q = parse(&[("per_page", "50"), ("q", "x&y"), ("sort", "-name")]);
+        assert_eq!(
+            q.pairs_for_page(2),
+            vec![
+                ("page", "2".into()),
+                ("per_page", "50".into()),
+                ("q", "x&y".into()),
+                ("sort", "-name".into())
+            ]
+        );
+        assert!(TokenListQuery::default().pairs_for_page(1).is_empty());
+    }
+
+    #[test]
+    fn page_windows() {
+        let cases = [
+            ((1, 10, 25), (1, 3, 1, 10)),
+            ((3, 10, 25), (3, 3, 21, 25)),
+            ((9, 10, 25), (3, 3, 21, 25)),
+            ((1, 10, 0), (1, 1, 0, 0)),
+            ((1, 25, 25), (1, 1, 1, 25)),
+            ((2, 10, 10), (1, 1, 1, 10)),
+        ];
+        for ((page, per_page, total), (p, last, first, last_item)) in cases {
+            let w = PageWindow::clamp(page, per_page, total);
+            assert_eq!(
+                (w.page, w.last_page, w.first_item, w.last_item),
+                (p, last, first, last_item)
+            );
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! A token's life-cycle status as people see it.
+
+use super::ids::{TokenId, UserId};
+use chrono::NaiveDateTime;
+
+/// What is stored: a token is switched on or off by people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredStatus {
+    Active,
+    Inactive,
+}
+
+impl StoredStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+        }
+    }
+
+    pub fn from_stored(value: &str) -> Self {
+        if value == "active" {
+            Self::Active
+        } else {
+            Self::Inactive
+        }
+    }
+}
+
+/// What is shown and enforced: an active token past its expiration date is expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStatus {
+    Active,
+    Inactive,
+    Expired,
+}
+
+impl TokenStatus {
+    pub fn of(stored: StoredStatus, expires_at: Option<NaiveDateTime>, now: NaiveDateTime) -> Self {
+        match stored {
+            StoredStatus::Inactive => Self::Inactive,
+            StoredStatus::Active if expires_at.is_some_and(|at| at <= now) => Self::Expired,
+            StoredStatus::Active => Self::Active,
+        }
+    }
+
+    /// The API's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+            Self::Expired => "expired",
+        }
+    }
+
+    /// The UI's word for it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Active => "Active",
+            Self::Inactive => "Disabled",
+            Self::Expired => "Expired",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "active" => Some(Self::Active),
+            "inactive" => Some(Self::Inactive),
+            "expired" => Some(Self::Expired),
+            _ => None,
+        }
+    }
+}
+
+/// Who did something: a signed-in user, or a token acting through the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub id: String,
+    pub name: String,
+}
+
+impl Actor {
+    pub fn user(id: &UserId, name: &str) -> Self {
+        Self {
+            id: id.to_string(),
+            name: name.to_owned(),
+        }
+    }
+
+    pub fn token(id: &TokenId, name: &str) -> Self {
+        Self {
+            id: id.to_string(),
+            name: name.to_owned(),
+        }
+    }
+}
+
+/// The things that happen to a token, kept as its history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Created,
+    Revealed,
+    Edited,
+    PermissionsChanged,
+    Disabled,
+    Enabled,
+    Deleted,
+}
+
+impl EventKind {
+    const ALL: [EventKind; 7] = [
+        Self::Created,
+        Self::Revealed,
+        Self::Edited,
+        Self::PermissionsChanged,
+        Self::Disabled,
+        Self::Enabled,
+        Self::Deleted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Revealed => "revealed",
+            Self::Edited => "edited",
+            Self::PermissionsChanged => "permissions_changed",
+            Self::Disabled => "disabled",
+            Self::Enabled => "enabled",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Created => "Created",
+            Self::Revealed => "Key revealed",
+            Self::Edited => "Edited",
+            Self::PermissionsChanged => "Permissions changed",
+            Self::Disabled => "Disabled",
+            Self::Enabled => "Enabled",
+            Self::Deleted => "Deleted",
+        }
+    }
+
+    pub fn from_stored(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, Utc};
+
+    #[test]
+    fn expiry_turns_active_into_expired() {
+        let now = Utc::now().naive_utc();
+        let past = Some(now - Duration::seconds(1));
+        let future = Some(now + Duration::days(1));
+        let cases = [
+            (StoredStatus::Active, None, TokenStatus::Active),
+            (StoredStatus::Active, future, TokenStatus::Active),
+            (StoredStatus::Active, past, TokenStatus::Expired),
+            (StoredStatus::Active, Some(now), TokenStatus::Expired),
+            (StoredStatus::Inactive, past, TokenStatus::Inactive),
+            (StoredStatus::Inactive, None, TokenStatus::Inactive),
+        ];
+        for (stored, expires, expected) in cases {
+            assert_eq!(TokenStatus::of(stored, expires, now), expected);
+        }
+    }
+
+    #[test]
+    fn event_kinds_round_trip() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::from_stored(kind.as_str()), Some(kind));
+        }
+        assert_eq!(EventKind::from_stored("exploded"), None);
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(TokenStatus::Inactive.label(), "Disabled");
+        assert_eq!(TokenStatus::parse("expired"), Some(TokenStatus::Expired));
+        assert_eq!(TokenStatus::parse("disabled"), None);
+    }
+}

@@ -1,0 +1,104 @@
+//! The UI's error type: every failure of a page handler becomes one of these, rendered as a page
+//! a person can act on. Internal causes are logged, never shown.
+
+use crate::db::DbError;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+use std::fmt;
+
+#[derive(Debug)]
+pub enum AppError {
+    /// Not signed in; carries the path to come back to after signing in.
+    SignInRequired(Option<String>),
+    NotFound,
+    Forbidden(String),
+    BadRequest(String),
+    Internal(String),
+}
+
+impl AppError {
+    pub fn internal(context: &str, cause: impl fmt::Display) -> Self {
+        Self::Internal(format!("{context}: {cause}"))
+    }
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SignInRequired(_) => f.write_str("sign-in required"),
+            Self::NotFound => f.write_str("not found"),
+            Self::Forbidden(why) => write!(f, "forbidden: {why}"),
+            Self::BadRequest(why) => write!(f, "bad request: {why}"),
+            Self::Internal(cause) => write!(f, "internal error: {cause}"),
+        }
+    }
+}
+
+impl From<DbError> for AppError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::NotFound => Self::NotFound,
+            other => Self::internal("database", other),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::SignInRequired(_) => StatusCode::SEE_OTHER,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (title, message) = match self {
+            Self::SignInRequired(next) => {
+                let location = match next {
+                    Some(next) => format!(
+                        "/login?{}",
+                        serde_urlencoded::to_string([("next", next)]).unwrap_or_default()
+                    ),
+                    None => "/login".to_owned(),
+                };
+                return HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, location))
+                    .finish();
+            }
+            Self::NotFound => (
+                "Not found",
+                "There is nothing here. It may have been deleted, or the link is wrong.",
+            ),
+            Self::Forbidden(why) | Self::BadRequest(why) => ("Request refused", why.as_str()),
+            Self::Internal(cause) => {
+                tracing::error!(%cause, "request failed");
+                (
+                    "Something went wrong",
+                    "The request could not be completed. Please try again in a moment.",
+                )
+            }
+        };
+        error_page(self.status_code(), title, message)
+    }
+}
+
+/// A complete error page with the given status.
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+    let body = ErrorPage { title, message }
+        .render()
+        .unwrap_or_else(|_| format!("{title}: {message}"));
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}

@@ -1,0 +1,12 @@
+//! tokendesk: the API-token manager of the platform's Integrations module.
+//!
+//! `domain` holds the rules (pure), `db` stores them, `web` serves the screens; `startup` wires
+//! the route table and `commands` the command line.
+
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod startup;
+pub mod web;

@@ -1,0 +1,131 @@
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+use tokendesk::commands::{self, CommandError, TokenCreate, UserAdd};
+use tokendesk::config::Config;
+
+/// tokendesk: API tokens for the platform's Integrations module.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the web UI and the API (the default).
+    Serve {
+        /// Also seed sample tokens and agreements into the demo account.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user (and the account, if it does not exist); prints the user id.
+    Add {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "member", value_parser = ["admin", "member"])]
+        role: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; prints its API key alone on stdout.
+    Create {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "custom")]
+        extension: String,
+        /// `all` or a comma-separated list of module ids (MD-0001,MD-0002).
+        #[arg(long, default_value = "all")]
+        modules: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        external_id: Option<String>,
+    },
+}
+
+fn init_logging(filter: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(cli: Cli) -> Result<(), CommandError> {
+    let config = Config::from_env()?;
+    init_logging(&config.log_filter);
+    match cli.command.unwrap_or(Command::Serve { demo: false }) {
+        Command::Serve { demo } => commands::serve(config, demo),
+        Command::Migrate => commands::migrate(config),
+        Command::User(UserCommand::Add {
+            account,
+            email,
+            name,
+            role,
+            password_stdin,
+        }) => {
+            let args = UserAdd {
+                account,
+                email,
+                name,
+                role,
+                password_stdin,
+            };
+            let id = commands::user_add(config, args, std::io::stdin().lock())?;
+            println!("{id}");
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create {
+            account,
+            name,
+            extension,
+            modules,
+            description,
+            external_id,
+        }) => {
+            let args = TokenCreate {
+                account,
+                name,
+                extension,
+                modules,
+                description,
+                external_id,
+            };
+            println!("{}", commands::token_create(config, args)?);
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CommandError(message)) => {
+            eprintln!("tokendesk: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

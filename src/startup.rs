@@ -1,0 +1,80 @@
+//! Builds the HTTP server: middleware and the one route table.
+
+use crate::config::Config;
+use crate::db::DbPool;
+use crate::error::AppError;
+use crate::web::{self, AppState};
+use actix_session::SessionMiddleware;
+use actix_session::storage::CookieSessionStore;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::middleware::{DefaultHeaders, Logger, from_fn};
+use actix_web::{App, HttpServer, web as aweb};
+use std::net::TcpListener;
+
+pub const SESSION_COOKIE: &str = "tokendesk_session";
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+/// Starts serving on `listener`; the returned server runs until stopped.
+pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Result<Server> {
+    let state = aweb::Data::new(AppState {
+        pool,
+        master_key: config.master_key.clone(),
+    });
+    let key = Key::from(&config.session_key);
+    let cookie_secure = config.cookie_secure;
+    let server = HttpServer::new(move || {
+        let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+            .cookie_name(SESSION_COOKIE.to_owned())
+            .cookie_secure(cookie_secure)
+            .cookie_http_only(true)
+            .cookie_same_site(SameSite::Lax)
+            .build();
+        App::new()
+            .app_data(state.clone())
+            .app_data(
+                aweb::FormConfig::default()
+                    .limit(MAX_FORM_BYTES)
+                    .error_handler(|e, _| {
+                        AppError::BadRequest(format!("The form could not be read: {e}")).into()
+                    }),
+            )
+            .app_data(aweb::QueryConfig::default().error_handler(|e, _| {
+                AppError::BadRequest(format!("The address could not be read: {e}")).into()
+            }))
+            .app_data(aweb::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
+            .wrap(from_fn(web::csrf::protect))
+            .wrap(sessions)
+            .wrap(
+                DefaultHeaders::new()
+                    .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("X-Frame-Options", "DENY"))
+                    .add(("Referrer-Policy", "same-origin"))
+                    .add(("Cache-Control", "no-store")),
+            )
+            .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
+            .service(web::health::healthz)
+            .service(web::health::readyz)
+            .service(web::assets::asset)
+            .service(web::auth::home)
+            .service(web::auth::login_form)
+            .service(web::auth::login)
+            .service(web::auth::logout)
+            .service(web::tokens::list::list)
+            .service(web::tokens::details::details)
+            .service(web::tokens::actions::disable)
+            .service(web::tokens::actions::enable)
+            .service(web::tokens::actions::confirm_delete)
+            .service(web::tokens::actions::delete)
+            .default_service(aweb::to(|| async {
+                Err::<actix_web::HttpResponse, _>(AppError::NotFound)
+            }))
+    })
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,116 @@
+//! Signing in and out.
+
+use super::session::TypedSession;
+use super::{AppState, local_path, see_other};
+use crate::db::{self, users::User};
+use crate::domain::password;
+use crate::domain::user::Email;
+use crate::error::AppError;
+use actix_web::{HttpResponse, get, post, web};
+use askama::Template;
+use serde::Deserialize;
+
+const HOME: &str = "/integrations/tokens";
+
+#[derive(Template)]
+#[template(path = "auth/login.html")]
+struct LoginPage {
+    csrf_token: String,
+    email: String,
+    next: String,
+    error: Option<&'static str>,
+}
+
+impl LoginPage {
+    fn respond(self, status: actix_web::http::StatusCode) -> Result<HttpResponse, AppError> {
+        let body = self
+            .render()
+            .map_err(|e| AppError::internal("rendering the sign-in page", e))?;
+        Ok(HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(body))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+#[get("/")]
+pub async fn home() -> HttpResponse {
+    see_other(HOME)
+}
+
+#[get("/login")]
+pub async fn login_form(
+    session: TypedSession,
+    query: web::Query<NextQuery>,
+) -> Result<HttpResponse, AppError> {
+    let next = local_path(query.next.as_deref(), "/").unwrap_or_else(|| HOME.to_owned());
+    if session.user_id().is_some() {
+        return Ok(see_other(&next));
+    }
+    LoginPage {
+        csrf_token: session.csrf_token(),
+        email: String::new(),
+        next,
+        error: None,
+    }
+    .respond(actix_web::http::StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    next: Option<String>,
+}
+
+#[post("/login")]
+pub async fn login(
+    session: TypedSession,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, AppError> {
+    let LoginForm {
+        email,
+        password: candidate,
+        next,
+    } = form.into_inner();
+    let next = local_path(next.as_deref(), "/").unwrap_or_else(|| HOME.to_owned());
+    let credentials = match Email::parse(&email) {
+        Ok(parsed) => db::run(&state.pool, move |conn| User::credentials(conn, &parsed)).await?,
+        Err(_) => None,
+    };
+    // Unknown e-mails are checked against a dummy hash, so timing does not tell which exist.
+    let (user_id, stored_hash) = match credentials {
+        Some(c) => (Some(c.user_id), c.password_hash),
+        None => (None, password::DUMMY_HASH.to_owned()),
+    };
+    let matches = web::block(move || password::verify(&stored_hash, &candidate))
+        .await
+        .map_err(|e| AppError::internal("verifying a password", e))?;
+    match user_id {
+        Some(user_id) if matches => {
+            session.sign_in(&user_id);
+            tracing::info!(user = %user_id, "signed in");
+            Ok(see_other(&next))
+        }
+        _ => LoginPage {
+            csrf_token: session.csrf_token(),
+            email: email.trim().to_owned(),
+            next,
+            error: Some("The e-mail or password is not correct."),
+        }
+        .respond(actix_web::http::StatusCode::UNAUTHORIZED),
+    }
+}
+
+#[post("/logout")]
+pub async fn logout(session: TypedSession) -> HttpResponse {
+    session.sign_out();
+    see_other("/login")
+}

@@ -1,0 +1,95 @@
+//! Every POST outside the token-authenticated API must carry the session's CSRF token, in the
+//! `X-CSRF-Token` header or the `csrf_token` form field. Checked here, once, before any handler
+//! runs, so a forged request changes nothing.
+
+use super::session::TypedSession;
+use crate::error::error_page;
+use actix_web::HttpMessage;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::middleware::Next;
+use actix_web::web::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use subtle::ConstantTimeEq;
+
+pub const HEADER: &str = "X-CSRF-Token";
+pub const FIELD: &str = "csrf_token";
+/// Forms here are small; a larger body is refused before it is buffered.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+fn same(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+fn refuse(req: ServiceRequest, status: StatusCode, message: &str) -> ServiceResponse<BoxBody> {
+    let response = error_page(status, "Request refused", message);
+    req.into_response(response)
+}
+
+pub async fn protect(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if req.method() != Method::POST || req.path().starts_with("/public/") {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let expected = TypedSession::of(req.request()).existing_csrf_token();
+    let Some(expected) = expected else {
+        return Ok(refuse(
+            req,
+            StatusCode::FORBIDDEN,
+            "This form has expired. Go back, reload the page and try again.",
+        ));
+    };
+    let from_header = req
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let valid = match from_header {
+        Some(token) => same(&token, &expected),
+        None => {
+            let mut body = BytesMut::new();
+            let mut payload = req.take_payload();
+            while let Some(chunk) = payload.next().await {
+                let Ok(chunk) = chunk else {
+                    return Ok(refuse(
+                        req,
+                        StatusCode::BAD_REQUEST,
+                        "The form could not be read.",
+                    ));
+                };
+                if body.len() + chunk.len() > MAX_FORM_BYTES {
+                    return Ok(refuse(
+                        req,
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "The form is too large.",
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let body: Bytes = body.freeze();
+            let is_form = req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+            let valid = is_form
+                && serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+                    .ok()
+                    .and_then(|fields| fields.into_iter().find(|(k, _)| k == FIELD))
+                    .is_some_and(|(_, token)| same(&token, &expected));
+            req.set_payload(body.into());
+            valid
+        }
+    };
+    if !valid {
+        return Ok(refuse(
+            req,
+            StatusCode::FORBIDDEN,
+            "This form has expired. Go back, reload the page and try again.",
+        ));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}

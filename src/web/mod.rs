@@ -1,0 +1,143 @@
+//! The server-rendered UI: handlers by area, and what they share (the signed-in user, the page
+//! layout, the client's address).
+
+pub mod assets;
+pub mod auth;
+pub mod csrf;
+pub mod health;
+pub mod session;
+pub mod tokens;
+
+use crate::db::accounts::Account;
+use crate::db::users::User;
+use crate::db::{self, DbPool};
+use crate::domain::secret_box::MasterKey;
+use crate::error::AppError;
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use session::TypedSession;
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub pool: DbPool,
+    pub master_key: MasterKey,
+}
+
+/// The signed-in user and their account. Taking it as an argument is what makes a page require
+/// signing in: without a user the request is sent to /login and comes back afterwards.
+pub struct CurrentUser {
+    pub user: User,
+    pub account: Account,
+}
+
+impl FromRequest for CurrentUser {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let session = TypedSession::of(req);
+        let next = (req.method() == actix_web::http::Method::GET).then(|| req.uri().to_string());
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let state =
+                state.ok_or_else(|| AppError::Internal("application state missing".into()))?;
+            let Some(user_id) = session.user_id() else {
+                return Err(AppError::SignInRequired(next));
+            };
+            match db::run(&state.pool, move |conn| {
+                User::find_with_account(conn, &user_id)
+            })
+            .await
+            {
+                Ok((user, account)) => Ok(Self { user, account }),
+                // The user was removed since signing in: the session is worth nothing now.
+                Err(db::DbError::NotFound) => {
+                    session.sign_out();
+                    Err(AppError::SignInRequired(next))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+}
+
+/// The address of the client, as the connection shows it; recorded with every change.
+pub struct ClientIp(pub Option<String>);
+
+impl FromRequest for ClientIp {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Self(req.peer_addr().map(|addr| addr.ip().to_string()))))
+    }
+}
+
+/// What base.html needs on every signed-in page.
+pub struct Layout {
+    pub account_name: String,
+    pub user_name: String,
+    pub csrf_token: String,
+    pub flash: Option<String>,
+}
+
+impl Layout {
+    pub fn new(current: &CurrentUser, session: &TypedSession) -> Self {
+        Self {
+            account_name: current.account.name.clone(),
+            user_name: current.user.name.clone(),
+            csrf_token: session.csrf_token(),
+            flash: session.take_flash(),
+        }
+    }
+}
+
+/// 303 See Other: after a POST, the browser follows with a GET.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+/// A place inside the app to go back to; anything else (another host, `//evil`) is ignored.
+pub fn local_path(candidate: Option<&str>, prefix: &str) -> Option<String> {
+    candidate
+        .filter(|p| {
+            p.starts_with(prefix)
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && !p.chars().any(char::is_control)
+        })
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_local_paths_are_followed() {
+        let cases = [
+            (
+                Some("/integrations/tokens?page=2"),
+                Some("/integrations/tokens?page=2"),
+            ),
+            (Some("//evil.example/"), None),
+            (Some("https://evil.example/"), None),
+            (Some("/\\evil.example"), None),
+            (Some("/integrations/tokens\r\nSet-Cookie: x"), None),
+            (None, None),
+        ];
+        for (candidate, expected) in cases {
+            assert_eq!(
+                local_path(candidate, "/").as_deref(),
+                expected,
+                "{candidate:?}"
+            );
+        }
+        assert_eq!(local_path(Some("/login"), "/integrations/"), None);
+    }
+}

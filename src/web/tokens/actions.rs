@@ -1,0 +1,152 @@
+//! The ⋮ menu: disable, enable, and delete with its confirmation.
+
+use super::{TokenView, token_id};
+use crate::db::{self, tokens::Token};
+use crate::domain::token::{Actor, StoredStatus};
+use crate::error::AppError;
+use crate::web::session::TypedSession;
+use crate::web::{AppState, ClientIp, CurrentUser, Layout, local_path, see_other};
+use actix_web::{HttpResponse, Responder, get, post, web};
+use askama::Template;
+use askama_web::WebTemplate;
+use serde::Deserialize;
+
+const LIST_PATH: &str = "/integrations/tokens";
+
+/// The body is optional: script calls may send only the `X-CSRF-Token` header.
+#[derive(Deserialize)]
+pub struct ActionForm {
+    return_to: Option<String>,
+}
+
+/// Back to where the action was started (the list page with its filters, or the details page).
+fn back(return_to: Option<&str>) -> String {
+    local_path(return_to, LIST_PATH).unwrap_or_else(|| LIST_PATH.to_owned())
+}
+
+async fn set_status(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    ClientIp(ip): ClientIp,
+    raw_id: &str,
+    status: StoredStatus,
+    return_to: Option<&str>,
+) -> Result<HttpResponse, AppError> {
+    let id = token_id(raw_id)?;
+    let account_id = current.account.id.clone();
+    let actor = Actor::user(&current.user.id, &current.user.name);
+    let token = db::run(&state.pool, move |conn| {
+        Token::set_status(conn, &account_id, &id, status, &actor, ip.as_deref())
+    })
+    .await?;
+    let verb = match status {
+        StoredStatus::Active => "enabled",
+        StoredStatus::Inactive => "disabled",
+    };
+    session.set_flash(&format!("Token “{}” {verb}.", token.name));
+    Ok(see_other(&back(return_to)))
+}
+
+#[post("/integrations/tokens/{id}/disable")]
+pub async fn disable(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    ip: ClientIp,
+    path: web::Path<String>,
+    form: Option<web::Form<ActionForm>>,
+) -> Result<HttpResponse, AppError> {
+    set_status(
+        current,
+        session,
+        state,
+        ip,
+        &path,
+        StoredStatus::Inactive,
+        form.as_ref().and_then(|f| f.return_to.as_deref()),
+    )
+    .await
+}
+
+#[post("/integrations/tokens/{id}/enable")]
+pub async fn enable(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    ip: ClientIp,
+    path: web::Path<String>,
+    form: Option<web::Form<ActionForm>>,
+) -> Result<HttpResponse, AppError> {
+    set_status(
+        current,
+        session,
+        state,
+        ip,
+        &path,
+        StoredStatus::Active,
+        form.as_ref().and_then(|f| f.return_to.as_deref()),
+    )
+    .await
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "tokens/delete.html")]
+struct ConfirmDeletePage {
+    layout: Layout,
+    token: TokenView,
+    return_to: String,
+}
+
+#[derive(Deserialize)]
+pub struct ReturnQuery {
+    return_to: Option<String>,
+}
+
+/// Without JavaScript, Delete in the ⋮ menu leads here to confirm.
+#[get("/integrations/tokens/{id}/delete")]
+pub async fn confirm_delete(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<ReturnQuery>,
+) -> Result<impl Responder, AppError> {
+    let id = token_id(&path)?;
+    let account_id = current.account.id.clone();
+    let token = db::run(&state.pool, move |conn| Token::find(conn, &account_id, &id)).await?;
+    Ok(ConfirmDeletePage {
+        layout: Layout::new(&current, &session),
+        token: TokenView::new(&token, db::now()),
+        return_to: back(query.return_to.as_deref()),
+    })
+}
+
+#[post("/integrations/tokens/{id}/delete")]
+pub async fn delete(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    ClientIp(ip): ClientIp,
+    path: web::Path<String>,
+    form: Option<web::Form<ActionForm>>,
+) -> Result<HttpResponse, AppError> {
+    let id = token_id(&path)?;
+    let account_id = current.account.id.clone();
+    let actor = Actor::user(&current.user.id, &current.user.name);
+    let name = db::run(&state.pool, move |conn| {
+        let token = Token::find(conn, &account_id, &id)?;
+        Token::delete(conn, &account_id, &id, &actor, ip.as_deref())?;
+        Ok(token.name)
+    })
+    .await?;
+    session.set_flash(&format!("Token “{name}” deleted."));
+    // The deleted token's own page is gone; its details page cannot be the way back.
+    let target = back(form.as_ref().and_then(|f| f.return_to.as_deref()));
+    let target = if target.starts_with(&format!("{LIST_PATH}/")) {
+        LIST_PATH.to_owned()
+    } else {
+        target
+    };
+    Ok(see_other(&target))
+}

@@ -1,0 +1,85 @@
+//! The Tokens pages: the list, a token's details, and the actions of the ⋮ menu.
+
+pub mod actions;
+pub mod details;
+pub mod list;
+
+use crate::db::tokens::Token;
+use crate::domain::api_key::ApiKey;
+use crate::domain::ids::TokenId;
+use crate::error::AppError;
+use chrono::NaiveDateTime;
+
+/// How the UI writes a moment: `18/05/2021 04:28` (UTC).
+pub fn format_time(at: NaiveDateTime) -> String {
+    at.format("%d/%m/%Y %H:%M").to_string()
+}
+
+/// A token as the pages show it.
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub external_id: String,
+    pub extension_id: &'static str,
+    pub extension_title: &'static str,
+    pub status_label: &'static str,
+    pub status_class: &'static str,
+    pub is_disabled: bool,
+    pub masked_key: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub updated_at: String,
+    pub updated_by: String,
+    pub expires_at: Option<String>,
+    pub last_used: Option<String>,
+}
+
+impl TokenView {
+    pub fn new(token: &Token, now: NaiveDateTime) -> Self {
+        let status = token.status(now);
+        Self {
+            id: token.id.to_string(),
+            name: token.name.clone(),
+            description: token.description.clone(),
+            external_id: token.external_id.clone(),
+            extension_id: token.extension.id(),
+            extension_title: token.extension.title(),
+            status_label: status.label(),
+            status_class: status.as_str(),
+            is_disabled: token.stored_status == crate::domain::token::StoredStatus::Inactive,
+            masked_key: ApiKey::masked(&token.id),
+            created_at: format_time(token.created.at),
+            created_by: token.created.by.name.clone(),
+            updated_at: format_time(token.updated.at),
+            updated_by: token.updated.by.name.clone(),
+            expires_at: token.expires_at.map(format_time),
+            last_used: token.last_used_at.map(|at| match &token.last_used_ip {
+                Some(ip) => format!("{} from {ip}", format_time(at)),
+                None => format_time(at),
+            }),
+        }
+    }
+}
+
+/// A token id from the path; anything malformed cannot exist, so it is a 404 like an unknown id.
+pub fn token_id(raw: &str) -> Result<TokenId, AppError> {
+    TokenId::parse(raw).map_err(|_| AppError::NotFound)
+}
+
+/// One entry of a `<select>`.
+pub struct SelectOption {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+impl SelectOption {
+    pub fn new(value: impl Into<String>, label: impl Into<String>, selected: bool) -> Self {
+        Self {
+            value: value.into(),
+            label: label.into(),
+            selected,
+        }
+    }
+}

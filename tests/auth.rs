@@ -1,0 +1,258 @@
+//! Signing in and out, and what anonymous visitors and forged requests get.
+
+mod common;
+
+use common::{Backend, PASSWORD, attr, location, spawn_app, text};
+use scraper::Html;
+use tokendesk::domain::extension::Extension;
+use tokendesk::domain::token::StoredStatus;
+
+async fn anonymous_visitors_are_sent_to_sign_in(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.add_user(
+        "Front Street Inc",
+        "robert@frontstreet.example",
+        "Robert Balboa",
+    );
+    let (token, _) = app.add_token(
+        &user,
+        "Tutorial API Token",
+        Extension::Custom,
+        StoredStatus::Active,
+    );
+
+    for path in [
+        "/integrations/tokens".to_owned(),
+        "/integrations/tokens?page=2&status=active".to_owned(),
+        format!("/integrations/tokens/{}", token.id),
+        format!("/integrations/tokens/{}/delete", token.id),
+    ] {
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), 303, "{path}");
+        let target = location(&response);
+        assert!(target.starts_with("/login?next="), "{path} → {target}");
+    }
+    assert_eq!(location(&app.get("/").await), "/integrations/tokens");
+
+    // After signing in, the visitor lands where they were going.
+    let response = app.get(&format!("/integrations/tokens/{}", token.id)).await;
+    let login = app.get(&location(&response)).await;
+    let html = Html::parse_document(&login.text().await.unwrap());
+    let next = attr(&html, "input[name=next]", "value").unwrap();
+    assert_eq!(next, format!("/integrations/tokens/{}", token.id));
+    let response = app
+        .post(
+            "/login",
+            &[
+                ("email", "robert@frontstreet.example"),
+                ("password", PASSWORD),
+                ("next", &next),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), next);
+}
+
+async fn signing_in_shows_the_account_and_user(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.add_user(
+        "Front Street Inc",
+        "robert@frontstreet.example",
+        "Robert Balboa",
+    );
+    app.add_token(
+        &user,
+        "Tutorial API Token",
+        Extension::Custom,
+        StoredStatus::Active,
+    );
+
+    // The e-mail is matched whatever its case.
+    let response = app
+        .sign_in_with("  Robert@FrontStreet.example ", PASSWORD)
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/integrations/tokens");
+
+    let html = app.get_html("/integrations/tokens").await;
+    assert_eq!(text(&html, ".topbar .account-name"), "Front Street Inc");
+    assert_eq!(text(&html, ".topbar .user-name"), "Vendor: Robert Balboa");
+    assert_eq!(text(&html, "nav.sidebar a.active"), "Tokens");
+    assert_eq!(common::listed_names(&html), ["Tutorial API Token"]);
+
+    // A signed-in visit to /login goes straight to the list.
+    assert_eq!(location(&app.get("/login").await), "/integrations/tokens");
+}
+
+async fn a_wrong_password_is_refused_and_the_email_kept(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.add_user(
+        "Front Street Inc",
+        "robert@frontstreet.example",
+        "Robert Balboa",
+    );
+
+    for (email, password) in [
+        ("robert@frontstreet.example", "not the password"),
+        ("robert@frontstreet.example", ""),
+        ("nobody@frontstreet.example", PASSWORD),
+        ("not an e-mail", PASSWORD),
+    ] {
+        let response = app.sign_in_with(email, password).await;
+        assert_eq!(response.status(), 401, "{email:?}/{password:?}");
+        let html = Html::parse_document(&response.text().await.unwrap());
+        assert_eq!(
+            text(&html, ".alert-error"),
+            "The e-mail or password is not correct."
+        );
+        assert_eq!(
+            attr(&html, "input[name=email]", "value").as_deref(),
+            Some(email)
+        );
+        assert_eq!(
+            attr(&html, "input[name=password]", "value"),
+            None,
+            "the password is never sent back"
+        );
+    }
+    assert_eq!(
+        app.get("/integrations/tokens").await.status(),
+        303,
+        "still signed out"
+    );
+}
+
+async fn signing_out_ends_the_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.signed_in_user().await;
+    assert_eq!(app.get("/integrations/tokens").await.status(), 200);
+
+    let response = app.post("/logout", &[]).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/login");
+    assert_eq!(app.get("/integrations/tokens").await.status(), 303);
+}
+
+async fn posts_without_a_valid_csrf_token_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.signed_in_user().await;
+    let (token, _) = app.add_token(&user, "Keep me", Extension::Custom, StoredStatus::Active);
+    let disable = format!("/integrations/tokens/{}/disable", token.id);
+    let delete = format!("/integrations/tokens/{}/delete", token.id);
+
+    for (path, fields) in [
+        (disable.as_str(), vec![]),
+        (disable.as_str(), vec![("csrf_token", "forged")]),
+        (disable.as_str(), vec![("csrf_token", "")]),
+        (delete.as_str(), vec![]),
+        ("/logout", vec![]),
+    ] {
+        let response = app.post_raw(path, &fields).await;
+        assert_eq!(response.status(), 403, "{path} {fields:?}");
+        assert!(
+            response
+                .text()
+                .await
+                .unwrap()
+                .contains("This form has expired")
+        );
+    }
+    assert_eq!(
+        app.find_token(&user, &token).unwrap().stored_status,
+        StoredStatus::Active,
+        "nothing changed"
+    );
+    assert_eq!(
+        app.get("/integrations/tokens").await.status(),
+        200,
+        "still signed in"
+    );
+
+    // Script calls send the token in a header instead.
+    let csrf = app.csrf_token().await;
+    let response = app
+        .client
+        .post(app.url(&disable))
+        .header("X-CSRF-Token", "forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let response = app
+        .client
+        .post(app.url(&disable))
+        .header("X-CSRF-Token", csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        app.find_token(&user, &token).unwrap().stored_status,
+        StoredStatus::Inactive
+    );
+
+    // A sign-in form needs it too: a login CSRF would sign the victim into the attacker's account.
+    let stranger = common::new_client();
+    let response = stranger
+        .post(app.url("/login"))
+        .form(&[
+            ("email", "robert@frontstreet.example"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+}
+
+async fn health_and_readiness(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"status": "ok"})
+    );
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 200);
+}
+
+async fn pages_carry_security_headers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app.get("/login").await;
+    let csp = response
+        .headers()
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert_eq!(response.headers().get("x-frame-options").unwrap(), "DENY");
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    let html = response.text().await.unwrap();
+    assert!(!html.contains("<script>"), "no inline script");
+
+    assert_eq!(app.get("/static/app.js").await.status(), 200);
+    assert_eq!(app.get("/static/app.css").await.status(), 200);
+    assert_eq!(app.get("/static/../Cargo.toml").await.status(), 404);
+    assert_eq!(app.get("/no/such/page").await.status(), 404);
+}
+
+on_both_databases!(
+    anonymous_visitors_are_sent_to_sign_in,
+    signing_in_shows_the_account_and_user,
+    a_wrong_password_is_refused_and_the_email_kept,
+    signing_out_ends_the_session,
+    posts_without_a_valid_csrf_token_are_refused,
+    health_and_readiness,
+    pages_carry_security_headers,
+);

@@ -1,0 +1,337 @@
+//! Test helpers: a real server on port 0 with a fresh database (SQLite file or a new PostgreSQL
+//! database), a cookie-keeping HTTP client, and ways to read the pages a person would see.
+#![allow(dead_code)]
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use rand::RngCore;
+use reqwest::redirect::Policy;
+use scraper::{Html, Selector};
+use std::net::TcpListener;
+use tokendesk::config::Config;
+use tokendesk::db::accounts::Account;
+use tokendesk::db::tokens::{NewToken, Token};
+use tokendesk::db::users::{NewUser, User};
+use tokendesk::db::{self, DatabaseUrl, DbPool};
+use tokendesk::domain::api_key::ApiKey;
+use tokendesk::domain::extension::Extension;
+use tokendesk::domain::module::ModuleSet;
+use tokendesk::domain::password;
+use tokendesk::domain::secret_box::MasterKey;
+use tokendesk::domain::text::{AccountName, Description, ExternalId, PersonName, TokenName};
+use tokendesk::domain::token::{Actor, StoredStatus};
+use tokendesk::domain::user::{Email, Role};
+
+/// Runs each named `async fn(Backend)` once on SQLite and once on PostgreSQL, as
+/// `<name>::sqlite` and `<name>::postgres`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server the tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TOKENDESK_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database that exists for one test and is removed afterwards.
+pub struct TestDatabase {
+    pub url: DatabaseUrl,
+    postgres_name: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDatabase {
+    pub fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        match backend {
+            Backend::Sqlite => Self {
+                url: DatabaseUrl::Sqlite(dir.path().join("tokendesk.db")),
+                postgres_name: None,
+                _dir: dir,
+            },
+            Backend::Postgres => {
+                let name = format!("tokendesk_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = postgres_admin_url();
+                let mut conn = PgConnection::establish(&admin)
+                    .unwrap_or_else(|e| panic!("PostgreSQL for tests at {admin}: {e}"));
+                conn.batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create test database");
+                let mut url = url::Url::parse(&admin).expect("admin URL");
+                url.set_path(&name);
+                Self {
+                    url: DatabaseUrl::Postgres(url.to_string()),
+                    postgres_name: Some(name),
+                    _dir: dir,
+                }
+            }
+        }
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some(name) = &self.postgres_name
+            && let Ok(mut conn) = PgConnection::establish(&postgres_admin_url())
+        {
+            let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
+pub fn random_key(len: usize) -> Vec<u8> {
+    let mut key = vec![0u8; len];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    key
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub pool: DbPool,
+    pub master_key: MasterKey,
+    pub backend: Backend,
+    _database: TestDatabase,
+}
+
+/// A staff member created for a test.
+#[derive(Clone)]
+pub struct TestUser {
+    pub user: User,
+    pub account: Account,
+    pub email: String,
+}
+
+pub fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .expect("HTTP client")
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let database = TestDatabase::new(backend);
+    let master_key = MasterKey::from_bytes(&random_key(32)).unwrap();
+    let config = Config {
+        database: database.url.clone(),
+        bind: "127.0.0.1:0".into(),
+        session_key: random_key(64),
+        master_key: master_key.clone(),
+        cookie_secure: false,
+        log_filter: "warn".into(),
+    };
+    let pool = db::connect(&config.database).expect("test database");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = listener.local_addr().unwrap().port();
+    let server = tokendesk::startup::run(listener, pool.clone(), &config).expect("server starts");
+    tokio::spawn(server);
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: new_client(),
+        pool,
+        master_key,
+        backend,
+        _database: database,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// A user with the password `PASSWORD` in the named account (created when new).
+    pub fn add_user(&self, account: &str, email: &str, name: &str) -> TestUser {
+        let hash = password::hash(PASSWORD);
+        let mut conn = self.pool.get().unwrap();
+        let account =
+            Account::find_or_insert(&mut conn, &AccountName::parse(account).unwrap()).unwrap();
+        let user = NewUser {
+            account_id: &account.id,
+            email: &Email::parse(email).unwrap(),
+            name: &PersonName::parse(name).unwrap(),
+            role: Role::Admin,
+            password_hash: &hash,
+        }
+        .insert(&mut conn)
+        .unwrap();
+        TestUser {
+            user,
+            account,
+            email: email.to_owned(),
+        }
+    }
+
+    pub fn add_token(
+        &self,
+        owner: &TestUser,
+        name: &str,
+        extension: Extension,
+        status: StoredStatus,
+    ) -> (Token, ApiKey) {
+        self.add_token_with(owner, name, "", extension, status)
+    }
+
+    pub fn add_token_with(
+        &self,
+        owner: &TestUser,
+        name: &str,
+        external_id: &str,
+        extension: Extension,
+        status: StoredStatus,
+    ) -> (Token, ApiKey) {
+        let mut conn = self.pool.get().unwrap();
+        NewToken {
+            account_id: &owner.account.id,
+            name: &TokenName::parse(name).unwrap(),
+            description: &Description::parse("A token made by a test.").unwrap(),
+            external_id: &ExternalId::parse(external_id).unwrap(),
+            extension,
+            modules: &ModuleSet::all(),
+            status,
+            expires_at: None,
+            client_ip: None,
+        }
+        .insert(
+            &mut conn,
+            &self.master_key,
+            &Actor::user(&owner.user.id, &owner.user.name),
+        )
+        .unwrap()
+    }
+
+    pub fn find_token(&self, owner: &TestUser, token: &Token) -> Option<Token> {
+        let mut conn = self.pool.get().unwrap();
+        Token::find(&mut conn, &owner.account.id, &token.id).ok()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn get_html(&self, path: &str) -> Html {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        Html::parse_document(&response.text().await.unwrap())
+    }
+
+    /// POSTs a form exactly as given (no CSRF token added).
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// POSTs a form with the CSRF token of the current session, as a page's form would.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let token = self.csrf_token().await;
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        all.push(("csrf_token", &token));
+        self.post_raw(path, &all).await
+    }
+
+    /// The token the signed-in pages put in their forms, read from the sign-in page or the list.
+    pub async fn csrf_token(&self) -> String {
+        let response = self.get("/integrations/tokens").await;
+        let html = if response.status() == 200 {
+            response.text().await.unwrap()
+        } else {
+            self.get("/login").await.text().await.unwrap()
+        };
+        let html = Html::parse_document(&html);
+        attr(&html, "input[name=csrf_token]", "value").expect("a form with a CSRF token")
+    }
+
+    pub async fn sign_in_with(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post("/login", &[("email", email), ("password", password)])
+            .await
+    }
+
+    pub async fn sign_in(&self, user: &TestUser) {
+        let response = self.sign_in_with(&user.email, PASSWORD).await;
+        assert_eq!(response.status(), 303, "sign-in succeeds");
+    }
+
+    /// A user of a new account, signed in.
+    pub async fn signed_in_user(&self) -> TestUser {
+        let user = self.add_user(
+            "Front Street Inc",
+            "robert@frontstreet.example",
+            "Robert Balboa",
+        );
+        self.sign_in(&user).await;
+        user
+    }
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+pub fn select_all(html: &Html, selector: &str) -> Vec<String> {
+    let selector = Selector::parse(selector).unwrap();
+    html.select(&selector)
+        .map(|e| {
+            e.text()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+pub fn text(html: &Html, selector: &str) -> String {
+    select_all(html, selector)
+        .into_iter()
+        .next()
+        .unwrap_or_default()
+}
+
+pub fn attr(html: &Html, selector: &str, name: &str) -> Option<String> {
+    let selector = Selector::parse(selector).unwrap();
+    html.select(&selector)
+        .next()
+        .and_then(|e| e.value().attr(name))
+        .map(str::to_owned)
+}
+
+/// The token names in the list, top to bottom.
+pub fn listed_names(html: &Html) -> Vec<String> {
+    select_all(html, "table.tokens-table a.token-name")
+}

@@ -1,0 +1,340 @@
+//! The Tokens list: pages, filters, search, sort, the empty state, and whose tokens show.
+
+mod common;
+
+use common::{Backend, TestApp, TestUser, attr, listed_names, select_all, spawn_app, text};
+use diesel::prelude::*;
+use tokendesk::db::schema::tokens;
+use tokendesk::domain::extension::Extension;
+use tokendesk::domain::token::StoredStatus;
+
+/// 25 tokens "Token 01".."Token 25", created a minute apart in that order; every fifth is
+/// disabled, extensions take turns, and every token has the external id "EXT-REF-<n>".
+fn twenty_five_tokens(app: &TestApp, user: &TestUser) {
+    let extensions = [
+        Extension::Custom,
+        Extension::Flowgear,
+        Extension::Zapier,
+        Extension::Reports,
+    ];
+    let base = chrono::Utc::now().naive_utc() - chrono::Duration::days(1);
+    for n in 1..=25 {
+        let status = if n % 5 == 0 {
+            StoredStatus::Inactive
+        } else {
+            StoredStatus::Active
+        };
+        let (token, _) = app.add_token_with(
+            user,
+            &format!("Token {n:02}"),
+            &format!("EXT-REF-{n}"),
+            extensions[(n - 1) % 4],
+            status,
+        );
+        let mut conn = app.pool.get().unwrap();
+        diesel::update(tokens::table.find(token.id.as_str()))
+            .set(tokens::created_at.eq(base + chrono::Duration::minutes(n as i64)))
+            .execute(&mut conn)
+            .unwrap();
+    }
+}
+
+fn names(range: std::ops::RangeInclusive<usize>) -> Vec<String> {
+    range.map(|n| format!("Token {n:02}")).collect()
+}
+
+async fn the_list_pages_through_25_tokens(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.signed_in_user().await;
+    twenty_five_tokens(&app, &user);
+
+    let html = app.get_html("/integrations/tokens").await;
+    assert_eq!(
+        select_all(&html, "table.tokens-table thead th"),
+        ["Label", "Extension", "Created", "Status", "Actions"]
+    );
+    assert_eq!(
+        listed_names(&html),
+        names(16..=25).into_iter().rev().collect::<Vec<_>>(),
+        "newest first"
+    );
+    assert_eq!(text(&html, ".pagination .range"), "1-10 of 25");
+    assert_eq!(
+        select_all(&html, ".pagination li a"),
+        ["1", "2", "3", "Next ›"]
+    );
+
+    let html = app.get_html("/integrations/tokens?page=3").await;
+    assert_eq!(text(&html, ".pagination .range"), "21-25 of 25");
+    assert_eq!(
+        listed_names(&html),
+        names(1..=5).into_iter().rev().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        attr(&html, ".pagination a[rel=prev]", "href").as_deref(),
+        Some("/integrations/tokens?page=2")
+    );
+
+    let html = app.get_html("/integrations/tokens?per_page=25").await;
+    assert_eq!(listed_names(&html).len(), 25);
+    assert_eq!(text(&html, ".pagination .range"), "1-25 of 25");
+    assert!(
+        select_all(&html, ".pagination li").is_empty(),
+        "one page needs no page links"
+    );
+
+    // Past the end shows the last page rather than nothing.
+    let html = app.get_html("/integrations/tokens?page=40").await;
+    assert_eq!(text(&html, ".pagination .range"), "21-25 of 25");
+
+    // A row shows the label with id, the extension with its id, creation and status.
+    let html = app.get_html("/integrations/tokens?q=Token%2005").await;
+    let row = select_all(&html, "table.tokens-table tbody tr td");
+    assert!(row[0].starts_with("Token 05 SU-"), "{row:?}");
+    assert_eq!(row[1], "Custom Integration EXT-000");
+    assert!(row[2].ends_with("Robert Balboa"), "{row:?}");
+    assert_eq!(row[3], "Disabled");
+}
+
+async fn the_list_filters_by_status_and_extension(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.signed_in_user().await;
+    twenty_five_tokens(&app, &user);
+
+    let html = app.get_html("/integrations/tokens?status=inactive").await;
+    assert_eq!(
+        listed_names(&html),
+        ["Token 25", "Token 20", "Token 15", "Token 10", "Token 05"]
+    );
+    assert_eq!(text(&html, ".pagination .range"), "1-5 of 5");
+    assert_eq!(
+        attr(&html, "select[name=status] option[selected]", "value").as_deref(),
+        Some("inactive")
+    );
+
+    let html = app
+        .get_html("/integrations/tokens?status=active&per_page=50")
+        .await;
+    assert_eq!(listed_names(&html).len(), 20);
+    assert!(select_all(&html, ".status").iter().all(|s| s == "Active"));
+
+    let html = app
+        .get_html("/integrations/tokens?extension=zapier&per_page=50")
+        .await;
+    assert_eq!(
+        listed_names(&html),
+        [
+            "Token 23", "Token 19", "Token 15", "Token 11", "Token 07", "Token 03"
+        ]
+    );
+    let html = app
+        .get_html("/integrations/tokens?extension=EXT-001&status=inactive")
+        .await;
+    assert_eq!(listed_names(&html), ["Token 10"]);
+
+    // Page links keep the filters.
+    let html = app.get_html("/integrations/tokens?status=active").await;
+    assert_eq!(
+        attr(&html, ".pagination a[rel=next]", "href").as_deref(),
+        Some("/integrations/tokens?page=2&status=active")
+    );
+}
+
+async fn the_list_searches_names_ids_and_external_ids(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.signed_in_user().await;
+    twenty_five_tokens(&app, &user);
+    let (special, _) = app.add_token(
+        &user,
+        "100% Coverage_Bot",
+        Extension::Custom,
+        StoredStatus::Active,
+    );
+
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (
+            "token 1".into(),
+            vec![
+                "Token 19", "Token 18", "Token 17", "Token 16", "Token 15", "Token 14", "Token 13",
+                "Token 12", "Token 11", "Token 10",
+            ],
+        ),
+        ("TOKEN 07".into(), vec!["Token 07"]),
+        ("ext-ref-22".into(), vec!["Token 22"]),
+        (
+            special.id.to_string().to_lowercase(),
+            vec!["100% Coverage_Bot"],
+        ),
+        ("100%".into(), vec!["100% Coverage_Bot"]),
+        ("e_b".into(), vec!["100% Coverage_Bot"]),
+        ("%".into(), vec!["100% Coverage_Bot"]),
+        ("_".into(), vec!["100% Coverage_Bot"]),
+        ("nothing like this".into(), vec![]),
+    ];
+    for (q, expected) in cases {
+        let path = format!(
+            "/integrations/tokens?{}",
+            serde_urlencoded::to_string([("q", &q)]).unwrap()
+        );
+        let html = app.get_html(&path).await;
+        assert_eq!(listed_names(&html), expected, "q={q:?}");
+        assert_eq!(
+            attr(&html, "input[name=q]", "value").as_deref(),
+            Some(q.trim()),
+            "the search box keeps the text"
+        );
+    }
+
+    let html = app
+        .get_html("/integrations/tokens?q=nothing+like+this")
+        .await;
+    assert_eq!(
+        text(&html, ".empty-state h2"),
+        "No tokens match these filters"
+    );
+    assert_eq!(text(&html, ".pagination .range"), "0-0 of 0");
+}
+
+async fn the_list_sorts_by_name_and_creation(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.signed_in_user().await;
+    for name in ["banana", "Apple", "cherry"] {
+        app.add_token(&user, name, Extension::Custom, StoredStatus::Active);
+    }
+    let cases = [
+        ("name", ["Apple", "banana", "cherry"]),
+        ("-name", ["cherry", "banana", "Apple"]),
+        ("created", ["banana", "Apple", "cherry"]),
+        ("-created", ["cherry", "Apple", "banana"]),
+    ];
+    for (sort, expected) in cases {
+        let html = app
+            .get_html(&format!("/integrations/tokens?sort={sort}"))
+            .await;
+        assert_eq!(listed_names(&html), expected, "sort={sort}");
+        assert_eq!(
+            attr(&html, "select[name=sort] option[selected]", "value").as_deref(),
+            Some(sort)
+        );
+    }
+}
+
+async fn a_new_account_sees_the_empty_state(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.signed_in_user().await;
+    let html = app.get_html("/integrations/tokens").await;
+    assert_eq!(text(&html, ".empty-state h2"), "No API tokens yet");
+    assert!(select_all(&html, "table.tokens-table").is_empty());
+}
+
+async fn bad_query_parameters_never_break_the_page(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.signed_in_user().await;
+    app.add_token(&user, "Only token", Extension::Custom, StoredStatus::Active);
+    for query in [
+        "page=-1",
+        "page=abc",
+        "page=0",
+        "page=99999999999999999999",
+        "page=4294967295",
+        "per_page=0",
+        "per_page=1000000",
+        "per_page=-10",
+        "status=deleted",
+        "status=",
+        "extension=%3Cscript%3E",
+        "extension=EXT-999",
+        "sort=%27%3B%20DROP%20TABLE%20tokens%3B--",
+        "q=%27%20OR%201%3D1%20--",
+        "q=%00%01",
+        "q=%FF%FE",
+        "page=1&page=2",
+        "unknown=1",
+        "q=",
+    ] {
+        let response = app.get(&format!("/integrations/tokens?{query}")).await;
+        let status = response.status();
+        assert!(status == 200 || status == 400, "{query}: {status}");
+    }
+    let html = app.get_html("/integrations/tokens").await;
+    assert_eq!(
+        listed_names(&html),
+        ["Only token"],
+        "and the data is intact"
+    );
+}
+
+async fn names_are_escaped_in_the_page(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.signed_in_user().await;
+    app.add_token(
+        &user,
+        "<script>alert('x')</script>",
+        Extension::Custom,
+        StoredStatus::Active,
+    );
+    let body = app.get("/integrations/tokens").await.text().await.unwrap();
+    assert!(!body.contains("<script>alert"), "the name is never markup");
+    assert!(
+        body.contains("&#60;script&#62;alert(") || body.contains("&lt;script&gt;alert("),
+        "escaped"
+    );
+    let html = scraper::Html::parse_document(&body);
+    assert_eq!(
+        listed_names(&html),
+        ["<script>alert('x')</script>"],
+        "and reads as typed"
+    );
+}
+
+async fn each_account_sees_only_its_own_tokens(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.signed_in_user().await;
+    let rival = app.add_user("Rival Corp", "mallory@rival.example", "Mallory");
+    app.add_token(&user, "Ours", Extension::Custom, StoredStatus::Active);
+    let (theirs, _) = app.add_token(&rival, "Theirs", Extension::Custom, StoredStatus::Active);
+
+    let html = app.get_html("/integrations/tokens").await;
+    assert_eq!(listed_names(&html), ["Ours"]);
+    let html = app
+        .get_html(&format!("/integrations/tokens?q={}", theirs.id))
+        .await;
+    assert!(listed_names(&html).is_empty());
+
+    let paths = [
+        format!("/integrations/tokens/{}", theirs.id),
+        format!("/integrations/tokens/{}/delete", theirs.id),
+    ];
+    for path in paths {
+        assert_eq!(app.get(&path).await.status(), 404, "{path}");
+    }
+    for action in ["disable", "enable", "delete"] {
+        let response = app
+            .post(&format!("/integrations/tokens/{}/{action}", theirs.id), &[])
+            .await;
+        assert_eq!(response.status(), 404, "{action}");
+    }
+    let untouched = app.find_token(&rival, &theirs).expect("still there");
+    assert_eq!(untouched.stored_status, StoredStatus::Active);
+    assert_eq!(untouched.updated, theirs.updated);
+
+    // Malformed and unknown ids are simply not found.
+    for path in [
+        "/integrations/tokens/SU-000-000-000",
+        "/integrations/tokens/nope",
+        "/integrations/tokens/%00",
+    ] {
+        assert_eq!(app.get(path).await.status(), 404, "{path}");
+    }
+}
+
+on_both_databases!(
+    the_list_pages_through_25_tokens,
+    the_list_filters_by_status_and_extension,
+    the_list_searches_names_ids_and_external_ids,
+    the_list_sorts_by_name_and_creation,
+    a_new_account_sees_the_empty_state,
+    bad_query_parameters_never_break_the_page,
+    names_are_escaped_in_the_page,
+    each_account_sees_only_its_own_tokens,
+);
