@@ -124,6 +124,8 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(CommandError(message)) => {
+            // Some causes (libpq's, for one) span lines; the operator gets exactly one.
+            let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
             eprintln!("tokendesk: {message}");
             ExitCode::FAILURE
         }

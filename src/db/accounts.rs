@@ -45,13 +45,16 @@ impl Account {
     pub fn insert(conn: &mut DbConnection, name: &AccountName) -> Result<Account, DbError> {
         for _ in 0..5 {
             let id = AccountId::generate();
-            let inserted = diesel::insert_into(accounts::table)
-                .values((
-                    accounts::id.eq(id.as_str()),
-                    accounts::name.eq(name.as_str()),
-                    accounts::created_at.eq(now()),
-                ))
-                .execute(conn);
+            // A nested transaction (a savepoint) keeps an outer transaction usable after a conflict.
+            let inserted = conn.transaction(|conn| {
+                diesel::insert_into(accounts::table)
+                    .values((
+                        accounts::id.eq(id.as_str()),
+                        accounts::name.eq(name.as_str()),
+                        accounts::created_at.eq(now()),
+                    ))
+                    .execute(conn)
+            });
             match inserted.map_err(DbError::from) {
                 Ok(_) => {
                     return Ok(Account {

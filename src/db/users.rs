@@ -102,21 +102,28 @@ impl User {
 }
 
 impl NewUser<'_> {
-    /// Fails with `Conflict` when the e-mail is taken; retries the rare id collision.
+    /// Fails with `Conflict` when the e-mail is taken; retries the rare id collision. Each attempt
+    /// runs in its own (nested) transaction, so a failed one leaves an outer transaction usable.
     pub fn insert(&self, conn: &mut DbConnection) -> Result<User, DbError> {
+        let taken = || DbError::Conflict(format!("a user with the e-mail {} exists", self.email));
         for _ in 0..5 {
+            if User::credentials(conn, self.email)?.is_some() {
+                return Err(taken());
+            }
             let id = UserId::generate();
-            let inserted = diesel::insert_into(users::table)
-                .values((
-                    users::id.eq(id.as_str()),
-                    users::account_id.eq(self.account_id.as_str()),
-                    users::email.eq(self.email.as_str()),
-                    users::name.eq(self.name.as_str()),
-                    users::role.eq(self.role.as_str()),
-                    users::password_hash.eq(self.password_hash),
-                    users::created_at.eq(now()),
-                ))
-                .execute(conn);
+            let inserted = conn.transaction(|conn| {
+                diesel::insert_into(users::table)
+                    .values((
+                        users::id.eq(id.as_str()),
+                        users::account_id.eq(self.account_id.as_str()),
+                        users::email.eq(self.email.as_str()),
+                        users::name.eq(self.name.as_str()),
+                        users::role.eq(self.role.as_str()),
+                        users::password_hash.eq(self.password_hash),
+                        users::created_at.eq(now()),
+                    ))
+                    .execute(conn)
+            });
             match inserted.map_err(DbError::from) {
                 Ok(_) => {
                     return Ok(User {
@@ -127,15 +134,8 @@ impl NewUser<'_> {
                         role: self.role.as_str().to_owned(),
                     });
                 }
-                Err(DbError::Conflict(_)) if User::credentials(conn, self.email)?.is_none() => {
-                    continue;
-                }
-                Err(DbError::Conflict(_)) => {
-                    return Err(DbError::Conflict(format!(
-                        "a user with the e-mail {} exists",
-                        self.email
-                    )));
-                }
+                // Either the id or the e-mail was taken meanwhile; the next round tells which.
+                Err(DbError::Conflict(_)) => continue,
                 Err(e) => return Err(e),
             }
         }

@@ -1,0 +1,421 @@
+//! The binary as an operator runs it: first start, bad configuration, and the commands.
+
+mod common;
+
+use common::{Backend, TestDatabase, attr, listed_names, new_client};
+use scraper::Html;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use tokendesk::db::DatabaseUrl;
+use tokendesk::domain::api_key::ApiKey;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_tokendesk");
+
+fn database_url(database: &TestDatabase) -> String {
+    match &database.url {
+        DatabaseUrl::Sqlite(path) => path.display().to_string(),
+        DatabaseUrl::Postgres(url) => url.clone(),
+    }
+}
+
+/// The binary, run in the test database's folder (where it keeps `data/`), with a clean environment.
+fn tokendesk(database: &TestDatabase) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .current_dir(database.dir())
+        .env_clear()
+        .env("DATABASE_URL", database_url(database))
+        .env("TOKENDESK_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Stops the server when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `serve` and collects the lines it prints until the server says it is ready.
+fn start(database: &TestDatabase, args: &[&str]) -> (Running, Vec<String>) {
+    let mut child = tokendesk(database)
+        .args(args)
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let running = Running(child);
+    let mut printed = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        match received.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => {
+                let done = line.starts_with("This password is shown only this once")
+                    || line.starts_with("tokendesk is ready at");
+                printed.push(line);
+                if done {
+                    return (running, printed);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    panic!("the server did not say it was ready: {printed:?}");
+}
+
+fn after<'a>(lines: &'a [String], label: &str) -> &'a str {
+    lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix(label))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no line with {label:?} in {lines:?}"))
+}
+
+async fn first_start_prints_how_to_sign_in_to_the_demo(backend: Backend) {
+    let database = TestDatabase::new(backend);
+    let (server, lines) = start(&database, &["serve", "--demo"]);
+    let url = after(&lines, "tokendesk is ready. Sign in at");
+    assert_eq!(after(&lines, "e-mail:"), "robert@frontstreet.example");
+    let password = after(&lines, "password:").to_owned();
+    assert!(password.len() >= 12);
+    for key in ["session.key", "master.key"] {
+        assert!(
+            database.dir().join("data").join(key).exists(),
+            "{key} generated into data/"
+        );
+    }
+
+    let client = new_client();
+    let login = Html::parse_document(&client.get(url).send().await.unwrap().text().await.unwrap());
+    let csrf = attr(&login, "input[name=csrf_token]", "value").unwrap();
+    let response = client
+        .post(url)
+        .form(&[
+            ("email", "robert@frontstreet.example"),
+            ("password", password.as_str()),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let base = url.trim_end_matches("/login");
+    let list = client
+        .get(format!("{base}/integrations/tokens?per_page=50"))
+        .send()
+        .await
+        .unwrap();
+    let html = Html::parse_document(&list.text().await.unwrap());
+    let names = listed_names(&html);
+    assert_eq!(names.len(), 12, "{names:?}");
+    assert!(names.contains(&"Tutorial API Token".to_owned()));
+    let statuses = common::select_all(&html, ".status");
+    for status in ["Active", "Disabled", "Expired"] {
+        assert!(
+            statuses.iter().any(|s| s == status),
+            "a sample token is {status}"
+        );
+    }
+    let extensions = common::select_all(&html, "table.tokens-table tbody td:nth-child(2)");
+    for ext in ["EXT-000", "EXT-001", "EXT-002", "EXT-003"] {
+        assert!(
+            extensions.iter().any(|e| e.ends_with(ext)),
+            "a sample token uses {ext}"
+        );
+    }
+    drop(server);
+
+    // The second start finds the account: no new password, no second set of samples.
+    let (_server, lines) = start(&database, &["serve", "--demo"]);
+    assert!(lines.iter().all(|l| !l.contains("password")), "{lines:?}");
+    let response = client
+        .get(format!(
+            "{}/integrations/tokens?per_page=50",
+            after(&lines, "tokendesk is ready at").trim_end_matches("/login")
+        ))
+        .send()
+        .await
+        .unwrap();
+    let html = Html::parse_document(&response.text().await.unwrap());
+    assert_eq!(
+        listed_names(&html).len(),
+        12,
+        "the session key was kept, so the cookie still signs in"
+    );
+}
+
+/// Runs the binary to completion, within `limit`.
+fn run_to_end(
+    mut command: Command,
+    limit: Duration,
+    stdin: Option<&str>,
+) -> (Option<i32>, String, String) {
+    if stdin.is_some() {
+        command.stdin(Stdio::piped());
+    }
+    let started = Instant::now();
+    let mut child = command.spawn().unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    loop {
+        if let Some(_status) = child.try_wait().unwrap() {
+            let output = child.wait_with_output().unwrap();
+            return (
+                output.status.code(),
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            );
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+async fn bad_configuration_stops_start_up_with_one_line(backend: Backend) {
+    let database = TestDatabase::new(backend);
+    let cases = [
+        ("TOKENDESK_SESSION_KEY", "c2hvcnQ="),
+        ("TOKENDESK_MASTER_KEY", "not base64!"),
+        ("TOKENDESK_BIND", "nowhere"),
+        ("TOKENDESK_COOKIE_SECURE", "perhaps"),
+        ("RUST_LOG", "[[["),
+        ("DATABASE_URL", "postgres://"),
+        (
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:1/unreachable",
+        ),
+    ];
+    for (variable, value) in cases {
+        let mut command = tokendesk(&database);
+        command.env(variable, value);
+        let (code, stdout, stderr) = run_to_end(command, Duration::from_secs(10), None);
+        assert_eq!(code, Some(1), "{variable}={value}: {stderr}");
+        assert!(stdout.is_empty(), "{variable}: {stdout}");
+        let lines: Vec<_> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{variable}={value}: {stderr}");
+        assert!(
+            lines[0].starts_with(&format!("tokendesk: {variable}: ")),
+            "{}",
+            lines[0]
+        );
+        assert!(!stderr.contains("panicked"));
+    }
+}
+
+async fn operators_add_users_and_create_tokens_from_the_command_line(backend: Backend) {
+    let database = TestDatabase::new(backend);
+    let mut add = tokendesk(&database);
+    add.args([
+        "user",
+        "add",
+        "--account",
+        "Acme Corp",
+        "--email",
+        "ann@acme.example",
+        "--name",
+        "Ann",
+        "--role",
+        "admin",
+        "--password-stdin",
+    ]);
+    let (code, stdout, stderr) = run_to_end(
+        add,
+        Duration::from_secs(30),
+        Some("a long enough password\n"),
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        tokendesk::domain::ids::UserId::parse(stdout.trim()).is_ok(),
+        "prints the user id: {stdout}"
+    );
+
+    let mut create = tokendesk(&database);
+    create.args([
+        "token",
+        "create",
+        "--account",
+        "Acme Corp",
+        "--name",
+        "Nightly export",
+        "--extension",
+        "zapier",
+        "--modules",
+        "MD-0002,MD-0013",
+    ]);
+    let (code, stdout, stderr) = run_to_end(create, Duration::from_secs(30), None);
+    assert_eq!(code, Some(0), "{stderr}");
+    let key = ApiKey::parse(stdout.trim()).expect("prints a key in the SPEC format");
+    assert_eq!(stdout.lines().count(), 1, "the key alone");
+
+    // The user can sign in and sees the token.
+    let (_server, lines) = start(&database, &["serve"]);
+    let url = after(&lines, "tokendesk is ready at");
+    let client = new_client();
+    let login = Html::parse_document(&client.get(url).send().await.unwrap().text().await.unwrap());
+    let csrf = attr(&login, "input[name=csrf_token]", "value").unwrap();
+    let response = client
+        .post(url)
+        .form(&[
+            ("email", "ann@acme.example"),
+            ("password", "a long enough password"),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let base = url.trim_end_matches("/login");
+    let html = Html::parse_document(
+        &client
+            .get(format!("{base}/integrations/tokens"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(listed_names(&html), ["Nightly export"]);
+    assert_eq!(
+        common::select_all(&html, ".token-id"),
+        [key.token_id.to_string()]
+    );
+
+    // Mistakes get one line and a non-zero exit, and change nothing.
+    let refusals: [(&[&str], Option<&str>, &str); 6] = [
+        (
+            &[
+                "user",
+                "add",
+                "--account",
+                "Acme Corp",
+                "--email",
+                "ann@acme.example",
+                "--name",
+                "Ann again",
+                "--password-stdin",
+            ],
+            Some("another long password\n"),
+            "ann@acme.example",
+        ),
+        (
+            &[
+                "user",
+                "add",
+                "--account",
+                "Acme Corp",
+                "--email",
+                "bob@acme.example",
+                "--name",
+                "Bob",
+                "--password-stdin",
+            ],
+            Some("short\n"),
+            "password",
+        ),
+        (
+            &[
+                "user",
+                "add",
+                "--account",
+                "Acme Corp",
+                "--email",
+                "not-an-email",
+                "--name",
+                "Bob",
+                "--password-stdin",
+            ],
+            Some("long enough password\n"),
+            "--email",
+        ),
+        (
+            &["token", "create", "--account", "Nobody Ltd", "--name", "x"],
+            None,
+            "--account",
+        ),
+        (
+            &[
+                "token",
+                "create",
+                "--account",
+                "Acme Corp",
+                "--name",
+                "x",
+                "--modules",
+                "MD-9999",
+            ],
+            None,
+            "--modules",
+        ),
+        (
+            &[
+                "token",
+                "create",
+                "--account",
+                "Acme Corp",
+                "--name",
+                "x",
+                "--extension",
+                "teams",
+            ],
+            None,
+            "--extension",
+        ),
+    ];
+    for (args, input, mentions) in refusals {
+        let mut command = tokendesk(&database);
+        command.args(args);
+        let (code, stdout, stderr) = run_to_end(command, Duration::from_secs(30), input);
+        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        assert!(stdout.is_empty());
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(mentions), "{args:?}: {stderr}");
+    }
+    let html = Html::parse_document(
+        &client
+            .get(format!("{base}/integrations/tokens"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        listed_names(&html),
+        ["Nightly export"],
+        "no half-made tokens"
+    );
+}
+
+on_both_databases!(
+    first_start_prints_how_to_sign_in_to_the_demo,
+    bad_configuration_stops_start_up_with_one_line,
+    operators_add_users_and_create_tokens_from_the_command_line,
+);
