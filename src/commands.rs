@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::db::accounts::Account;
 use crate::db::tokens::NewToken;
 use crate::db::users::{NewUser, User};
-use crate::db::{self, DbPool, seed};
+use crate::db::{self, DbConnection, DbPool, seed};
 use crate::domain::extension::Extension;
 use crate::domain::module::ModuleSet;
 use crate::domain::password;
@@ -28,9 +28,14 @@ impl<E: std::fmt::Display> From<E> for CommandError {
 
 pub type CommandResult<T = ()> = Result<T, CommandError>;
 
-/// Connects (running pending migrations on the way).
-pub fn open_database(config: &Config) -> CommandResult<DbPool> {
+/// The pool for serving (pending migrations are run on the way).
+fn open_pool(config: &Config) -> CommandResult<DbPool> {
     db::connect(&config.database).map_err(|e| CommandError(format!("DATABASE_URL: {e}")))
+}
+
+/// One connection for a command that does one thing and exits.
+fn open_connection(config: &Config) -> CommandResult<DbConnection> {
+    db::connect_one(&config.database).map_err(|e| CommandError(format!("DATABASE_URL: {e}")))
 }
 
 fn sign_in_url(address: SocketAddr) -> String {
@@ -49,7 +54,7 @@ fn sign_in_url(address: SocketAddr) -> String {
 
 /// `serve`: migrate, create the demo admin on an empty database, seed with `--demo`, listen.
 pub fn serve(config: Config, demo: bool) -> CommandResult {
-    let pool = open_database(&config)?;
+    let pool = open_pool(&config)?;
     let mut conn = pool.get()?;
     let first_password = if Account::any_exists(&mut conn)? {
         None
@@ -93,7 +98,7 @@ pub fn serve(config: Config, demo: bool) -> CommandResult {
 }
 
 pub fn migrate(config: Config) -> CommandResult {
-    open_database(&config)?;
+    open_connection(&config)?;
     println!("The database {} is up to date.", config.database.redacted());
     Ok(())
 }
@@ -124,8 +129,7 @@ pub fn user_add(config: Config, args: UserAdd, stdin: impl BufRead) -> CommandRe
         .map_err(|e| CommandError(format!("password: {e}")))?;
     let password_hash = password::hash(password.expose());
 
-    let pool = open_database(&config)?;
-    let mut conn = pool.get()?;
+    let mut conn = open_connection(&config)?;
     let user = conn.transaction(|conn| {
         let account = Account::find_or_insert(conn, &account_name)?;
         NewUser {
@@ -164,8 +168,7 @@ pub fn token_create(config: Config, args: TokenCreate) -> CommandResult<String> 
     let external_id = ExternalId::parse(args.external_id.as_deref().unwrap_or(""))
         .map_err(|e| CommandError(format!("--external-id: {e}")))?;
 
-    let pool = open_database(&config)?;
-    let mut conn = pool.get()?;
+    let mut conn = open_connection(&config)?;
     let account = Account::find_by_name(&mut conn, args.account.trim())?.ok_or_else(|| {
         CommandError(format!(
             "--account: no account is named {:?}",
@@ -188,6 +191,7 @@ pub fn token_create(config: Config, args: TokenCreate) -> CommandResult<String> 
         status: StoredStatus::Active,
         expires_at: None,
         client_ip: None,
+        creation_key: None,
     }
     .insert(
         &mut conn,

@@ -9,7 +9,7 @@ pub mod seed;
 pub mod tokens;
 pub mod users;
 
-pub use pool::{DatabaseUrl, DbConnection, DbError, DbPool, connect, run};
+pub use pool::{DatabaseUrl, DbConnection, DbError, DbPool, connect, connect_one, run};
 
 use chrono::{NaiveDateTime, Timelike, Utc};
 

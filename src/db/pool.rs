@@ -153,6 +153,17 @@ pub enum PoolSetupError {
     Migrate(String, String),
 }
 
+/// One migrated connection, for commands that do one thing and exit: no pool, so no background
+/// thread is still connecting while the process exits (libpq's TLS teardown at exit crashes
+/// threads caught mid-connect).
+pub fn connect_one(url: &DatabaseUrl) -> Result<DbConnection, PoolSetupError> {
+    let mut conn = ConnectionManager::new(url.clone())
+        .open()
+        .map_err(|e| PoolSetupError::Connect(url.redacted(), e))?;
+    run_migrations(&mut conn).map_err(|e| PoolSetupError::Migrate(url.redacted(), e))?;
+    Ok(conn)
+}
+
 /// Opens one connection first, so a bad URL or a server that is down is reported at once with
 /// its real cause, then runs pending migrations and builds the pool.
 pub fn connect(url: &DatabaseUrl) -> Result<DbPool, PoolSetupError> {
@@ -188,6 +199,9 @@ pub enum DbError {
     NotFound,
     #[error("conflicts with an existing row: {0}")]
     Conflict(String),
+    /// The creation was asked for before and made this token; nothing new was made.
+    #[error("already created as {0}")]
+    AlreadyCreated(crate::domain::ids::TokenId),
     #[error("database query failed: {0}")]
     Query(diesel::result::Error),
     #[error("no database connection available: {0}")]

@@ -41,6 +41,7 @@ diesel::table! {
         deleted_at -> Nullable<Timestamp>,
         last_used_at -> Nullable<Timestamp>,
         last_used_ip -> Nullable<Text>,
+        creation_key -> Nullable<Text>,
     }
 }
 

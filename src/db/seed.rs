@@ -237,6 +237,7 @@ pub fn seed_demo_data(conn: &mut DbConnection, master_key: &MasterKey) -> Result
                     status: sample.status,
                     expires_at: sample.expired.then(|| created_at + Duration::days(7)),
                     client_ip: None,
+                    creation_key: None,
                 }
                 .insert(conn, master_key, &actor)?;
                 diesel::update(tokens::table.find(token.id.as_str()))

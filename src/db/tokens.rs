@@ -8,6 +8,7 @@ use crate::domain::list_query::{TokenListQuery, TokenSort};
 use crate::domain::module::ModuleSet;
 use crate::domain::secret_box::MasterKey;
 use crate::domain::text::{Description, ExternalId, TokenName};
+use crate::domain::token_form::General;
 use crate::domain::token::{Actor, EventKind, StoredStatus, TokenStatus};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -99,6 +100,8 @@ pub struct NewToken<'a> {
     pub status: StoredStatus,
     pub expires_at: Option<NaiveDateTime>,
     pub client_ip: Option<&'a str>,
+    /// Makes the insert happen once per key: a second insert with it is `AlreadyCreated`.
+    pub creation_key: Option<&'a str>,
 }
 
 /// One page of the list and how many tokens match in all.
@@ -214,6 +217,111 @@ impl Token {
             .into())
     }
 
+    /// The token a creation key made, if any (deleted ones included: it was made all the same).
+    pub fn find_by_creation_key(
+        conn: &mut DbConnection,
+        account_id: &AccountId,
+        key: &str,
+    ) -> Result<Option<Token>, DbError> {
+        Ok(tokens::table
+            .filter(tokens::creation_key.eq(key))
+            .filter(tokens::account_id.eq(account_id.as_str()))
+            .select(TokenRow::as_select())
+            .first::<TokenRow>(conn)
+            .optional()?
+            .map(Token::from))
+    }
+
+    /// Decrypts the token's key for a person who asked to see it, and records that they did.
+    pub fn reveal(
+        conn: &mut DbConnection,
+        account_id: &AccountId,
+        id: &TokenId,
+        master_key: &MasterKey,
+        actor: &Actor,
+        client_ip: Option<&str>,
+    ) -> Result<ApiKey, DbError> {
+        conn.transaction(|conn| {
+            let sealed: Vec<u8> = tokens::table
+                .filter(tokens::id.eq(id.as_str()))
+                .filter(tokens::account_id.eq(account_id.as_str()))
+                .filter(tokens::deleted_at.is_null())
+                .select(tokens::secret_ciphertext)
+                .first(conn)?;
+            let secret = master_key
+                .open(id, &sealed)
+                .map_err(|e| DbError::Conflict(format!("token {id}: {e}")))?;
+            events::record(conn, id, EventKind::Revealed, actor, client_ip)?;
+            Ok(ApiKey::new(id.clone(), secret))
+        })
+    }
+
+    /// Changes the properties and, when given, the permissions; records "edited" and
+    /// "permissions changed" for what really changed, and moves "updated" only then.
+    pub fn update(
+        conn: &mut DbConnection,
+        account_id: &AccountId,
+        id: &TokenId,
+        general: &General,
+        modules: Option<&ModuleSet>,
+        actor: &Actor,
+        client_ip: Option<&str>,
+    ) -> Result<Token, DbError> {
+        conn.transaction(|conn| {
+            let before = Token::find(conn, account_id, id)?;
+            let at = now();
+            let edited = before.name != general.name.as_str()
+                || before.external_id != general.external_id.as_str()
+                || before.description != general.description.as_str();
+            let mut permissions_changed = false;
+            if let Some(modules) = modules {
+                let current = Token::permissions(conn, id)?;
+                let removed: Vec<&str> = current.iter().filter(|m| !modules.contains(*m)).map(|m| m.id).collect();
+                let added: Vec<&str> = modules.iter().filter(|m| !current.contains(*m)).map(|m| m.id).collect();
+                if !removed.is_empty() {
+                    diesel::delete(
+                        token_permissions::table
+                            .filter(token_permissions::token_id.eq(id.as_str()))
+                            .filter(token_permissions::module_id.eq_any(&removed)),
+                    )
+                    .execute(conn)?;
+                }
+                for module_id in &added {
+                    diesel::insert_into(token_permissions::table)
+                        .values((
+                            token_permissions::token_id.eq(id.as_str()),
+                            token_permissions::module_id.eq(module_id),
+                            token_permissions::granted_at.eq(at),
+                            token_permissions::granted_by_id.eq(&actor.id),
+                            token_permissions::granted_by_name.eq(&actor.name),
+                        ))
+                        .execute(conn)?;
+                }
+                permissions_changed = !removed.is_empty() || !added.is_empty();
+            }
+            if !edited && !permissions_changed {
+                return Ok(before);
+            }
+            diesel::update(tokens::table.find(id.as_str()))
+                .set((
+                    tokens::name.eq(general.name.as_str()),
+                    tokens::external_id.eq(general.external_id.as_str()),
+                    tokens::description.eq(general.description.as_str()),
+                    tokens::updated_at.eq(at),
+                    tokens::updated_by_id.eq(&actor.id),
+                    tokens::updated_by_name.eq(&actor.name),
+                ))
+                .execute(conn)?;
+            if edited {
+                events::record(conn, id, EventKind::Edited, actor, client_ip)?;
+            }
+            if permissions_changed {
+                events::record(conn, id, EventKind::PermissionsChanged, actor, client_ip)?;
+            }
+            Token::find(conn, account_id, id)
+        })
+    }
+
     pub fn permissions(conn: &mut DbConnection, id: &TokenId) -> Result<ModuleSet, DbError> {
         let ids: Vec<String> = token_permissions::table
             .filter(token_permissions::token_id.eq(id.as_str()))
@@ -306,7 +414,14 @@ impl NewToken<'_> {
         for _ in 0..5 {
             let id = TokenId::generate();
             match self.insert_as(conn, master_key, actor, id) {
-                Err(DbError::Conflict(_)) => continue,
+                Err(DbError::Conflict(_)) => {
+                    if let Some(key) = self.creation_key
+                        && let Some(existing) = Token::find_by_creation_key(conn, self.account_id, key)?
+                    {
+                        return Err(DbError::AlreadyCreated(existing.id));
+                    }
+                    continue;
+                }
                 other => return other,
             }
         }
@@ -346,6 +461,7 @@ impl NewToken<'_> {
                     tokens::updated_at.eq(at),
                     tokens::updated_by_id.eq(&actor.id),
                     tokens::updated_by_name.eq(&actor.name),
+                    tokens::creation_key.eq(self.creation_key),
                 ))
                 .execute(conn)?;
             let grants: Vec<_> = modules

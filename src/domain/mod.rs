@@ -10,4 +10,5 @@ pub mod password;
 pub mod secret_box;
 pub mod text;
 pub mod token;
+pub mod token_form;
 pub mod user;

@@ -143,6 +143,11 @@ impl ModuleSet {
         self.has_all() || self.0.contains(&module)
     }
 
+    /// Whether `module` itself is in the set (unlike `grants`, "All" does not imply it).
+    pub fn contains(&self, module: Module) -> bool {
+        self.0.contains(&module)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = Module> + '_ {
         self.0.iter().copied()
     }

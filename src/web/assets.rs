@@ -1,9 +1,9 @@
-//! The stylesheet and script, compiled into the binary so the server runs from any folder.
+//! The stylesheet, script and icon, compiled into the binary so the server runs from any folder.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
 
-const ASSETS: [(&str, &str, &str); 2] = [
+const ASSETS: [(&str, &str, &str); 3] = [
     (
         "app.css",
         "text/css; charset=utf-8",
@@ -13,6 +13,11 @@ const ASSETS: [(&str, &str, &str); 2] = [
         "app.js",
         "text/javascript; charset=utf-8",
         include_str!("../../static/app.js"),
+    ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_str!("../../static/favicon.svg"),
     ),
 ];
 

@@ -218,6 +218,7 @@ impl TestApp {
             status,
             expires_at: None,
             client_ip: None,
+            creation_key: None,
         }
         .insert(
             &mut conn,

@@ -1,0 +1,178 @@
+//! What people fill in to create or edit a token, checked field by field so a form can show
+//! each message beside its field. Shared by the wizard, the edit page and the CLI.
+
+use super::extension::Extension;
+use super::module::{ModuleError, ModuleSet};
+use super::text::{Description, ExternalId, TokenName};
+use std::collections::BTreeMap;
+
+/// Messages by form field name (`name`, `external_id`, `description`, `extension`, `modules`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldErrors(BTreeMap<&'static str, String>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.entry(field).or_insert_with(|| message.into());
+    }
+
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0.get(field).map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn merge(&mut self, other: FieldErrors) {
+        for (field, message) in other.0 {
+            self.add(field, message);
+        }
+    }
+}
+
+/// The General step (and the top of the edit form), as typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GeneralInput {
+    pub name: String,
+    pub external_id: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct General {
+    pub name: TokenName,
+    pub external_id: ExternalId,
+    pub description: Description,
+}
+
+impl GeneralInput {
+    pub fn parse(&self) -> Result<General, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let name = TokenName::parse(&self.name).map_err(|e| errors.add("name", e.to_string())).ok();
+        let external_id =
+            ExternalId::parse(&self.external_id).map_err(|e| errors.add("external_id", e.to_string())).ok();
+        let description =
+            Description::parse(&self.description).map_err(|e| errors.add("description", e.to_string())).ok();
+        match (name, external_id, description) {
+            (Some(name), Some(external_id), Some(description)) => Ok(General { name, external_id, description }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// The extension choice, as sent.
+pub fn parse_extension(value: Option<&str>) -> Result<Extension, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => errors.add("extension", "Choose an extension"),
+        Some(value) => match Extension::parse(value) {
+            Ok(extension) => return Ok(extension),
+            Err(e) => errors.add("extension", e.to_string()),
+        },
+    }
+    Err(errors)
+}
+
+/// The Permissions step (and the bottom of the edit form), as sent: checked module ids and the
+/// "All Modules" box.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PermissionsInput {
+    pub modules: Vec<String>,
+    pub all_modules: bool,
+}
+
+impl PermissionsInput {
+    /// The granted set; a Reports token always gets every module, whatever was sent.
+    pub fn parse(&self, extension: Extension) -> Result<ModuleSet, FieldErrors> {
+        if extension.has_fixed_permissions() || self.all_modules {
+            return Ok(ModuleSet::all());
+        }
+        let mut errors = FieldErrors::default();
+        match ModuleSet::parse(self.modules.iter().map(String::as_str)) {
+            Ok(set) => return Ok(set),
+            Err(ModuleError::Empty) => errors.add("modules", "Choose at least one module, or All Modules"),
+            Err(e @ ModuleError::Unknown(_)) => errors.add("modules", format!("{}{}", capitalised(&e.to_string()), "; choose from the list")),
+        }
+        Err(errors)
+    }
+
+    /// The form's state for a granted set, to pre-fill the edit form.
+    pub fn from_set(set: &ModuleSet) -> Self {
+        Self {
+            all_modules: set.has_all(),
+            modules: set.iter().filter(|m| !m.is_all()).map(|m| m.id.to_owned()).collect(),
+        }
+    }
+
+    pub fn is_checked(&self, module_id: &str) -> bool {
+        self.modules.iter().any(|m| m == module_id)
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn general(name: &str, external_id: &str, description: &str) -> GeneralInput {
+        GeneralInput { name: name.into(), external_id: external_id.into(), description: description.into() }
+    }
+
+    #[test]
+    fn general_step() {
+        let ok = general(" Tutorial ", "", "A token").parse().unwrap();
+        assert_eq!(ok.name.as_str(), "Tutorial");
+        assert_eq!(ok.external_id.as_str(), "");
+
+        let errors = general("", &"x".repeat(129), "").parse().unwrap_err();
+        assert_eq!(errors.get("name"), Some("Name is required"));
+        assert_eq!(errors.get("external_id"), Some("External ID must be at most 128 characters"));
+        assert_eq!(errors.get("description"), Some("Description is required"));
+
+        let errors = general("tab\there", "", &"d".repeat(256)).parse().unwrap_err();
+        assert_eq!(errors.get("name"), Some("Name must not contain control characters"));
+        assert_eq!(errors.get("description"), Some("Description must be at most 255 characters"));
+        assert_eq!(errors.get("external_id"), None);
+    }
+
+    #[test]
+    fn extension_choice() {
+        assert_eq!(parse_extension(Some("zapier")), Ok(Extension::Zapier));
+        assert_eq!(parse_extension(None).unwrap_err().get("extension"), Some("Choose an extension"));
+        assert_eq!(parse_extension(Some(" ")).unwrap_err().get("extension"), Some("Choose an extension"));
+        assert!(parse_extension(Some("teams")).unwrap_err().get("extension").unwrap().contains("unknown extension"));
+    }
+
+    #[test]
+    fn permissions_step() {
+        let input = |modules: &[&str], all| PermissionsInput { modules: modules.iter().map(|m| m.to_string()).collect(), all_modules: all };
+        assert_eq!(input(&["MD-0001", "MD-0002"], false).parse(Extension::Custom).unwrap().iter().count(), 2);
+        assert!(input(&[], true).parse(Extension::Zapier).unwrap().has_all());
+        assert!(input(&["MD-0001"], true).parse(Extension::Zapier).unwrap().has_all(), "All wins");
+        assert!(input(&[], false).parse(Extension::Reports).unwrap().has_all(), "Reports is fixed");
+        assert_eq!(
+            input(&[], false).parse(Extension::Custom).unwrap_err().get("modules"),
+            Some("Choose at least one module, or All Modules")
+        );
+        assert_eq!(
+            input(&["MD-0001", "MD-4242"], false).parse(Extension::Flowgear).unwrap_err().get("modules"),
+            Some("Unknown module \"MD-4242\"; choose from the list")
+        );
+    }
+
+    #[test]
+    fn permissions_round_trip_through_the_form() {
+        let set = ModuleSet::parse(["MD-0002", "MD-0013"]).unwrap();
+        let input = PermissionsInput::from_set(&set);
+        assert!(input.is_checked("MD-0013") && !input.all_modules);
+        assert_eq!(input.parse(Extension::Custom).unwrap(), set);
+        assert!(PermissionsInput::from_set(&ModuleSet::all()).all_modules);
+    }
+}
