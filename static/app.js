@@ -1,4 +1,4 @@
-// Progressive enhancement only: every action works without this file.
+// Progressive enhancement only: every action but copying works without this file.
 "use strict";
 
 (function () {
@@ -54,4 +54,91 @@
       });
     }
   });
+
+  // The API key: the eye reveals and hides it, the copy button puts it on the clipboard.
+  var keyField = document.getElementById("api-key");
+  var revealButton = document.getElementById("reveal-button");
+  var copyButton = document.getElementById("copy-button");
+  var copyStatus = document.getElementById("copy-status");
+  var revealedKey = keyField && keyField.getAttribute("data-revealed") ? keyField.textContent : null;
+
+  function fetchKey() {
+    if (revealedKey) {
+      return Promise.resolve(revealedKey);
+    }
+    return fetch(copyButton.getAttribute("data-reveal-url"), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrfToken(), "Accept": "application/json" }
+    }).then(function (response) {
+      if (!response.ok) {
+        throw new Error("The key could not be revealed (" + response.status + ").");
+      }
+      return response.json();
+    }).then(function (body) {
+      revealedKey = body.key;
+      return revealedKey;
+    });
+  }
+
+  function say(message) {
+    copyStatus.textContent = message;
+    window.clearTimeout(say.timer);
+    say.timer = window.setTimeout(function () { copyStatus.textContent = ""; }, 2500);
+  }
+
+  if (revealButton) {
+    revealButton.addEventListener("click", function (event) {
+      event.preventDefault();
+      if (revealButton.getAttribute("aria-pressed") === "true") {
+        keyField.textContent = keyField.getAttribute("data-masked");
+        revealButton.setAttribute("aria-pressed", "false");
+        revealButton.setAttribute("aria-label", "Show API key");
+        return;
+      }
+      fetchKey().then(function (key) {
+        keyField.textContent = key;
+        revealButton.setAttribute("aria-pressed", "true");
+        revealButton.setAttribute("aria-label", "Hide API key");
+      }, function (error) { say(error.message); });
+    });
+  }
+
+  if (copyButton && navigator.clipboard) {
+    copyButton.hidden = false;
+    copyButton.addEventListener("click", function () {
+      fetchKey().then(function (key) {
+        return navigator.clipboard.writeText(key);
+      }).then(function () { say("Copied"); }, function (error) { say(error.message || "Copy failed"); });
+    });
+  }
+
+  // Permissions tab: the filter narrows the table as you type.
+  var filter = document.querySelector("input[data-filter-table]");
+  if (filter) {
+    var table = document.getElementById(filter.getAttribute("data-filter-table"));
+    filter.addEventListener("input", function () {
+      var wanted = filter.value.trim().toLowerCase();
+      table.querySelectorAll("tbody tr").forEach(function (row) {
+        var name = row.querySelector(".module-name").textContent.toLowerCase();
+        row.hidden = wanted !== "" && name.indexOf(wanted) === -1;
+      });
+    });
+  }
+
+  // "All Modules" ticks every module box, so the page shows what the grant means.
+  var allModules = document.getElementById("all_modules");
+  if (allModules && !allModules.disabled) {
+    var boxes = document.querySelectorAll('input[name="modules"]');
+    var sync = function () {
+      boxes.forEach(function (box) {
+        if (allModules.checked) {
+          box.checked = true;
+        }
+        box.disabled = allModules.checked;
+      });
+    };
+    allModules.addEventListener("change", sync);
+    sync();
+  }
 })();

@@ -179,7 +179,7 @@ async fn the_details_page_shows_the_token(backend: Backend) {
         [
             "Active",
             &format!("Flowgear sync {}", token.id),
-            "Flowgear iPaaS EXT-001"
+            "flowgear EXT-001"
         ]
     );
     let properties = select_all(&html, ".properties dt");
@@ -189,12 +189,14 @@ async fn the_details_page_shows_the_token(backend: Backend) {
             "Description",
             "External ID",
             "API Key/Handle",
-            "Extension",
+            "Flowgear iPaaS",
             "Created",
             "Updated",
             "Last used"
         ]
     );
+    assert_eq!(select_all(&html, "nav.tabs a"), ["General", "Permissions"]);
+    assert_eq!(text(&html, "nav.tabs a[aria-current=page]"), "General");
     let masked = text(&html, "#api-key");
     assert!(masked.starts_with(&format!("{}:•", token.id)), "{masked}");
     let body = app

@@ -8,8 +8,8 @@ use crate::domain::list_query::{TokenListQuery, TokenSort};
 use crate::domain::module::ModuleSet;
 use crate::domain::secret_box::MasterKey;
 use crate::domain::text::{Description, ExternalId, TokenName};
-use crate::domain::token_form::General;
 use crate::domain::token::{Actor, EventKind, StoredStatus, TokenStatus};
+use crate::domain::token_form::General;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -276,8 +276,16 @@ impl Token {
             let mut permissions_changed = false;
             if let Some(modules) = modules {
                 let current = Token::permissions(conn, id)?;
-                let removed: Vec<&str> = current.iter().filter(|m| !modules.contains(*m)).map(|m| m.id).collect();
-                let added: Vec<&str> = modules.iter().filter(|m| !current.contains(*m)).map(|m| m.id).collect();
+                let removed: Vec<&str> = current
+                    .iter()
+                    .filter(|m| !modules.contains(*m))
+                    .map(|m| m.id)
+                    .collect();
+                let added: Vec<&str> = modules
+                    .iter()
+                    .filter(|m| !current.contains(*m))
+                    .map(|m| m.id)
+                    .collect();
                 if !removed.is_empty() {
                     diesel::delete(
                         token_permissions::table
@@ -320,6 +328,17 @@ impl Token {
             }
             Token::find(conn, account_id, id)
         })
+    }
+
+    /// A live token of the account with what it may reach.
+    pub fn find_with_permissions(
+        conn: &mut DbConnection,
+        account_id: &AccountId,
+        id: &TokenId,
+    ) -> Result<(Token, ModuleSet), DbError> {
+        let token = Token::find(conn, account_id, id)?;
+        let modules = Token::permissions(conn, id)?;
+        Ok((token, modules))
     }
 
     pub fn permissions(conn: &mut DbConnection, id: &TokenId) -> Result<ModuleSet, DbError> {
@@ -416,7 +435,8 @@ impl NewToken<'_> {
             match self.insert_as(conn, master_key, actor, id) {
                 Err(DbError::Conflict(_)) => {
                     if let Some(key) = self.creation_key
-                        && let Some(existing) = Token::find_by_creation_key(conn, self.account_id, key)?
+                        && let Some(existing) =
+                            Token::find_by_creation_key(conn, self.account_id, key)?
                     {
                         return Err(DbError::AlreadyCreated(existing.id));
                     }

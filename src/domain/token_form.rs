@@ -48,13 +48,21 @@ pub struct General {
 impl GeneralInput {
     pub fn parse(&self) -> Result<General, FieldErrors> {
         let mut errors = FieldErrors::default();
-        let name = TokenName::parse(&self.name).map_err(|e| errors.add("name", e.to_string())).ok();
-        let external_id =
-            ExternalId::parse(&self.external_id).map_err(|e| errors.add("external_id", e.to_string())).ok();
-        let description =
-            Description::parse(&self.description).map_err(|e| errors.add("description", e.to_string())).ok();
+        let name = TokenName::parse(&self.name)
+            .map_err(|e| errors.add("name", e.to_string()))
+            .ok();
+        let external_id = ExternalId::parse(&self.external_id)
+            .map_err(|e| errors.add("external_id", e.to_string()))
+            .ok();
+        let description = Description::parse(&self.description)
+            .map_err(|e| errors.add("description", e.to_string()))
+            .ok();
         match (name, external_id, description) {
-            (Some(name), Some(external_id), Some(description)) => Ok(General { name, external_id, description }),
+            (Some(name), Some(external_id), Some(description)) => Ok(General {
+                name,
+                external_id,
+                description,
+            }),
             _ => Err(errors),
         }
     }
@@ -90,8 +98,17 @@ impl PermissionsInput {
         let mut errors = FieldErrors::default();
         match ModuleSet::parse(self.modules.iter().map(String::as_str)) {
             Ok(set) => return Ok(set),
-            Err(ModuleError::Empty) => errors.add("modules", "Choose at least one module, or All Modules"),
-            Err(e @ ModuleError::Unknown(_)) => errors.add("modules", format!("{}{}", capitalised(&e.to_string()), "; choose from the list")),
+            Err(ModuleError::Empty) => {
+                errors.add("modules", "Choose at least one module, or All Modules")
+            }
+            Err(e @ ModuleError::Unknown(_)) => errors.add(
+                "modules",
+                format!(
+                    "{}{}",
+                    capitalised(&e.to_string()),
+                    "; choose from the list"
+                ),
+            ),
         }
         Err(errors)
     }
@@ -100,7 +117,11 @@ impl PermissionsInput {
     pub fn from_set(set: &ModuleSet) -> Self {
         Self {
             all_modules: set.has_all(),
-            modules: set.iter().filter(|m| !m.is_all()).map(|m| m.id.to_owned()).collect(),
+            modules: set
+                .iter()
+                .filter(|m| !m.is_all())
+                .map(|m| m.id.to_owned())
+                .collect(),
         }
     }
 
@@ -122,7 +143,11 @@ mod tests {
     use super::*;
 
     fn general(name: &str, external_id: &str, description: &str) -> GeneralInput {
-        GeneralInput { name: name.into(), external_id: external_id.into(), description: description.into() }
+        GeneralInput {
+            name: name.into(),
+            external_id: external_id.into(),
+            description: description.into(),
+        }
     }
 
     #[test]
@@ -133,36 +158,87 @@ mod tests {
 
         let errors = general("", &"x".repeat(129), "").parse().unwrap_err();
         assert_eq!(errors.get("name"), Some("Name is required"));
-        assert_eq!(errors.get("external_id"), Some("External ID must be at most 128 characters"));
+        assert_eq!(
+            errors.get("external_id"),
+            Some("External ID must be at most 128 characters")
+        );
         assert_eq!(errors.get("description"), Some("Description is required"));
 
-        let errors = general("tab\there", "", &"d".repeat(256)).parse().unwrap_err();
-        assert_eq!(errors.get("name"), Some("Name must not contain control characters"));
-        assert_eq!(errors.get("description"), Some("Description must be at most 255 characters"));
+        let errors = general("tab\there", "", &"d".repeat(256))
+            .parse()
+            .unwrap_err();
+        assert_eq!(
+            errors.get("name"),
+            Some("Name must not contain control characters")
+        );
+        assert_eq!(
+            errors.get("description"),
+            Some("Description must be at most 255 characters")
+        );
         assert_eq!(errors.get("external_id"), None);
     }
 
     #[test]
     fn extension_choice() {
         assert_eq!(parse_extension(Some("zapier")), Ok(Extension::Zapier));
-        assert_eq!(parse_extension(None).unwrap_err().get("extension"), Some("Choose an extension"));
-        assert_eq!(parse_extension(Some(" ")).unwrap_err().get("extension"), Some("Choose an extension"));
-        assert!(parse_extension(Some("teams")).unwrap_err().get("extension").unwrap().contains("unknown extension"));
+        assert_eq!(
+            parse_extension(None).unwrap_err().get("extension"),
+            Some("Choose an extension")
+        );
+        assert_eq!(
+            parse_extension(Some(" ")).unwrap_err().get("extension"),
+            Some("Choose an extension")
+        );
+        assert!(
+            parse_extension(Some("teams"))
+                .unwrap_err()
+                .get("extension")
+                .unwrap()
+                .contains("unknown extension")
+        );
     }
 
     #[test]
     fn permissions_step() {
-        let input = |modules: &[&str], all| PermissionsInput { modules: modules.iter().map(|m| m.to_string()).collect(), all_modules: all };
-        assert_eq!(input(&["MD-0001", "MD-0002"], false).parse(Extension::Custom).unwrap().iter().count(), 2);
-        assert!(input(&[], true).parse(Extension::Zapier).unwrap().has_all());
-        assert!(input(&["MD-0001"], true).parse(Extension::Zapier).unwrap().has_all(), "All wins");
-        assert!(input(&[], false).parse(Extension::Reports).unwrap().has_all(), "Reports is fixed");
+        let input = |modules: &[&str], all| PermissionsInput {
+            modules: modules.iter().map(|m| m.to_string()).collect(),
+            all_modules: all,
+        };
         assert_eq!(
-            input(&[], false).parse(Extension::Custom).unwrap_err().get("modules"),
+            input(&["MD-0001", "MD-0002"], false)
+                .parse(Extension::Custom)
+                .unwrap()
+                .iter()
+                .count(),
+            2
+        );
+        assert!(input(&[], true).parse(Extension::Zapier).unwrap().has_all());
+        assert!(
+            input(&["MD-0001"], true)
+                .parse(Extension::Zapier)
+                .unwrap()
+                .has_all(),
+            "All wins"
+        );
+        assert!(
+            input(&[], false)
+                .parse(Extension::Reports)
+                .unwrap()
+                .has_all(),
+            "Reports is fixed"
+        );
+        assert_eq!(
+            input(&[], false)
+                .parse(Extension::Custom)
+                .unwrap_err()
+                .get("modules"),
             Some("Choose at least one module, or All Modules")
         );
         assert_eq!(
-            input(&["MD-0001", "MD-4242"], false).parse(Extension::Flowgear).unwrap_err().get("modules"),
+            input(&["MD-0001", "MD-4242"], false)
+                .parse(Extension::Flowgear)
+                .unwrap_err()
+                .get("modules"),
             Some("Unknown module \"MD-4242\"; choose from the list")
         );
     }

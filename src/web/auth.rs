@@ -1,11 +1,12 @@
 //! Signing in and out.
 
 use super::session::TypedSession;
-use super::{AppState, local_path, see_other};
+use super::{AppState, local_path, page, see_other};
 use crate::db::{self, users::User};
 use crate::domain::password;
 use crate::domain::user::Email;
 use crate::error::AppError;
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
@@ -19,17 +20,6 @@ struct LoginPage {
     email: String,
     next: String,
     error: Option<&'static str>,
-}
-
-impl LoginPage {
-    fn respond(self, status: actix_web::http::StatusCode) -> Result<HttpResponse, AppError> {
-        let body = self
-            .render()
-            .map_err(|e| AppError::internal("rendering the sign-in page", e))?;
-        Ok(HttpResponse::build(status)
-            .content_type("text/html; charset=utf-8")
-            .body(body))
-    }
 }
 
 #[derive(Deserialize)]
@@ -51,13 +41,13 @@ pub async fn login_form(
     if session.user_id().is_some() {
         return Ok(see_other(&next));
     }
-    LoginPage {
+    let form = LoginPage {
         csrf_token: session.csrf_token(),
         email: String::new(),
         next,
         error: None,
-    }
-    .respond(actix_web::http::StatusCode::OK)
+    };
+    page(&form, StatusCode::OK)
 }
 
 #[derive(Deserialize)]
@@ -99,13 +89,15 @@ pub async fn login(
             tracing::info!(user = %user_id, "signed in");
             Ok(see_other(&next))
         }
-        _ => LoginPage {
-            csrf_token: session.csrf_token(),
-            email: email.trim().to_owned(),
-            next,
-            error: Some("The e-mail or password is not correct."),
+        _ => {
+            let form = LoginPage {
+                csrf_token: session.csrf_token(),
+                email: email.trim().to_owned(),
+                next,
+                error: Some("The e-mail or password is not correct."),
+            };
+            page(&form, StatusCode::UNAUTHORIZED)
         }
-        .respond(actix_web::http::StatusCode::UNAUTHORIZED),
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod auth;
 pub mod csrf;
+pub mod forms;
 pub mod health;
 pub mod session;
 pub mod tokens;
@@ -14,7 +15,7 @@ use crate::db::{self, DbPool};
 use crate::domain::secret_box::MasterKey;
 use crate::error::AppError;
 use actix_web::dev::Payload;
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use session::TypedSession;
 use std::future::{Future, Ready, ready};
@@ -93,6 +94,19 @@ impl Layout {
             flash: session.take_flash(),
         }
     }
+}
+
+/// A rendered page with the given status; a template that fails to render is an internal error.
+pub fn page(
+    template: &impl askama::Template,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let body = template
+        .render()
+        .map_err(|e| AppError::internal("rendering a page", e))?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body))
 }
 
 /// 303 See Other: after a POST, the browser follows with a GET.

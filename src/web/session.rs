@@ -11,8 +11,13 @@ use rand::RngCore;
 use std::future::{Ready, ready};
 
 const USER_ID: &str = "user_id";
+const SIGNED_IN_AT: &str = "signed_in_at";
 const CSRF_TOKEN: &str = "csrf_token";
 const FLASH: &str = "flash";
+const WIZARD: &str = "wizard";
+
+/// A sign-in lasts this long, however active; the cookie cannot be altered to stretch it.
+const SESSION_LIFETIME_SECS: i64 = 12 * 60 * 60;
 
 pub struct TypedSession(Session);
 
@@ -21,7 +26,12 @@ impl TypedSession {
         Self(req.get_session())
     }
 
+    /// The signed-in user, unless the sign-in has expired.
     pub fn user_id(&self) -> Option<UserId> {
+        let signed_in_at = self.0.get::<i64>(SIGNED_IN_AT).ok().flatten()?;
+        if chrono::Utc::now().timestamp() - signed_in_at > SESSION_LIFETIME_SECS {
+            return None;
+        }
         self.0
             .get::<String>(USER_ID)
             .ok()
@@ -36,6 +46,7 @@ impl TypedSession {
         self.0.clear();
         // Inserting strings into a fresh cookie session cannot fail.
         let _ = self.0.insert(USER_ID, user_id.as_str());
+        let _ = self.0.insert(SIGNED_IN_AT, chrono::Utc::now().timestamp());
         let _ = self.0.insert(CSRF_TOKEN, new_csrf_token());
     }
 
@@ -56,6 +67,18 @@ impl TypedSession {
     /// The token without creating one: a request whose session has none cannot carry a valid one.
     pub fn existing_csrf_token(&self) -> Option<String> {
         self.0.get::<String>(CSRF_TOKEN).ok().flatten()
+    }
+
+    pub fn wizard<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        self.0.get::<T>(WIZARD).ok().flatten()
+    }
+
+    pub fn set_wizard<T: serde::Serialize>(&self, state: &T) {
+        let _ = self.0.insert(WIZARD, state);
+    }
+
+    pub fn clear_wizard(&self) {
+        self.0.remove(WIZARD);
     }
 
     pub fn set_flash(&self, message: &str) {

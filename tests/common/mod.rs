@@ -5,9 +5,11 @@
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use rand::RngCore;
+use reqwest::cookie::{CookieStore, Jar};
 use reqwest::redirect::Policy;
 use scraper::{Html, Selector};
 use std::net::TcpListener;
+use std::sync::Arc;
 use tokendesk::config::Config;
 use tokendesk::db::accounts::Account;
 use tokendesk::db::tokens::{NewToken, Token};
@@ -114,6 +116,7 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    pub jar: Arc<Jar>,
     pub pool: DbPool,
     pub master_key: MasterKey,
     pub backend: Backend,
@@ -129,8 +132,13 @@ pub struct TestUser {
 }
 
 pub fn new_client() -> reqwest::Client {
+    client_with(Arc::new(Jar::default()))
+}
+
+/// A client keeping its cookies in `jar`, which a test can read (to replay an old session).
+pub fn client_with(jar: Arc<Jar>) -> reqwest::Client {
     reqwest::Client::builder()
-        .cookie_store(true)
+        .cookie_provider(jar)
         .redirect(Policy::none())
         .build()
         .expect("HTTP client")
@@ -152,9 +160,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let port = listener.local_addr().unwrap().port();
     let server = tokendesk::startup::run(listener, pool.clone(), &config).expect("server starts");
     tokio::spawn(server);
+    let jar = Arc::new(Jar::default());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
-        client: new_client(),
+        client: client_with(jar.clone()),
+        jar,
         pool,
         master_key,
         backend,
@@ -165,6 +175,43 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// The `Cookie` header the client would send now: the session as it stands.
+    pub fn session_cookie(&self) -> String {
+        let url = reqwest::Url::parse(&self.address).unwrap();
+        self.jar
+            .cookies(&url)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// POSTs a form with the given `Cookie` header instead of the client's own cookies.
+    pub async fn post_with_cookie(
+        &self,
+        cookie: &str,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        reqwest::Client::builder()
+            .redirect(Policy::none())
+            .build()
+            .unwrap()
+            .post(self.url(path))
+            .header("Cookie", cookie)
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// How many live tokens the account has.
+    pub fn token_count(&self, owner: &TestUser) -> u64 {
+        let mut conn = self.pool.get().unwrap();
+        let query = tokendesk::domain::list_query::TokenListQuery::default();
+        Token::list(&mut conn, &owner.account.id, &query)
+            .unwrap()
+            .total
     }
 
     /// A user with the password `PASSWORD` in the named account (created when new).

@@ -1,11 +1,18 @@
+//! A token's details: the General tab (with reveal and copy of the key), the Permissions tab,
+//! and the history.
+
 use super::{TokenView, format_time, token_id};
 use crate::db::{self, events, tokens::Token};
+use crate::domain::module::{MODULES, ModuleSet};
+use crate::domain::token::Actor;
 use crate::error::AppError;
 use crate::web::session::TypedSession;
-use crate::web::{AppState, CurrentUser, Layout};
-use actix_web::{Responder, get, web};
+use crate::web::{AppState, ClientIp, CurrentUser, Layout, page};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, Responder, get, post, web};
 use askama::Template;
 use askama_web::WebTemplate;
+use serde::Deserialize;
 
 pub struct EventView {
     pub label: &'static str,
@@ -14,13 +21,58 @@ pub struct EventView {
     pub client_ip: String,
 }
 
-#[derive(Template, WebTemplate)]
+#[derive(Template)]
 #[template(path = "tokens/details.html")]
 struct DetailsPage {
     layout: Layout,
     token: TokenView,
     events: Vec<EventView>,
     return_to: String,
+    /// The key in clear, only on the page answering a no-JavaScript reveal.
+    revealed_key: Option<String>,
+}
+
+impl DetailsPage {
+    async fn load(
+        current: &CurrentUser,
+        session: &TypedSession,
+        state: &AppState,
+        id: crate::domain::ids::TokenId,
+        revealed_key: Option<String>,
+    ) -> Result<Self, AppError> {
+        let account_id = current.account.id.clone();
+        let (token, history) = db::run(&state.pool, move |conn| {
+            let token = Token::find(conn, &account_id, &id)?;
+            let history = events::recent(conn, &id, 10)?;
+            Ok((token, history))
+        })
+        .await?;
+        Ok(Self {
+            layout: Layout::new(current, session),
+            return_to: format!("/integrations/tokens/{}", token.id),
+            token: TokenView::new(&token, db::now()),
+            events: history
+                .into_iter()
+                .map(|e| EventView {
+                    label: e.kind.label(),
+                    actor: e.actor_name,
+                    at: format_time(e.occurred_at),
+                    client_ip: e.client_ip.unwrap_or_default(),
+                })
+                .collect(),
+            revealed_key,
+        })
+    }
+
+    /// The key may be on this page: it must never be cached.
+    fn respond(self) -> Result<HttpResponse, AppError> {
+        let mut response = page(&self, StatusCode::OK)?;
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+        Ok(response)
+    }
 }
 
 #[get("/integrations/tokens/{id}")]
@@ -29,28 +81,147 @@ pub async fn details(
     session: TypedSession,
     state: web::Data<AppState>,
     path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = token_id(&path)?;
+    DetailsPage::load(&current, &session, &state, id, None)
+        .await?
+        .respond()
+}
+
+/// Decrypts the key for the signed-in user and records that they saw it. Script calls (with the
+/// `X-CSRF-Token` header or asking for JSON) get `{"key": …}`; the no-JavaScript form gets the
+/// details page with the key shown. Neither may be cached.
+#[post("/integrations/tokens/{id}/reveal")]
+pub async fn reveal(
+    req: HttpRequest,
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    ClientIp(ip): ClientIp,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = token_id(&path)?;
+    let account_id = current.account.id.clone();
+    let actor = Actor::user(&current.user.id, &current.user.name);
+    let master_key = state.master_key.clone();
+    let lookup = id.clone();
+    let key = db::run(&state.pool, move |conn| {
+        Token::reveal(
+            conn,
+            &account_id,
+            &lookup,
+            &master_key,
+            &actor,
+            ip.as_deref(),
+        )
+    })
+    .await?;
+    let wants_json = req.headers().contains_key(crate::web::csrf::HEADER)
+        || req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/json"));
+    if wants_json {
+        return Ok(HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({ "key": key.expose() })));
+    }
+    DetailsPage::load(&current, &session, &state, id, Some(key.expose()))
+        .await?
+        .respond()
+}
+
+pub struct PermissionRow {
+    pub name: &'static str,
+    pub enabled: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "tokens/permissions.html")]
+struct PermissionsTab {
+    layout: Layout,
+    token: TokenView,
+    rows: Vec<PermissionRow>,
+    filter: String,
+    return_to: String,
+}
+
+#[derive(Deserialize)]
+pub struct PermissionsQuery {
+    q: Option<String>,
+}
+
+/// Every module with Enabled or Disabled, "All" first; `q` narrows the rows by module name.
+pub fn permission_rows(granted: &ModuleSet, filter: &str) -> Vec<PermissionRow> {
+    let filter = filter.trim().to_lowercase();
+    MODULES
+        .iter()
+        .filter(|m| filter.is_empty() || m.name.to_lowercase().contains(&filter))
+        .map(|m| PermissionRow {
+            name: m.name,
+            enabled: granted.grants(*m),
+        })
+        .collect()
+}
+
+#[get("/integrations/tokens/{id}/permissions")]
+pub async fn permissions(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<PermissionsQuery>,
 ) -> Result<impl Responder, AppError> {
     let id = token_id(&path)?;
     let account_id = current.account.id.clone();
-    let (token, history) = db::run(&state.pool, move |conn| {
-        let token = Token::find(conn, &account_id, &id)?;
-        let history = events::recent(conn, &id, 10)?;
-        Ok((token, history))
+    let (token, granted) = db::run(&state.pool, move |conn| {
+        Token::find_with_permissions(conn, &account_id, &id)
     })
     .await?;
-    let return_to = format!("/integrations/tokens/{}", token.id);
-    Ok(DetailsPage {
+    let filter: String = query
+        .q
+        .as_deref()
+        .unwrap_or_default()
+        .chars()
+        .take(64)
+        .collect();
+    Ok(PermissionsTab {
         layout: Layout::new(&current, &session),
+        return_to: format!("/integrations/tokens/{}/permissions", token.id),
         token: TokenView::new(&token, db::now()),
-        events: history
-            .into_iter()
-            .map(|e| EventView {
-                label: e.kind.label(),
-                actor: e.actor_name,
-                at: format_time(e.occurred_at),
-                client_ip: e.client_ip.unwrap_or_default(),
-            })
-            .collect(),
-        return_to,
+        rows: permission_rows(&granted, &filter),
+        filter,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_cover_every_module_all_first() {
+        let granted = ModuleSet::parse(["MD-0002"]).unwrap();
+        let rows = permission_rows(&granted, "");
+        assert_eq!(rows.len(), MODULES.len());
+        assert_eq!(rows[0].name, "All");
+        assert!(!rows[0].enabled);
+        assert_eq!(
+            rows.iter()
+                .filter(|r| r.enabled)
+                .map(|r| r.name)
+                .collect::<Vec<_>>(),
+            ["Agreements"]
+        );
+        assert!(
+            permission_rows(&ModuleSet::all(), "")
+                .iter()
+                .all(|r| r.enabled)
+        );
+        let filtered: Vec<_> = permission_rows(&granted, " AGREE ")
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(filtered, ["Agreements"]);
+    }
 }

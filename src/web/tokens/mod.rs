@@ -2,7 +2,9 @@
 
 pub mod actions;
 pub mod details;
+pub mod edit;
 pub mod list;
+pub mod wizard;
 
 use crate::db::tokens::Token;
 use crate::domain::api_key::ApiKey;
@@ -22,7 +24,9 @@ pub struct TokenView {
     pub description: String,
     pub external_id: String,
     pub extension_id: &'static str,
+    pub extension_name: &'static str,
     pub extension_title: &'static str,
+    pub extension_explanation: &'static str,
     pub status_label: &'static str,
     pub status_class: &'static str,
     pub is_disabled: bool,
@@ -44,7 +48,9 @@ impl TokenView {
             description: token.description.clone(),
             external_id: token.external_id.clone(),
             extension_id: token.extension.id(),
+            extension_name: token.extension.name(),
             extension_title: token.extension.title(),
+            extension_explanation: token.extension.explanation(),
             status_label: status.label(),
             status_class: status.as_str(),
             is_disabled: token.stored_status == crate::domain::token::StoredStatus::Inactive,

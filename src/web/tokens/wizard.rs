@@ -1,0 +1,426 @@
+//! The create-token wizard: General → Extension → Permissions → Summary. The draft lives in the
+//! session; each step opens only when the ones before it are valid, and the Create button makes
+//! the token exactly once per draft (the draft id is a unique creation key in the database).
+
+use crate::db::{self, DbError, tokens::NewToken, tokens::Token};
+use crate::domain::extension::Extension;
+use crate::domain::module::ModuleSet;
+use crate::domain::token::{Actor, StoredStatus};
+use crate::domain::token_form::{FieldErrors, GeneralInput, PermissionsInput, parse_extension};
+use crate::error::AppError;
+use crate::web::forms::{Fields, ModuleChoice, module_choices};
+use crate::web::session::TypedSession;
+use crate::web::{AppState, ClientIp, CurrentUser, Layout, page, see_other};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, post, web};
+use askama::Template;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+const GENERAL: &str = "/integrations/tokens/new/general";
+const EXTENSION: &str = "/integrations/tokens/new/extension";
+const PERMISSIONS: &str = "/integrations/tokens/new/permissions";
+const SUMMARY: &str = "/integrations/tokens/new/summary";
+
+/// What the session holds between steps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Wizard {
+    Draft(Draft),
+    Created { token_id: String },
+}
+
+/// The values typed so far, kept as typed so that Back and errors show them again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Draft {
+    /// Unique per draft; becomes the token's creation key.
+    id: String,
+    general: GeneralInput,
+    extension: Option<String>,
+    permissions: PermissionsInput,
+}
+
+impl Draft {
+    fn new() -> Self {
+        let mut bytes = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self {
+            id: URL_SAFE_NO_PAD.encode(bytes),
+            general: GeneralInput::default(),
+            extension: None,
+            permissions: PermissionsInput::default(),
+        }
+    }
+
+    fn extension(&self) -> Option<Extension> {
+        parse_extension(self.extension.as_deref()).ok()
+    }
+
+    /// Where the person must go first: the earliest step that is not valid yet.
+    fn first_incomplete_step(&self) -> Option<&'static str> {
+        if self.general.parse().is_err() {
+            Some(GENERAL)
+        } else if self.extension().is_none() {
+            Some(EXTENSION)
+        } else {
+            None
+        }
+    }
+}
+
+/// The current draft, or a fresh one when there is none or the last one was created.
+fn draft_of(session: &TypedSession) -> Draft {
+    match session.wizard::<Wizard>() {
+        Some(Wizard::Draft(draft)) => draft,
+        _ => {
+            let draft = Draft::new();
+            session.set_wizard(&Wizard::Draft(draft.clone()));
+            draft
+        }
+    }
+}
+
+/// Which of the four steps is shown, for the step indicator.
+pub struct Steps {
+    pub current: u8,
+}
+
+pub struct StepView {
+    pub number: u8,
+    pub label: &'static str,
+    /// `done`, `current` or `todo`.
+    pub state: &'static str,
+}
+
+impl Steps {
+    pub fn all(&self) -> Vec<StepView> {
+        ["General", "Extension", "Permissions", "Summary"]
+            .into_iter()
+            .zip(1u8..)
+            .map(|(label, number)| StepView {
+                number,
+                label,
+                state: match number.cmp(&self.current) {
+                    std::cmp::Ordering::Less => "done",
+                    std::cmp::Ordering::Equal => "current",
+                    std::cmp::Ordering::Greater => "todo",
+                },
+            })
+            .collect()
+    }
+}
+
+#[get("/integrations/tokens/new")]
+pub async fn start(_current: CurrentUser, session: TypedSession) -> HttpResponse {
+    let draft = draft_of(&session);
+    see_other(draft.first_incomplete_step().unwrap_or(PERMISSIONS))
+}
+
+#[derive(Template)]
+#[template(path = "tokens/wizard/general.html")]
+struct GeneralPage {
+    layout: Layout,
+    steps: Steps,
+    values: GeneralInput,
+    errors: FieldErrors,
+}
+
+#[get("/integrations/tokens/new/general")]
+pub async fn general_form(
+    current: CurrentUser,
+    session: TypedSession,
+) -> Result<HttpResponse, AppError> {
+    let draft = draft_of(&session);
+    let step = GeneralPage {
+        layout: Layout::new(&current, &session),
+        steps: Steps { current: 1 },
+        values: draft.general,
+        errors: FieldErrors::default(),
+    };
+    page(&step, StatusCode::OK)
+}
+
+#[post("/integrations/tokens/new/general")]
+pub async fn save_general(
+    current: CurrentUser,
+    session: TypedSession,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, AppError> {
+    let fields = Fields(form.into_inner());
+    let mut draft = draft_of(&session);
+    draft.general = fields.general();
+    session.set_wizard(&Wizard::Draft(draft.clone()));
+    match draft.general.parse() {
+        Ok(_) => Ok(see_other(EXTENSION)),
+        Err(errors) => page(
+            &GeneralPage {
+                layout: Layout::new(&current, &session),
+                steps: Steps { current: 1 },
+                values: draft.general,
+                errors,
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    }
+}
+
+pub struct ExtensionChoice {
+    pub name: &'static str,
+    pub id: &'static str,
+    pub title: &'static str,
+    pub explanation: &'static str,
+    pub checked: bool,
+}
+
+fn extension_choices(selected: Option<&str>) -> Vec<ExtensionChoice> {
+    let selected = parse_extension(selected).ok();
+    Extension::ALL
+        .into_iter()
+        .map(|e| ExtensionChoice {
+            name: e.name(),
+            id: e.id(),
+            title: e.title(),
+            explanation: e.explanation(),
+            checked: selected == Some(e),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "tokens/wizard/extension.html")]
+struct ExtensionPage {
+    layout: Layout,
+    steps: Steps,
+    choices: Vec<ExtensionChoice>,
+    errors: FieldErrors,
+}
+
+#[get("/integrations/tokens/new/extension")]
+pub async fn extension_form(
+    current: CurrentUser,
+    session: TypedSession,
+) -> Result<HttpResponse, AppError> {
+    let draft = draft_of(&session);
+    if draft.general.parse().is_err() {
+        return Ok(see_other(GENERAL));
+    }
+    let step = ExtensionPage {
+        layout: Layout::new(&current, &session),
+        steps: Steps { current: 2 },
+        choices: extension_choices(draft.extension.as_deref()),
+        errors: FieldErrors::default(),
+    };
+    page(&step, StatusCode::OK)
+}
+
+#[post("/integrations/tokens/new/extension")]
+pub async fn save_extension(
+    current: CurrentUser,
+    session: TypedSession,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, AppError> {
+    let fields = Fields(form.into_inner());
+    let mut draft = draft_of(&session);
+    if draft.general.parse().is_err() {
+        return Ok(see_other(GENERAL));
+    }
+    draft.extension = fields.get("extension").map(str::to_owned);
+    session.set_wizard(&Wizard::Draft(draft.clone()));
+    if fields.get("action") == Some("back") {
+        return Ok(see_other(GENERAL));
+    }
+    match parse_extension(draft.extension.as_deref()) {
+        Ok(_) => Ok(see_other(PERMISSIONS)),
+        Err(errors) => page(
+            &ExtensionPage {
+                layout: Layout::new(&current, &session),
+                steps: Steps { current: 2 },
+                choices: extension_choices(draft.extension.as_deref()),
+                errors,
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "tokens/wizard/permissions.html")]
+struct PermissionsPage {
+    layout: Layout,
+    steps: Steps,
+    extension_title: &'static str,
+    fixed: bool,
+    all_modules: bool,
+    modules: Vec<ModuleChoice>,
+    errors: FieldErrors,
+}
+
+impl PermissionsPage {
+    fn new(
+        current: &CurrentUser,
+        session: &TypedSession,
+        extension: Extension,
+        input: &PermissionsInput,
+        errors: FieldErrors,
+    ) -> Self {
+        let fixed = extension.has_fixed_permissions();
+        let shown = if fixed {
+            PermissionsInput {
+                modules: Vec::new(),
+                all_modules: true,
+            }
+        } else {
+            input.clone()
+        };
+        Self {
+            layout: Layout::new(current, session),
+            steps: Steps { current: 3 },
+            extension_title: extension.title(),
+            fixed,
+            all_modules: shown.all_modules,
+            modules: module_choices(&shown),
+            errors,
+        }
+    }
+}
+
+#[get("/integrations/tokens/new/permissions")]
+pub async fn permissions_form(
+    current: CurrentUser,
+    session: TypedSession,
+) -> Result<HttpResponse, AppError> {
+    if let Some(Wizard::Created { .. }) = session.wizard::<Wizard>() {
+        // Back after Create: the token exists; show it rather than a form that would look unsent.
+        return Ok(see_other(SUMMARY));
+    }
+    let draft = draft_of(&session);
+    if let Some(step) = draft.first_incomplete_step() {
+        return Ok(see_other(step));
+    }
+    let extension = draft.extension().unwrap_or(Extension::Custom);
+    page(
+        &PermissionsPage::new(
+            &current,
+            &session,
+            extension,
+            &draft.permissions,
+            FieldErrors::default(),
+        ),
+        StatusCode::OK,
+    )
+}
+
+/// The Create button.
+#[post("/integrations/tokens/new/permissions")]
+pub async fn create(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    ClientIp(ip): ClientIp,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, AppError> {
+    let fields = Fields(form.into_inner());
+    let mut draft = match session.wizard::<Wizard>() {
+        Some(Wizard::Draft(draft)) => draft,
+        // Sent again after the token was made (a double click, a reload): nothing new is made.
+        Some(Wizard::Created { .. }) => return Ok(see_other(SUMMARY)),
+        None => return Ok(see_other(GENERAL)),
+    };
+    if let Some(step) = draft.first_incomplete_step() {
+        return Ok(see_other(step));
+    }
+    let extension = draft.extension().unwrap_or(Extension::Custom);
+    draft.permissions = fields.permissions();
+    session.set_wizard(&Wizard::Draft(draft.clone()));
+    if fields.get("action") == Some("back") {
+        return Ok(see_other(EXTENSION));
+    }
+    let (general, modules) = match (draft.general.parse(), draft.permissions.parse(extension)) {
+        (Ok(general), Ok(modules)) => (general, modules),
+        (_, Err(errors)) | (Err(errors), _) => {
+            let step =
+                PermissionsPage::new(&current, &session, extension, &draft.permissions, errors);
+            return page(&step, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+    };
+    let account_id = current.account.id.clone();
+    let actor = Actor::user(&current.user.id, &current.user.name);
+    let creation_key = draft.id.clone();
+    let master_key = state.master_key.clone();
+    let created = db::run(&state.pool, move |conn| {
+        NewToken {
+            account_id: &account_id,
+            name: &general.name,
+            description: &general.description,
+            external_id: &general.external_id,
+            extension,
+            modules: &modules,
+            status: StoredStatus::Active,
+            expires_at: None,
+            client_ip: ip.as_deref(),
+            creation_key: Some(&creation_key),
+        }
+        .insert(conn, &master_key, &actor)
+        .map(|(token, _key)| token.id)
+    })
+    .await;
+    let token_id = match created {
+        Ok(id) | Err(DbError::AlreadyCreated(id)) => id,
+        Err(e) => return Err(e.into()),
+    };
+    session.set_wizard(&Wizard::Created {
+        token_id: token_id.to_string(),
+    });
+    Ok(see_other(SUMMARY))
+}
+
+#[derive(Template)]
+#[template(path = "tokens/wizard/summary.html")]
+struct SummaryPage {
+    layout: Layout,
+    steps: Steps,
+    token: super::TokenView,
+    modules: Vec<&'static str>,
+}
+
+#[get("/integrations/tokens/new/summary")]
+pub async fn summary(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let Some(Wizard::Created { token_id }) = session.wizard::<Wizard>() else {
+        return Ok(see_other("/integrations/tokens/new"));
+    };
+    let id = super::token_id(&token_id)?;
+    let account_id = current.account.id.clone();
+    let (token, modules) = db::run(&state.pool, move |conn| {
+        Token::find_with_permissions(conn, &account_id, &id)
+    })
+    .await?;
+    let step = SummaryPage {
+        layout: Layout::new(&current, &session),
+        steps: Steps { current: 4 },
+        token: super::TokenView::new(&token, db::now()),
+        modules: module_names(&modules),
+    };
+    page(&step, StatusCode::OK)
+}
+
+pub fn module_names(modules: &ModuleSet) -> Vec<&'static str> {
+    if modules.has_all() {
+        vec!["All Modules"]
+    } else {
+        modules.iter().map(|m| m.name).collect()
+    }
+}
+
+#[post("/integrations/tokens/new/cancel")]
+pub async fn cancel(_current: CurrentUser, session: TypedSession) -> HttpResponse {
+    if let Some(Wizard::Draft(_)) = session.wizard::<Wizard>() {
+        session.set_flash("Token creation cancelled.");
+    }
+    session.clear_wizard();
+    see_other("/integrations/tokens")
+}
