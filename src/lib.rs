@@ -3,6 +3,7 @@
 //! `domain` holds the rules (pure), `db` stores them, `web` serves the screens; `startup` wires
 //! the route table and `commands` the command line.
 
+pub mod api;
 pub mod commands;
 pub mod config;
 pub mod db;

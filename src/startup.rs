@@ -2,15 +2,43 @@
 
 use crate::config::Config;
 use crate::db::DbPool;
+use crate::db::last_used::LastUsed;
 use crate::error::AppError;
 use crate::web::{self, AppState};
 use actix_session::SessionMiddleware;
 use actix_session::storage::CookieSessionStore;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
-use actix_web::middleware::{DefaultHeaders, Logger, from_fn};
+use actix_web::middleware::{DefaultHeaders, Logger, NormalizePath, from_fn};
 use actix_web::{App, HttpServer, web as aweb};
 use std::net::TcpListener;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// How often API use is written to the database.
+const LAST_USED_EVERY: Duration = Duration::from_secs(2);
+
+/// A thread that writes the recorded API use in batches until the server that records it is gone.
+fn write_last_used_periodically(buffer: Weak<LastUsed>, pool: DbPool) {
+    std::thread::Builder::new()
+        .name("last-used".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(LAST_USED_EVERY);
+                let Some(buffer) = buffer.upgrade() else {
+                    break;
+                };
+                let written = pool
+                    .get()
+                    .map_err(crate::db::DbError::from)
+                    .and_then(|mut conn| buffer.flush(&mut conn));
+                if let Err(e) = written {
+                    tracing::warn!(error = %e, "could not record when tokens were last used");
+                }
+            }
+        })
+        .expect("a thread can be started at start-up");
+}
 
 pub const SESSION_COOKIE: &str = "tokendesk_session";
 const MAX_FORM_BYTES: usize = 64 * 1024;
@@ -20,9 +48,12 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 
 /// Starts serving on `listener`; the returned server runs until stopped.
 pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Result<Server> {
+    let last_used = Arc::new(LastUsed::default());
+    write_last_used_periodically(Arc::downgrade(&last_used), pool.clone());
     let state = aweb::Data::new(AppState {
         pool,
         master_key: config.master_key.clone(),
+        last_used,
     });
     let key = Key::from(&config.session_key);
     let cookie_secure = config.cookie_secure;
@@ -57,6 +88,8 @@ pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Res
                     .add(("Cache-Control", "no-store")),
             )
             .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
+            .wrap(NormalizePath::trim())
+            .configure(crate::api::configure)
             .service(web::health::healthz)
             .service(web::health::readyz)
             .service(web::assets::asset)

@@ -36,6 +36,14 @@ impl Account {
             .map(Account::from))
     }
 
+    pub fn find(conn: &mut DbConnection, id: &AccountId) -> Result<Account, DbError> {
+        Ok(accounts::table
+            .find(id.as_str())
+            .select(AccountRow::as_select())
+            .first::<AccountRow>(conn)?
+            .into())
+    }
+
     pub fn any_exists(conn: &mut DbConnection) -> Result<bool, DbError> {
         let count: i64 = accounts::table.count().get_result(conn)?;
         Ok(count > 0)

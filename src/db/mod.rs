@@ -3,9 +3,12 @@
 pub mod accounts;
 pub mod agreements;
 pub mod events;
+pub mod last_used;
 pub mod pool;
+pub mod query;
 pub mod schema;
 pub mod seed;
+pub mod token_filters;
 pub mod tokens;
 pub mod users;
 

@@ -118,7 +118,8 @@ impl ConnectionManager {
                     "PRAGMA busy_timeout = 5000;
                      PRAGMA journal_mode = WAL;
                      PRAGMA synchronous = NORMAL;
-                     PRAGMA foreign_keys = ON;",
+                     PRAGMA foreign_keys = ON;
+                     PRAGMA case_sensitive_like = ON;",
                 )?;
                 Ok(DbConnection::Sqlite(conn))
             }
@@ -202,6 +203,9 @@ pub enum DbError {
     /// The creation was asked for before and made this token; nothing new was made.
     #[error("already created as {0}")]
     AlreadyCreated(crate::domain::ids::TokenId),
+    /// A list query names an unknown field or compares it with a value it cannot hold.
+    #[error("{0}")]
+    BadQuery(String),
     #[error("database query failed: {0}")]
     Query(diesel::result::Error),
     #[error("no database connection available: {0}")]

@@ -1,17 +1,20 @@
+use super::accounts::{Account, AccountRow};
 use super::pool::MultiBackend;
-use super::schema::{token_permissions, tokens};
-use super::{DbConnection, DbError, events, lower, now};
-use crate::domain::api_key::{ApiKey, TokenSecret};
+use super::schema::{accounts, token_permissions, tokens};
+use super::{DbConnection, DbError, events, lower, now, token_filters};
+use crate::domain::api_key::{ApiKey, SecretDigest, TokenSecret};
 use crate::domain::extension::Extension;
 use crate::domain::ids::{AccountId, TokenId};
 use crate::domain::list_query::{TokenListQuery, TokenSort};
-use crate::domain::module::ModuleSet;
+use crate::domain::module::{Module, ModuleSet};
+use crate::domain::query::{Direction, Query};
 use crate::domain::secret_box::MasterKey;
 use crate::domain::text::{Description, ExternalId, TokenName};
 use crate::domain::token::{Actor, EventKind, StoredStatus, TokenStatus};
 use crate::domain::token_form::General;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = tokens)]
@@ -32,6 +35,13 @@ struct TokenRow {
     updated_by_name: String,
     last_used_at: Option<NaiveDateTime>,
     last_used_ip: Option<String>,
+}
+
+/// A module a token may use, and who granted it when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub module: Module,
+    pub granted: Stamp,
 }
 
 /// When something happened and who did it.
@@ -122,45 +132,19 @@ fn matching<'a>(
         .filter(tokens::account_id.eq(account_id.as_str()))
         .filter(tokens::deleted_at.is_null())
         .into_boxed();
-    let active = StoredStatus::Active.as_str();
-    select = match query.status {
-        None => select,
-        Some(TokenStatus::Active) => select
-            .filter(tokens::status.eq(active))
-            .filter(tokens::expires_at.is_null().or(tokens::expires_at.gt(at))),
-        Some(TokenStatus::Inactive) => {
-            select.filter(tokens::status.eq(StoredStatus::Inactive.as_str()))
+    if let Some(status) = query.status {
+        // The three statuses are all known to the filter, so this cannot fail.
+        if let Ok(condition) = token_filters::status_is(status.as_str(), at) {
+            select = select.filter(condition);
         }
-        Some(TokenStatus::Expired) => select
-            .filter(tokens::status.eq(active))
-            .filter(tokens::expires_at.le(at)),
-    };
+    }
     if let Some(extension) = query.extension {
         select = select.filter(tokens::extension_id.eq(extension.id()));
     }
     if let Some(search) = &query.search {
-        let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
-        select = select.filter(
-            lower(tokens::name)
-                .like(pattern.clone())
-                .escape('\\')
-                .or(lower(tokens::id).like(pattern.clone()).escape('\\'))
-                .or(lower(tokens::external_id).like(pattern).escape('\\')),
-        );
+        select = select.filter(token_filters::search(search));
     }
     select
-}
-
-/// `%` and `_` typed by a person are literal characters, not wildcards.
-fn escape_like(value: &str) -> String {
-    let mut escaped = String::with_capacity(value.len());
-    for c in value.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }
 
 impl Token {
@@ -262,7 +246,7 @@ impl Token {
         conn: &mut DbConnection,
         account_id: &AccountId,
         id: &TokenId,
-        general: &General,
+        general: Option<&General>,
         modules: Option<&ModuleSet>,
         actor: &Actor,
         client_ip: Option<&str>,
@@ -270,9 +254,11 @@ impl Token {
         conn.transaction(|conn| {
             let before = Token::find(conn, account_id, id)?;
             let at = now();
-            let edited = before.name != general.name.as_str()
-                || before.external_id != general.external_id.as_str()
-                || before.description != general.description.as_str();
+            let edited = general.is_some_and(|general| {
+                before.name != general.name.as_str()
+                    || before.external_id != general.external_id.as_str()
+                    || before.description != general.description.as_str()
+            });
             let mut permissions_changed = false;
             if let Some(modules) = modules {
                 let current = Token::permissions(conn, id)?;
@@ -312,14 +298,20 @@ impl Token {
             }
             diesel::update(tokens::table.find(id.as_str()))
                 .set((
-                    tokens::name.eq(general.name.as_str()),
-                    tokens::external_id.eq(general.external_id.as_str()),
-                    tokens::description.eq(general.description.as_str()),
                     tokens::updated_at.eq(at),
                     tokens::updated_by_id.eq(&actor.id),
                     tokens::updated_by_name.eq(&actor.name),
                 ))
                 .execute(conn)?;
+            if let Some(general) = general.filter(|_| edited) {
+                diesel::update(tokens::table.find(id.as_str()))
+                    .set((
+                        tokens::name.eq(general.name.as_str()),
+                        tokens::external_id.eq(general.external_id.as_str()),
+                        tokens::description.eq(general.description.as_str()),
+                    ))
+                    .execute(conn)?;
+            }
             if edited {
                 events::record(conn, id, EventKind::Edited, actor, client_ip)?;
             }
@@ -342,12 +334,116 @@ impl Token {
     }
 
     pub fn permissions(conn: &mut DbConnection, id: &TokenId) -> Result<ModuleSet, DbError> {
-        let ids: Vec<String> = token_permissions::table
-            .filter(token_permissions::token_id.eq(id.as_str()))
-            .select(token_permissions::module_id)
-            .load(conn)?;
-        ModuleSet::parse(ids.iter().map(String::as_str))
-            .map_err(|e| DbError::Conflict(format!("token {id} has unusable permissions: {e}")))
+        let grants = Token::grants(conn, std::slice::from_ref(id))?;
+        Ok(ModuleSet::of(
+            grants.into_values().flatten().map(|g| g.module),
+        ))
+    }
+
+    /// The permissions of each of `ids`, with when and by whom they were granted, in one query.
+    pub fn grants(
+        conn: &mut DbConnection,
+        ids: &[TokenId],
+    ) -> Result<HashMap<TokenId, Vec<Grant>>, DbError> {
+        let rows = token_permissions::table
+            .filter(token_permissions::token_id.eq_any(ids.iter().map(TokenId::as_str)))
+            .order((token_permissions::token_id, token_permissions::module_id))
+            .select((
+                token_permissions::token_id,
+                token_permissions::module_id,
+                token_permissions::granted_at,
+                token_permissions::granted_by_id,
+                token_permissions::granted_by_name,
+            ))
+            .load::<(String, String, NaiveDateTime, String, String)>(conn)?;
+        let mut grants: HashMap<TokenId, Vec<Grant>> =
+            ids.iter().map(|id| (id.clone(), Vec::new())).collect();
+        for (token_id, module_id, at, by_id, by_name) in rows {
+            // A module this version does not know grants nothing; it is left out rather than failing.
+            let Ok(module) = Module::find(&module_id) else {
+                tracing::warn!(%token_id, %module_id, "unknown module in stored permissions");
+                continue;
+            };
+            grants
+                .entry(TokenId::from_trusted(token_id))
+                .or_default()
+                .push(Grant {
+                    module,
+                    granted: Stamp {
+                        at,
+                        by: Actor {
+                            id: by_id,
+                            name: by_name,
+                        },
+                    },
+                });
+        }
+        Ok(grants)
+    }
+
+    /// What an API key needs checked: the live token of that id, its secret's digest and its
+    /// account. Deleted and unknown tokens are both `None`.
+    pub fn for_key(
+        conn: &mut DbConnection,
+        id: &TokenId,
+    ) -> Result<Option<(Token, SecretDigest, Account)>, DbError> {
+        let found = tokens::table
+            .inner_join(accounts::table)
+            .filter(tokens::id.eq(id.as_str()))
+            .filter(tokens::deleted_at.is_null())
+            .select((
+                TokenRow::as_select(),
+                tokens::secret_digest,
+                AccountRow::as_select(),
+            ))
+            .first::<(TokenRow, String, AccountRow)>(conn)
+            .optional()?;
+        Ok(found.map(|(token, digest, account)| {
+            (
+                token.into(),
+                SecretDigest::from_trusted(digest),
+                account.into(),
+            )
+        }))
+    }
+
+    /// The account's live tokens as the API lists them: filtered, searched, ordered and paged,
+    /// with the total before paging.
+    pub fn query(
+        conn: &mut DbConnection,
+        account_id: &AccountId,
+        query: &Query,
+    ) -> Result<(Vec<Token>, u64), DbError> {
+        let at = now();
+        let select = || -> Result<tokens::BoxedQuery<'static, MultiBackend>, DbError> {
+            let mut select = tokens::table
+                .filter(tokens::account_id.eq(account_id.as_str().to_owned()))
+                .filter(tokens::deleted_at.is_null())
+                .into_boxed();
+            if let Some(filter) = &query.filter {
+                select = select.filter(token_filters::predicate(filter, at)?);
+            }
+            if let Some(text) = &query.search {
+                select = select.filter(token_filters::search(text));
+            }
+            Ok(select)
+        };
+        let total: i64 = select()?.count().get_result(conn)?;
+        let total = u64::try_from(total).unwrap_or(0);
+        if query.limit == 0 || query.offset >= total {
+            return Ok((Vec::new(), total));
+        }
+        let ordering = if query.ordering.is_empty() {
+            vec![("created".to_owned(), Direction::Descending)]
+        } else {
+            query.ordering.clone()
+        };
+        let rows = token_filters::order(select()?, &ordering)?
+            .limit(i64::from(query.limit))
+            .offset(i64::try_from(query.offset).unwrap_or(i64::MAX))
+            .select(TokenRow::as_select())
+            .load::<TokenRow>(conn)?;
+        Ok((rows.into_iter().map(Token::from).collect(), total))
     }
 
     /// Switches a token on or off and records who did it; unchanged when it already is.
@@ -505,16 +601,5 @@ impl NewToken<'_> {
             let token = Token::find(conn, self.account_id, &id)?;
             Ok((token, ApiKey::new(id.clone(), secret.clone())))
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape_like;
-
-    #[test]
-    fn like_wildcards_typed_by_people_are_literal() {
-        assert_eq!(escape_like("50%_off\\"), "50\\%\\_off\\\\");
-        assert_eq!(escape_like("plain"), "plain");
     }
 }

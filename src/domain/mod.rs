@@ -7,6 +7,7 @@ pub mod ids;
 pub mod list_query;
 pub mod module;
 pub mod password;
+pub mod query;
 pub mod secret_box;
 pub mod text;
 pub mod token;

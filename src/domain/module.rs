@@ -126,6 +126,15 @@ impl ModuleSet {
         Ok(Self(set))
     }
 
+    /// A set that may be empty: what a token holds after the API removed its last module.
+    pub fn of(modules: impl IntoIterator<Item = Module>) -> Self {
+        Self(modules.into_iter().collect())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The CLI form: `all` or a comma-separated list of ids.
     pub fn parse_list(value: &str) -> Result<Self, ModuleError> {
         if value.trim().eq_ignore_ascii_case("all") {

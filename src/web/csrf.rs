@@ -2,6 +2,7 @@
 //! `X-CSRF-Token` header or the `csrf_token` form field. Checked here, once, before any handler
 //! runs, so a forged request changes nothing.
 
+use super::body::{BodyError, read_limited};
 use super::session::TypedSession;
 use crate::error::error_page;
 use actix_web::HttpMessage;
@@ -9,8 +10,6 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::middleware::Next;
-use actix_web::web::{Bytes, BytesMut};
-use futures_util::StreamExt;
 use subtle::ConstantTimeEq;
 
 pub const HEADER: &str = "X-CSRF-Token";
@@ -50,26 +49,24 @@ pub async fn protect(
     let valid = match from_header {
         Some(token) => same(&token, &expected),
         None => {
-            let mut body = BytesMut::new();
             let mut payload = req.take_payload();
-            while let Some(chunk) = payload.next().await {
-                let Ok(chunk) = chunk else {
-                    return Ok(refuse(
-                        req,
-                        StatusCode::BAD_REQUEST,
-                        "The form could not be read.",
-                    ));
-                };
-                if body.len() + chunk.len() > MAX_FORM_BYTES {
+            let body = match read_limited(&mut payload, MAX_FORM_BYTES).await {
+                Ok(body) => body,
+                Err(BodyError::TooLarge) => {
                     return Ok(refuse(
                         req,
                         StatusCode::PAYLOAD_TOO_LARGE,
                         "The form is too large.",
                     ));
                 }
-                body.extend_from_slice(&chunk);
-            }
-            let body: Bytes = body.freeze();
+                Err(BodyError::Unreadable) => {
+                    return Ok(refuse(
+                        req,
+                        StatusCode::BAD_REQUEST,
+                        "The form could not be read.",
+                    ));
+                }
+            };
             let is_form = req
                 .headers()
                 .get(header::CONTENT_TYPE)

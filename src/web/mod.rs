@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod body;
 pub mod csrf;
 pub mod forms;
 pub mod health;
@@ -25,6 +26,8 @@ use std::pin::Pin;
 pub struct AppState {
     pub pool: DbPool,
     pub master_key: MasterKey,
+    /// API use waiting to be written; see `db::last_used`.
+    pub last_used: std::sync::Arc<crate::db::last_used::LastUsed>,
 }
 
 /// The signed-in user and their account. Taking it as an argument is what makes a page require

@@ -254,6 +254,21 @@ impl TestApp {
         extension: Extension,
         status: StoredStatus,
     ) -> (Token, ApiKey) {
+        self.add_token_granting(owner, name, external_id, extension, status, "all", None)
+    }
+
+    /// A token with exactly `modules` (`all` or `MD-0001,MD-0002`) and an optional expiry.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_token_granting(
+        &self,
+        owner: &TestUser,
+        name: &str,
+        external_id: &str,
+        extension: Extension,
+        status: StoredStatus,
+        modules: &str,
+        expires_at: Option<chrono::NaiveDateTime>,
+    ) -> (Token, ApiKey) {
         let mut conn = self.pool.get().unwrap();
         NewToken {
             account_id: &owner.account.id,
@@ -261,9 +276,9 @@ impl TestApp {
             description: &Description::parse("A token made by a test.").unwrap(),
             external_id: &ExternalId::parse(external_id).unwrap(),
             extension,
-            modules: &ModuleSet::all(),
+            modules: &ModuleSet::parse_list(modules).unwrap(),
             status,
-            expires_at: None,
+            expires_at,
             client_ip: None,
             creation_key: None,
         }
@@ -273,6 +288,18 @@ impl TestApp {
             &Actor::user(&owner.user.id, &owner.user.name),
         )
         .unwrap()
+    }
+
+    /// A request to the API with `Authorization: ApiKey <key>`.
+    pub fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &ApiKey,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(&format!("/public/v1{path}")))
+            .header("Authorization", format!("ApiKey {}", key.expose()))
     }
 
     pub fn find_token(&self, owner: &TestUser, token: &Token) -> Option<Token> {

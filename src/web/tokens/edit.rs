@@ -126,7 +126,7 @@ pub async fn edit(
             conn,
             &account_id,
             &id,
-            &general,
+            Some(&general),
             modules,
             &actor,
             ip.as_deref(),

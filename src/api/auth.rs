@@ -1,0 +1,149 @@
+//! `Authorization: ApiKey <token id>:<secret>`. The key's shape and checksum are checked before
+//! any database work; then the token is looked up, its secret compared in constant time, and its
+//! status and expiry checked on every request, so a disabled or deleted token is refused at once.
+
+use super::error::ApiError;
+use crate::db::accounts::Account;
+use crate::db::tokens::Token;
+use crate::db::{self, DbError};
+use crate::domain::api_key::ApiKey;
+use crate::domain::module::{Module, ModuleSet};
+use crate::domain::token::{Actor, TokenStatus};
+use crate::web::AppState;
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use std::future::Future;
+use std::pin::Pin;
+
+/// The token making the request, with its account and what it may reach.
+pub struct ApiCaller {
+    pub token: Token,
+    pub account: Account,
+    pub modules: ModuleSet,
+    pub client_ip: Option<String>,
+}
+
+impl ApiCaller {
+    /// 403 unless the token holds `module` (or All).
+    pub fn require(&self, module_id: &str) -> Result<(), ApiError> {
+        let module = Module::find(module_id).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if self.modules.grants(module) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "This token may not use the {} module ({}).",
+                module.name, module.id
+            )))
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor::token(&self.token.id, &self.token.name)
+    }
+}
+
+const SCHEME: &str = "ApiKey";
+
+/// The key from the header value, strictly: `ApiKey` (any case), one space, the key.
+pub fn key_from_header(value: Option<&header::HeaderValue>) -> Result<ApiKey, ApiError> {
+    let value = value.ok_or_else(|| {
+        ApiError::unauthorized(
+            "AUTH_001",
+            "Send the header Authorization: ApiKey <token id>:<secret>.",
+        )
+    })?;
+    let malformed = || {
+        ApiError::unauthorized(
+            "AUTH_001",
+            "The Authorization header must be ApiKey <token id>:<secret>.",
+        )
+    };
+    let value = value.to_str().map_err(|_| malformed())?;
+    let (scheme, key) = value.split_once(' ').ok_or_else(malformed)?;
+    if !scheme.eq_ignore_ascii_case(SCHEME) || key.is_empty() || key.contains(char::is_whitespace) {
+        return Err(malformed());
+    }
+    ApiKey::parse(key)
+        .map_err(|e| ApiError::unauthorized("AUTH_002", format!("The API key is not valid: {e}.")))
+}
+
+fn invalid_key() -> ApiError {
+    ApiError::unauthorized("AUTH_002", "The API key is not valid.")
+}
+
+impl FromRequest for ApiCaller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let key = key_from_header(req.headers().get(header::AUTHORIZATION));
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let client_ip = req.peer_addr().map(|addr| addr.ip().to_string());
+        Box::pin(async move {
+            let key = key?;
+            let state = state.ok_or_else(|| ApiError::from(DbError::Cancelled))?;
+            let id = key.token_id.clone();
+            let (token, digest, account, modules) = db::run(&state.pool, move |conn| {
+                let Some((token, digest, account)) = Token::for_key(conn, &id)? else {
+                    return Err(DbError::NotFound);
+                };
+                let modules = Token::permissions(conn, &id)?;
+                Ok((token, digest, account, modules))
+            })
+            .await
+            .map_err(|e| match e {
+                DbError::NotFound => invalid_key(),
+                other => ApiError::from(other),
+            })?;
+            if !key.secret.digest().matches(&digest) {
+                return Err(invalid_key());
+            }
+            let now = db::now();
+            match token.status(now) {
+                TokenStatus::Active => {}
+                TokenStatus::Inactive => {
+                    return Err(ApiError::unauthorized("AUTH_003", "The token is disabled."));
+                }
+                TokenStatus::Expired => {
+                    return Err(ApiError::unauthorized("AUTH_004", "The token has expired."));
+                }
+            }
+            state.last_used.record(&token.id, now, client_ip.clone());
+            Ok(Self {
+                token,
+                account,
+                modules,
+                client_ip,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::api_key::TokenSecret;
+    use crate::domain::ids::TokenId;
+
+    #[test]
+    fn header_shapes() {
+        let id = TokenId::parse("SU-160-984-311").unwrap();
+        let key = ApiKey::new(id.clone(), TokenSecret::generate(&id)).expose();
+        let value = |v: &str| header::HeaderValue::from_str(v).unwrap();
+        assert!(key_from_header(Some(&value(&format!("ApiKey {key}")))).is_ok());
+        assert!(key_from_header(Some(&value(&format!("apikey {key}")))).is_ok());
+        assert!(key_from_header(Some(&value(&format!("APIKEY {key}")))).is_ok());
+        for bad in [
+            format!("Bearer {key}"),
+            format!("ApiKey  {key}"),
+            format!("ApiKey{key}"),
+            format!("ApiKey {key} extra"),
+            key.clone(),
+            "ApiKey ".to_owned(),
+        ] {
+            assert!(key_from_header(Some(&value(&bad))).is_err(), "{bad:?}");
+        }
+        assert!(key_from_header(None).is_err());
+    }
+}

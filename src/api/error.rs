@@ -1,0 +1,113 @@
+//! The API's error type: every failure answers `{"error_code": "…", "errors": ["…"]}`.
+
+use crate::db::DbError;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable code for programs, e.g. `AUTH_002`.
+    pub error_code: String,
+    /// What went wrong, for people.
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    errors: Vec<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            errors: vec![message.into()],
+        }
+    }
+
+    /// 401: no usable credentials. Every failure of the key answers this.
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "AUTH_005", message)
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "REQ_001", message)
+    }
+
+    pub fn validation(errors: Vec<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "VAL_001",
+            errors,
+        }
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NFND_001",
+            "The object does not exist or is not yours.",
+        )
+    }
+
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "REQ_002",
+            format!("The request body is larger than {limit} bytes."),
+        )
+    }
+
+    fn internal(cause: impl fmt::Display) -> Self {
+        tracing::error!(%cause, "API request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "SRV_001",
+            "The request could not be completed; try again.",
+        )
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.errors.join("; ")
+        )
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::NotFound => Self::not_found(),
+            DbError::BadQuery(message) => Self::bad_request(message),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(ErrorBody {
+            error_code: self.code.to_owned(),
+            errors: self.errors.clone(),
+        })
+    }
+}

@@ -1,0 +1,254 @@
+//! The read-only resources: the caller's context, modules, its account, its agreements.
+
+use super::auth::ApiCaller;
+use super::error::{ApiError, ErrorBody};
+use super::views::{AgreementOut, Context, Ref, module_ref};
+use super::{collection, list_query};
+use crate::db::{self, agreements::Agreement};
+use crate::domain::ids::{AccountId, AgreementId};
+use crate::domain::module::{MODULES, Module};
+use crate::domain::query::{CompareOp, Filter, Value};
+use crate::web::AppState;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+
+const ACCOUNT: &str = "MD-0001";
+const AGREEMENTS: &str = "MD-0002";
+
+/// Who is calling: the token's account, and the token as the "user".
+#[utoipa::path(
+    get, path = "/auth/context", tag = "auth",
+    responses((status = 200, body = Context), (status = 401, body = ErrorBody)),
+    security(("ApiKey" = []))
+)]
+#[get("/auth/context")]
+pub async fn context(caller: ApiCaller) -> HttpResponse {
+    HttpResponse::Ok().json(Context {
+        account: Ref {
+            id: caller.account.id.to_string(),
+            name: caller.account.name.clone(),
+        },
+        user: Ref {
+            id: caller.token.id.to_string(),
+            name: caller.token.name.clone(),
+        },
+    })
+}
+
+/// Filters over `id` and `name` of items known in memory (modules, the caller's account).
+fn keep(filter: &Filter, id: &str, name: &str) -> Result<bool, ApiError> {
+    Ok(match filter {
+        Filter::And(items) => items
+            .iter()
+            .map(|f| keep(f, id, name))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .all(|k| k),
+        Filter::Or(items) => items
+            .iter()
+            .map(|f| keep(f, id, name))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .any(|k| k),
+        Filter::Not(inner) => !keep(inner, id, name)?,
+        Filter::Compare { op, field, value } => {
+            let candidate = field_of(field, id, name)?;
+            let value = match value {
+                Value::Text(text) => text.as_str(),
+                Value::Null | Value::Empty => "",
+            };
+            db::query::matches(*op, value, candidate)
+        }
+        Filter::List {
+            negated,
+            field,
+            values,
+        } => {
+            let candidate = field_of(field, id, name)?;
+            values.iter().any(|v| v == candidate) != *negated
+        }
+    })
+}
+
+fn field_of<'a>(field: &str, id: &'a str, name: &'a str) -> Result<&'a str, ApiError> {
+    match field {
+        "id" => Ok(id),
+        "name" => Ok(name),
+        other => Err(ApiError::bad_request(format!(
+            "Unknown field {other:?}; filterable fields are id, name."
+        ))),
+    }
+}
+
+/// Filters, searches and pages a small list held in memory.
+fn in_memory<T>(
+    req: &HttpRequest,
+    items: Vec<T>,
+    id_and_name: impl Fn(&T) -> (String, String),
+) -> Result<(Vec<T>, u64, u64), ApiError> {
+    let query = list_query(req)?;
+    if let Some((field, _)) = query
+        .ordering
+        .iter()
+        .find(|(f, _)| f != "id" && f != "name")
+    {
+        return Err(ApiError::bad_request(format!(
+            "Cannot order by {field:?}; order by id or name."
+        )));
+    }
+    let mut kept = Vec::new();
+    for item in items {
+        let (id, name) = id_and_name(&item);
+        let passes = match &query.filter {
+            Some(filter) => keep(filter, &id, &name)?,
+            None => true,
+        };
+        let found = query.search.as_deref().is_none_or(|s| {
+            db::query::matches(CompareOp::Ilike, &format!("*{s}*"), &name) || id.contains(s)
+        });
+        if passes && found {
+            kept.push(item);
+        }
+    }
+    for (field, direction) in query.ordering.iter().rev() {
+        kept.sort_by(|a, b| {
+            let (a, b) = (id_and_name(a), id_and_name(b));
+            let order = if field == "id" {
+                a.0.cmp(&b.0)
+            } else {
+                a.1.cmp(&b.1)
+            };
+            match direction {
+                crate::domain::query::Direction::Ascending => order,
+                crate::domain::query::Direction::Descending => order.reverse(),
+            }
+        });
+    }
+    let total = kept.len() as u64;
+    let page = kept
+        .into_iter()
+        .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
+        .take(query.limit as usize)
+        .collect();
+    Ok((page, query.offset, total))
+}
+
+/// The platform's modules, which permissions refer to.
+#[utoipa::path(
+    get, path = "/modules", tag = "modules",
+    params(("limit" = Option<u32>, Query, description = "Page size, 0–1000 (default 100)"),
+           ("offset" = Option<u64>, Query, description = "Items to skip")),
+    responses((status = 200, body = [Ref], headers(("Content-Range" = String))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("ApiKey" = []))
+)]
+#[get("/modules")]
+pub async fn modules(req: HttpRequest, _caller: ApiCaller) -> Result<HttpResponse, ApiError> {
+    let (page, offset, total) = in_memory(&req, MODULES.to_vec(), |m: &Module| {
+        (m.id.to_owned(), m.name.to_owned())
+    })?;
+    let items: Vec<Ref> = page.into_iter().map(module_ref).collect();
+    Ok(collection(&items, offset, total))
+}
+
+#[utoipa::path(
+    get, path = "/modules/{id}", tag = "modules",
+    params(("id" = String, Path, description = "MD-0002")),
+    responses((status = 200, body = Ref), (status = 404, body = ErrorBody)),
+    security(("ApiKey" = []))
+)]
+#[get("/modules/{id}")]
+pub async fn module(_caller: ApiCaller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let module = Module::find(&id).map_err(|_| ApiError::not_found())?;
+    Ok(HttpResponse::Ok().json(module_ref(module)))
+}
+
+/// The caller's own account (module Account).
+#[utoipa::path(
+    get, path = "/accounts", tag = "accounts",
+    responses((status = 200, body = [Ref], headers(("Content-Range" = String))), (status = 403, body = ErrorBody)),
+    security(("ApiKey" = []))
+)]
+#[get("/accounts")]
+pub async fn accounts(req: HttpRequest, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
+    caller.require(ACCOUNT)?;
+    let (page, offset, total) = in_memory(&req, vec![caller.account.clone()], |a| {
+        (a.id.to_string(), a.name.clone())
+    })?;
+    let items: Vec<Ref> = page
+        .into_iter()
+        .map(|a| Ref {
+            id: a.id.to_string(),
+            name: a.name,
+        })
+        .collect();
+    Ok(collection(&items, offset, total))
+}
+
+#[utoipa::path(
+    get, path = "/accounts/{id}", tag = "accounts",
+    params(("id" = String, Path, description = "VA-123-456")),
+    responses((status = 200, body = Ref), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("ApiKey" = []))
+)]
+#[get("/accounts/{id}")]
+pub async fn account(caller: ApiCaller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    caller.require(ACCOUNT)?;
+    match AccountId::parse(&id) {
+        Ok(id) if id == caller.account.id => Ok(HttpResponse::Ok().json(Ref {
+            id: id.to_string(),
+            name: caller.account.name.clone(),
+        })),
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+/// The account's agreements (module Agreements), filterable with RQL.
+#[utoipa::path(
+    get, path = "/agreements", tag = "agreements",
+    params(("limit" = Option<u32>, Query, description = "Page size, 0–1000 (default 100)"),
+           ("offset" = Option<u64>, Query, description = "Items to skip"),
+           ("search" = Option<String>, Query, description = "Text in the title, name or id")),
+    responses((status = 200, body = [AgreementOut], headers(("Content-Range" = String))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("ApiKey" = []))
+)]
+#[get("/agreements")]
+pub async fn agreements(
+    req: HttpRequest,
+    caller: ApiCaller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(AGREEMENTS)?;
+    let query = list_query(&req)?;
+    let account_id = caller.account.id.clone();
+    let offset = query.offset;
+    let (found, total) = db::run(&state.pool, move |conn| {
+        Agreement::query(conn, &account_id, &query)
+    })
+    .await?;
+    let items: Vec<AgreementOut> = found
+        .iter()
+        .map(|a| AgreementOut::new(a, &caller.account))
+        .collect();
+    Ok(collection(&items, offset, total))
+}
+
+#[utoipa::path(
+    get, path = "/agreements/{id}", tag = "agreements",
+    params(("id" = String, Path, description = "AGP-123-456-789")),
+    responses((status = 200, body = AgreementOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("ApiKey" = []))
+)]
+#[get("/agreements/{id}")]
+pub async fn agreement(
+    caller: ApiCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(AGREEMENTS)?;
+    let id = AgreementId::parse(&id).map_err(|_| ApiError::not_found())?;
+    let account_id = caller.account.id.clone();
+    let found = db::run(&state.pool, move |conn| {
+        Agreement::find(conn, &account_id, &id)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(AgreementOut::new(&found, &caller.account)))
+}

@@ -1,0 +1,234 @@
+//! What the API sends and accepts, as JSON. The OpenAPI document is generated from these.
+
+use crate::db::accounts::Account;
+use crate::db::agreements::Agreement;
+use crate::db::tokens::{Grant, Stamp, Token};
+use crate::domain::module::Module;
+use crate::domain::token::Actor;
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// An instant as the platform writes it: `2026-11-27T10:30:00+00:00`.
+pub fn instant(at: NaiveDateTime) -> String {
+    at.and_utc().format("%Y-%m-%dT%H:%M:%S%:z").to_string()
+}
+
+/// A reference to another object.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ref {
+    pub id: String,
+    pub name: String,
+}
+
+impl From<&Actor> for Ref {
+    fn from(actor: &Actor) -> Self {
+        Self {
+            id: actor.id.clone(),
+            name: actor.name.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Event {
+    pub at: String,
+    pub by: Ref,
+}
+
+impl From<&Stamp> for Event {
+    fn from(stamp: &Stamp) -> Self {
+        Self {
+            at: instant(stamp.at),
+            by: (&stamp.by).into(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Events {
+    pub created: Event,
+    pub updated: Event,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GrantEvents {
+    pub granted: Event,
+}
+
+/// A module a token may use.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Permission {
+    /// The module's id: a token holds a module once.
+    pub id: String,
+    pub object: Ref,
+    pub events: GrantEvents,
+}
+
+impl From<&Grant> for Permission {
+    fn from(grant: &Grant) -> Self {
+        Self {
+            id: grant.module.id.to_owned(),
+            object: module_ref(grant.module),
+            events: GrantEvents {
+                granted: (&grant.granted).into(),
+            },
+        }
+    }
+}
+
+pub fn module_ref(module: Module) -> Ref {
+    Ref {
+        id: module.id.to_owned(),
+        name: module.name.to_owned(),
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenOut {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub external_id: String,
+    /// `active`, `inactive` or `expired`.
+    pub status: String,
+    pub extension: Ref,
+    pub owner: Ref,
+    pub permissions: Vec<Permission>,
+    pub events: Events,
+    pub expiration_date: Option<String>,
+}
+
+impl TokenOut {
+    pub fn new(token: &Token, owner: &Account, grants: &[Grant], now: NaiveDateTime) -> Self {
+        Self {
+            id: token.id.to_string(),
+            name: token.name.clone(),
+            description: token.description.clone(),
+            external_id: token.external_id.clone(),
+            status: token.status(now).as_str().to_owned(),
+            extension: Ref {
+                id: token.extension.id().to_owned(),
+                name: token.extension.name().to_owned(),
+            },
+            owner: Ref {
+                id: owner.id.to_string(),
+                name: owner.name.clone(),
+            },
+            permissions: grants.iter().map(Permission::from).collect(),
+            events: Events {
+                created: (&token.created).into(),
+                updated: (&token.updated).into(),
+            },
+            expiration_date: token.expires_at.map(instant),
+        }
+    }
+}
+
+/// A token just created: the token and, this once, its key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    pub token_fields: TokenOut,
+    /// The API key, `SU-…:<secret>`. It is not returned again; the UI can reveal it.
+    pub token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgreementOut {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub agreement_type: String,
+    pub title: String,
+    pub name: String,
+    pub description: String,
+    pub active: bool,
+    pub owner: Ref,
+    pub events: Events,
+}
+
+impl AgreementOut {
+    pub fn new(agreement: &Agreement, owner: &Account) -> Self {
+        Self {
+            id: agreement.id.to_string(),
+            agreement_type: agreement.agreement_type.clone(),
+            title: agreement.title.clone(),
+            name: agreement.name.clone(),
+            description: agreement.description.clone(),
+            active: agreement.active,
+            owner: Ref {
+                id: owner.id.to_string(),
+                name: owner.name.clone(),
+            },
+            events: Events {
+                created: (&agreement.created).into(),
+                updated: (&agreement.updated).into(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Context {
+    pub account: Ref,
+    /// The token itself: the "user" the API sees.
+    pub user: Ref,
+}
+
+/// `{"id": …}` or `{"name": …}`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ExtensionRef {
+    pub id: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ObjectId {
+    pub id: String,
+}
+
+/// A permission to add or remove: `{"object": {"id": "MD-0002"}}`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PermissionIn {
+    pub object: ObjectId,
+}
+
+/// A list of permissions, or one alone (as the client's `collection.create({...})` sends it).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum PermissionsIn {
+    Many(Vec<PermissionIn>),
+    One(PermissionIn),
+}
+
+impl PermissionsIn {
+    pub fn into_vec(self) -> Vec<PermissionIn> {
+        match self {
+            Self::Many(items) => items,
+            Self::One(item) => vec![item],
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewTokenIn {
+    pub name: String,
+    pub description: String,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    pub extension: ExtensionRef,
+    /// When the token stops working; a date or an RFC 3339 date-time, in the future.
+    #[serde(default)]
+    pub expiration_date: Option<String>,
+    /// The modules it may use; none when left out (Reports tokens always get all).
+    #[serde(default)]
+    pub permissions: Option<Vec<PermissionIn>>,
+}
+
+/// The properties to change; those left out stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TokenChangeIn {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub external_id: Option<String>,
+}
