@@ -15,6 +15,9 @@ use std::net::TcpListener;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+/// Enough to keep the pool's connections busy across the default two workers.
+const BLOCKING_THREADS_PER_WORKER: usize = 4;
+
 /// How often API use is written to the database.
 const LAST_USED_EVERY: Duration = Duration::from_secs(2);
 
@@ -121,6 +124,9 @@ pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Res
                 Err::<actix_web::HttpResponse, _>(AppError::NotFound)
             }))
     })
+    // Database work runs on each worker's blocking threads; more of them than pooled connections
+    // only queue on the pool's lock.
+    .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
     .listen(listener)?
     .run();
     Ok(server)

@@ -4,7 +4,6 @@ mod common;
 
 use common::{Backend, TestApp, spawn_app};
 use proptest::prelude::*;
-use std::sync::OnceLock;
 use tokendesk::domain::api_key::ApiKey;
 use tokendesk::domain::extension::Extension;
 use tokendesk::domain::token::StoredStatus;
@@ -15,31 +14,22 @@ struct Fixture {
     key: ApiKey,
 }
 
-/// One server per backend for all cases of this binary.
-fn fixture(backend: Backend) -> &'static Fixture {
-    static SQLITE: OnceLock<Fixture> = OnceLock::new();
-    static POSTGRES: OnceLock<Fixture> = OnceLock::new();
-    let cell = if backend == Backend::Sqlite {
-        &SQLITE
-    } else {
-        &POSTGRES
-    };
-    cell.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let app = runtime.block_on(spawn_app(backend));
-        let user = app.add_user(
-            "Front Street Inc",
-            "robert@frontstreet.example",
-            "Robert Balboa",
-        );
-        let (_, key) = app.add_token(&user, "Fuzzed", Extension::Custom, StoredStatus::Active);
-        app.add_token(&user, "Another", Extension::Zapier, StoredStatus::Inactive);
-        Fixture { runtime, app, key }
-    })
+/// A server with two tokens, and the runtime it runs on.
+fn fixture(backend: Backend) -> Fixture {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = runtime.block_on(spawn_app(backend));
+    let user = app.add_user(
+        "Front Street Inc",
+        "robert@frontstreet.example",
+        "Robert Balboa",
+    );
+    let (_, key) = app.add_token(&user, "Fuzzed", Extension::Custom, StoredStatus::Active);
+    app.add_token(&user, "Another", Extension::Zapier, StoredStatus::Inactive);
+    Fixture { runtime, app, key }
 }
 
 fn status_of(fixture: &Fixture, path_and_query: &str, authorization: Option<&str>) -> u16 {
@@ -131,7 +121,7 @@ fn encode_for_query(raw: &str) -> String {
 }
 
 fn run_headers(backend: Backend) {
-    let fixture = fixture(backend);
+    let fixture = &fixture(backend);
     let good = fixture.key.expose();
     let config = ProptestConfig {
         cases: 256,
@@ -146,7 +136,7 @@ fn run_headers(backend: Backend) {
 }
 
 fn run_queries(backend: Backend) {
-    let fixture = fixture(backend);
+    let fixture = &fixture(backend);
     let authorization = format!("ApiKey {}", fixture.key.expose());
     let config = ProptestConfig {
         cases: 256,

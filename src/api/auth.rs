@@ -1,11 +1,12 @@
 //! `Authorization: ApiKey <token id>:<secret>`. The key's shape and checksum are checked before
-//! any database work; then the token is looked up, its secret compared in constant time, and its
-//! status and expiry checked on every request, so a disabled or deleted token is refused at once.
+//! any database work; then, in the same trip to the database as the request's own work, the token
+//! is looked up, its secret compared in constant time, and its status and expiry checked on every
+//! request, so a disabled or deleted token is refused at once.
 
 use super::error::ApiError;
 use crate::db::accounts::Account;
 use crate::db::tokens::Token;
-use crate::db::{self, DbError};
+use crate::db::{self, DbConnection, DbError};
 use crate::domain::api_key::ApiKey;
 use crate::domain::module::{Module, ModuleSet};
 use crate::domain::token::{Actor, TokenStatus};
@@ -13,8 +14,7 @@ use crate::web::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{Ready, ready};
 
 /// The token making the request, with its account and what it may reach.
 pub struct ApiCaller {
@@ -40,6 +40,35 @@ impl ApiCaller {
 
     pub fn actor(&self) -> Actor {
         Actor::token(&self.token.id, &self.token.name)
+    }
+
+    /// The live, active token the key names, if the secret matches.
+    fn authenticate(
+        conn: &mut DbConnection,
+        key: &ApiKey,
+        client_ip: Option<String>,
+    ) -> Result<Self, ApiError> {
+        let invalid = || ApiError::unauthorized("AUTH_002", "The API key is not valid.");
+        let (token, digest, account) = Token::for_key(conn, &key.token_id)?.ok_or_else(invalid)?;
+        if !key.secret.digest().matches(&digest) {
+            return Err(invalid());
+        }
+        match token.status(db::now()) {
+            TokenStatus::Active => {}
+            TokenStatus::Inactive => {
+                return Err(ApiError::unauthorized("AUTH_003", "The token is disabled."));
+            }
+            TokenStatus::Expired => {
+                return Err(ApiError::unauthorized("AUTH_004", "The token has expired."));
+            }
+        }
+        let modules = Token::permissions(conn, &token.id)?;
+        Ok(Self {
+            token,
+            account,
+            modules,
+            client_ip,
+        })
     }
 }
 
@@ -68,55 +97,54 @@ pub fn key_from_header(value: Option<&header::HeaderValue>) -> Result<ApiKey, Ap
         .map_err(|e| ApiError::unauthorized("AUTH_002", format!("The API key is not valid: {e}.")))
 }
 
-fn invalid_key() -> ApiError {
-    ApiError::unauthorized("AUTH_002", "The API key is not valid.")
+/// An API request as it arrives: its key (or why it has none) and where it comes from.
+pub struct ApiRequest {
+    key: Result<ApiKey, ApiError>,
+    client_ip: Option<String>,
+    state: Option<web::Data<AppState>>,
 }
 
-impl FromRequest for ApiCaller {
+impl FromRequest for ApiRequest {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+    type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let key = key_from_header(req.headers().get(header::AUTHORIZATION));
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let client_ip = req.peer_addr().map(|addr| addr.ip().to_string());
-        Box::pin(async move {
-            let key = key?;
-            let state = state.ok_or_else(|| ApiError::from(DbError::Cancelled))?;
-            let id = key.token_id.clone();
-            let (token, digest, account, modules) = db::run(&state.pool, move |conn| {
-                let Some((token, digest, account)) = Token::for_key(conn, &id)? else {
-                    return Err(DbError::NotFound);
-                };
-                let modules = Token::permissions(conn, &id)?;
-                Ok((token, digest, account, modules))
-            })
-            .await
-            .map_err(|e| match e {
-                DbError::NotFound => invalid_key(),
-                other => ApiError::from(other),
-            })?;
-            if !key.secret.digest().matches(&digest) {
-                return Err(invalid_key());
+        ready(Ok(Self {
+            key: key_from_header(req.headers().get(header::AUTHORIZATION)),
+            client_ip: req.peer_addr().map(|addr| addr.ip().to_string()),
+            state: req.app_data::<web::Data<AppState>>().cloned(),
+        }))
+    }
+}
+
+impl ApiRequest {
+    /// Authenticates the key, checks `module` (when the endpoint belongs to one) and runs `work`,
+    /// all in one trip to the database's thread pool.
+    pub async fn run<T, F>(
+        self,
+        module: Option<&'static str>,
+        work: F,
+    ) -> Result<(ApiCaller, T), ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &ApiCaller) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let key = self.key?;
+        let state = self
+            .state
+            .ok_or_else(|| ApiError::from(DbError::Cancelled))?;
+        let client_ip = self.client_ip;
+        let last_used = state.last_used.clone();
+        db::run_with(&state.pool, move |conn| {
+            let caller = ApiCaller::authenticate(conn, &key, client_ip)?;
+            last_used.record(&caller.token.id, db::now(), caller.client_ip.clone());
+            if let Some(module) = module {
+                caller.require(module)?;
             }
-            let now = db::now();
-            match token.status(now) {
-                TokenStatus::Active => {}
-                TokenStatus::Inactive => {
-                    return Err(ApiError::unauthorized("AUTH_003", "The token is disabled."));
-                }
-                TokenStatus::Expired => {
-                    return Err(ApiError::unauthorized("AUTH_004", "The token has expired."));
-                }
-            }
-            state.last_used.record(&token.id, now, client_ip.clone());
-            Ok(Self {
-                token,
-                account,
-                modules,
-                client_ip,
-            })
+            let output = work(conn, &caller)?;
+            Ok((caller, output))
         })
+        .await
     }
 }
 

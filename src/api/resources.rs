@@ -1,6 +1,6 @@
 //! The read-only resources: the caller's context, modules, its account, its agreements.
 
-use super::auth::ApiCaller;
+use super::auth::ApiRequest;
 use super::error::{ApiError, ErrorBody};
 use super::views::{AgreementOut, Context, Ref, module_ref};
 use super::{collection, list_query};
@@ -8,7 +8,6 @@ use crate::db::{self, agreements::Agreement};
 use crate::domain::ids::{AccountId, AgreementId};
 use crate::domain::module::{MODULES, Module};
 use crate::domain::query::{CompareOp, Filter, Value};
-use crate::web::AppState;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 
 const ACCOUNT: &str = "MD-0001";
@@ -21,8 +20,9 @@ const AGREEMENTS: &str = "MD-0002";
     security(("ApiKey" = []))
 )]
 #[get("/auth/context")]
-pub async fn context(caller: ApiCaller) -> HttpResponse {
-    HttpResponse::Ok().json(Context {
+pub async fn context(api: ApiRequest) -> Result<HttpResponse, ApiError> {
+    let (caller, ()) = api.run(None, |_, _| Ok(())).await?;
+    Ok(HttpResponse::Ok().json(Context {
         account: Ref {
             id: caller.account.id.to_string(),
             name: caller.account.name.clone(),
@@ -31,7 +31,7 @@ pub async fn context(caller: ApiCaller) -> HttpResponse {
             id: caller.token.id.to_string(),
             name: caller.token.name.clone(),
         },
-    })
+    }))
 }
 
 /// Filters over `id` and `name` of items known in memory (modules, the caller's account).
@@ -141,7 +141,8 @@ fn in_memory<T>(
     security(("ApiKey" = []))
 )]
 #[get("/modules")]
-pub async fn modules(req: HttpRequest, _caller: ApiCaller) -> Result<HttpResponse, ApiError> {
+pub async fn modules(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, ApiError> {
+    api.run(None, |_, _| Ok(())).await?;
     let (page, offset, total) = in_memory(&req, MODULES.to_vec(), |m: &Module| {
         (m.id.to_owned(), m.name.to_owned())
     })?;
@@ -156,7 +157,8 @@ pub async fn modules(req: HttpRequest, _caller: ApiCaller) -> Result<HttpRespons
     security(("ApiKey" = []))
 )]
 #[get("/modules/{id}")]
-pub async fn module(_caller: ApiCaller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn module(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    api.run(None, |_, _| Ok(())).await?;
     let module = Module::find(&id).map_err(|_| ApiError::not_found())?;
     Ok(HttpResponse::Ok().json(module_ref(module)))
 }
@@ -168,8 +170,8 @@ pub async fn module(_caller: ApiCaller, id: web::Path<String>) -> Result<HttpRes
     security(("ApiKey" = []))
 )]
 #[get("/accounts")]
-pub async fn accounts(req: HttpRequest, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
-    caller.require(ACCOUNT)?;
+pub async fn accounts(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, ApiError> {
+    let (caller, ()) = api.run(Some(ACCOUNT), |_, _| Ok(())).await?;
     let (page, offset, total) = in_memory(&req, vec![caller.account.clone()], |a| {
         (a.id.to_string(), a.name.clone())
     })?;
@@ -190,8 +192,8 @@ pub async fn accounts(req: HttpRequest, caller: ApiCaller) -> Result<HttpRespons
     security(("ApiKey" = []))
 )]
 #[get("/accounts/{id}")]
-pub async fn account(caller: ApiCaller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    caller.require(ACCOUNT)?;
+pub async fn account(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let (caller, ()) = api.run(Some(ACCOUNT), |_, _| Ok(())).await?;
     match AccountId::parse(&id) {
         Ok(id) if id == caller.account.id => Ok(HttpResponse::Ok().json(Ref {
             id: id.to_string(),
@@ -211,19 +213,15 @@ pub async fn account(caller: ApiCaller, id: web::Path<String>) -> Result<HttpRes
     security(("ApiKey" = []))
 )]
 #[get("/agreements")]
-pub async fn agreements(
-    req: HttpRequest,
-    caller: ApiCaller,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(AGREEMENTS)?;
-    let query = list_query(&req)?;
-    let account_id = caller.account.id.clone();
-    let offset = query.offset;
-    let (found, total) = db::run(&state.pool, move |conn| {
-        Agreement::query(conn, &account_id, &query)
-    })
-    .await?;
+pub async fn agreements(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, ApiError> {
+    let query = list_query(&req);
+    let (caller, (offset, found, total)) = api
+        .run(Some(AGREEMENTS), move |conn, caller| {
+            let query = query?;
+            let (found, total) = Agreement::query(conn, &caller.account.id, &query)?;
+            Ok((query.offset, found, total))
+        })
+        .await?;
     let items: Vec<AgreementOut> = found
         .iter()
         .map(|a| AgreementOut::new(a, &caller.account))
@@ -238,17 +236,13 @@ pub async fn agreements(
     security(("ApiKey" = []))
 )]
 #[get("/agreements/{id}")]
-pub async fn agreement(
-    caller: ApiCaller,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(AGREEMENTS)?;
-    let id = AgreementId::parse(&id).map_err(|_| ApiError::not_found())?;
-    let account_id = caller.account.id.clone();
-    let found = db::run(&state.pool, move |conn| {
-        Agreement::find(conn, &account_id, &id)
-    })
-    .await?;
+pub async fn agreement(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = AgreementId::parse(&id);
+    let (caller, found) = api
+        .run(Some(AGREEMENTS), move |conn, caller| {
+            let id = id.map_err(|_| ApiError::not_found())?;
+            Ok(Agreement::find(conn, &caller.account.id, &id)?)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(AgreementOut::new(&found, &caller.account)))
 }

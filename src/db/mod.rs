@@ -12,7 +12,7 @@ pub mod token_filters;
 pub mod tokens;
 pub mod users;
 
-pub use pool::{DatabaseUrl, DbConnection, DbError, DbPool, connect, connect_one, run};
+pub use pool::{DatabaseUrl, DbConnection, DbError, DbPool, connect, connect_one, run, run_with};
 
 use chrono::{NaiveDateTime, Timelike, Utc};
 

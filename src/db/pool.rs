@@ -7,6 +7,19 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Runs a statically typed query on the concrete connection. Through `DbConnection` every query
+/// is first written out as SQL to find its cached statement; on the connection itself the cache
+/// is keyed by the query's type, which is what the per-request API queries need.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Sqlite($c) => $body,
+            $crate::db::DbConnection::Postgres($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
     Postgres(PgConnection),
@@ -180,6 +193,9 @@ pub fn connect(url: &DatabaseUrl) -> Result<DbPool, PoolSetupError> {
     r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(1))
+        // A failed query reports a broken connection; a `SELECT 1` before every checkout would
+        // double the round trips of a short request.
+        .test_on_check_out(false)
         .connection_timeout(Duration::from_secs(5))
         .build(manager)
         .map_err(|e| PoolSetupError::Pool(url.redacted(), e))
@@ -225,6 +241,22 @@ impl From<diesel::result::Error> for DbError {
             other => Self::Query(other),
         }
     }
+}
+
+/// `run` for work whose errors are not only the database's (the API's, for one).
+pub async fn run_with<T, E, F>(pool: &DbPool, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get().map_err(DbError::from)?;
+        work(&mut conn)
+    })
+    .await
+    .map_err(|_| E::from(DbError::Cancelled))?
 }
 
 /// Runs `work` with a pooled connection on the blocking thread pool, off the async executor.

@@ -1,5 +1,5 @@
 use super::accounts::{Account, AccountRow};
-use super::pool::MultiBackend;
+use super::pool::{MultiBackend, on_backend};
 use super::schema::{accounts, token_permissions, tokens};
 use super::{DbConnection, DbError, events, lower, now, token_filters};
 use crate::domain::api_key::{ApiKey, SecretDigest, TokenSecret};
@@ -333,10 +333,15 @@ impl Token {
         Ok((token, modules))
     }
 
+    /// What one token may reach. A query of its own (not `grants`): it runs on every API request,
+    /// and a fixed statement is prepared once per connection.
     pub fn permissions(conn: &mut DbConnection, id: &TokenId) -> Result<ModuleSet, DbError> {
-        let grants = Token::grants(conn, std::slice::from_ref(id))?;
+        let ids: Vec<String> = on_backend!(conn, |c| token_permissions::table
+            .filter(token_permissions::token_id.eq(id.as_str()))
+            .select(token_permissions::module_id)
+            .load(c))?;
         Ok(ModuleSet::of(
-            grants.into_values().flatten().map(|g| g.module),
+            ids.iter().filter_map(|id| Module::find(id).ok()),
         ))
     }
 
@@ -387,17 +392,17 @@ impl Token {
         conn: &mut DbConnection,
         id: &TokenId,
     ) -> Result<Option<(Token, SecretDigest, Account)>, DbError> {
-        let found = tokens::table
+        let found = on_backend!(conn, |c| tokens::table
             .inner_join(accounts::table)
             .filter(tokens::id.eq(id.as_str()))
             .filter(tokens::deleted_at.is_null())
             .select((
                 TokenRow::as_select(),
                 tokens::secret_digest,
-                AccountRow::as_select(),
+                AccountRow::as_select()
             ))
-            .first::<(TokenRow, String, AccountRow)>(conn)
-            .optional()?;
+            .first::<(TokenRow, String, AccountRow)>(c)
+            .optional())?;
         Ok(found.map(|(token, digest, account)| {
             (
                 token.into(),
