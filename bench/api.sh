@@ -33,7 +33,7 @@ if [ "${BENCH_DATABASE:-sqlite}" = postgres ]; then
     admin_url=${TOKENDESK_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}
     pg_database="tokendesk_bench_$$"
     psql "$admin_url" -qc "CREATE DATABASE $pg_database"
-    export DATABASE_URL="${admin_url%%/postgres*}/$pg_database"
+    export DATABASE_URL="${admin_url%/*}/$pg_database"
 else
     export DATABASE_URL="$work/tokendesk.db"
 fi
@@ -45,7 +45,7 @@ for _ in $(seq 1 100); do
     grep -q "shown only this once" "$work/out" 2>/dev/null && break
     sleep 0.1
 done
-base=$(grep -o 'http://[0-9.:]*' "$work/out" | head -n 1)
+base=$(grep -o 'http://[0-9.:]*' "$work/out" | head -n 1 || true)
 [ -n "$base" ] || { echo "the server did not start:" >&2; cat "$work/err" >&2; exit 1; }
 key=$(cd "$work" && "$binary" token create --account "Front Street Inc" --name "Benchmark")
 
