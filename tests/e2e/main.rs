@@ -1,0 +1,667 @@
+//! End-to-end journeys in a real browser, one per part of the user guide. Each saves a full-page
+//! screenshot per screen under target/e2e-screenshots/<journey>/ and fails on any script error.
+
+mod browser;
+#[path = "../common/mod.rs"]
+mod common;
+
+use browser::Browser;
+use common::{Backend, PASSWORD, TestApp, TestUser, spawn_app};
+use fantoccini::key::Key;
+use reqwest::Method;
+use tokendesk::domain::api_key::ApiKey;
+use tokendesk::domain::extension::Extension;
+use tokendesk::domain::token::StoredStatus;
+
+/// The app with Robert Balboa's account, and a browser, unless the browser is missing.
+async fn journey(name: &str) -> Option<(TestApp, TestUser, Browser)> {
+    let browser = Browser::start(name).await?;
+    let app = spawn_app(Backend::Sqlite).await;
+    let user = app.add_user(
+        "Front Street Inc",
+        "robert@frontstreet.example",
+        "Robert Balboa",
+    );
+    Some((app, user, browser))
+}
+
+async fn sign_in(app: &TestApp, browser: &mut Browser) {
+    browser.goto(&app.url("/login")).await;
+    browser.fill("#email", "robert@frontstreet.example").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.find("table.tokens-table, .empty-state").await;
+    assert_eq!(browser.path().await, "/integrations/tokens");
+}
+
+/// The Summary's value for a label.
+async fn summary_value(browser: &Browser, label: &str) -> String {
+    let labels = browser.texts("dl.summary dt").await;
+    let values = browser.texts("dl.summary dd").await;
+    let at = labels
+        .iter()
+        .position(|l| l.eq_ignore_ascii_case(label))
+        .unwrap_or_else(|| panic!("no {label} in {labels:?}"));
+    values[at].clone()
+}
+
+/// Goes through the wizard's first two steps.
+async fn general_and_extension(
+    app: &TestApp,
+    browser: &mut Browser,
+    name: &str,
+    extension: &str,
+    shots: bool,
+) {
+    browser.goto(&app.url("/integrations/tokens")).await;
+    browser.click(".page-actions a.button.primary").await;
+    browser.find("#name").await;
+    assert_eq!(browser.path().await, "/integrations/tokens/new/general");
+    browser.fill("#name", name).await;
+    browser.fill("#external_id", "E2E-1").await;
+    browser
+        .fill("#description", "Created in a real browser")
+        .await;
+    if shots {
+        browser.screenshot("general").await;
+    }
+    browser.click("button.primary").await;
+    browser.find("input[name=extension]").await;
+    browser
+        .click(&format!("input[name=extension][value={extension}]"))
+        .await;
+    if shots {
+        browser.screenshot("extension").await;
+    }
+    browser.click("button.primary").await;
+    browser.find("fieldset.permissions").await;
+}
+
+#[tokio::test]
+async fn signing_in_shows_the_tokens_list() {
+    let Some((app, user, mut browser)) = journey("signing_in").await else {
+        return;
+    };
+    app.add_token(
+        &user,
+        "Tutorial API Token",
+        Extension::Custom,
+        StoredStatus::Active,
+    );
+    browser.goto(&app.url("/integrations/tokens")).await;
+    assert!(
+        browser.path().await.starts_with("/login"),
+        "anonymous visitors are asked to sign in"
+    );
+    browser.screenshot("sign-in").await;
+    browser.fill("#email", "robert@frontstreet.example").await;
+    browser.fill("#password", "wrong password").await;
+    browser.click("form button[type=submit]").await;
+    assert_eq!(
+        browser.text(".alert-error").await,
+        "The e-mail or password is not correct."
+    );
+    browser.screenshot("wrong-password").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.find("table.tokens-table").await;
+    assert_eq!(
+        browser.text(".topbar .account-name").await,
+        "Front Street Inc"
+    );
+    assert_eq!(browser.text("nav.sidebar a.active").await, "Tokens");
+    assert_eq!(browser.texts("a.token-name").await, ["Tutorial API Token"]);
+    browser.screenshot("tokens").await;
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn the_tokens_list_pages_and_filters() {
+    let Some((app, user, mut browser)) = journey("tokens_list").await else {
+        return;
+    };
+    for n in 1..=12 {
+        let status = if n % 4 == 0 {
+            StoredStatus::Inactive
+        } else {
+            StoredStatus::Active
+        };
+        let extension = if n % 2 == 0 {
+            Extension::Zapier
+        } else {
+            Extension::Flowgear
+        };
+        app.add_token(&user, &format!("Token {n:02}"), extension, status);
+    }
+    sign_in(&app, &mut browser).await;
+    assert_eq!(browser.text(".pagination .range").await, "1-10 of 12");
+    browser.screenshot("page-1").await;
+    browser.click(".pagination a[rel=next]").await;
+    browser.wait_for_path("page=2").await;
+    assert_eq!(browser.text(".pagination .range").await, "11-12 of 12");
+    browser.screenshot("page-2").await;
+
+    browser.click("select#status").await;
+    browser.click("select#status option[value=inactive]").await;
+    browser.click(".filter-actions button").await;
+    browser.wait_for_path("status=inactive").await;
+    assert_eq!(
+        browser.texts("a.token-name").await,
+        ["Token 12", "Token 08", "Token 04"]
+    );
+    assert!(
+        browser
+            .texts(".status")
+            .await
+            .iter()
+            .all(|s| s == "Disabled")
+    );
+    browser.screenshot("filtered-disabled").await;
+
+    browser.fill("#q", "token 0").await;
+    browser.click(".filter-actions button").await;
+    browser.wait_for_path("q=token+0").await;
+    assert_eq!(
+        browser.texts("a.token-name").await,
+        ["Token 08", "Token 04"]
+    );
+    browser.screenshot("searched").await;
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn creating_a_flowgear_token_through_every_step() {
+    let Some((app, _user, mut browser)) = journey("create_flowgear").await else {
+        return;
+    };
+    sign_in(&app, &mut browser).await;
+    browser.click(".page-actions a.button.primary").await;
+    browser.find("#name").await;
+    assert_eq!(
+        browser.text(".wizard-steps li[aria-current=step]").await,
+        "1 General"
+    );
+
+    // A validation error keeps what was typed and says what is wrong.
+    browser.fill("#external_id", "FG-42").await;
+    browser.click("button.primary").await;
+    assert_eq!(browser.text("#name-error").await, "Name is required");
+    assert_eq!(
+        browser.text("#description-error").await,
+        "Description is required"
+    );
+    assert_eq!(
+        browser
+            .find("#external_id")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("FG-42")
+    );
+    browser.screenshot("general-errors").await;
+
+    browser.fill("#name", "Flowgear order sync").await;
+    browser
+        .fill("#description", "Pushes orders to the ERP")
+        .await;
+    browser.click("button.primary").await;
+    browser.click("input[name=extension][value=flowgear]").await;
+    browser.screenshot("extension").await;
+
+    // Back keeps the values of the step left and of the one returned to.
+    browser.click("button[value=back]").await;
+    assert_eq!(
+        browser
+            .find("#name")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("Flowgear order sync")
+    );
+    browser.screenshot("back-to-general").await;
+    browser.click("button.primary").await;
+    assert_eq!(
+        browser
+            .find("input[name=extension][value=flowgear]")
+            .await
+            .prop("checked")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
+    browser.click("button.primary").await;
+
+    browser.click("input[name=modules][value=MD-0002]").await;
+    browser.click("input[name=modules][value=MD-0010]").await;
+    browser.screenshot("permissions").await;
+    browser.click("button.primary").await;
+    browser.find("dl.summary").await;
+    assert_eq!(
+        browser.text(".wizard-steps li[aria-current=step]").await,
+        "4 Summary"
+    );
+    assert_eq!(summary_value(&browser, "Name").await, "Flowgear order sync");
+    assert_eq!(
+        summary_value(&browser, "Permissions").await,
+        "Agreements, Products"
+    );
+    browser.screenshot("summary").await;
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn creating_a_reports_token_shows_its_fixed_permissions() {
+    let Some((app, _user, mut browser)) = journey("create_reports").await else {
+        return;
+    };
+    sign_in(&app, &mut browser).await;
+    general_and_extension(&app, &mut browser, "Monthly reports", "reports", true).await;
+    assert_eq!(
+        browser
+            .find("#all_modules")
+            .await
+            .prop("checked")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
+    assert!(
+        browser
+            .find("input[name=modules]")
+            .await
+            .attr("disabled")
+            .await
+            .unwrap()
+            .is_some(),
+        "read-only"
+    );
+    browser.screenshot("fixed-permissions").await;
+    browser.click("button.primary").await;
+    assert_eq!(summary_value(&browser, "Permissions").await, "All Modules");
+    browser.screenshot("summary").await;
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn creating_a_zapier_token_then_going_to_its_details() {
+    let Some((app, _user, mut browser)) = journey("create_zapier_details").await else {
+        return;
+    };
+    sign_in(&app, &mut browser).await;
+    general_and_extension(&app, &mut browser, "Zapier alerts", "zapier", false).await;
+    browser.click("#all_modules").await;
+    browser.screenshot("all-modules").await;
+    browser.click("button.primary").await;
+    browser.find("dl.summary").await;
+    browser.click(".wizard-buttons a.primary").await;
+    browser.find(".facts").await;
+    assert_eq!(browser.text(".facts .token-name").await, "Zapier alerts");
+    assert_eq!(
+        browser.text("nav.tabs a[aria-current=page]").await,
+        "GENERAL"
+    );
+    browser.screenshot("details").await;
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn creating_a_custom_token_then_closing_the_summary() {
+    let Some((app, user, mut browser)) = journey("create_custom_close").await else {
+        return;
+    };
+    sign_in(&app, &mut browser).await;
+    general_and_extension(&app, &mut browser, "Custom integration", "custom", false).await;
+    browser.click("button.primary").await;
+    assert_eq!(
+        browser.text("#modules-error").await,
+        "Choose at least one module, or All Modules"
+    );
+    browser.screenshot("permissions-error").await;
+    browser.click("input[name=modules][value=MD-0032]").await;
+    browser.click("button.primary").await;
+    browser.find("dl.summary").await;
+    browser.click(".wizard-buttons a:last-child").await;
+    browser.find("table.tokens-table").await;
+    assert_eq!(browser.texts("a.token-name").await, ["Custom integration"]);
+    assert_eq!(app.token_count(&user), 1);
+    browser.screenshot("list").await;
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn revealing_the_key_gives_one_the_api_accepts() {
+    let Some((app, user, mut browser)) = journey("reveal_key").await else {
+        return;
+    };
+    let (token, _) = app.add_token(
+        &user,
+        "Tutorial API Token",
+        Extension::Custom,
+        StoredStatus::Active,
+    );
+    sign_in(&app, &mut browser).await;
+    browser.click("a.token-name").await;
+    let masked = browser.text("#api-key").await;
+    assert!(masked.contains('•'), "{masked}");
+    browser.screenshot("masked").await;
+    browser.click("#reveal-button").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut shown = masked.clone();
+    while shown.contains('•') && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        shown = browser.text("#api-key").await;
+    }
+    let key = ApiKey::parse(&shown).expect("the revealed key has the SPEC format");
+    assert_eq!(key.token_id, token.id);
+    browser.screenshot("revealed").await;
+
+    let response = app
+        .api(Method::GET, "/auth/context", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "the key works against the API");
+
+    browser.click("#reveal-button").await;
+    assert!(
+        browser.text("#api-key").await.contains('•'),
+        "the eye hides it again"
+    );
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn copying_the_key_puts_it_on_the_clipboard() {
+    let Some((app, user, mut browser)) = journey("copy_key").await else {
+        return;
+    };
+    let (token, key) = app.add_token(
+        &user,
+        "Tutorial API Token",
+        Extension::Custom,
+        StoredStatus::Active,
+    );
+    sign_in(&app, &mut browser).await;
+    browser
+        .cdp(
+            "Browser.grantPermissions",
+            serde_json::json!({"origin": app.address, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]}),
+        )
+        .await;
+    browser
+        .goto(&app.url(&format!("/integrations/tokens/{}", token.id)))
+        .await;
+    browser.click("#copy-button").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while browser.text("#copy-status").await != "Copied" && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(browser.text("#copy-status").await, "Copied");
+    browser.screenshot("copied").await;
+    let pasted = browser
+        .client
+        .execute_async("const done = arguments[0]; navigator.clipboard.readText().then(done, e => done('error: ' + e));", vec![])
+        .await
+        .unwrap();
+    assert_eq!(pasted.as_str(), Some(key.expose().as_str()));
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn the_permissions_tab_lists_and_filters_modules() {
+    let Some((app, user, mut browser)) = journey("permissions_tab").await else {
+        return;
+    };
+    let (token, _) = app.add_token_granting(
+        &user,
+        "Scoped",
+        "",
+        Extension::Zapier,
+        StoredStatus::Active,
+        "MD-0002,MD-0023",
+        None,
+    );
+    sign_in(&app, &mut browser).await;
+    browser
+        .goto(&app.url(&format!("/integrations/tokens/{}", token.id)))
+        .await;
+    browser.click("nav.tabs a:last-child").await;
+    browser.find("table.permissions-table").await;
+    let modules = browser.texts("td.module-name").await;
+    assert_eq!(modules.len(), 17);
+    assert_eq!(modules[0], "All");
+    let statuses = browser
+        .texts("table.permissions-table td:nth-child(2)")
+        .await;
+    let enabled: Vec<&str> = modules
+        .iter()
+        .zip(&statuses)
+        .filter(|(_, s)| *s == "Enabled")
+        .map(|(m, _)| m.as_str())
+        .collect();
+    assert_eq!(enabled, ["Agreements", "Helpdesk"]);
+    browser.screenshot("permissions").await;
+    // Typing narrows the rows at once.
+    browser
+        .find("#module-filter")
+        .await
+        .send_keys("help")
+        .await
+        .unwrap();
+    let visible = browser.eval("return [...document.querySelectorAll('#permissions-table tbody tr')].filter(r => !r.hidden).map(r => r.cells[0].textContent)").await;
+    assert_eq!(visible, serde_json::json!(["Helpdesk"]));
+    browser.screenshot("filtered").await;
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn editing_a_token() {
+    let Some((app, user, mut browser)) = journey("edit_token").await else {
+        return;
+    };
+    let (token, _) = app.add_token(&user, "Before", Extension::Custom, StoredStatus::Active);
+    sign_in(&app, &mut browser).await;
+    browser
+        .goto(&app.url(&format!("/integrations/tokens/{}", token.id)))
+        .await;
+    browser.click(".page-actions a.button").await;
+    browser.find("#name").await;
+    browser.screenshot("edit-form").await;
+    browser.fill("#name", "").await;
+    browser.click("button.primary").await;
+    assert_eq!(browser.text("#name-error").await, "Name is required");
+    browser.fill("#name", "After").await;
+    browser.click("#all_modules").await;
+    browser.click("input[name=modules][value=MD-0011]").await;
+    browser.screenshot("edited").await;
+    browser.click("button.primary").await;
+    browser.find(".facts").await;
+    assert_eq!(browser.text(".alert-info").await, "Token “After” saved.");
+    assert_eq!(
+        browser.texts("table.history td:first-child").await,
+        ["Permissions changed", "Edited", "Created"]
+    );
+    browser.screenshot("details-after-edit").await;
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn disabling_and_enabling_through_the_menu() {
+    let Some((app, user, mut browser)) = journey("disable_enable").await else {
+        return;
+    };
+    app.add_token(&user, "Switchable", Extension::Custom, StoredStatus::Active);
+    sign_in(&app, &mut browser).await;
+    browser.click("details.menu summary").await;
+    browser.screenshot("menu-open").await;
+    browser.click("details.menu button.menu-item").await;
+    browser.wait_for_text(".status", "Disabled").await;
+    assert_eq!(
+        browser.text(".alert-info").await,
+        "Token “Switchable” disabled."
+    );
+    browser.screenshot("disabled").await;
+    browser.click("details.menu summary").await;
+    assert_eq!(
+        browser.text("details.menu button.menu-item").await,
+        "Enable"
+    );
+    browser.click("details.menu button.menu-item").await;
+    browser.wait_for_text(".status", "Active").await;
+    assert_eq!(
+        browser.text(".alert-info").await,
+        "Token “Switchable” enabled."
+    );
+    browser.screenshot("enabled").await;
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn deleting_a_token_after_confirming() {
+    let Some((app, user, mut browser)) = journey("delete_token").await else {
+        return;
+    };
+    app.add_token(&user, "Keep me", Extension::Custom, StoredStatus::Active);
+    app.add_token(&user, "Delete me", Extension::Custom, StoredStatus::Active);
+    sign_in(&app, &mut browser).await;
+    // The newest is first: "Delete me".
+    browser.click("details.menu summary").await;
+    browser.click("details.menu a.danger").await;
+    let question = browser.client.get_alert_text().await.unwrap();
+    assert!(question.contains("Delete me"), "{question}");
+    browser.client.dismiss_alert().await.unwrap();
+    assert_eq!(app.token_count(&user), 2, "dismissed: nothing deleted");
+    // The menu is still open.
+    browser.click("details.menu a.danger").await;
+    browser.client.accept_alert().await.unwrap();
+    browser
+        .wait_for_text(".alert-info", "Token “Delete me” deleted.")
+        .await;
+    assert_eq!(browser.texts("a.token-name").await, ["Keep me"]);
+    browser.screenshot("deleted").await;
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn signing_out() {
+    let Some((app, _user, mut browser)) = journey("signing_out").await else {
+        return;
+    };
+    sign_in(&app, &mut browser).await;
+    browser.click(".topbar form button").await;
+    browser.find("#email").await;
+    assert_eq!(browser.path().await, "/login");
+    browser.screenshot("signed-out").await;
+    browser.goto(&app.url("/integrations/tokens")).await;
+    assert!(
+        browser.path().await.starts_with("/login"),
+        "the session is gone"
+    );
+    browser.finish().await;
+}
+
+/// Presses Tab until the focused element matches `css`; every control passed on the way must
+/// have a label and a visible focus ring.
+async fn tab_to(browser: &Browser, css: &str) {
+    for _ in 0..60 {
+        browser
+            .client
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys(&Key::Tab.to_string())
+            .await
+            .unwrap();
+        let focused = browser
+            .eval(
+                "const e = document.activeElement; const style = getComputedStyle(e); return {
+                    tag: e.tagName, id: e.id, text: (e.textContent || '').trim(),
+                    labelled: !!(e.labels && e.labels.length) || !!e.getAttribute('aria-label') || (e.textContent || '').trim() !== '' || e.type === 'hidden',
+                    ring: style.outlineStyle !== 'none' && style.outlineWidth !== '0px',
+                };",
+            )
+            .await;
+        assert_eq!(
+            focused["labelled"], true,
+            "a control without a label: {focused}"
+        );
+        assert_eq!(focused["ring"], true, "no visible focus on {focused}");
+        let matched = browser
+            .client
+            .execute(
+                "return document.activeElement.matches(arguments[0]);",
+                vec![serde_json::json!(css)],
+            )
+            .await
+            .unwrap();
+        if matched == true {
+            return;
+        }
+    }
+    panic!("Tab never reached {css}");
+}
+
+async fn press(browser: &Browser, key: Key) {
+    browser
+        .client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(&key.to_string())
+        .await
+        .unwrap();
+}
+
+async fn type_text(browser: &Browser, text: &str) {
+    browser
+        .client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn creating_a_token_with_the_keyboard_only() {
+    let Some((app, user, mut browser)) = journey("keyboard_only").await else {
+        return;
+    };
+    sign_in(&app, &mut browser).await;
+    tab_to(&browser, ".page-actions a.button.primary").await;
+    press(&browser, Key::Enter).await;
+    browser.find("#name").await;
+    tab_to(&browser, "#name").await;
+    type_text(&browser, "Keyboard token").await;
+    tab_to(&browser, "#description").await;
+    type_text(&browser, "Made without a mouse").await;
+    browser.screenshot("general-focused").await;
+    tab_to(&browser, "button.primary").await;
+    press(&browser, Key::Enter).await;
+    browser.find("input[name=extension]").await;
+    tab_to(&browser, "input[name=extension]").await;
+    // Arrow keys move between radios; Space chooses the focused one.
+    press(&browser, Key::Space).await;
+    browser.screenshot("extension-focused").await;
+    tab_to(&browser, "button.primary").await;
+    press(&browser, Key::Enter).await;
+    browser.find("fieldset.permissions").await;
+    tab_to(&browser, "input[name=modules][value=MD-0001]").await;
+    press(&browser, Key::Space).await;
+    browser.screenshot("permissions-focused").await;
+    tab_to(&browser, "button.primary").await;
+    press(&browser, Key::Enter).await;
+    browser.find("dl.summary").await;
+    assert_eq!(summary_value(&browser, "Name").await, "Keyboard token");
+    assert_eq!(summary_value(&browser, "Permissions").await, "Account");
+    assert_eq!(app.token_count(&user), 1);
+    browser.screenshot("summary").await;
+    browser.finish().await;
+}
