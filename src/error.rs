@@ -14,6 +14,8 @@ pub enum AppError {
     NotFound,
     Forbidden(String),
     BadRequest(String),
+    /// The database stayed locked; nothing was changed and the request may be repeated.
+    Busy,
     Internal(String),
 }
 
@@ -30,6 +32,7 @@ impl fmt::Display for AppError {
             Self::NotFound => f.write_str("not found"),
             Self::Forbidden(why) => write!(f, "forbidden: {why}"),
             Self::BadRequest(why) => write!(f, "bad request: {why}"),
+            Self::Busy => f.write_str("database busy"),
             Self::Internal(cause) => write!(f, "internal error: {cause}"),
         }
     }
@@ -39,6 +42,7 @@ impl From<DbError> for AppError {
     fn from(error: DbError) -> Self {
         match error {
             DbError::NotFound => Self::NotFound,
+            DbError::Busy => Self::Busy,
             other => Self::internal("database", other),
         }
     }
@@ -58,6 +62,7 @@ impl ResponseError for AppError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -81,6 +86,10 @@ impl ResponseError for AppError {
                 "There is nothing here. It may have been deleted, or the link is wrong.",
             ),
             Self::Forbidden(why) | Self::BadRequest(why) => ("Request refused", why.as_str()),
+            Self::Busy => (
+                "Busy",
+                "Nothing was changed; the system is busy. Please try again in a moment.",
+            ),
             Self::Internal(cause) => {
                 tracing::error!(%cause, "request failed");
                 (

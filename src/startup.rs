@@ -57,6 +57,7 @@ pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Res
         pool,
         master_key: config.master_key.clone(),
         last_used,
+        sign_in_throttle: Default::default(),
     });
     let key = Key::from(&config.session_key);
     let cookie_secure = config.cookie_secure;

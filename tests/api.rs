@@ -563,6 +563,9 @@ async fn rql_filters_every_listed_field(backend: Backend) {
         "frobnicate(name,a)",
         "and()",
         "eq(secret_digest,x)",
+        "gt(expiration_date,+10000-01-01T00:00:00%2B00:00)",
+        &vec!["id="; 3000].join("&"),
+        &vec!["eq(name,x)"; 300].join("&"),
     ] {
         let response = app
             .api(Method::GET, &format!("/auth/tokens?{bad}"), &key)
@@ -1009,7 +1012,161 @@ async fn last_use_is_recorded_in_batches_and_shown(backend: Backend) {
     assert!(shown.ends_with("from 127.0.0.1"), "{shown}");
 }
 
+async fn a_token_cannot_grant_what_it_does_not_hold(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.add_user(
+        "Front Street Inc",
+        "robert@frontstreet.example",
+        "Robert Balboa",
+    );
+    let (manager, key) = app.add_token_granting(
+        &user,
+        "Token manager",
+        "",
+        Extension::Custom,
+        StoredStatus::Active,
+        "MD-0007,MD-0002",
+        None,
+    );
+    let own = format!("/auth/tokens/{}/permissions", manager.id);
+    for module in ["MD-0000", "MD-0001"] {
+        let response = app
+            .api(Method::POST, &own, &key)
+            .json(&json!([{"object": {"id": module}}]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            status_and_code(response).await,
+            (403, "AUTH_005".into()),
+            "{module}"
+        );
+    }
+    assert_eq!(
+        app.api(Method::GET, "/accounts", &key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403,
+        "still no Account"
+    );
+
+    let create = |body: Value| {
+        app.api(Method::POST, "/auth/tokens", &key)
+            .json(&body)
+            .send()
+    };
+    let response =
+        create(json!({"name": "x", "description": "x", "extension": {"name": "reports"}}))
+            .await
+            .unwrap();
+    assert_eq!(
+        status_and_code(response).await.0,
+        403,
+        "Reports tokens reach every module"
+    );
+    let response = create(
+        json!({"name": "x", "description": "x", "extension": {"name": "custom"},
+        "permissions": [{"object": {"id": "MD-0000"}}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status_and_code(response).await.0, 403);
+    let response = create(
+        json!({"name": "x", "description": "x", "extension": {"name": "custom"},
+        "permissions": [{"object": {"id": "MD-0002"}}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 201, "what it holds it may pass on");
+    assert_eq!(app.token_count(&user), 2);
+}
+
+async fn concurrent_changes_neither_fail_nor_get_lost(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (user, key) = admin_key(&app);
+    let (target, _) = app.add_token_granting(
+        &user,
+        "Target",
+        "",
+        Extension::Custom,
+        StoredStatus::Active,
+        "MD-0002",
+        None,
+    );
+    let path = format!("/auth/tokens/{}", target.id);
+    let renames = (0..24).map(|n| {
+        app.api(Method::PUT, &path, &key)
+            .json(&json!({"description": format!("Description {n}")}))
+            .send()
+    });
+    for response in futures_util::future::join_all(renames).await {
+        assert_eq!(response.unwrap().status(), 200);
+    }
+    // Grants of different modules at once all stay; the same module twice is granted once.
+    let permissions = format!("{path}/permissions");
+    let grants = [
+        "MD-0001", "MD-0003", "MD-0004", "MD-0005", "MD-0005", "MD-0006",
+    ]
+    .map(|module| {
+        app.api(Method::POST, &permissions, &key)
+            .json(&json!([{"object": {"id": module}}]))
+            .send()
+    });
+    for response in futures_util::future::join_all(grants).await {
+        assert_eq!(response.unwrap().status(), 201);
+    }
+    let response = app
+        .api(Method::GET, &permissions, &key)
+        .send()
+        .await
+        .unwrap();
+    let mut held: Vec<String> = json_of(response)
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    held.sort();
+    assert_eq!(
+        held,
+        [
+            "MD-0001", "MD-0002", "MD-0003", "MD-0004", "MD-0005", "MD-0006"
+        ]
+    );
+}
+
+async fn without_a_key_the_answer_is_401_whatever_the_body(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (user, _) = admin_key(&app);
+    for body in ["nope", "{\"name\": 5}", ""] {
+        let response = app
+            .client
+            .post(app.url("/public/v1/auth/tokens"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(status_and_code(response).await.0, 401, "{body:?}");
+    }
+    let response = app
+        .client
+        .post(app.url("/public/v1/auth/tokens"))
+        .body(vec![b'x'; 70_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status_and_code(response).await.0, 401);
+    assert_eq!(app.token_count(&user), 1);
+}
+
 on_both_databases!(
+    a_token_cannot_grant_what_it_does_not_hold,
+    concurrent_changes_neither_fail_nor_get_lost,
+    without_a_key_the_answer_is_401_whatever_the_body,
     hostile_authorization_headers_are_all_401,
     the_context_names_the_account_and_the_token,
     disabled_deleted_and_expired_tokens_are_refused_at_once,

@@ -247,7 +247,39 @@ async fn pages_carry_security_headers(backend: Backend) {
     assert_eq!(app.get("/no/such/page").await.status(), 404);
 }
 
+async fn repeated_failures_hold_sign_in_back(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.add_user(
+        "Front Street Inc",
+        "robert@frontstreet.example",
+        "Robert Balboa",
+    );
+    for _ in 0..10 {
+        assert_eq!(
+            app.sign_in_with("robert@frontstreet.example", "guess")
+                .await
+                .status(),
+            401
+        );
+    }
+    let response = app
+        .sign_in_with("robert@frontstreet.example", PASSWORD)
+        .await;
+    assert_eq!(response.status(), 429, "even the right password waits now");
+    let html = Html::parse_document(&response.text().await.unwrap());
+    assert!(
+        text(&html, ".alert-error")
+            .starts_with("Too many failed sign-ins. Try again in 15 minutes")
+    );
+    assert_eq!(
+        app.get("/integrations/tokens").await.status(),
+        303,
+        "not signed in"
+    );
+}
+
 on_both_databases!(
+    repeated_failures_hold_sign_in_back,
     anonymous_visitors_are_sent_to_sign_in,
     signing_in_shows_the_account_and_user,
     a_wrong_password_is_refused_and_the_email_kept,

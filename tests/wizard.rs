@@ -321,6 +321,28 @@ async fn every_validation_error_is_shown_beside_its_field(backend: Backend) {
             Some(fields[1].1)
         );
     }
+    // However long, what was typed comes back with a message (the session keeps valid values only).
+    let huge = "n".repeat(5000);
+    let response = app
+        .post(
+            GENERAL,
+            &[
+                ("name", &huge),
+                ("external_id", &huge),
+                ("description", &huge),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let html = html_of(response).await;
+    assert_eq!(
+        attr(&html, "input[name=name]", "value").map(|v| v.len()),
+        Some(5000)
+    );
+    assert_eq!(
+        text(&html, "#name-error"),
+        "Name must be at most 128 characters"
+    );
     // An invalid General keeps the later steps shut.
     assert_eq!(location(&app.get(EXTENSION).await), GENERAL);
 

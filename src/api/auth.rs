@@ -38,6 +38,27 @@ impl ApiCaller {
         }
     }
 
+    /// 403 unless the caller holds every module it would give another token (or itself): a
+    /// token must not reach, through the tokens it manages, what it cannot reach itself.
+    pub fn may_grant(&self, modules: &[Module]) -> Result<(), ApiError> {
+        if self.modules.has_all() {
+            return Ok(());
+        }
+        let missing: Vec<&str> = modules
+            .iter()
+            .filter(|m| m.is_all() || !self.modules.contains(**m))
+            .map(|m| m.id)
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "A token can only grant modules it holds itself; this one does not hold {}.",
+                missing.join(", ")
+            )))
+        }
+    }
+
     pub fn actor(&self) -> Actor {
         Actor::token(&self.token.id, &self.token.name)
     }

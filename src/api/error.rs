@@ -94,6 +94,11 @@ impl From<DbError> for ApiError {
         match error {
             DbError::NotFound => Self::not_found(),
             DbError::BadQuery(message) => Self::bad_request(message),
+            DbError::Busy => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SRV_002",
+                "The database is busy; try again in a moment.",
+            ),
             other => Self::internal(other),
         }
     }

@@ -161,13 +161,16 @@ impl<'a> Parser<'a> {
     }
 }
 
-fn parse_node(raw: &str) -> Result<Node, RqlError> {
+/// Parses one `&`-separated part; `terms` counts across the whole query string, so many small
+/// parts are bounded like one large one.
+fn parse_node(raw: &str, terms: &mut usize) -> Result<Node, RqlError> {
     let mut parser = Parser {
         tokens: tokenize(raw),
         position: 0,
-        terms: 0,
+        terms: *terms,
     };
     let node = parser.node(0)?;
+    *terms = parser.terms;
     if parser.position < parser.tokens.len() {
         return error(format!(
             "unexpected text after the expression in {:?}",
@@ -276,7 +279,12 @@ fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, RqlError> 
 pub fn parse(raw_query: &str) -> Result<Query, RqlError> {
     let mut query = Query::default();
     let mut filters = Vec::new();
+    let mut terms = 0;
     for part in raw_query.split('&').filter(|p| !p.is_empty()) {
+        terms += 1;
+        if terms > MAX_TERMS {
+            return error(format!("the query has more than {MAX_TERMS} terms"));
+        }
         let call_start = part.find('(');
         let equals = part.find('=');
         let is_parameter = match (equals, call_start) {
@@ -307,7 +315,7 @@ pub fn parse(raw_query: &str) -> Result<Query, RqlError> {
             }
             continue;
         }
-        match parse_node(part)? {
+        match parse_node(part, &mut terms)? {
             Node::Call(name, args) if name == "ordering" => {
                 for field in field_list(args, "ordering")? {
                     match field.strip_prefix('-') {
@@ -462,6 +470,10 @@ mod tests {
         assert!(parse(&deep).unwrap_err().0.contains("deeper"));
         let wide = format!("or({})", vec!["eq(a,b)"; 300].join(","));
         assert!(parse(&wide).unwrap_err().0.contains("terms"));
+        let many_parts = vec!["id="; 3000].join("&");
+        assert!(parse(&many_parts).unwrap_err().0.contains("terms"));
+        let many_calls = vec!["eq(a,b)"; 300].join("&");
+        assert!(parse(&many_calls).unwrap_err().0.contains("terms"));
         let fine = format!("{}eq(a,b){}", "not(".repeat(10), ")".repeat(10));
         assert!(parse(&fine).is_ok());
     }

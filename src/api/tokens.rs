@@ -1,13 +1,13 @@
 //! `/auth/tokens`: tokens managed by programs (module Integrations), with the same rules as the UI.
 
 use super::auth::{ApiCaller, ApiRequest};
-use super::body::ApiJson;
+use super::body::ApiBody;
 use super::error::{ApiError, ErrorBody};
 use super::views::{
     CreatedToken, NewTokenIn, Permission, PermissionIn, PermissionsIn, TokenChangeIn, TokenOut,
 };
 use super::{collection, list_query};
-use crate::db::tokens::{Grant, NewToken, Token};
+use crate::db::tokens::{Grant, ModuleChange, NewToken, Token};
 use crate::db::{self, DbConnection};
 use crate::domain::extension::Extension;
 use crate::domain::ids::TokenId;
@@ -124,12 +124,12 @@ fn modules_of(items: &[PermissionIn]) -> Result<Vec<Module>, String> {
 pub async fn create(
     api: ApiRequest,
     state: web::Data<AppState>,
-    body: ApiJson<NewTokenIn>,
+    body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.0;
     let master_key = state.master_key.clone();
     let (_, created) = api
         .run(Some(INTEGRATIONS), move |conn, caller| {
+            let body: NewTokenIn = body.parse()?;
             let mut errors = Vec::new();
             let name = TokenName::parse(&body.name)
                 .map_err(|e| errors.push(format!("name: {e}")))
@@ -166,6 +166,11 @@ pub async fn create(
             };
             if !errors.is_empty() {
                 return Err(ApiError::validation(errors));
+            }
+            if extension.has_fixed_permissions() {
+                caller.may_grant(&[crate::domain::module::MODULES[0]])?;
+            } else {
+                caller.may_grant(&modules)?;
             }
             let (token, key) = NewToken {
                 account_id: &caller.account.id,
@@ -217,12 +222,12 @@ pub async fn get(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse,
 pub async fn update(
     api: ApiRequest,
     id: web::Path<String>,
-    body: ApiJson<TokenChangeIn>,
+    body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
     let id = token_id(&id);
-    let change = body.0;
     let (_, token) = api
         .run(Some(INTEGRATIONS), move |conn, caller| {
+            let change: TokenChangeIn = body.parse()?;
             let id = id?;
             let current = Token::find(conn, &caller.account.id, &id)?;
             let input = GeneralInput {
@@ -363,12 +368,13 @@ pub async fn permissions(
 async fn change_permissions(
     api: ApiRequest,
     id: &str,
-    body: Vec<PermissionIn>,
+    body: ApiBody,
     adding: bool,
 ) -> Result<Vec<Permission>, ApiError> {
     let id = token_id(id);
     let (_, held) = api
         .run(Some(INTEGRATIONS), move |conn, caller| {
+            let body = body.parse::<PermissionsIn>()?.into_vec();
             let id = id?;
             let changed = modules_of(&body).map_err(|e| ApiError::validation(vec![e]))?;
             if changed.is_empty() {
@@ -383,11 +389,12 @@ async fn change_permissions(
                     token.extension.title()
                 )]));
             }
-            let current = grants.iter().map(|g| g.module);
-            let modules = if adding {
-                ModuleSet::of(current.chain(changed))
+            drop(grants);
+            let change = if adding {
+                caller.may_grant(&changed)?;
+                ModuleChange::Grant(&changed)
             } else {
-                ModuleSet::of(current.filter(|m| !changed.contains(m)))
+                ModuleChange::Revoke(&changed)
             };
             let actor = caller.actor();
             Token::update(
@@ -395,7 +402,7 @@ async fn change_permissions(
                 &caller.account.id,
                 &id,
                 None,
-                Some(&modules),
+                Some(change),
                 &actor,
                 caller.client_ip.as_deref(),
             )?;
@@ -416,9 +423,9 @@ async fn change_permissions(
 pub async fn grant(
     api: ApiRequest,
     id: web::Path<String>,
-    body: ApiJson<PermissionsIn>,
+    body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
-    let held = change_permissions(api, &id, body.0.into_vec(), true).await?;
+    let held = change_permissions(api, &id, body, true).await?;
     Ok(HttpResponse::build(StatusCode::CREATED).json(held))
 }
 
@@ -432,8 +439,8 @@ pub async fn grant(
 pub async fn revoke(
     api: ApiRequest,
     id: web::Path<String>,
-    body: ApiJson<PermissionsIn>,
+    body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
-    change_permissions(api, &id, body.0.into_vec(), false).await?;
+    change_permissions(api, &id, body, false).await?;
     Ok(HttpResponse::NoContent().finish())
 }

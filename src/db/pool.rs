@@ -228,6 +228,9 @@ pub enum DbError {
     Pool(#[from] r2d2::Error),
     #[error("the database worker was cancelled")]
     Cancelled,
+    /// SQLite's lock was held longer than busy_timeout: the request may be tried again.
+    #[error("the database is busy")]
+    Busy,
 }
 
 impl From<diesel::result::Error> for DbError {
@@ -238,7 +241,42 @@ impl From<diesel::result::Error> for DbError {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 Self::Conflict(info.message().to_owned())
             }
+            Error::DatabaseError(_, info) if info.message().contains("database is locked") => {
+                Self::Busy
+            }
             other => Self::Query(other),
+        }
+    }
+}
+
+/// A transaction that writes. On SQLite it takes the write lock at `BEGIN IMMEDIATE`: a deferred
+/// transaction that reads first and writes later fails at once with "database is locked" when
+/// another write committed in between, whatever busy_timeout says; an immediate one waits its
+/// turn. Inside another transaction it is a savepoint, as `transaction` is.
+pub fn write_transaction<T, F>(conn: &mut DbConnection, work: F) -> Result<T, DbError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, DbError>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return conn.transaction(work);
+    };
+    let open = AnsiTransactionManager::transaction_manager_status_mut(sqlite)
+        .transaction_depth()
+        .map_err(DbError::from)?
+        .is_some();
+    if open {
+        return conn.transaction(work);
+    }
+    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    match work(conn) {
+        Ok(value) => {
+            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)?;
+            Err(error)
         }
     }
 }

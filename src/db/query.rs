@@ -3,7 +3,7 @@
 
 use super::DbError;
 use crate::domain::query::{CompareOp, Value};
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime};
 
 pub fn bad(message: impl Into<String>) -> DbError {
     DbError::BadQuery(message.into())
@@ -81,8 +81,20 @@ pub fn matches(op: CompareOp, value: &str, candidate: &str) -> bool {
     }
 }
 
-/// An instant given as RFC 3339 (`2026-11-27T10:00:00+00:00`), a naive UTC date-time, or a date.
+/// An instant given as RFC 3339 (`2026-11-27T10:00:00+00:00`), a naive UTC date-time, or a date,
+/// in the years 1–9999 (SQLite keeps instants as text, which only sorts right within them).
 pub fn timestamp(field: &str, value: &str) -> Result<NaiveDateTime, DbError> {
+    let at = any_timestamp(field, value)?;
+    if (1..=9999).contains(&at.year()) {
+        Ok(at)
+    } else {
+        Err(bad(format!(
+            "{field}: {value:?} is outside the years 1 to 9999"
+        )))
+    }
+}
+
+fn any_timestamp(field: &str, value: &str) -> Result<NaiveDateTime, DbError> {
     if let Ok(at) = DateTime::parse_from_rfc3339(value) {
         return Ok(at.naive_utc());
     }
@@ -210,6 +222,11 @@ mod tests {
             "2026-11-27 10:30:00.500"
         );
         assert!(timestamp("f", "yesterday").is_err());
+        assert!(timestamp("f", "+10000-01-01T00:00:00+00:00").is_err());
+        assert!(
+            timestamp("f", "9999-12-31T23:59:59-10:00").is_err(),
+            "year 10000 in UTC"
+        );
         assert!(boolean("f", "yes").is_err());
     }
 }

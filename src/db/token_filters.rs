@@ -34,6 +34,7 @@ pub fn status_is(status: &str, now: NaiveDateTime) -> Result<Predicate, DbError>
         "expired" => Box::new(
             tokens::status
                 .eq(active)
+                .and(tokens::expires_at.is_not_null())
                 .and(tokens::expires_at.assume_not_null().le(now)),
         ),
         other => {
@@ -124,13 +125,15 @@ fn compare(
                 Box::new(tokens::expires_at.is_not_null())
             }
             (_, Value::Text(text)) => {
-                time_test!(
+                let compared = time_test!(
                     Predicate,
                     tokens::expires_at.assume_not_null(),
                     op,
                     timestamp(field, text)?,
                     field
-                )
+                );
+                // Never NULL, so that not(...) of it keeps the tokens that do not expire.
+                Box::new(tokens::expires_at.is_not_null().and(compared))
             }
             _ => return Err(bad(format!("{field}: only eq and ne compare with null()"))),
         },
@@ -186,7 +189,11 @@ fn list(
                 .iter()
                 .map(|v| timestamp(field, v))
                 .collect::<Result<Vec<_>, _>>()?;
-            Box::new(tokens::expires_at.assume_not_null().eq_any(instants))
+            Box::new(
+                tokens::expires_at
+                    .is_not_null()
+                    .and(tokens::expires_at.assume_not_null().eq_any(instants)),
+            )
         }
         other => {
             return Err(bad(format!(

@@ -1,5 +1,5 @@
 use super::accounts::{Account, AccountRow};
-use super::pool::{MultiBackend, on_backend};
+use super::pool::{MultiBackend, on_backend, write_transaction};
 use super::schema::{accounts, token_permissions, tokens};
 use super::{DbConnection, DbError, events, lower, now, token_filters};
 use crate::domain::api_key::{ApiKey, SecretDigest, TokenSecret};
@@ -35,6 +35,15 @@ struct TokenRow {
     updated_by_name: String,
     last_used_at: Option<NaiveDateTime>,
     last_used_ip: Option<String>,
+}
+
+/// How `Token::update` changes the modules: to exactly a set (the edit form), or by adding or
+/// taking away some (the API's permissions sub-collection).
+#[derive(Debug, Clone, Copy)]
+pub enum ModuleChange<'a> {
+    Set(&'a ModuleSet),
+    Grant(&'a [Module]),
+    Revoke(&'a [Module]),
 }
 
 /// A module a token may use, and who granted it when.
@@ -225,7 +234,7 @@ impl Token {
         actor: &Actor,
         client_ip: Option<&str>,
     ) -> Result<ApiKey, DbError> {
-        conn.transaction(|conn| {
+        write_transaction(conn, |conn| {
             let sealed: Vec<u8> = tokens::table
                 .filter(tokens::id.eq(id.as_str()))
                 .filter(tokens::account_id.eq(account_id.as_str()))
@@ -247,11 +256,11 @@ impl Token {
         account_id: &AccountId,
         id: &TokenId,
         general: Option<&General>,
-        modules: Option<&ModuleSet>,
+        modules: Option<ModuleChange<'_>>,
         actor: &Actor,
         client_ip: Option<&str>,
     ) -> Result<Token, DbError> {
-        conn.transaction(|conn| {
+        write_transaction(conn, |conn| {
             let before = Token::find(conn, account_id, id)?;
             let at = now();
             let edited = general.is_some_and(|general| {
@@ -260,8 +269,18 @@ impl Token {
                     || before.description != general.description.as_str()
             });
             let mut permissions_changed = false;
-            if let Some(modules) = modules {
+            if let Some(change) = modules {
+                // Computed inside the transaction, so concurrent grants and revocations add up.
                 let current = Token::permissions(conn, id)?;
+                let modules = &match change {
+                    ModuleChange::Set(set) => set.clone(),
+                    ModuleChange::Grant(granted) => {
+                        ModuleSet::of(current.iter().chain(granted.iter().copied()))
+                    }
+                    ModuleChange::Revoke(revoked) => {
+                        ModuleSet::of(current.iter().filter(|m| !revoked.contains(m)))
+                    }
+                };
                 let removed: Vec<&str> = current
                     .iter()
                     .filter(|m| !modules.contains(*m))
@@ -281,15 +300,20 @@ impl Token {
                     .execute(conn)?;
                 }
                 for module_id in &added {
-                    diesel::insert_into(token_permissions::table)
-                        .values((
-                            token_permissions::token_id.eq(id.as_str()),
-                            token_permissions::module_id.eq(module_id),
-                            token_permissions::granted_at.eq(at),
-                            token_permissions::granted_by_id.eq(&actor.id),
-                            token_permissions::granted_by_name.eq(&actor.name),
-                        ))
-                        .execute(conn)?;
+                    let grant = (
+                        token_permissions::token_id.eq(id.as_str()),
+                        token_permissions::module_id.eq(module_id),
+                        token_permissions::granted_at.eq(at),
+                        token_permissions::granted_by_id.eq(&actor.id),
+                        token_permissions::granted_by_name.eq(&actor.name),
+                    );
+                    // Two requests granting the same module at once: the second grants nothing.
+                    on_backend!(&mut *conn, |c| diesel::insert_into(
+                        token_permissions::table
+                    )
+                    .values(grant)
+                    .on_conflict_do_nothing()
+                    .execute(c))?;
                 }
                 permissions_changed = !removed.is_empty() || !added.is_empty();
             }
@@ -460,7 +484,7 @@ impl Token {
         actor: &Actor,
         client_ip: Option<&str>,
     ) -> Result<Token, DbError> {
-        conn.transaction(|conn| {
+        write_transaction(conn, |conn| {
             let at = now();
             let changed = diesel::update(
                 tokens::table
@@ -496,7 +520,7 @@ impl Token {
         actor: &Actor,
         client_ip: Option<&str>,
     ) -> Result<(), DbError> {
-        conn.transaction(|conn| {
+        write_transaction(conn, |conn| {
             let at = now();
             let deleted = diesel::update(
                 tokens::table
@@ -562,7 +586,7 @@ impl NewToken<'_> {
         } else {
             self.modules.clone()
         };
-        conn.transaction(|conn| {
+        write_transaction(conn, |conn| {
             let at = now();
             diesel::insert_into(tokens::table)
                 .values((

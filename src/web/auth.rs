@@ -1,7 +1,7 @@
 //! Signing in and out.
 
 use super::session::TypedSession;
-use super::{AppState, local_path, page, see_other};
+use super::{AppState, ClientIp, local_path, page, see_other};
 use crate::db::{self, users::User};
 use crate::domain::password;
 use crate::domain::user::Email;
@@ -19,7 +19,7 @@ struct LoginPage {
     csrf_token: String,
     email: String,
     next: String,
-    error: Option<&'static str>,
+    error: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +63,7 @@ pub struct LoginForm {
 pub async fn login(
     session: TypedSession,
     state: web::Data<AppState>,
+    ClientIp(address): ClientIp,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
     let LoginForm {
@@ -71,6 +72,25 @@ pub async fn login(
         next,
     } = form.into_inner();
     let next = local_path(next.as_deref(), "/").unwrap_or_else(|| HOME.to_owned());
+    let refuse = |message: String, status: StatusCode| {
+        let form = LoginPage {
+            csrf_token: session.csrf_token(),
+            email: email.trim().to_owned(),
+            next: next.clone(),
+            error: Some(message),
+        };
+        page(&form, status)
+    };
+    if let Err(wait) = state.sign_in_throttle.check(&email, address.as_deref()) {
+        let minutes = wait.as_secs().div_ceil(60);
+        return refuse(
+            format!(
+                "Too many failed sign-ins. Try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            ),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
     let credentials = match Email::parse(&email) {
         Ok(parsed) => db::run(&state.pool, move |conn| User::credentials(conn, &parsed)).await?,
         Err(_) => None,
@@ -85,18 +105,17 @@ pub async fn login(
         .map_err(|e| AppError::internal("verifying a password", e))?;
     match user_id {
         Some(user_id) if matches => {
+            state.sign_in_throttle.succeeded(&email);
             session.sign_in(&user_id);
             tracing::info!(user = %user_id, "signed in");
             Ok(see_other(&next))
         }
         _ => {
-            let form = LoginPage {
-                csrf_token: session.csrf_token(),
-                email: email.trim().to_owned(),
-                next,
-                error: Some("The e-mail or password is not correct."),
-            };
-            page(&form, StatusCode::UNAUTHORIZED)
+            state.sign_in_throttle.failed(&email, address.as_deref());
+            refuse(
+                "The e-mail or password is not correct.".to_owned(),
+                StatusCode::UNAUTHORIZED,
+            )
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod csrf;
 pub mod forms;
 pub mod health;
 pub mod session;
+pub mod throttle;
 pub mod tokens;
 
 use crate::db::accounts::Account;
@@ -28,6 +29,7 @@ pub struct AppState {
     pub master_key: MasterKey,
     /// API use waiting to be written; see `db::last_used`.
     pub last_used: std::sync::Arc<crate::db::last_used::LastUsed>,
+    pub sign_in_throttle: throttle::SignInThrottle,
 }
 
 /// The signed-in user and their account. Taking it as an argument is what makes a page require

@@ -1,7 +1,7 @@
 //! Editing a token's properties and permissions in one form, with the wizard's validation.
 
 use super::token_id;
-use crate::db::{self, tokens::Token};
+use crate::db::{self, tokens::ModuleChange, tokens::Token};
 use crate::domain::token::Actor;
 use crate::domain::token_form::{FieldErrors, GeneralInput, PermissionsInput};
 use crate::error::AppError;
@@ -121,7 +121,7 @@ pub async fn edit(
     // A Reports token's permissions are fixed; the form cannot change them.
     let fixed = token.extension.has_fixed_permissions();
     let updated = db::run(&state.pool, move |conn| {
-        let modules = (!fixed).then_some(&modules);
+        let modules = (!fixed).then_some(ModuleChange::Set(&modules));
         Token::update(
             conn,
             &account_id,

@@ -4,7 +4,7 @@
 
 use crate::db::{self, DbError, tokens::NewToken, tokens::Token};
 use crate::domain::extension::Extension;
-use crate::domain::module::ModuleSet;
+use crate::domain::module::{MODULES, ModuleSet};
 use crate::domain::token::{Actor, StoredStatus};
 use crate::domain::token_form::{FieldErrors, GeneralInput, PermissionsInput, parse_extension};
 use crate::error::AppError;
@@ -148,16 +148,20 @@ pub async fn save_general(
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
     let fields = Fields(form.into_inner());
-    let mut draft = draft_of(&session);
-    draft.general = fields.general();
-    session.set_wizard(&Wizard::Draft(draft.clone()));
-    match draft.general.parse() {
-        Ok(_) => Ok(see_other(EXTENSION)),
+    let typed = fields.general();
+    match typed.parse() {
+        // Only valid values go into the session cookie, which has room for them and no more.
+        Ok(_) => {
+            let mut draft = draft_of(&session);
+            draft.general = typed;
+            session.set_wizard(&Wizard::Draft(draft));
+            Ok(see_other(EXTENSION))
+        }
         Err(errors) => page(
             &GeneralPage {
                 layout: Layout::new(&current, &session),
                 steps: Steps { current: 1 },
-                values: draft.general,
+                values: typed,
                 errors,
             },
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -225,12 +229,15 @@ pub async fn save_extension(
     if draft.general.parse().is_err() {
         return Ok(see_other(GENERAL));
     }
-    draft.extension = fields.get("extension").map(str::to_owned);
+    let chosen = fields.get("extension");
+    let valid = parse_extension(chosen);
+    // Kept for Back only when it is one of the four; anything else is not worth a cookie.
+    draft.extension = valid.as_ref().ok().map(|e| e.name().to_owned());
     session.set_wizard(&Wizard::Draft(draft.clone()));
     if fields.get("action") == Some("back") {
         return Ok(see_other(GENERAL));
     }
-    match parse_extension(draft.extension.as_deref()) {
+    match valid {
         Ok(_) => Ok(see_other(PERMISSIONS)),
         Err(errors) => page(
             &ExtensionPage {
@@ -331,12 +338,21 @@ pub async fn create(
         return Ok(see_other(step));
     }
     let extension = draft.extension().unwrap_or(Extension::Custom);
-    draft.permissions = fields.permissions();
+    let sent = fields.permissions();
+    draft.permissions = PermissionsInput {
+        // Known, distinct module ids only: the session cookie keeps nothing else.
+        modules: MODULES
+            .iter()
+            .filter(|m| sent.is_checked(m.id))
+            .map(|m| m.id.to_owned())
+            .collect(),
+        all_modules: sent.all_modules,
+    };
     session.set_wizard(&Wizard::Draft(draft.clone()));
     if fields.get("action") == Some("back") {
         return Ok(see_other(EXTENSION));
     }
-    let (general, modules) = match (draft.general.parse(), draft.permissions.parse(extension)) {
+    let (general, modules) = match (draft.general.parse(), sent.parse(extension)) {
         (Ok(general), Ok(modules)) => (general, modules),
         (_, Err(errors)) | (Err(errors), _) => {
             let step =
