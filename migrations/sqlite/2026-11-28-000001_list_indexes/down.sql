@@ -1,0 +1,2 @@
+DROP INDEX tokens_account_extension;
+DROP INDEX tokens_account_status;
