@@ -53,20 +53,8 @@ impl From<AgreementRow> for Agreement {
             name: row.name,
             description: row.description,
             active: row.active,
-            created: Stamp {
-                at: row.created_at,
-                by: Actor {
-                    id: row.created_by_id,
-                    name: row.created_by_name,
-                },
-            },
-            updated: Stamp {
-                at: row.updated_at,
-                by: Actor {
-                    id: row.updated_by_id,
-                    name: row.updated_by_name,
-                },
-            },
+            created: Stamp::new(row.created_at, row.created_by_id, row.created_by_name),
+            updated: Stamp::new(row.updated_at, row.updated_by_id, row.updated_by_name),
         }
     }
 }

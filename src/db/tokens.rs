@@ -60,6 +60,19 @@ pub struct Stamp {
     pub by: Actor,
 }
 
+impl Stamp {
+    /// From the `<event>_at`, `<event>_by_id` and `<event>_by_name` columns of a row.
+    pub fn new(at: NaiveDateTime, by_id: String, by_name: String) -> Self {
+        Self {
+            at,
+            by: Actor {
+                id: by_id,
+                name: by_name,
+            },
+        }
+    }
+}
+
 /// A live (not deleted) token, without its secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
@@ -88,20 +101,8 @@ impl From<TokenRow> for Token {
             extension: Extension::parse(&row.extension_id).unwrap_or(Extension::Custom),
             stored_status: StoredStatus::from_stored(&row.status),
             expires_at: row.expires_at,
-            created: Stamp {
-                at: row.created_at,
-                by: Actor {
-                    id: row.created_by_id,
-                    name: row.created_by_name,
-                },
-            },
-            updated: Stamp {
-                at: row.updated_at,
-                by: Actor {
-                    id: row.updated_by_id,
-                    name: row.updated_by_name,
-                },
-            },
+            created: Stamp::new(row.created_at, row.created_by_id, row.created_by_name),
+            updated: Stamp::new(row.updated_at, row.updated_by_id, row.updated_by_name),
             last_used_at: row.last_used_at,
             last_used_ip: row.last_used_ip,
         }
@@ -398,13 +399,7 @@ impl Token {
                 .or_default()
                 .push(Grant {
                     module,
-                    granted: Stamp {
-                        at,
-                        by: Actor {
-                            id: by_id,
-                            name: by_name,
-                        },
-                    },
+                    granted: Stamp::new(at, by_id, by_name),
                 });
         }
         Ok(grants)
