@@ -15,6 +15,9 @@ use std::net::TcpListener;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+/// One per core of the machine this is sized for.
+const PASSWORD_CHECKS_AT_ONCE: usize = 2;
+
 /// Enough to keep the pool's connections busy across the default two workers.
 const BLOCKING_THREADS_PER_WORKER: usize = 4;
 
@@ -58,6 +61,7 @@ pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Res
         master_key: config.master_key.clone(),
         last_used,
         sign_in_throttle: Default::default(),
+        password_checks: tokio::sync::Semaphore::new(PASSWORD_CHECKS_AT_ONCE),
     });
     let key = Key::from(&config.session_key);
     let cookie_secure = config.cookie_secure;

@@ -100,6 +100,11 @@ pub async fn login(
         Some(c) => (Some(c.user_id), c.password_hash),
         None => (None, password::DUMMY_HASH.to_owned()),
     };
+    let _turn = state
+        .password_checks
+        .acquire()
+        .await
+        .map_err(|e| AppError::internal("waiting to check a password", e))?;
     let matches = web::block(move || password::verify(&stored_hash, &candidate))
         .await
         .map_err(|e| AppError::internal("verifying a password", e))?;

@@ -30,6 +30,9 @@ pub struct AppState {
     /// API use waiting to be written; see `db::last_used`.
     pub last_used: std::sync::Arc<crate::db::last_used::LastUsed>,
     pub sign_in_throttle: throttle::SignInThrottle,
+    /// Password checks at once: each takes ~20 MiB and a core for a while, and they share the
+    /// blocking threads with database work, which they must not crowd out.
+    pub password_checks: tokio::sync::Semaphore,
 }
 
 /// The signed-in user and their account. Taking it as an argument is what makes a page require
