@@ -101,6 +101,11 @@ async fn first_start_prints_how_to_sign_in_to_the_demo(backend: Backend) {
             "{key} generated into data/"
         );
     }
+    if let DatabaseUrl::Sqlite(path) = &database.url {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the database is its owner's only");
+    }
 
     let client = new_client();
     let login = Html::parse_document(&client.get(url).send().await.unwrap().text().await.unwrap());

@@ -100,8 +100,8 @@ pub enum ConnectError {
     Connection(#[from] ConnectionError),
     #[error("{0}")]
     Query(#[from] diesel::result::Error),
-    #[error("cannot create the folder for {0}: {1}")]
-    Folder(String, std::io::Error),
+    #[error("cannot prepare the database file {0}: {1}")]
+    File(String, std::io::Error),
 }
 
 impl ConnectionManager {
@@ -124,9 +124,18 @@ impl ConnectionManager {
             DatabaseUrl::Sqlite(path) => {
                 if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(folder)
-                        .map_err(|e| ConnectError::Folder(path.display().to_string(), e))?;
+                        .map_err(|e| ConnectError::File(path.display().to_string(), e))?;
                 }
+                let new = !path.exists();
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                // It holds password hashes and encrypted secrets: readable by its owner only,
+                // like the keys. SQLite gives its -wal and -shm files the same mode.
+                #[cfg(unix)]
+                if new {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                        .map_err(|e| ConnectError::File(path.display().to_string(), e))?;
+                }
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 5000;
                      PRAGMA journal_mode = WAL;
