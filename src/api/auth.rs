@@ -5,6 +5,7 @@
 
 use super::error::ApiError;
 use crate::db::accounts::Account;
+use crate::db::tokens::KeyHolder;
 use crate::db::tokens::Token;
 use crate::db::{self, DbConnection, DbError};
 use crate::domain::api_key::ApiKey;
@@ -70,7 +71,12 @@ impl ApiCaller {
         client_ip: Option<String>,
     ) -> Result<Self, ApiError> {
         let invalid = || ApiError::unauthorized("AUTH_002", "The API key is not valid.");
-        let (token, digest, account) = Token::for_key(conn, &key.token_id)?.ok_or_else(invalid)?;
+        let KeyHolder {
+            token,
+            digest,
+            account,
+            modules,
+        } = Token::for_key(conn, &key.token_id)?.ok_or_else(invalid)?;
         if !key.secret.digest().matches(&digest) {
             return Err(invalid());
         }
@@ -83,7 +89,6 @@ impl ApiCaller {
                 return Err(ApiError::unauthorized("AUTH_004", "The token has expired."));
             }
         }
-        let modules = Token::permissions(conn, &token.id)?;
         Ok(Self {
             token,
             account,

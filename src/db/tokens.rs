@@ -37,6 +37,14 @@ struct TokenRow {
     last_used_ip: Option<String>,
 }
 
+/// A token as an API key sees it: what to check the key against, and what it may reach.
+pub struct KeyHolder {
+    pub token: Token,
+    pub digest: SecretDigest,
+    pub account: Account,
+    pub modules: ModuleSet,
+}
+
 /// How `Token::update` changes the modules: to exactly a set (the edit form), or by adding or
 /// taking away some (the API's permissions sub-collection).
 #[derive(Debug, Clone, Copy)]
@@ -405,30 +413,36 @@ impl Token {
         Ok(grants)
     }
 
-    /// What an API key needs checked: the live token of that id, its secret's digest and its
-    /// account. Deleted and unknown tokens are both `None`.
-    pub fn for_key(
-        conn: &mut DbConnection,
-        id: &TokenId,
-    ) -> Result<Option<(Token, SecretDigest, Account)>, DbError> {
-        let found = on_backend!(conn, |c| tokens::table
+    /// What an API key needs checked: the live token of that id, its secret's digest, its
+    /// account and what it may reach, in one query (it runs on every API request). Deleted and
+    /// unknown tokens are both `None`.
+    pub fn for_key(conn: &mut DbConnection, id: &TokenId) -> Result<Option<KeyHolder>, DbError> {
+        let rows = on_backend!(conn, |c| tokens::table
             .inner_join(accounts::table)
+            .left_join(token_permissions::table)
             .filter(tokens::id.eq(id.as_str()))
             .filter(tokens::deleted_at.is_null())
             .select((
                 TokenRow::as_select(),
                 tokens::secret_digest,
-                AccountRow::as_select()
+                AccountRow::as_select(),
+                token_permissions::module_id.nullable(),
             ))
-            .first::<(TokenRow, String, AccountRow)>(c)
-            .optional())?;
-        Ok(found.map(|(token, digest, account)| {
-            (
-                token.into(),
-                SecretDigest::from_trusted(digest),
-                account.into(),
-            )
-        }))
+            .load::<(TokenRow, String, AccountRow, Option<String>)>(c))?;
+        let modules = ModuleSet::of(
+            rows.iter()
+                .filter_map(|row| row.3.as_deref())
+                .filter_map(|id| Module::find(id).ok()),
+        );
+        Ok(rows
+            .into_iter()
+            .next()
+            .map(|(token, digest, account, _)| KeyHolder {
+                token: token.into(),
+                digest: SecretDigest::from_trusted(digest),
+                account: account.into(),
+                modules,
+            }))
     }
 
     /// The account's live tokens as the API lists them: filtered, searched, ordered and paged,
