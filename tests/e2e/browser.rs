@@ -7,6 +7,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -72,10 +73,13 @@ impl Browser {
             return None;
         }
         let port = free_port();
+        // In a process group of its own, so that ending the journey ends Chromium too, even when
+        // the journey failed before closing its session.
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("chromedriver starts");
         let profile = tempfile::tempdir().unwrap();
@@ -263,11 +267,9 @@ impl Browser {
     }
 
     /// Ends the journey: no script error may have happened on any screen.
-    pub async fn finish(mut self) {
+    pub async fn finish(self) {
         let errors = self.console_errors().await;
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
         assert!(
             errors.is_empty(),
             "errors in the browser console: {errors:#?}"
@@ -276,8 +278,11 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Ends chromedriver and every browser process it started (its process group), even when the
+    /// journey failed before closing its session.
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.wait();
     }
 }
