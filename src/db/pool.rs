@@ -312,13 +312,7 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
     T: Send + 'static,
 {
-    let pool = pool.clone();
-    actix_web::web::block(move || {
-        let mut conn = pool.get()?;
-        work(&mut conn)
-    })
-    .await
-    .map_err(|_| DbError::Cancelled)?
+    run_with(pool, work).await
 }
 
 #[cfg(test)]
