@@ -11,7 +11,7 @@ use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-const HOME: &str = "/integrations/tokens";
+use super::tokens::LIST_PATH as HOME;
 
 #[derive(Template)]
 #[template(path = "auth/login.html")]

@@ -1,6 +1,6 @@
 //! The ⋮ menu: disable, enable, and delete with its confirmation.
 
-use super::{TokenView, token_id};
+use super::{LIST_PATH, TokenView, token_id};
 use crate::db::{self, tokens::Token};
 use crate::domain::token::{Actor, StoredStatus};
 use crate::error::AppError;
@@ -10,8 +10,6 @@ use actix_web::{HttpResponse, Responder, get, post, web};
 use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
-
-const LIST_PATH: &str = "/integrations/tokens";
 
 /// The body is optional: script calls may send only the `X-CSRF-Token` header.
 #[derive(Deserialize)]

@@ -1,4 +1,4 @@
-use super::{SelectOption, TokenView};
+use super::{LIST_PATH, SelectOption, TokenView};
 use crate::db::{self, tokens::Token};
 use crate::domain::extension::Extension;
 use crate::domain::list_query::{PAGE_SIZES, PageWindow, RawListQuery, TokenListQuery, TokenSort};
@@ -10,8 +10,6 @@ use actix_web::{Responder, get, web};
 use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
-
-const LIST_PATH: &str = "/integrations/tokens";
 
 #[derive(Deserialize)]
 pub struct ListParams {

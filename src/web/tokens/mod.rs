@@ -12,6 +12,9 @@ use crate::domain::ids::TokenId;
 use crate::error::AppError;
 use chrono::NaiveDateTime;
 
+/// The Tokens list: the home page, and where actions return to by default.
+pub const LIST_PATH: &str = "/integrations/tokens";
+
 /// How the UI writes a moment: `18/05/2021 04:28` (UTC).
 pub fn format_time(at: NaiveDateTime) -> String {
     at.format("%d/%m/%Y %H:%M").to_string()

@@ -438,5 +438,5 @@ pub async fn cancel(_current: CurrentUser, session: TypedSession) -> HttpRespons
         session.set_flash("Token creation cancelled.");
     }
     session.clear_wizard();
-    see_other("/integrations/tokens")
+    see_other(super::LIST_PATH)
 }
