@@ -182,6 +182,11 @@ impl Browser {
         texts
     }
 
+    /// A property of the element (`value`, `checked`), as the page has it now.
+    pub async fn prop(&self, css: &str, name: &str) -> Option<String> {
+        self.find(css).await.prop(name).await.unwrap()
+    }
+
     pub async fn text(&self, css: &str) -> String {
         self.find(css).await.text().await.unwrap()
     }

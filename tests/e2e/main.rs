@@ -191,13 +191,7 @@ async fn creating_a_flowgear_token_through_every_step() {
         "Description is required"
     );
     assert_eq!(
-        browser
-            .find("#external_id")
-            .await
-            .prop("value")
-            .await
-            .unwrap()
-            .as_deref(),
+        browser.prop("#external_id", "value").await.as_deref(),
         Some("FG-42")
     );
     browser.screenshot("general-errors").await;
@@ -213,24 +207,15 @@ async fn creating_a_flowgear_token_through_every_step() {
     // Back keeps the values of the step left and of the one returned to.
     browser.click("button[value=back]").await;
     assert_eq!(
-        browser
-            .find("#name")
-            .await
-            .prop("value")
-            .await
-            .unwrap()
-            .as_deref(),
+        browser.prop("#name", "value").await.as_deref(),
         Some("Flowgear order sync")
     );
     browser.screenshot("back-to-general").await;
     browser.click("button.primary").await;
     assert_eq!(
         browser
-            .find("input[name=extension][value=flowgear]")
+            .prop("input[name=extension][value=flowgear]", "checked")
             .await
-            .prop("checked")
-            .await
-            .unwrap()
             .as_deref(),
         Some("true")
     );
@@ -262,13 +247,7 @@ async fn creating_a_reports_token_shows_its_fixed_permissions() {
     sign_in(&app, &mut browser).await;
     general_and_extension(&app, &mut browser, "Monthly reports", "reports", true).await;
     assert_eq!(
-        browser
-            .find("#all_modules")
-            .await
-            .prop("checked")
-            .await
-            .unwrap()
-            .as_deref(),
+        browser.prop("#all_modules", "checked").await.as_deref(),
         Some("true")
     );
     assert!(
@@ -339,7 +318,7 @@ async fn revealing_the_key_gives_one_the_api_accepts() {
     let Some((app, user, mut browser)) = journey("reveal_key").await else {
         return;
     };
-    let (token, _) = app.add_token(
+    let (token, made) = app.add_token(
         &user,
         "Tutorial API Token",
         Extension::Custom,
@@ -351,12 +330,8 @@ async fn revealing_the_key_gives_one_the_api_accepts() {
     assert!(masked.contains('•'), "{masked}");
     browser.screenshot("masked").await;
     browser.click("#reveal-button").await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut shown = masked.clone();
-    while shown.contains('•') && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        shown = browser.text("#api-key").await;
-    }
+    browser.wait_for_text("#api-key", &made.expose()).await;
+    let shown = browser.text("#api-key").await;
     let key = ApiKey::parse(&shown).expect("the revealed key has the SPEC format");
     assert_eq!(key.token_id, token.id);
     browser.screenshot("revealed").await;
@@ -398,11 +373,7 @@ async fn copying_the_key_puts_it_on_the_clipboard() {
         .goto(&app.url(&format!("/integrations/tokens/{}", token.id)))
         .await;
     browser.click("#copy-button").await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while browser.text("#copy-status").await != "Copied" && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(browser.text("#copy-status").await, "Copied");
+    browser.wait_for_text("#copy-status", "Copied").await;
     browser.screenshot("copied").await;
     let pasted = browser
         .client
