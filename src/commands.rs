@@ -8,8 +8,9 @@ use crate::db::{self, DbConnection, DbPool, seed};
 use crate::domain::extension::Extension;
 use crate::domain::module::ModuleSet;
 use crate::domain::password;
-use crate::domain::text::{AccountName, Description, ExternalId, PersonName, TokenName};
+use crate::domain::text::{AccountName, PersonName};
 use crate::domain::token::{Actor, StoredStatus};
+use crate::domain::token_form::{FieldErrors, GeneralInput};
 use crate::domain::user::{Email, NewPassword, Role};
 use crate::startup;
 use diesel::Connection;
@@ -27,6 +28,14 @@ impl<E: std::fmt::Display> From<E> for CommandError {
 }
 
 pub type CommandResult<T = ()> = Result<T, CommandError>;
+
+/// The first of a form's errors, named by its option: `--external-id: …`.
+fn first_flag_error(errors: FieldErrors) -> CommandError {
+    match errors.iter().next() {
+        Some((field, message)) => CommandError(format!("--{}: {message}", field.replace('_', "-"))),
+        None => CommandError("the values given are not valid".into()),
+    }
+}
 
 /// The pool for serving (pending migrations are run on the way).
 fn open_pool(config: &Config) -> CommandResult<DbPool> {
@@ -155,18 +164,21 @@ pub struct TokenCreate {
 
 /// `token create`: prints the API key, alone, for scripts.
 pub fn token_create(config: Config, args: TokenCreate) -> CommandResult<String> {
-    let name = TokenName::parse(&args.name).map_err(|e| CommandError(format!("--name: {e}")))?;
+    let description = args
+        .description
+        .unwrap_or_else(|| format!("Created from the command line: {}", args.name.trim()));
+    let general = GeneralInput {
+        name: args.name,
+        external_id: args.external_id.unwrap_or_default(),
+        description,
+    }
+    .parse()
+    .map_err(first_flag_error)?;
     let extension =
         Extension::parse(&args.extension).map_err(|e| CommandError(format!("--extension: {e}")))?;
     let modules = ModuleSet::parse_list(&args.modules)
+        .and_then(|modules| extension.modules_for(modules))
         .map_err(|e| CommandError(format!("--modules: {e}")))?;
-    let description_text = args
-        .description
-        .unwrap_or_else(|| format!("Created from the command line: {}", name.as_str()));
-    let description = Description::parse(&description_text)
-        .map_err(|e| CommandError(format!("--description: {e}")))?;
-    let external_id = ExternalId::parse(args.external_id.as_deref().unwrap_or(""))
-        .map_err(|e| CommandError(format!("--external-id: {e}")))?;
 
     let mut conn = open_connection(&config)?;
     let account = Account::find_by_name(&mut conn, args.account.trim())?.ok_or_else(|| {
@@ -183,9 +195,7 @@ pub fn token_create(config: Config, args: TokenCreate) -> CommandResult<String> 
     })?;
     let (_, key) = NewToken {
         account_id: &account.id,
-        name: &name,
-        description: &description,
-        external_id: &external_id,
+        general: &general,
         extension,
         modules: &modules,
         status: StoredStatus::Active,

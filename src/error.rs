@@ -2,6 +2,7 @@
 //! a person can act on. Internal causes are logged, never shown.
 
 use crate::db::DbError;
+use crate::domain::token_form::capitalised;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
@@ -12,7 +13,6 @@ pub enum AppError {
     /// Not signed in; carries the path to come back to after signing in.
     SignInRequired(Option<String>),
     NotFound,
-    Forbidden(String),
     BadRequest(String),
     /// The database stayed locked; nothing was changed and the request may be repeated.
     Busy,
@@ -30,7 +30,6 @@ impl fmt::Display for AppError {
         match self {
             Self::SignInRequired(_) => f.write_str("sign-in required"),
             Self::NotFound => f.write_str("not found"),
-            Self::Forbidden(why) => write!(f, "forbidden: {why}"),
             Self::BadRequest(why) => write!(f, "bad request: {why}"),
             Self::Busy => f.write_str("database busy"),
             Self::Internal(cause) => write!(f, "internal error: {cause}"),
@@ -43,6 +42,8 @@ impl From<DbError> for AppError {
         match error {
             DbError::NotFound => Self::NotFound,
             DbError::Busy => Self::Busy,
+            DbError::BadQuery(e) => Self::BadRequest(capitalised(&e.to_string())),
+            DbError::Modules(e) => Self::BadRequest(capitalised(&e.to_string())),
             other => Self::internal("database", other),
         }
     }
@@ -60,7 +61,6 @@ impl ResponseError for AppError {
         match self {
             Self::SignInRequired(_) => StatusCode::SEE_OTHER,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -85,7 +85,7 @@ impl ResponseError for AppError {
                 "Not found",
                 "There is nothing here. It may have been deleted, or the link is wrong.",
             ),
-            Self::Forbidden(why) | Self::BadRequest(why) => ("Request refused", why.as_str()),
+            Self::BadRequest(why) => ("Request refused", why.as_str()),
             Self::Busy => (
                 "Busy",
                 "Nothing was changed; the system is busy. Please try again in a moment.",

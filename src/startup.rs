@@ -3,8 +3,10 @@
 use crate::config::Config;
 use crate::db::DbPool;
 use crate::db::last_used::LastUsed;
+use crate::domain::secret_box::MasterKey;
 use crate::error::AppError;
-use crate::web::{self, AppState};
+use crate::request::MAX_BODY_BYTES;
+use crate::web;
 use actix_session::SessionMiddleware;
 use actix_session::storage::CookieSessionStore;
 use actix_web::cookie::{Key, SameSite};
@@ -14,6 +16,18 @@ use actix_web::{App, HttpServer, web as aweb};
 use std::net::TcpListener;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+
+/// What every handler, of the UI and of the API, can reach.
+pub struct AppState {
+    pub pool: DbPool,
+    pub master_key: MasterKey,
+    /// API use waiting to be written; see `db::last_used`.
+    pub last_used: Arc<LastUsed>,
+    pub sign_in_throttle: web::throttle::SignInThrottle,
+    /// Password checks at once: each takes ~20 MiB and a core for a while, and they share the
+    /// blocking threads with database work, which they must not crowd out.
+    pub password_checks: tokio::sync::Semaphore,
+}
 
 /// One per core of the machine this is sized for.
 const PASSWORD_CHECKS_AT_ONCE: usize = 2;
@@ -47,7 +61,6 @@ fn write_last_used_periodically(buffer: Weak<LastUsed>, pool: DbPool) {
 }
 
 pub const SESSION_COOKIE: &str = "tokendesk_session";
-const MAX_FORM_BYTES: usize = 64 * 1024;
 
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
@@ -76,7 +89,7 @@ pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Res
             .app_data(state.clone())
             .app_data(
                 aweb::FormConfig::default()
-                    .limit(MAX_FORM_BYTES)
+                    .limit(MAX_BODY_BYTES)
                     .error_handler(|e, _| {
                         AppError::BadRequest(format!("The form could not be read: {e}")).into()
                     }),

@@ -210,15 +210,7 @@ async fn disabled_deleted_and_expired_tokens_are_refused_at_once(backend: Backen
     );
 
     let past = Utc::now().naive_utc() - Duration::minutes(1);
-    let (_, expired) = app.add_token_granting(
-        &user,
-        "Expired",
-        "",
-        Extension::Custom,
-        StoredStatus::Active,
-        "all",
-        Some(past),
-    );
+    let (_, expired) = app.token(&user, "Expired").expires_at(past).create();
     let response = app
         .api(Method::GET, "/auth/context", &expired)
         .send()
@@ -240,24 +232,16 @@ async fn modules_decide_what_a_key_reaches(backend: Backend) {
         "robert@frontstreet.example",
         "Robert Balboa",
     );
-    let (_, agreements_only) = app.add_token_granting(
-        &user,
-        "Agreements",
-        "",
-        Extension::Zapier,
-        StoredStatus::Active,
-        "MD-0002",
-        None,
-    );
-    let (_, nothing) = app.add_token_granting(
-        &user,
-        "Helpdesk",
-        "",
-        Extension::Zapier,
-        StoredStatus::Active,
-        "MD-0023",
-        None,
-    );
+    let (_, agreements_only) = app
+        .token(&user, "Agreements")
+        .extension(Extension::Zapier)
+        .modules("MD-0002")
+        .create();
+    let (_, nothing) = app
+        .token(&user, "Helpdesk")
+        .extension(Extension::Zapier)
+        .modules("MD-0023")
+        .create();
     let cases = [
         (&agreements_only, "/agreements", 200),
         (&agreements_only, "/accounts", 403),
@@ -395,42 +379,27 @@ async fn rql_filters_every_listed_field(backend: Backend) {
     let (user, key) = admin_key(&app);
     let soon = Utc::now().naive_utc() + Duration::days(30);
     let past = Utc::now().naive_utc() - Duration::days(1);
-    let (flow, _) = app.add_token_granting(
-        &user,
-        "Flowgear sync",
-        "FG-1",
-        Extension::Flowgear,
-        StoredStatus::Active,
-        "MD-0002,MD-0010",
-        Some(soon),
-    );
-    app.add_token_granting(
-        &user,
-        "Zapier alerts",
-        "ZAP-1",
-        Extension::Zapier,
-        StoredStatus::Inactive,
-        "MD-0023",
-        None,
-    );
-    app.add_token_granting(
-        &user,
-        "Old trial",
-        "",
-        Extension::Custom,
-        StoredStatus::Active,
-        "MD-0008",
-        Some(past),
-    );
-    app.add_token_granting(
-        &user,
-        "Reports",
-        "REP",
-        Extension::Reports,
-        StoredStatus::Active,
-        "all",
-        None,
-    );
+    let (flow, _) = app
+        .token(&user, "Flowgear sync")
+        .external_id("FG-1")
+        .extension(Extension::Flowgear)
+        .modules("MD-0002,MD-0010")
+        .expires_at(soon)
+        .create();
+    app.token(&user, "Zapier alerts")
+        .external_id("ZAP-1")
+        .extension(Extension::Zapier)
+        .status(StoredStatus::Inactive)
+        .modules("MD-0023")
+        .create();
+    app.token(&user, "Old trial")
+        .modules("MD-0008")
+        .expires_at(past)
+        .create();
+    app.token(&user, "Reports")
+        .external_id("REP")
+        .extension(Extension::Reports)
+        .create();
 
     let cases: Vec<(String, Vec<&str>)> = vec![
         (format!("eq(id,{})", flow.id), vec!["Flowgear sync"]),
@@ -1019,15 +988,10 @@ async fn a_token_cannot_grant_what_it_does_not_hold(backend: Backend) {
         "robert@frontstreet.example",
         "Robert Balboa",
     );
-    let (manager, key) = app.add_token_granting(
-        &user,
-        "Token manager",
-        "",
-        Extension::Custom,
-        StoredStatus::Active,
-        "MD-0007,MD-0002",
-        None,
-    );
+    let (manager, key) = app
+        .token(&user, "Token manager")
+        .modules("MD-0007,MD-0002")
+        .create();
     let own = format!("/auth/tokens/{}/permissions", manager.id);
     for module in ["MD-0000", "MD-0001"] {
         let response = app
@@ -1086,15 +1050,7 @@ async fn a_token_cannot_grant_what_it_does_not_hold(backend: Backend) {
 async fn concurrent_changes_neither_fail_nor_get_lost(backend: Backend) {
     let app = spawn_app(backend).await;
     let (user, key) = admin_key(&app);
-    let (target, _) = app.add_token_granting(
-        &user,
-        "Target",
-        "",
-        Extension::Custom,
-        StoredStatus::Active,
-        "MD-0002",
-        None,
-    );
+    let (target, _) = app.token(&user, "Target").modules("MD-0002").create();
     let path = format!("/auth/tokens/{}", target.id);
     let renames = (0..24).map(|n| {
         app.api(Method::PUT, &path, &key)

@@ -312,8 +312,10 @@ async fn operators_add_users_and_create_tokens_from_the_command_line(backend: Ba
         [key.token_id.to_string()]
     );
 
-    // Mistakes get one line and a non-zero exit, and change nothing.
-    let refusals: [(&[&str], Option<&str>, &str); 6] = [
+    // Mistakes get one line and a non-zero exit, and change nothing. The token's fields are
+    // checked by the rules the wizard and the API use, with the same messages.
+    let long = "e".repeat(129);
+    let refusals: [(&[&str], Option<&str>, &str); 10] = [
         (
             &[
                 "user",
@@ -391,6 +393,55 @@ async fn operators_add_users_and_create_tokens_from_the_command_line(backend: Ba
             ],
             None,
             "--extension",
+        ),
+        (
+            &["token", "create", "--account", "Acme Corp", "--name", " "],
+            None,
+            "tokendesk: --name: Name is required",
+        ),
+        (
+            &[
+                "token",
+                "create",
+                "--account",
+                "Acme Corp",
+                "--name",
+                "x",
+                "--external-id",
+                &long,
+            ],
+            None,
+            "tokendesk: --external-id: External ID must be at most 128 characters",
+        ),
+        (
+            &[
+                "token",
+                "create",
+                "--account",
+                "Acme Corp",
+                "--name",
+                "x",
+                "--modules",
+                " ",
+            ],
+            None,
+            "tokendesk: --modules: a token must hold at least one module, or All Modules",
+        ),
+        (
+            &[
+                "token",
+                "create",
+                "--account",
+                "Acme Corp",
+                "--name",
+                "x",
+                "--extension",
+                "reports",
+                "--modules",
+                "MD-0002",
+            ],
+            None,
+            "tokendesk: --modules: Custom Reports tokens always hold All Modules",
         ),
     ];
     for (args, input, mentions) in refusals {

@@ -162,13 +162,11 @@ async fn delete_asks_first_then_removes_the_token(backend: Backend) {
 async fn the_details_page_shows_the_token(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = app.signed_in_user().await;
-    let (token, key) = app.add_token_with(
-        &user,
-        "Flowgear sync",
-        "FG-1",
-        Extension::Flowgear,
-        StoredStatus::Active,
-    );
+    let (token, key) = app
+        .token(&user, "Flowgear sync")
+        .external_id("FG-1")
+        .extension(Extension::Flowgear)
+        .create();
 
     let html = app
         .get_html(&format!("/integrations/tokens/{}", token.id))

@@ -177,13 +177,11 @@ async fn the_permissions_tab_lists_every_module(backend: Backend) {
 async fn edit_changes_properties_and_permissions(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = app.signed_in_user().await;
-    let (token, _) = app.add_token_with(
-        &user,
-        "Before",
-        "OLD-1",
-        Extension::Flowgear,
-        StoredStatus::Active,
-    );
+    let (token, _) = app
+        .token(&user, "Before")
+        .external_id("OLD-1")
+        .extension(Extension::Flowgear)
+        .create();
     let edit = format!("/integrations/tokens/{}/edit", token.id);
 
     let html = app.get_html(&edit).await;
@@ -221,7 +219,7 @@ async fn edit_changes_properties_and_permissions(backend: Backend) {
     );
     assert_eq!(
         text(&html, "#modules-error"),
-        "Choose at least one module, or All Modules"
+        "A token must hold at least one module, or All Modules"
     );
     assert_eq!(text(&html, "textarea[name=description]"), "d".repeat(300));
     assert_eq!(app.find_token(&user, &token).unwrap().name, "Before");

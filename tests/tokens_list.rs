@@ -24,13 +24,12 @@ fn twenty_five_tokens(app: &TestApp, user: &TestUser) {
         } else {
             StoredStatus::Active
         };
-        let (token, _) = app.add_token_with(
-            user,
-            &format!("Token {n:02}"),
-            &format!("EXT-REF-{n}"),
-            extensions[(n - 1) % 4],
-            status,
-        );
+        let (token, _) = app
+            .token(user, &format!("Token {n:02}"))
+            .external_id(&format!("EXT-REF-{n}"))
+            .extension(extensions[(n - 1) % 4])
+            .status(status)
+            .create();
         let mut conn = app.pool.get().unwrap();
         diesel::update(tokens::table.find(token.id.as_str()))
             .set(tokens::created_at.eq(base + chrono::Duration::minutes(n as i64)))

@@ -377,7 +377,7 @@ async fn every_validation_error_is_shown_beside_its_field(backend: Backend) {
     for (fields, message) in [
         (
             vec![("action", "create")],
-            "Choose at least one module, or All Modules",
+            "A token must hold at least one module, or All Modules",
         ),
         (
             vec![

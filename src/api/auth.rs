@@ -11,7 +11,8 @@ use crate::db::{self, DbConnection, DbError};
 use crate::domain::api_key::ApiKey;
 use crate::domain::module::{Module, ModuleSet};
 use crate::domain::token::{Actor, TokenStatus};
-use crate::web::AppState;
+use crate::request::client_ip;
+use crate::startup::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -27,8 +28,7 @@ pub struct ApiCaller {
 
 impl ApiCaller {
     /// 403 unless the token holds `module` (or All).
-    pub fn require(&self, module_id: &str) -> Result<(), ApiError> {
-        let module = Module::find(module_id).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    pub fn require(&self, module: Module) -> Result<(), ApiError> {
         if self.modules.grants(module) {
             Ok(())
         } else {
@@ -41,15 +41,8 @@ impl ApiCaller {
 
     /// 403 unless the caller holds every module it would give another token (or itself): a
     /// token must not reach, through the tokens it manages, what it cannot reach itself.
-    pub fn may_grant(&self, modules: &[Module]) -> Result<(), ApiError> {
-        if self.modules.has_all() {
-            return Ok(());
-        }
-        let missing: Vec<&str> = modules
-            .iter()
-            .filter(|m| m.is_all() || !self.modules.contains(**m))
-            .map(|m| m.id)
-            .collect();
+    pub fn may_grant(&self, modules: &ModuleSet) -> Result<(), ApiError> {
+        let missing: Vec<&str> = self.modules.lacking(modules).map(|m| m.id).collect();
         if missing.is_empty() {
             Ok(())
         } else {
@@ -137,7 +130,7 @@ impl FromRequest for ApiRequest {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(Ok(Self {
             key: key_from_header(req.headers().get(header::AUTHORIZATION)),
-            client_ip: req.peer_addr().map(|addr| addr.ip().to_string()),
+            client_ip: client_ip(req),
             state: req.app_data::<web::Data<AppState>>().cloned(),
         }))
     }
@@ -148,7 +141,7 @@ impl ApiRequest {
     /// all in one trip to the database's thread pool.
     pub async fn run<T, F>(
         self,
-        module: Option<&'static str>,
+        module: Option<Module>,
         work: F,
     ) -> Result<(ApiCaller, T), ApiError>
     where

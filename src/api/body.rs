@@ -2,15 +2,13 @@
 //! is, so a caller without a valid key always hears 401 first; an error names the field.
 
 use super::error::ApiError;
-use crate::web::body::{BodyError, read_limited};
+use crate::request::{BodyError, MAX_BODY_BYTES, read_limited};
 use actix_web::dev::Payload;
 use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::pin::Pin;
-
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The body as received, or why it could not be.
 pub struct ApiBody(Result<Bytes, ApiError>);

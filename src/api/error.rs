@@ -1,6 +1,7 @@
 //! The API's error type: every failure answers `{"error_code": "…", "errors": ["…"]}`.
 
 use crate::db::DbError;
+use crate::domain::token_form::FieldErrors;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -51,6 +52,11 @@ impl ApiError {
         }
     }
 
+    /// One field's problem, as `field: message`.
+    pub fn invalid_field(field: &str, message: impl fmt::Display) -> Self {
+        Self::validation(vec![format!("{field}: {message}")])
+    }
+
     pub fn not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -93,7 +99,8 @@ impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         match error {
             DbError::NotFound => Self::not_found(),
-            DbError::BadQuery(message) => Self::bad_request(message),
+            DbError::BadQuery(e) => Self::bad_request(e.to_string()),
+            DbError::Modules(e) => Self::invalid_field("permissions", e),
             DbError::Busy => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SRV_002",
@@ -101,6 +108,18 @@ impl From<DbError> for ApiError {
             ),
             other => Self::internal(other),
         }
+    }
+}
+
+/// The same messages a form shows beside its fields, as `field: message` items.
+impl From<FieldErrors> for ApiError {
+    fn from(errors: FieldErrors) -> Self {
+        Self::validation(
+            errors
+                .iter()
+                .map(|(field, message)| format!("{field}: {message}"))
+                .collect(),
+        )
     }
 }
 

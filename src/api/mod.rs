@@ -11,7 +11,7 @@ pub mod rql;
 pub mod tokens;
 pub mod views;
 
-use crate::domain::query::Query;
+use crate::domain::query::{Field, Query};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use error::ApiError;
@@ -19,8 +19,17 @@ use serde::Serialize;
 
 pub const BASE: &str = "/public/v1";
 
-/// The list request in the query string, or a 400 saying what is wrong with it.
-pub fn list_query(req: &HttpRequest) -> Result<Query, ApiError> {
+/// The list request in the query string, in the collection's fields `F`, or a 400 saying what
+/// is wrong with it.
+pub fn list_query<F: Field>(req: &HttpRequest) -> Result<Query<F>, ApiError> {
+    paging_query(req)?
+        .resolve()
+        .map_err(|e| ApiError::bad_request(format!("Invalid query: {e}.")))
+}
+
+/// The list request in the query string with its field names as written, for a collection
+/// that only pages.
+pub fn paging_query(req: &HttpRequest) -> Result<Query, ApiError> {
     rql::parse(req.query_string())
         .map_err(|e| ApiError::bad_request(format!("Invalid query: {e}.")))
 }

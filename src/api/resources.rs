@@ -4,14 +4,12 @@ use super::auth::ApiRequest;
 use super::error::{ApiError, ErrorBody};
 use super::views::{AgreementOut, Context, Ref, module_ref};
 use super::{collection, list_query};
-use crate::db::{self, agreements::Agreement};
+use crate::db::agreements::Agreement;
+use crate::domain::fields::{AgreementField, NamedField};
 use crate::domain::ids::{AccountId, AgreementId};
 use crate::domain::module::{MODULES, Module};
-use crate::domain::query::{CompareOp, Filter, Value};
+use crate::domain::query::{CompareOp, Direction, Fold, QueryError, Value};
 use actix_web::{HttpRequest, HttpResponse, get, web};
-
-const ACCOUNT: &str = "MD-0001";
-const AGREEMENTS: &str = "MD-0002";
 
 /// Who is calling: the token's account, and the token as the "user".
 #[utoipa::path(
@@ -34,77 +32,65 @@ pub async fn context(api: ApiRequest) -> Result<HttpResponse, ApiError> {
     }))
 }
 
-/// Filters over `id` and `name` of items known in memory (modules, the caller's account).
-fn keep(filter: &Filter, id: &str, name: &str) -> Result<bool, ApiError> {
-    Ok(match filter {
-        Filter::And(items) => items
-            .iter()
-            .map(|f| keep(f, id, name))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .all(|k| k),
-        Filter::Or(items) => items
-            .iter()
-            .map(|f| keep(f, id, name))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .any(|k| k),
-        Filter::Not(inner) => !keep(inner, id, name)?,
-        Filter::Compare { op, field, value } => {
-            let candidate = field_of(field, id, name)?;
-            let value = match value {
-                Value::Text(text) => text.as_str(),
-                Value::Null | Value::Empty => "",
-            };
-            db::query::matches(*op, value, candidate)
-        }
-        Filter::List {
-            negated,
-            field,
-            values,
-        } => {
-            let candidate = field_of(field, id, name)?;
-            values.iter().any(|v| v == candidate) != *negated
-        }
-    })
+/// An item held in memory, by its id and name: whether it passes a filter.
+struct Named<'a> {
+    id: &'a str,
+    name: &'a str,
 }
 
-fn field_of<'a>(field: &str, id: &'a str, name: &'a str) -> Result<&'a str, ApiError> {
-    match field {
-        "id" => Ok(id),
-        "name" => Ok(name),
-        other => Err(ApiError::bad_request(format!(
-            "Unknown field {other:?}; filterable fields are id, name."
-        ))),
+impl Named<'_> {
+    fn get(&self, field: NamedField) -> &str {
+        match field {
+            NamedField::Id => self.id,
+            NamedField::Name => self.name,
+        }
     }
 }
 
-/// Filters, searches and pages a small list held in memory.
+impl Fold<NamedField> for Named<'_> {
+    type Output = bool;
+
+    fn all(&self, items: Vec<bool>) -> bool {
+        items.into_iter().all(|passes| passes)
+    }
+
+    fn any(&self, items: Vec<bool>) -> bool {
+        items.into_iter().any(|passes| passes)
+    }
+
+    fn not(&self, inner: bool) -> bool {
+        !inner
+    }
+
+    fn compare(&self, field: NamedField, op: CompareOp, value: &Value) -> Result<bool, QueryError> {
+        Ok(op.matches(value.text(), self.get(field)))
+    }
+}
+
+/// Filters, searches, orders and pages a small list held in memory.
 fn in_memory<T>(
     req: &HttpRequest,
     items: Vec<T>,
     id_and_name: impl Fn(&T) -> (String, String),
 ) -> Result<(Vec<T>, u64, u64), ApiError> {
-    let query = list_query(req)?;
-    if let Some((field, _)) = query
-        .ordering
-        .iter()
-        .find(|(f, _)| f != "id" && f != "name")
-    {
-        return Err(ApiError::bad_request(format!(
-            "Cannot order by {field:?}; order by id or name."
-        )));
-    }
+    let query = list_query::<NamedField>(req)?;
     let mut kept = Vec::new();
     for item in items {
         let (id, name) = id_and_name(&item);
+        let named = Named {
+            id: &id,
+            name: &name,
+        };
         let passes = match &query.filter {
-            Some(filter) => keep(filter, &id, &name)?,
+            Some(filter) => filter
+                .fold(&named)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?,
             None => true,
         };
-        let found = query.search.as_deref().is_none_or(|s| {
-            db::query::matches(CompareOp::Ilike, &format!("*{s}*"), &name) || id.contains(s)
-        });
+        let found = query
+            .search
+            .as_deref()
+            .is_none_or(|s| CompareOp::Ilike.matches(&format!("*{s}*"), &name) || id.contains(s));
         if passes && found {
             kept.push(item);
         }
@@ -112,14 +98,13 @@ fn in_memory<T>(
     for (field, direction) in query.ordering.iter().rev() {
         kept.sort_by(|a, b| {
             let (a, b) = (id_and_name(a), id_and_name(b));
-            let order = if field == "id" {
-                a.0.cmp(&b.0)
-            } else {
-                a.1.cmp(&b.1)
+            let order = match field {
+                NamedField::Id => a.0.cmp(&b.0),
+                NamedField::Name => a.1.to_lowercase().cmp(&b.1.to_lowercase()),
             };
             match direction {
-                crate::domain::query::Direction::Ascending => order,
-                crate::domain::query::Direction::Descending => order.reverse(),
+                Direction::Ascending => order,
+                Direction::Descending => order.reverse(),
             }
         });
     }
@@ -171,7 +156,7 @@ pub async fn module(api: ApiRequest, id: web::Path<String>) -> Result<HttpRespon
 )]
 #[get("/accounts")]
 pub async fn accounts(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, ApiError> {
-    let (caller, ()) = api.run(Some(ACCOUNT), |_, _| Ok(())).await?;
+    let (caller, ()) = api.run(Some(Module::ACCOUNT), |_, _| Ok(())).await?;
     let (page, offset, total) = in_memory(&req, vec![caller.account.clone()], |a| {
         (a.id.to_string(), a.name.clone())
     })?;
@@ -193,7 +178,7 @@ pub async fn accounts(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse,
 )]
 #[get("/accounts/{id}")]
 pub async fn account(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let (caller, ()) = api.run(Some(ACCOUNT), |_, _| Ok(())).await?;
+    let (caller, ()) = api.run(Some(Module::ACCOUNT), |_, _| Ok(())).await?;
     match AccountId::parse(&id) {
         Ok(id) if id == caller.account.id => Ok(HttpResponse::Ok().json(Ref {
             id: id.to_string(),
@@ -214,19 +199,20 @@ pub async fn account(api: ApiRequest, id: web::Path<String>) -> Result<HttpRespo
 )]
 #[get("/agreements")]
 pub async fn agreements(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, ApiError> {
-    let query = list_query(&req);
-    let (caller, (offset, found, total)) = api
-        .run(Some(AGREEMENTS), move |conn, caller| {
+    let query = list_query::<AgreementField>(&req);
+    let (caller, (offset, found)) = api
+        .run(Some(Module::AGREEMENTS), move |conn, caller| {
             let query = query?;
-            let (found, total) = Agreement::query(conn, &caller.account.id, &query)?;
-            Ok((query.offset, found, total))
+            let found = Agreement::query(conn, &caller.account.id, &query)?;
+            Ok((query.offset, found))
         })
         .await?;
     let items: Vec<AgreementOut> = found
+        .items
         .iter()
         .map(|a| AgreementOut::new(a, &caller.account))
         .collect();
-    Ok(collection(&items, offset, total))
+    Ok(collection(&items, offset, found.total))
 }
 
 #[utoipa::path(
@@ -239,7 +225,7 @@ pub async fn agreements(req: HttpRequest, api: ApiRequest) -> Result<HttpRespons
 pub async fn agreement(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = AgreementId::parse(&id);
     let (caller, found) = api
-        .run(Some(AGREEMENTS), move |conn, caller| {
+        .run(Some(Module::AGREEMENTS), move |conn, caller| {
             let id = id.map_err(|_| ApiError::not_found())?;
             Ok(Agreement::find(conn, &caller.account.id, &id)?)
         })

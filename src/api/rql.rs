@@ -477,10 +477,4 @@ mod tests {
         let fine = format!("{}eq(a,b){}", "not(".repeat(10), ")".repeat(10));
         assert!(parse(&fine).is_ok());
     }
-
-    #[test]
-    fn fields_are_listed() {
-        let q = parse("and(eq(a,1),or(in(b,(1)),not(gt(c,2))))").unwrap();
-        assert_eq!(q.filter.unwrap().fields(), ["a", "b", "c"]);
-    }
 }

@@ -6,22 +6,24 @@ use super::error::{ApiError, ErrorBody};
 use super::views::{
     CreatedToken, NewTokenIn, Permission, PermissionIn, PermissionsIn, TokenChangeIn, TokenOut,
 };
-use super::{collection, list_query};
+use super::{collection, list_query, paging_query};
 use crate::db::tokens::{Grant, ModuleChange, NewToken, Token};
 use crate::db::{self, DbConnection};
 use crate::domain::extension::Extension;
+use crate::domain::fields::TokenField;
 use crate::domain::ids::TokenId;
 use crate::domain::module::{Module, ModuleSet};
-use crate::domain::text::{Description, ExternalId, TokenName};
+use crate::domain::query::parse_instant;
 use crate::domain::token::StoredStatus;
-use crate::domain::token_form::GeneralInput;
-use crate::web::AppState;
+use crate::domain::token_form::{FieldErrors, General, GeneralInput};
+use crate::startup::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{
     HttpRequest, HttpResponse, delete as delete_route, get as get_route, post, put, web,
 };
 
-const INTEGRATIONS: &str = "MD-0007";
+/// Every endpoint here belongs to the Integrations module.
+const INTEGRATIONS: Option<Module> = Some(Module::INTEGRATIONS);
 
 fn token_id(raw: &str) -> Result<TokenId, ApiError> {
     TokenId::parse(raw).map_err(|_| ApiError::not_found())
@@ -63,15 +65,16 @@ fn token_out(
 )]
 #[get_route("/auth/tokens")]
 pub async fn list(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, ApiError> {
-    let query = list_query(&req);
+    let query = list_query::<TokenField>(&req);
     let (_, (offset, items, total)) = api
-        .run(Some(INTEGRATIONS), move |conn, caller| {
+        .run(INTEGRATIONS, move |conn, caller| {
             let query = query?;
-            let (found, total) = Token::query(conn, &caller.account.id, &query)?;
-            let ids: Vec<TokenId> = found.iter().map(|t| t.id.clone()).collect();
+            let found = Token::query(conn, &caller.account.id, &query)?;
+            let ids: Vec<TokenId> = found.items.iter().map(|t| t.id.clone()).collect();
             let mut grants = Token::grants(conn, &ids)?;
             let now = db::now();
             let items: Vec<TokenOut> = found
+                .items
                 .iter()
                 .map(|t| {
                     TokenOut::new(
@@ -82,7 +85,7 @@ pub async fn list(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, Api
                     )
                 })
                 .collect();
-            Ok((query.offset, items, total))
+            Ok((query.offset, items, found.total))
         })
         .await?;
     Ok(collection(&items, offset, total))
@@ -107,11 +110,67 @@ fn extension_of(body: &NewTokenIn) -> Result<Extension, String> {
     Ok(extension)
 }
 
-fn modules_of(items: &[PermissionIn]) -> Result<Vec<Module>, String> {
-    items
-        .iter()
-        .map(|p| Module::find(&p.object.id).map_err(|e| format!("permissions: {e}")))
-        .collect()
+fn modules_of(items: &[PermissionIn]) -> Result<ModuleSet, String> {
+    ModuleSet::parse(items.iter().map(|p| p.object.id.as_str())).map_err(|e| e.to_string())
+}
+
+/// What a create body asks for, checked field by field with the rules the wizard uses.
+fn new_token_of(body: NewTokenIn) -> Result<NewTokenRequest, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let general = GeneralInput {
+        name: body.name.clone(),
+        external_id: body.external_id.clone().unwrap_or_default(),
+        description: body.description.clone(),
+    }
+    .parse()
+    .map_err(|e| errors.merge(e))
+    .ok();
+    let extension = extension_of(&body)
+        .map_err(|e| errors.add("extension", e))
+        .ok();
+    let expires_at = match body.expiration_date.as_deref() {
+        None | Some("") => None,
+        Some(value) => match parse_instant("expiration_date", value) {
+            Ok(at) if at > db::now() => Some(at),
+            Ok(_) => {
+                errors.add("expiration_date", "must be in the future");
+                None
+            }
+            Err(e) => {
+                errors.add("expiration_date", e.to_string());
+                None
+            }
+        },
+    };
+    let modules = extension.and_then(|extension| {
+        let requested = match &body.permissions {
+            None => Ok(extension.default_modules()),
+            Some(items) => modules_of(items),
+        };
+        requested
+            .and_then(|modules| extension.modules_for(modules).map_err(|e| e.to_string()))
+            .map_err(|e| errors.add("permissions", e))
+            .ok()
+    });
+    match (general, extension, modules) {
+        (Some(general), Some(extension), Some(modules)) if errors.is_empty() => {
+            Ok(NewTokenRequest {
+                general,
+                extension,
+                modules,
+                expires_at,
+            })
+        }
+        _ => Err(errors),
+    }
+}
+
+/// A create body that passed every check.
+struct NewTokenRequest {
+    general: General,
+    extension: Extension,
+    modules: ModuleSet,
+    expires_at: Option<chrono::NaiveDateTime>,
 }
 
 /// Creates a token; the answer holds its key (`token`), which is never returned again.
@@ -128,59 +187,16 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let master_key = state.master_key.clone();
     let (_, created) = api
-        .run(Some(INTEGRATIONS), move |conn, caller| {
-            let body: NewTokenIn = body.parse()?;
-            let mut errors = Vec::new();
-            let name = TokenName::parse(&body.name)
-                .map_err(|e| errors.push(format!("name: {e}")))
-                .ok();
-            let description = Description::parse(&body.description)
-                .map_err(|e| errors.push(format!("description: {e}")))
-                .ok();
-            let external_id = ExternalId::parse(body.external_id.as_deref().unwrap_or_default())
-                .map_err(|e| errors.push(format!("external_id: {e}")))
-                .ok();
-            let extension = extension_of(&body).map_err(|e| errors.push(e)).ok();
-            let modules = modules_of(body.permissions.as_deref().unwrap_or_default())
-                .map_err(|e| errors.push(e))
-                .ok();
-            let now = db::now();
-            let expires_at = match body.expiration_date.as_deref() {
-                None | Some("") => None,
-                Some(value) => match db::query::timestamp("expiration_date", value) {
-                    Ok(at) if at > now => Some(at),
-                    Ok(_) => {
-                        errors.push("expiration_date: must be in the future".to_owned());
-                        None
-                    }
-                    Err(e) => {
-                        errors.push(e.to_string());
-                        None
-                    }
-                },
-            };
-            let (Some(name), Some(description), Some(external_id), Some(extension), Some(modules)) =
-                (name, description, external_id, extension, modules)
-            else {
-                return Err(ApiError::validation(errors));
-            };
-            if !errors.is_empty() {
-                return Err(ApiError::validation(errors));
-            }
-            if extension.has_fixed_permissions() {
-                caller.may_grant(&[crate::domain::module::MODULES[0]])?;
-            } else {
-                caller.may_grant(&modules)?;
-            }
+        .run(INTEGRATIONS, move |conn, caller| {
+            let request = new_token_of(body.parse()?)?;
+            caller.may_grant(&request.modules)?;
             let (token, key) = NewToken {
                 account_id: &caller.account.id,
-                name: &name,
-                description: &description,
-                external_id: &external_id,
-                extension,
-                modules: &ModuleSet::of(modules),
+                general: &request.general,
+                extension: request.extension,
+                modules: &request.modules,
                 status: StoredStatus::Active,
-                expires_at,
+                expires_at: request.expires_at,
                 client_ip: caller.client_ip.as_deref(),
                 creation_key: None,
             }
@@ -204,7 +220,7 @@ pub async fn create(
 pub async fn get(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = token_id(&id);
     let (_, token) = api
-        .run(Some(INTEGRATIONS), move |conn, caller| {
+        .run(INTEGRATIONS, move |conn, caller| {
             token_out(conn, caller, &id?)
         })
         .await?;
@@ -226,7 +242,7 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let id = token_id(&id);
     let (_, token) = api
-        .run(Some(INTEGRATIONS), move |conn, caller| {
+        .run(INTEGRATIONS, move |conn, caller| {
             let change: TokenChangeIn = body.parse()?;
             let id = id?;
             let current = Token::find(conn, &caller.account.id, &id)?;
@@ -235,14 +251,7 @@ pub async fn update(
                 external_id: change.external_id.unwrap_or(current.external_id),
                 description: change.description.unwrap_or(current.description),
             };
-            let general = input.parse().map_err(|errors| {
-                ApiError::validation(
-                    ["name", "external_id", "description"]
-                        .into_iter()
-                        .filter_map(|f| errors.get(f).map(|m| format!("{f}: {m}")))
-                        .collect(),
-                )
-            })?;
+            let general = input.parse()?;
             let actor = caller.actor();
             Token::update(
                 conn,
@@ -269,7 +278,7 @@ pub async fn update(
 #[delete_route("/auth/tokens/{id}")]
 pub async fn delete(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = token_id(&id);
-    api.run(Some(INTEGRATIONS), move |conn, caller| {
+    api.run(INTEGRATIONS, move |conn, caller| {
         let actor = caller.actor();
         Ok(Token::delete(
             conn,
@@ -290,7 +299,7 @@ async fn set_status(
 ) -> Result<HttpResponse, ApiError> {
     let id = token_id(id);
     let (_, token) = api
-        .run(Some(INTEGRATIONS), move |conn, caller| {
+        .run(INTEGRATIONS, move |conn, caller| {
             let id = id?;
             let actor = caller.actor();
             Token::set_status(
@@ -342,9 +351,9 @@ pub async fn permissions(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = token_id(&id);
-    let query = list_query(&req);
+    let query = paging_query(&req);
     let (_, (offset, items, total)) = api
-        .run(Some(INTEGRATIONS), move |conn, caller| {
+        .run(INTEGRATIONS, move |conn, caller| {
             let query = query?;
             if query.filter.is_some() || !query.ordering.is_empty() {
                 return Err(ApiError::bad_request(
@@ -373,23 +382,17 @@ async fn change_permissions(
 ) -> Result<Vec<Permission>, ApiError> {
     let id = token_id(id);
     let (_, held) = api
-        .run(Some(INTEGRATIONS), move |conn, caller| {
+        .run(INTEGRATIONS, move |conn, caller| {
             let body = body.parse::<PermissionsIn>()?.into_vec();
             let id = id?;
-            let changed = modules_of(&body).map_err(|e| ApiError::validation(vec![e]))?;
+            let changed =
+                modules_of(&body).map_err(|e| ApiError::invalid_field("permissions", e))?;
             if changed.is_empty() {
-                return Err(ApiError::validation(vec![
-                    "permissions: list at least one {\"object\": {\"id\": \"MD-…\"}}".into(),
-                ]));
+                return Err(ApiError::invalid_field(
+                    "permissions",
+                    "list at least one {\"object\": {\"id\": \"MD-…\"}}",
+                ));
             }
-            let (token, grants) = find(conn, caller, &id)?;
-            if token.extension.has_fixed_permissions() {
-                return Err(ApiError::validation(vec![format!(
-                    "permissions: {} tokens always reach all modules",
-                    token.extension.title()
-                )]));
-            }
-            drop(grants);
             let change = if adding {
                 caller.may_grant(&changed)?;
                 ModuleChange::Grant(&changed)

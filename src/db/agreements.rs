@@ -1,13 +1,15 @@
 use super::pool::{MultiBackend, on_backend};
-use super::query::{bad, boolean, contains_pattern, text_test, time_test, timestamp};
+use super::query::{
+    Page, boolean, combinators, contains_pattern, order_by, page, text_test, time_test,
+};
 use super::schema::agreements;
 use super::tokens::Stamp;
 use super::{DbConnection, DbError, lower, now};
+use crate::domain::fields::AgreementField;
 use crate::domain::ids::{AccountId, AgreementId};
-use crate::domain::query::{CompareOp, Direction, Filter, Query, Value};
+use crate::domain::query::{CompareOp, Direction, Field, Fold, Query, QueryError, Value};
 use crate::domain::token::Actor;
 use chrono::NaiveDateTime;
-use diesel::dsl::not;
 use diesel::expression::BoxableExpression;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
@@ -60,71 +62,47 @@ impl From<AgreementRow> for Agreement {
 }
 
 type Predicate = Box<dyn BoxableExpression<agreements::table, MultiBackend, SqlType = Bool>>;
+type BoxedAgreements<'a> = agreements::BoxedQuery<'a, MultiBackend>;
 
-const FILTERABLE: &str =
-    "id, type, title, name, description, active, events.created.at, events.updated.at";
+/// The filter tree of an agreement query as a SQL condition.
+struct AgreementConditions;
 
-fn compare(field: &str, op: CompareOp, value: &Value) -> Result<Predicate, DbError> {
-    Ok(match field {
-        "id" => text_test!(Predicate, agreements::id, op, value),
-        "type" => text_test!(Predicate, agreements::agreement_type, op, value),
-        "title" => text_test!(Predicate, agreements::title, op, value),
-        "name" => text_test!(Predicate, agreements::name, op, value),
-        "description" => text_test!(Predicate, agreements::description, op, value),
-        "active" => {
-            let wanted = boolean(field, super::query::text_value(value))?;
-            match op {
-                CompareOp::Eq => Box::new(agreements::active.eq(wanted)),
-                CompareOp::Ne => Box::new(agreements::active.ne(wanted)),
-                _ => return Err(bad("active: only eq and ne apply")),
+impl Fold<AgreementField> for AgreementConditions {
+    type Output = Predicate;
+
+    combinators!(Predicate, agreements::id);
+
+    fn compare(
+        &self,
+        field: AgreementField,
+        op: CompareOp,
+        value: &Value,
+    ) -> Result<Predicate, QueryError> {
+        let name = field.name();
+        Ok(match field {
+            AgreementField::Id => text_test!(Predicate, agreements::id, op, value),
+            AgreementField::Type => text_test!(Predicate, agreements::agreement_type, op, value),
+            AgreementField::Title => text_test!(Predicate, agreements::title, op, value),
+            AgreementField::Name => text_test!(Predicate, agreements::name, op, value),
+            AgreementField::Description => {
+                text_test!(Predicate, agreements::description, op, value)
             }
-        }
-        "events.created.at" | "events.updated.at" => {
-            let Value::Text(text) = value else {
-                return Err(bad(format!("{field}: always has a value")));
-            };
-            let at = timestamp(field, text)?;
-            if field == "events.created.at" {
-                time_test!(Predicate, agreements::created_at, op, at, field)
-            } else {
-                time_test!(Predicate, agreements::updated_at, op, at, field)
+            AgreementField::Active => {
+                let wanted = boolean(name, value.text())?;
+                match op {
+                    CompareOp::Eq => Box::new(agreements::active.eq(wanted)),
+                    CompareOp::Ne => Box::new(agreements::active.ne(wanted)),
+                    _ => return Err(QueryError::new("active: only eq and ne apply")),
+                }
             }
-        }
-        other => {
-            return Err(bad(format!(
-                "unknown field {other:?}; filterable fields are {FILTERABLE}"
-            )));
-        }
-    })
-}
-
-fn predicate(filter: &Filter) -> Result<Predicate, DbError> {
-    Ok(match filter {
-        Filter::And(items) => items
-            .iter()
-            .map(predicate)
-            .reduce(|a, b| Ok(Box::new(a?.and(b?))))
-            .unwrap_or_else(|| Ok(Box::new(agreements::id.eq(agreements::id))))?,
-        Filter::Or(items) => items
-            .iter()
-            .map(predicate)
-            .reduce(|a, b| Ok(Box::new(a?.or(b?))))
-            .unwrap_or_else(|| Ok(Box::new(agreements::id.ne(agreements::id))))?,
-        Filter::Not(inner) => Box::new(not(predicate(inner)?)),
-        Filter::Compare { op, field, value } => compare(field, *op, value)?,
-        Filter::List {
-            negated,
-            field,
-            values,
-        } => {
-            let any = values
-                .iter()
-                .map(|v| compare(field, CompareOp::Eq, &Value::Text(v.clone())))
-                .reduce(|a, b| Ok(Box::new(a?.or(b?))))
-                .unwrap_or_else(|| Ok(Box::new(agreements::id.ne(agreements::id))))?;
-            if *negated { Box::new(not(any)) } else { any }
-        }
-    })
+            AgreementField::CreatedAt => {
+                time_test!(Predicate, agreements::created_at, op, value, name)
+            }
+            AgreementField::UpdatedAt => {
+                time_test!(Predicate, agreements::updated_at, op, value, name)
+            }
+        })
+    }
 }
 
 fn search(text: &str) -> Predicate {
@@ -138,91 +116,102 @@ fn search(text: &str) -> Predicate {
     )
 }
 
+/// The ordering, names and titles ignoring case, with the id last so that pages never overlap.
+fn order<'a>(
+    mut select: BoxedAgreements<'a>,
+    ordering: &[(AgreementField, Direction)],
+) -> BoxedAgreements<'a> {
+    for (field, direction) in ordering {
+        select = match field {
+            AgreementField::Id => order_by!(select, agreements::id, direction),
+            AgreementField::Type => order_by!(select, agreements::agreement_type, direction),
+            AgreementField::Title => order_by!(select, lower(agreements::title), direction),
+            AgreementField::Name => order_by!(select, lower(agreements::name), direction),
+            AgreementField::Active => order_by!(select, agreements::active, direction),
+            AgreementField::CreatedAt => order_by!(select, agreements::created_at, direction),
+            AgreementField::UpdatedAt => order_by!(select, agreements::updated_at, direction),
+            // Not sortable: `Query::resolve` refuses it before it gets here.
+            AgreementField::Description => select,
+        };
+    }
+    let last = ordering
+        .first()
+        .map_or(Direction::Ascending, |(_, direction)| *direction);
+    order_by!(select, agreements::id, last)
+}
+
 impl Agreement {
-    /// The account's agreements as the API lists them, with the total before paging.
+    /// The account's agreements matching `query`, with the total before paging.
     pub fn query(
         conn: &mut DbConnection,
         account_id: &AccountId,
-        query: &Query,
-    ) -> Result<(Vec<Agreement>, u64), DbError> {
-        let select = || -> Result<agreements::BoxedQuery<'static, MultiBackend>, DbError> {
-            let mut select = agreements::table
-                .filter(agreements::account_id.eq(account_id.as_str().to_owned()))
-                .into_boxed();
-            if let Some(filter) = &query.filter {
-                select = select.filter(predicate(filter)?);
-            }
-            if let Some(text) = &query.search {
-                select = select.filter(search(text));
-            }
-            Ok(select)
-        };
-        if query.filter.is_none() && query.search.is_none() && query.ordering.is_empty() {
-            return Self::page(conn, account_id, query.limit, query.offset);
-        }
-        let total = u64::try_from(select()?.count().get_result::<i64>(conn)?).unwrap_or(0);
-        if query.limit == 0 || query.offset >= total {
-            return Ok((Vec::new(), total));
-        }
-        let mut ordered = select()?;
-        for (field, direction) in &query.ordering {
-            macro_rules! by {
-                ($column:expr) => {
-                    match direction {
-                        Direction::Ascending => ordered.then_order_by($column.asc()),
-                        Direction::Descending => ordered.then_order_by($column.desc()),
-                    }
-                };
-            }
-            ordered = match field.as_str() {
-                "id" => by!(agreements::id),
-                "type" => by!(agreements::agreement_type),
-                "title" => by!(agreements::title),
-                "name" => by!(agreements::name),
-                "active" => by!(agreements::active),
-                "created" | "events.created.at" => by!(agreements::created_at),
-                "updated" | "events.updated.at" => by!(agreements::updated_at),
-                other => {
-                    return Err(bad(format!(
-                        "cannot order by {other:?}; order by id, type, title, name, active, created or updated"
-                    )));
+        query: &Query<AgreementField>,
+    ) -> Result<Page<Agreement>, DbError> {
+        let rows = if query.filter.is_none() && query.search.is_none() && query.ordering.is_empty()
+        {
+            Self::plain_page(conn, account_id, query.limit, query.offset)?
+        } else {
+            let matching = || -> Result<BoxedAgreements<'_>, DbError> {
+                let mut select = agreements::table
+                    .filter(agreements::account_id.eq(account_id.as_str()))
+                    .into_boxed();
+                if let Some(filter) = &query.filter {
+                    select = select.filter(filter.fold(&AgreementConditions)?);
                 }
+                if let Some(text) = &query.search {
+                    select = select.filter(search(text));
+                }
+                Ok(select)
             };
-        }
-        let rows = ordered
-            .then_order_by(agreements::id.asc())
-            .limit(i64::from(query.limit))
-            .offset(i64::try_from(query.offset).unwrap_or(i64::MAX))
-            .select(AgreementRow::as_select())
-            .load::<AgreementRow>(conn)?;
-        Ok((rows.into_iter().map(Agreement::from).collect(), total))
+            page(
+                conn,
+                query.limit,
+                query.offset,
+                |conn| Ok(matching()?.count().get_result(conn)?),
+                |conn, limit, offset| {
+                    Ok(order(matching()?, &query.ordering)
+                        .limit(limit)
+                        .offset(offset)
+                        .select(AgreementRow::as_select())
+                        .load::<AgreementRow>(conn)?)
+                },
+            )?
+        };
+        Ok(Page {
+            items: rows.items.into_iter().map(Agreement::from).collect(),
+            total: rows.total,
+        })
     }
 
     /// A plain page, in id order: the most common request, with fixed statements that are
     /// prepared once per connection (a filtered query is built anew each time).
-    fn page(
+    fn plain_page(
         conn: &mut DbConnection,
         account_id: &AccountId,
         limit: u32,
         offset: u64,
-    ) -> Result<(Vec<Agreement>, u64), DbError> {
+    ) -> Result<Page<AgreementRow>, DbError> {
         let mine = agreements::account_id.eq(account_id.as_str());
-        let total = on_backend!(conn, |c| agreements::table
-            .filter(mine)
-            .count()
-            .get_result::<i64>(c))?;
-        let total = u64::try_from(total).unwrap_or(0);
-        if limit == 0 || offset >= total {
-            return Ok((Vec::new(), total));
-        }
-        let rows = on_backend!(conn, |c| agreements::table
-            .filter(mine)
-            .order(agreements::id.asc())
-            .limit(i64::from(limit))
-            .offset(i64::try_from(offset).unwrap_or(i64::MAX))
-            .select(AgreementRow::as_select())
-            .load::<AgreementRow>(c))?;
-        Ok((rows.into_iter().map(Agreement::from).collect(), total))
+        page(
+            conn,
+            limit,
+            offset,
+            |conn| {
+                Ok(on_backend!(conn, |c| agreements::table
+                    .filter(mine)
+                    .count()
+                    .get_result::<i64>(c))?)
+            },
+            |conn, limit, offset| {
+                Ok(on_backend!(conn, |c| agreements::table
+                    .filter(mine)
+                    .order(agreements::id.asc())
+                    .limit(limit)
+                    .offset(offset)
+                    .select(AgreementRow::as_select())
+                    .load::<AgreementRow>(c))?)
+            },
+        )
     }
 
     pub fn find(

@@ -27,7 +27,6 @@ pub enum DbConnection {
 }
 
 pub type DbPool = r2d2::Pool<ConnectionManager>;
-pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -230,7 +229,13 @@ pub enum DbError {
     AlreadyCreated(crate::domain::ids::TokenId),
     /// A list query names an unknown field or compares it with a value it cannot hold.
     #[error("{0}")]
-    BadQuery(String),
+    BadQuery(#[from] crate::domain::query::QueryError),
+    /// The modules asked for are not what a token of its extension may hold.
+    #[error("{0}")]
+    Modules(#[from] crate::domain::module::ModuleError),
+    /// Stored data that cannot be read back: a secret that does not open under this master key.
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
     #[error("database query failed: {0}")]
     Query(diesel::result::Error),
     #[error("no database connection available: {0}")]

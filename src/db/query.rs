@@ -1,13 +1,8 @@
-//! What the list queries of the API share: turning a resource-level filter value into what SQL
-//! compares, and evaluating a test in memory for fields with a handful of known values.
+//! What the collections share: RQL values turned into what SQL compares, and the count-then-page
+//! every list runs.
 
 use super::DbError;
-use crate::domain::query::{CompareOp, Value};
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime};
-
-pub fn bad(message: impl Into<String>) -> DbError {
-    DbError::BadQuery(message.into())
-}
+use crate::domain::query::QueryError;
 
 /// An RQL `like` pattern (`*` is the wildcard) as a SQL LIKE pattern with `\` escapes.
 pub fn like_pattern(value: &str) -> String {
@@ -38,96 +33,51 @@ pub fn contains_pattern(text: &str) -> String {
     pattern
 }
 
-/// A `like` pattern matched in memory, for fields whose values are known without a query.
-fn like_matches(pattern: &str, candidate: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == candidate;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !candidate.starts_with(first) || !candidate[first.len()..].ends_with(last) {
-        return false;
-    }
-    let mut rest = &candidate[first.len()..candidate.len() - last.len()];
-    for part in &parts[1..parts.len() - 1] {
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
-/// The text a comparison is made with; `null()` and `empty()` both mean "no value" for fields
-/// that store an empty string for none.
-pub fn text_value(value: &Value) -> &str {
-    match value {
-        Value::Text(text) => text,
-        Value::Null | Value::Empty => "",
-    }
-}
-
-/// Whether `candidate` passes `op value`, for fields evaluated in memory.
-pub fn matches(op: CompareOp, value: &str, candidate: &str) -> bool {
-    match op {
-        CompareOp::Eq => candidate == value,
-        CompareOp::Ne => candidate != value,
-        CompareOp::Gt => candidate > value,
-        CompareOp::Ge => candidate >= value,
-        CompareOp::Lt => candidate < value,
-        CompareOp::Le => candidate <= value,
-        CompareOp::Like => like_matches(value, candidate),
-        CompareOp::Ilike => like_matches(&value.to_lowercase(), &candidate.to_lowercase()),
-    }
-}
-
-/// An instant given as RFC 3339 (`2026-11-27T10:00:00+00:00`), a naive UTC date-time, or a date,
-/// in the years 1–9999 (SQLite keeps instants as text, which only sorts right within them).
-pub fn timestamp(field: &str, value: &str) -> Result<NaiveDateTime, DbError> {
-    let at = any_timestamp(field, value)?;
-    if (1..=9999).contains(&at.year()) {
-        Ok(at)
-    } else {
-        Err(bad(format!(
-            "{field}: {value:?} is outside the years 1 to 9999"
-        )))
-    }
-}
-
-fn any_timestamp(field: &str, value: &str) -> Result<NaiveDateTime, DbError> {
-    if let Ok(at) = DateTime::parse_from_rfc3339(value) {
-        return Ok(at.naive_utc());
-    }
-    for format in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-    ] {
-        if let Ok(at) = NaiveDateTime::parse_from_str(value, format) {
-            return Ok(at);
-        }
-    }
-    NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map(|date| date.and_hms_opt(0, 0, 0).unwrap_or_default())
-        .map_err(|_| {
-            bad(format!(
-                "{field}: {value:?} is not a date or an RFC 3339 date-time"
-            ))
-        })
-}
-
-pub fn boolean(field: &str, value: &str) -> Result<bool, DbError> {
+pub fn boolean(field: &str, value: &str) -> Result<bool, QueryError> {
     match value {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(bad(format!("{field}: {value:?} is not true or false"))),
+        _ => Err(QueryError(format!(
+            "{field}: {value:?} is not true or false"
+        ))),
     }
+}
+
+/// One page of a collection, and how many items match in all.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+/// Counts the matching items, then loads the page (`load(conn, limit, offset)`) unless it is
+/// empty: past the end, or with `limit=0`, the answer is no items and the total.
+pub fn page<C, T>(
+    conn: &mut C,
+    limit: u32,
+    offset: u64,
+    count: impl FnOnce(&mut C) -> Result<i64, DbError>,
+    load: impl FnOnce(&mut C, i64, i64) -> Result<Vec<T>, DbError>,
+) -> Result<Page<T>, DbError> {
+    let total = u64::try_from(count(conn)?).unwrap_or(0);
+    if limit == 0 || offset >= total {
+        return Ok(Page {
+            items: Vec::new(),
+            total,
+        });
+    }
+    let items = load(
+        conn,
+        i64::from(limit),
+        i64::try_from(offset).unwrap_or(i64::MAX),
+    )?;
+    Ok(Page { items, total })
 }
 
 /// A test on a text column: comparisons, `like` (case-sensitive), `ilike`.
 macro_rules! text_test {
     ($predicate:ty, $column:expr, $op:expr, $value:expr) => {{
-        let value = $crate::db::query::text_value($value).to_owned();
+        let value = $value.text().to_owned();
         let predicate: $predicate = match $op {
             $crate::domain::query::CompareOp::Eq => Box::new($column.eq(value)),
             $crate::domain::query::CompareOp::Ne => Box::new($column.ne(value)),
@@ -150,10 +100,16 @@ macro_rules! text_test {
     }};
 }
 
-/// A comparison of a timestamp column with an instant.
+/// A comparison of a timestamp column with the instant `$value` names.
 macro_rules! time_test {
-    ($predicate:ty, $column:expr, $op:expr, $at:expr, $field:expr) => {{
-        let at: chrono::NaiveDateTime = $at;
+    ($predicate:ty, $column:expr, $op:expr, $value:expr, $field:expr) => {{
+        let $crate::domain::query::Value::Text(text) = $value else {
+            return Err($crate::domain::query::QueryError(format!(
+                "{}: always has a value",
+                $field
+            )));
+        };
+        let at = $crate::domain::query::parse_instant($field, text)?;
         let predicate: $predicate = match $op {
             $crate::domain::query::CompareOp::Eq => Box::new($column.eq(at)),
             $crate::domain::query::CompareOp::Ne => Box::new($column.ne(at)),
@@ -162,7 +118,7 @@ macro_rules! time_test {
             $crate::domain::query::CompareOp::Lt => Box::new($column.lt(at)),
             $crate::domain::query::CompareOp::Le => Box::new($column.le(at)),
             $crate::domain::query::CompareOp::Like | $crate::domain::query::CompareOp::Ilike => {
-                return Err($crate::db::query::bad(format!(
+                return Err($crate::domain::query::QueryError(format!(
                     "{}: like and ilike apply to text fields only",
                     $field
                 )));
@@ -172,6 +128,42 @@ macro_rules! time_test {
     }};
 }
 
+/// `ORDER BY` a column in a direction.
+macro_rules! order_by {
+    ($select:expr, $column:expr, $direction:expr) => {
+        match $direction {
+            $crate::domain::query::Direction::Ascending => $select.then_order_by($column.asc()),
+            $crate::domain::query::Direction::Descending => $select.then_order_by($column.desc()),
+        }
+    };
+}
+
+/// `AND` of conditions (true when there are none) and `OR` (false when there are none), for a
+/// table's boxed predicates.
+macro_rules! combinators {
+    ($predicate:ty, $id:expr) => {
+        fn all(&self, items: Vec<$predicate>) -> $predicate {
+            items
+                .into_iter()
+                .reduce(|a, b| Box::new(a.and(b)))
+                .unwrap_or_else(|| Box::new($id.eq($id)))
+        }
+
+        fn any(&self, items: Vec<$predicate>) -> $predicate {
+            items
+                .into_iter()
+                .reduce(|a, b| Box::new(a.or(b)))
+                .unwrap_or_else(|| Box::new($id.ne($id)))
+        }
+
+        fn not(&self, inner: $predicate) -> $predicate {
+            Box::new(diesel::dsl::not(inner))
+        }
+    };
+}
+
+pub(crate) use combinators;
+pub(crate) use order_by;
 pub(crate) use text_test;
 pub(crate) use time_test;
 
@@ -182,25 +174,6 @@ mod tests {
     #[test]
     fn patterns() {
         assert_eq!(like_pattern("*sync_50%*"), "%sync\\_50\\%%");
-        for (pattern, candidate, expected) in [
-            ("*sync*", "flowgear sync job", true),
-            ("sync*", "sync job", true),
-            ("sync*", "a sync", false),
-            ("*job", "sync job", true),
-            ("a*b*c", "a-x-b-y-c", true),
-            ("a*b*c", "a-x-c-y-b", false),
-            ("exact", "exact", true),
-            ("*", "", true),
-            ("ab*ba", "aba", false),
-        ] {
-            assert_eq!(
-                like_matches(pattern, candidate),
-                expected,
-                "{pattern} ~ {candidate}"
-            );
-        }
-        assert!(matches(CompareOp::Ilike, "*SYNC*", "Flowgear sync"));
-        assert!(!matches(CompareOp::Like, "*SYNC*", "Flowgear sync"));
     }
 
     #[test]
@@ -210,23 +183,20 @@ mod tests {
     }
 
     #[test]
-    fn timestamps() {
-        let at = timestamp("f", "2026-11-27T10:30:00+01:00").unwrap();
-        assert_eq!(at.to_string(), "2026-11-27 09:30:00");
-        assert_eq!(
-            timestamp("f", "2026-11-27").unwrap().to_string(),
-            "2026-11-27 00:00:00"
-        );
-        assert_eq!(
-            timestamp("f", "2026-11-27T10:30:00.5").unwrap().to_string(),
-            "2026-11-27 10:30:00.500"
-        );
-        assert!(timestamp("f", "yesterday").is_err());
-        assert!(timestamp("f", "+10000-01-01T00:00:00+00:00").is_err());
-        assert!(
-            timestamp("f", "9999-12-31T23:59:59-10:00").is_err(),
-            "year 10000 in UTC"
-        );
+    fn booleans() {
+        assert_eq!(boolean("f", "true"), Ok(true));
         assert!(boolean("f", "yes").is_err());
+    }
+
+    #[test]
+    fn pages_stop_at_the_end() {
+        let loaded = |_: &mut (), limit, offset| Ok(vec![(limit, offset)]);
+        let count = |_: &mut ()| Ok(25);
+        let p = page(&mut (), 10, 20, count, loaded).unwrap();
+        assert_eq!((p.items, p.total), (vec![(10, 20)], 25));
+        let p = page(&mut (), 10, 25, count, loaded).unwrap();
+        assert!(p.items.is_empty() && p.total == 25);
+        let p = page(&mut (), 0, 0, count, loaded).unwrap();
+        assert!(p.items.is_empty() && p.total == 25);
     }
 }

@@ -10,8 +10,9 @@ use super::{DbConnection, DbError, now};
 use crate::domain::extension::Extension;
 use crate::domain::module::ModuleSet;
 use crate::domain::secret_box::MasterKey;
-use crate::domain::text::{AccountName, Description, ExternalId, PersonName, TokenName};
+use crate::domain::text::{AccountName, PersonName};
 use crate::domain::token::{Actor, StoredStatus};
+use crate::domain::token_form::GeneralInput;
 use crate::domain::user::{Email, Role};
 use chrono::Duration;
 use diesel::prelude::*;
@@ -21,7 +22,7 @@ pub const DEMO_ADMIN_NAME: &str = "Robert Balboa";
 pub const DEMO_ADMIN_EMAIL: &str = "robert@frontstreet.example";
 
 fn parsed<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, DbError> {
-    result.map_err(|e| DbError::Conflict(format!("seed data is invalid: {e}")))
+    result.map_err(|e| DbError::Corrupt(format!("seed data is invalid: {e}")))
 }
 
 /// On an empty database, creates Front Street Inc with its admin Robert Balboa, whose password
@@ -229,9 +230,14 @@ pub fn seed_demo_data(conn: &mut DbConnection, master_key: &MasterKey) -> Result
                 let created_at = now() - Duration::days(sample.age_days);
                 let (token, _) = NewToken {
                     account_id: &account.id,
-                    name: &parsed(TokenName::parse(sample.name))?,
-                    description: &parsed(Description::parse(sample.description))?,
-                    external_id: &parsed(ExternalId::parse(sample.external_id))?,
+                    general: &parsed(
+                        GeneralInput {
+                            name: sample.name.into(),
+                            external_id: sample.external_id.into(),
+                            description: sample.description.into(),
+                        }
+                        .parse(),
+                    )?,
                     extension: sample.extension,
                     modules: &parsed(ModuleSet::parse_list(sample.modules))?,
                     status: sample.status,

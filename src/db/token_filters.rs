@@ -1,14 +1,15 @@
-//! The token fields the API filters and orders on, translated into SQL through diesel.
+//! The token fields that lists filter and order on, translated into SQL through diesel; the UI's
+//! list and the API's collection both come here.
 
-use super::DbError;
 use super::lower;
 use super::pool::MultiBackend;
-use super::query::{bad, contains_pattern, matches, text_test, text_value, time_test, timestamp};
+use super::query::{combinators, contains_pattern, order_by, text_test, time_test};
 use super::schema::{token_permissions, tokens};
 use crate::domain::extension::Extension;
+use crate::domain::fields::TokenField;
 use crate::domain::module::MODULES;
-use crate::domain::query::{CompareOp, Direction, Filter, Value};
-use crate::domain::token::StoredStatus;
+use crate::domain::query::{CompareOp, Direction, Field, Fold, QueryError, Value};
+use crate::domain::token::{StoredStatus, TokenStatus};
 use chrono::NaiveDateTime;
 use diesel::dsl::not;
 use diesel::expression::BoxableExpression;
@@ -16,47 +17,28 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 pub type Predicate = Box<dyn BoxableExpression<tokens::table, MultiBackend, SqlType = Bool>>;
+pub type BoxedTokens<'a> = tokens::BoxedQuery<'a, MultiBackend>;
 
-pub const FILTERABLE: &str = "id, name, external_id, status, extension.id, extension.name, \
-    events.created.at, events.created.by.id, expiration_date, permissions.object.id";
-
-pub fn status_is(status: &str, now: NaiveDateTime) -> Result<Predicate, DbError> {
+/// Tokens whose status (as shown: expiry makes an active token expired) is `status` at `now`.
+fn status_is(status: TokenStatus, now: NaiveDateTime) -> Predicate {
     let active = StoredStatus::Active.as_str();
-    Ok(match status {
-        "active" => Box::new(
+    match status {
+        TokenStatus::Active => Box::new(
             tokens::status.eq(active).and(
                 tokens::expires_at
                     .is_null()
                     .or(tokens::expires_at.assume_not_null().gt(now)),
             ),
         ),
-        "inactive" => Box::new(tokens::status.eq(StoredStatus::Inactive.as_str())),
-        "expired" => Box::new(
+        TokenStatus::Inactive => Box::new(tokens::status.eq(StoredStatus::Inactive.as_str())),
+        // Never NULL, so that not(...) of it keeps the tokens that do not expire.
+        TokenStatus::Expired => Box::new(
             tokens::status
                 .eq(active)
                 .and(tokens::expires_at.is_not_null())
                 .and(tokens::expires_at.assume_not_null().le(now)),
         ),
-        other => {
-            return Err(bad(format!(
-                "status: {other:?} is not active, inactive or expired"
-            )));
-        }
-    })
-}
-
-fn any_of(predicates: Vec<Predicate>) -> Predicate {
-    predicates
-        .into_iter()
-        .reduce(|a, b| Box::new(a.or(b)))
-        .unwrap_or_else(|| Box::new(tokens::id.ne(tokens::id)))
-}
-
-fn all_of(predicates: Vec<Predicate>) -> Predicate {
-    predicates
-        .into_iter()
-        .reduce(|a, b| Box::new(a.and(b)))
-        .unwrap_or_else(|| Box::new(tokens::id.eq(tokens::id)))
+    }
 }
 
 /// Tokens holding any of `module_ids` as a permission.
@@ -70,170 +52,106 @@ fn holds_any(module_ids: Vec<&'static str>) -> Predicate {
     )
 }
 
-/// The extension ids whose `id` (or `name`) passes the test.
-fn extensions_where(by_name: bool, test: impl Fn(&str) -> bool) -> Vec<&'static str> {
-    Extension::ALL
-        .into_iter()
-        .filter(|e| test(if by_name { e.name() } else { e.id() }))
-        .map(Extension::id)
-        .collect()
+/// The filter tree of a token query as a SQL condition; `now` decides which tokens are expired.
+pub struct TokenConditions {
+    pub now: NaiveDateTime,
 }
 
-fn modules_where(test: impl Fn(&str) -> bool) -> Vec<&'static str> {
-    MODULES.iter().map(|m| m.id).filter(|id| test(id)).collect()
-}
+impl Fold<TokenField> for TokenConditions {
+    type Output = Predicate;
 
-fn compare(
-    field: &str,
-    op: CompareOp,
-    value: &Value,
-    now: NaiveDateTime,
-) -> Result<Predicate, DbError> {
-    Ok(match field {
-        "id" => text_test!(Predicate, tokens::id, op, value),
-        "name" => text_test!(Predicate, tokens::name, op, value),
-        "external_id" => text_test!(Predicate, tokens::external_id, op, value),
-        "events.created.by.id" => text_test!(Predicate, tokens::created_by_id, op, value),
-        "status" => match op {
-            CompareOp::Eq => status_is(text_value(value), now)?,
-            CompareOp::Ne => Box::new(not(status_is(text_value(value), now)?)),
-            _ => return Err(bad("status: only eq, ne, in and out apply")),
-        },
-        "extension.id" | "extension.name" => {
-            let ids = extensions_where(field == "extension.name", |c| {
-                matches(op, text_value(value), c)
-            });
-            Box::new(tokens::extension_id.eq_any(ids))
-        }
-        "permissions.object.id" => match op {
-            CompareOp::Ne => Box::new(not(holds_any(vec![known_module(text_value(value))]))),
-            _ => holds_any(modules_where(|id| matches(op, text_value(value), id))),
-        },
-        "events.created.at" => match value {
-            Value::Text(text) => time_test!(
-                Predicate,
-                tokens::created_at,
-                op,
-                timestamp(field, text)?,
-                field
-            ),
-            _ => return Err(bad(format!("{field}: always has a value"))),
-        },
-        "expiration_date" => match (op, value) {
-            (CompareOp::Eq, Value::Null | Value::Empty) => Box::new(tokens::expires_at.is_null()),
-            (CompareOp::Ne, Value::Null | Value::Empty) => {
-                Box::new(tokens::expires_at.is_not_null())
+    combinators!(Predicate, tokens::id);
+
+    fn compare(
+        &self,
+        field: TokenField,
+        op: CompareOp,
+        value: &Value,
+    ) -> Result<Predicate, QueryError> {
+        let name = field.name();
+        Ok(match field {
+            TokenField::Id => text_test!(Predicate, tokens::id, op, value),
+            TokenField::Name => text_test!(Predicate, tokens::name, op, value),
+            TokenField::ExternalId => text_test!(Predicate, tokens::external_id, op, value),
+            TokenField::CreatedBy => text_test!(Predicate, tokens::created_by_id, op, value),
+            TokenField::Status => {
+                let status = TokenStatus::parse(value.text()).ok_or_else(|| {
+                    QueryError(format!(
+                        "status: {:?} is not active, inactive or expired",
+                        value.text()
+                    ))
+                })?;
+                match op {
+                    CompareOp::Eq => status_is(status, self.now),
+                    CompareOp::Ne => Box::new(not(status_is(status, self.now))),
+                    _ => return Err(QueryError::new("status: only eq, ne, in and out apply")),
+                }
             }
-            (_, Value::Text(text)) => {
-                let compared = time_test!(
-                    Predicate,
-                    tokens::expires_at.assume_not_null(),
-                    op,
-                    timestamp(field, text)?,
-                    field
-                );
-                // Never NULL, so that not(...) of it keeps the tokens that do not expire.
-                Box::new(tokens::expires_at.is_not_null().and(compared))
+            // A handful of known values: the test runs here, the database compares ids.
+            TokenField::ExtensionId | TokenField::ExtensionName => {
+                let ids: Vec<&str> = Extension::ALL
+                    .into_iter()
+                    .filter(|e| {
+                        let candidate = if field == TokenField::ExtensionName {
+                            e.name()
+                        } else {
+                            e.id()
+                        };
+                        op.matches(value.text(), candidate)
+                    })
+                    .map(Extension::id)
+                    .collect();
+                Box::new(tokens::extension_id.eq_any(ids))
             }
-            _ => return Err(bad(format!("{field}: only eq and ne compare with null()"))),
-        },
-        other => {
-            return Err(bad(format!(
-                "unknown field {other:?}; filterable fields are {FILTERABLE}"
-            )));
-        }
-    })
+            TokenField::Permission => match op {
+                // Holding none of it, rather than holding some other module.
+                CompareOp::Ne => Box::new(not(holds_any(modules_where(CompareOp::Eq, value)))),
+                _ => holds_any(modules_where(op, value)),
+            },
+            TokenField::CreatedAt => {
+                time_test!(Predicate, tokens::created_at, op, value, name)
+            }
+            TokenField::UpdatedAt => {
+                time_test!(Predicate, tokens::updated_at, op, value, name)
+            }
+            TokenField::ExpirationDate => match (op, value) {
+                (CompareOp::Eq, Value::Null | Value::Empty) => {
+                    Box::new(tokens::expires_at.is_null())
+                }
+                (CompareOp::Ne, Value::Null | Value::Empty) => {
+                    Box::new(tokens::expires_at.is_not_null())
+                }
+                (_, Value::Text(_)) => {
+                    let compared = time_test!(
+                        Predicate,
+                        tokens::expires_at.assume_not_null(),
+                        op,
+                        value,
+                        name
+                    );
+                    // Never NULL, so that not(...) of it keeps the tokens that do not expire.
+                    Box::new(tokens::expires_at.is_not_null().and(compared))
+                }
+                _ => {
+                    return Err(QueryError(format!(
+                        "{name}: only eq and ne compare with null()"
+                    )));
+                }
+            },
+        })
+    }
 }
 
-/// The known module id equal to `id`, or a value no module has.
-fn known_module(id: &str) -> &'static str {
+/// The ids of the modules that pass `op value`.
+fn modules_where(op: CompareOp, value: &Value) -> Vec<&'static str> {
     MODULES
         .iter()
         .map(|m| m.id)
-        .find(|m| *m == id)
-        .unwrap_or("")
+        .filter(|id| op.matches(value.text(), id))
+        .collect()
 }
 
-fn list(
-    field: &str,
-    negated: bool,
-    values: &[String],
-    now: NaiveDateTime,
-) -> Result<Predicate, DbError> {
-    let positive: Predicate = match field {
-        "id" => Box::new(tokens::id.eq_any(values.to_vec())),
-        "name" => Box::new(tokens::name.eq_any(values.to_vec())),
-        "external_id" => Box::new(tokens::external_id.eq_any(values.to_vec())),
-        "events.created.by.id" => Box::new(tokens::created_by_id.eq_any(values.to_vec())),
-        "status" => any_of(
-            values
-                .iter()
-                .map(|v| status_is(v, now))
-                .collect::<Result<_, _>>()?,
-        ),
-        "extension.id" | "extension.name" => {
-            let ids =
-                extensions_where(field == "extension.name", |c| values.iter().any(|v| v == c));
-            Box::new(tokens::extension_id.eq_any(ids))
-        }
-        "permissions.object.id" => holds_any(modules_where(|id| values.iter().any(|v| v == id))),
-        "events.created.at" => {
-            let instants = values
-                .iter()
-                .map(|v| timestamp(field, v))
-                .collect::<Result<Vec<_>, _>>()?;
-            Box::new(tokens::created_at.eq_any(instants))
-        }
-        "expiration_date" => {
-            let instants = values
-                .iter()
-                .map(|v| timestamp(field, v))
-                .collect::<Result<Vec<_>, _>>()?;
-            Box::new(
-                tokens::expires_at
-                    .is_not_null()
-                    .and(tokens::expires_at.assume_not_null().eq_any(instants)),
-            )
-        }
-        other => {
-            return Err(bad(format!(
-                "unknown field {other:?}; filterable fields are {FILTERABLE}"
-            )));
-        }
-    };
-    Ok(if negated {
-        Box::new(not(positive))
-    } else {
-        positive
-    })
-}
-
-/// The filter as a SQL condition on `tokens`; `now` decides which tokens are expired.
-pub fn predicate(filter: &Filter, now: NaiveDateTime) -> Result<Predicate, DbError> {
-    Ok(match filter {
-        Filter::And(items) => all_of(
-            items
-                .iter()
-                .map(|f| predicate(f, now))
-                .collect::<Result<_, _>>()?,
-        ),
-        Filter::Or(items) => any_of(
-            items
-                .iter()
-                .map(|f| predicate(f, now))
-                .collect::<Result<_, _>>()?,
-        ),
-        Filter::Not(inner) => Box::new(not(predicate(inner, now)?)),
-        Filter::Compare { op, field, value } => compare(field, *op, value, now)?,
-        Filter::List {
-            negated,
-            field,
-            values,
-        } => list(field, *negated, values, now)?,
-    })
-}
-
-/// Free-text search over name, id and external id, ignoring case; shared with the UI's list.
+/// Free-text search over name, id and external id, ignoring case.
 pub fn search(text: &str) -> Predicate {
     let pattern = contains_pattern(text);
     Box::new(
@@ -245,36 +163,27 @@ pub fn search(text: &str) -> Predicate {
     )
 }
 
-/// `ordering(...)` fields, with the id last so pages never overlap.
-pub fn order(
-    mut select: tokens::BoxedQuery<'static, MultiBackend>,
-    ordering: &[(String, Direction)],
-) -> Result<tokens::BoxedQuery<'static, MultiBackend>, DbError> {
-    macro_rules! by {
-        ($column:expr, $direction:expr) => {
-            match $direction {
-                Direction::Ascending => select.then_order_by($column.asc()),
-                Direction::Descending => select.then_order_by($column.desc()),
-            }
-        };
-    }
+/// The ordering, names ignoring case, with the id last so that pages never overlap.
+pub fn order<'a>(
+    mut select: BoxedTokens<'a>,
+    ordering: &[(TokenField, Direction)],
+) -> BoxedTokens<'a> {
     for (field, direction) in ordering {
-        select = match field.as_str() {
-            "id" => by!(tokens::id, direction),
-            "name" => by!(tokens::name, direction),
-            "external_id" => by!(tokens::external_id, direction),
-            "status" => by!(tokens::status, direction),
-            "extension.id" => by!(tokens::extension_id, direction),
-            "created" | "events.created.at" => by!(tokens::created_at, direction),
-            "updated" | "events.updated.at" => by!(tokens::updated_at, direction),
-            "expiration_date" => by!(tokens::expires_at, direction),
-            other => {
-                return Err(bad(format!(
-                    "cannot order by {other:?}; order by id, name, external_id, status, extension.id, \
-                     created, updated or expiration_date"
-                )));
-            }
+        select = match field {
+            TokenField::Id => order_by!(select, tokens::id, direction),
+            TokenField::Name => order_by!(select, lower(tokens::name), direction),
+            TokenField::ExternalId => order_by!(select, tokens::external_id, direction),
+            TokenField::Status => order_by!(select, tokens::status, direction),
+            TokenField::ExtensionId => order_by!(select, tokens::extension_id, direction),
+            TokenField::CreatedAt => order_by!(select, tokens::created_at, direction),
+            TokenField::UpdatedAt => order_by!(select, tokens::updated_at, direction),
+            TokenField::ExpirationDate => order_by!(select, tokens::expires_at, direction),
+            // Not sortable: `Query::resolve` refuses them before they get here.
+            TokenField::ExtensionName | TokenField::CreatedBy | TokenField::Permission => select,
         };
     }
-    Ok(select.then_order_by(tokens::id.asc()))
+    let last = ordering
+        .first()
+        .map_or(Direction::Ascending, |(_, direction)| *direction);
+    order_by!(select, tokens::id, last)
 }

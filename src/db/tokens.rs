@@ -1,15 +1,16 @@
 use super::accounts::{Account, AccountRow};
-use super::pool::{MultiBackend, on_backend, write_transaction};
+use super::pool::{on_backend, write_transaction};
+use super::query::{Page, page};
 use super::schema::{accounts, token_permissions, tokens};
-use super::{DbConnection, DbError, events, lower, now, token_filters};
+use super::token_filters::{self, BoxedTokens, TokenConditions};
+use super::{DbConnection, DbError, events, now};
 use crate::domain::api_key::{ApiKey, SecretDigest, TokenSecret};
 use crate::domain::extension::Extension;
+use crate::domain::fields::TokenField;
 use crate::domain::ids::{AccountId, TokenId};
-use crate::domain::list_query::{TokenListQuery, TokenSort};
 use crate::domain::module::{Module, ModuleSet};
 use crate::domain::query::{Direction, Query};
 use crate::domain::secret_box::MasterKey;
-use crate::domain::text::{Description, ExternalId, TokenName};
 use crate::domain::token::{Actor, EventKind, StoredStatus, TokenStatus};
 use crate::domain::token_form::General;
 use chrono::NaiveDateTime;
@@ -46,12 +47,13 @@ pub struct KeyHolder {
 }
 
 /// How `Token::update` changes the modules: to exactly a set (the edit form), or by adding or
-/// taking away some (the API's permissions sub-collection).
+/// taking away some (the API's permissions sub-collection). Either way the result must be what
+/// the token's extension allows.
 #[derive(Debug, Clone, Copy)]
 pub enum ModuleChange<'a> {
     Set(&'a ModuleSet),
-    Grant(&'a [Module]),
-    Revoke(&'a [Module]),
+    Grant(&'a ModuleSet),
+    Revoke(&'a ModuleSet),
 }
 
 /// A module a token may use, and who granted it when.
@@ -120,10 +122,9 @@ impl From<TokenRow> for Token {
 /// What a new token is made of; the secret is generated on insert.
 pub struct NewToken<'a> {
     pub account_id: &'a AccountId,
-    pub name: &'a TokenName,
-    pub description: &'a Description,
-    pub external_id: &'a ExternalId,
+    pub general: &'a General,
     pub extension: Extension,
+    /// What is asked for; the extension decides what the token gets (`Extension::modules_for`).
     pub modules: &'a ModuleSet,
     pub status: StoredStatus,
     pub expires_at: Option<NaiveDateTime>,
@@ -132,76 +133,9 @@ pub struct NewToken<'a> {
     pub creation_key: Option<&'a str>,
 }
 
-/// One page of the list and how many tokens match in all.
-pub struct TokenPage {
-    pub tokens: Vec<Token>,
-    pub total: u64,
-}
-
-type BoxedTokens<'a> = tokens::BoxedQuery<'a, MultiBackend>;
-
-/// The account's live tokens matching the list's filters and search, unordered.
-fn matching<'a>(
-    account_id: &'a AccountId,
-    query: &'a TokenListQuery,
-    at: NaiveDateTime,
-) -> BoxedTokens<'a> {
-    let mut select = tokens::table
-        .filter(tokens::account_id.eq(account_id.as_str()))
-        .filter(tokens::deleted_at.is_null())
-        .into_boxed();
-    if let Some(status) = query.status {
-        // The three statuses are all known to the filter, so this cannot fail.
-        if let Ok(condition) = token_filters::status_is(status.as_str(), at) {
-            select = select.filter(condition);
-        }
-    }
-    if let Some(extension) = query.extension {
-        select = select.filter(tokens::extension_id.eq(extension.id()));
-    }
-    if let Some(search) = &query.search {
-        select = select.filter(token_filters::search(search));
-    }
-    select
-}
-
 impl Token {
     pub fn status(&self, at: NaiveDateTime) -> TokenStatus {
         TokenStatus::of(self.stored_status, self.expires_at, at)
-    }
-
-    pub fn list(
-        conn: &mut DbConnection,
-        account_id: &AccountId,
-        query: &TokenListQuery,
-    ) -> Result<TokenPage, DbError> {
-        let at = now();
-        let total: i64 = matching(account_id, query, at).count().get_result(conn)?;
-        let total = u64::try_from(total).unwrap_or(0);
-        let window =
-            crate::domain::list_query::PageWindow::clamp(query.page, query.per_page, total);
-        let offset = i64::try_from(u64::from(window.page - 1) * u64::from(query.per_page))
-            .unwrap_or(i64::MAX);
-        let ordered =
-            match query.sort {
-                TokenSort::NewestFirst => matching(account_id, query, at)
-                    .order((tokens::created_at.desc(), tokens::id.desc())),
-                TokenSort::OldestFirst => matching(account_id, query, at)
-                    .order((tokens::created_at.asc(), tokens::id.asc())),
-                TokenSort::NameAscending => matching(account_id, query, at)
-                    .order((lower(tokens::name).asc(), tokens::id.asc())),
-                TokenSort::NameDescending => matching(account_id, query, at)
-                    .order((lower(tokens::name).desc(), tokens::id.desc())),
-            };
-        let rows = ordered
-            .limit(i64::from(query.per_page))
-            .offset(offset)
-            .select(TokenRow::as_select())
-            .load::<TokenRow>(conn)?;
-        Ok(TokenPage {
-            tokens: rows.into_iter().map(Token::from).collect(),
-            total,
-        })
     }
 
     /// A live token of the account; another account's or a deleted token is `NotFound`.
@@ -252,7 +186,7 @@ impl Token {
                 .first(conn)?;
             let secret = master_key
                 .open(id, &sealed)
-                .map_err(|e| DbError::Conflict(format!("token {id}: {e}")))?;
+                .map_err(|e| DbError::Corrupt(format!("the secret of token {id}: {e}")))?;
             events::record(conn, id, EventKind::Revealed, actor, client_ip)?;
             Ok(ApiKey::new(id.clone(), secret))
         })
@@ -270,63 +204,17 @@ impl Token {
         client_ip: Option<&str>,
     ) -> Result<Token, DbError> {
         write_transaction(conn, |conn| {
-            let before = Token::find(conn, account_id, id)?;
+            let before = Token::find_for_update(conn, account_id, id)?;
             let at = now();
-            let edited = general.is_some_and(|general| {
-                before.name != general.name.as_str()
-                    || before.external_id != general.external_id.as_str()
-                    || before.description != general.description.as_str()
-            });
-            let mut permissions_changed = false;
-            if let Some(change) = modules {
-                // Computed inside the transaction, so concurrent grants and revocations add up.
-                let current = Token::permissions(conn, id)?;
-                let modules = &match change {
-                    ModuleChange::Set(set) => set.clone(),
-                    ModuleChange::Grant(granted) => {
-                        ModuleSet::of(current.iter().chain(granted.iter().copied()))
-                    }
-                    ModuleChange::Revoke(revoked) => {
-                        ModuleSet::of(current.iter().filter(|m| !revoked.contains(m)))
-                    }
-                };
-                let removed: Vec<&str> = current
-                    .iter()
-                    .filter(|m| !modules.contains(*m))
-                    .map(|m| m.id)
-                    .collect();
-                let added: Vec<&str> = modules
-                    .iter()
-                    .filter(|m| !current.contains(*m))
-                    .map(|m| m.id)
-                    .collect();
-                if !removed.is_empty() {
-                    diesel::delete(
-                        token_permissions::table
-                            .filter(token_permissions::token_id.eq(id.as_str()))
-                            .filter(token_permissions::module_id.eq_any(&removed)),
-                    )
-                    .execute(conn)?;
-                }
-                for module_id in &added {
-                    let grant = (
-                        token_permissions::token_id.eq(id.as_str()),
-                        token_permissions::module_id.eq(module_id),
-                        token_permissions::granted_at.eq(at),
-                        token_permissions::granted_by_id.eq(&actor.id),
-                        token_permissions::granted_by_name.eq(&actor.name),
-                    );
-                    // Two requests granting the same module at once: the second grants nothing.
-                    on_backend!(&mut *conn, |c| diesel::insert_into(
-                        token_permissions::table
-                    )
-                    .values(grant)
-                    .on_conflict_do_nothing()
-                    .execute(c))?;
-                }
-                permissions_changed = !removed.is_empty() || !added.is_empty();
-            }
-            if !edited && !permissions_changed {
+            let edited = match general {
+                Some(general) => before.write_general(conn, general)?,
+                None => false,
+            };
+            let regranted = match modules {
+                Some(change) => before.write_modules(conn, change, at, actor)?,
+                None => false,
+            };
+            if !edited && !regranted {
                 return Ok(before);
             }
             diesel::update(tokens::table.find(id.as_str()))
@@ -336,23 +224,78 @@ impl Token {
                     tokens::updated_by_name.eq(&actor.name),
                 ))
                 .execute(conn)?;
-            if let Some(general) = general.filter(|_| edited) {
-                diesel::update(tokens::table.find(id.as_str()))
-                    .set((
-                        tokens::name.eq(general.name.as_str()),
-                        tokens::external_id.eq(general.external_id.as_str()),
-                        tokens::description.eq(general.description.as_str()),
-                    ))
-                    .execute(conn)?;
-            }
             if edited {
                 events::record(conn, id, EventKind::Edited, actor, client_ip)?;
             }
-            if permissions_changed {
+            if regranted {
                 events::record(conn, id, EventKind::PermissionsChanged, actor, client_ip)?;
             }
             Token::find(conn, account_id, id)
         })
+    }
+
+    /// `find`, holding the row until the transaction ends, so that concurrent changes of one
+    /// token's permissions are judged one after the other (SQLite's write lock already does).
+    fn find_for_update(
+        conn: &mut DbConnection,
+        account_id: &AccountId,
+        id: &TokenId,
+    ) -> Result<Token, DbError> {
+        if let DbConnection::Postgres(pg) = conn {
+            tokens::table
+                .find(id.as_str())
+                .select(tokens::id)
+                .for_update()
+                .first::<String>(pg)?;
+        }
+        Token::find(conn, account_id, id)
+    }
+
+    /// Writes name, external id and description where they differ; whether they did.
+    fn write_general(&self, conn: &mut DbConnection, general: &General) -> Result<bool, DbError> {
+        let changed = self.name != general.name.as_str()
+            || self.external_id != general.external_id.as_str()
+            || self.description != general.description.as_str();
+        if changed {
+            diesel::update(tokens::table.find(self.id.as_str()))
+                .set((
+                    tokens::name.eq(general.name.as_str()),
+                    tokens::external_id.eq(general.external_id.as_str()),
+                    tokens::description.eq(general.description.as_str()),
+                ))
+                .execute(conn)?;
+        }
+        Ok(changed)
+    }
+
+    /// Applies `change` to the modules the token holds, as its extension allows; whether any
+    /// module was granted or revoked.
+    fn write_modules(
+        &self,
+        conn: &mut DbConnection,
+        change: ModuleChange<'_>,
+        at: NaiveDateTime,
+        actor: &Actor,
+    ) -> Result<bool, DbError> {
+        let current = Token::permissions(conn, &self.id)?;
+        let requested = match change {
+            ModuleChange::Set(set) => set.clone(),
+            ModuleChange::Grant(granted) => current.with(granted),
+            ModuleChange::Revoke(revoked) => current.without(revoked),
+        };
+        let modules = self.extension.modules_for(requested)?;
+        let removed = current.without(&modules);
+        let added = modules.without(&current);
+        if !removed.is_empty() {
+            diesel::delete(
+                token_permissions::table
+                    .filter(token_permissions::token_id.eq(self.id.as_str()))
+                    .filter(token_permissions::module_id.eq_any(removed.iter().map(|m| m.id))),
+            )
+            .execute(conn)?;
+        }
+        insert_grants(conn, &self.id, &added, at, actor)?;
+        Ok(!removed.is_empty() || !added.is_empty())
     }
 
     /// A live token of the account with what it may reach.
@@ -445,43 +388,49 @@ impl Token {
             }))
     }
 
-    /// The account's live tokens as the API lists them: filtered, searched, ordered and paged,
-    /// with the total before paging.
+    /// The account's live tokens matching `query`: filtered, searched, ordered and paged, with
+    /// the total before paging. The list page and the API's collection both ask here.
     pub fn query(
         conn: &mut DbConnection,
         account_id: &AccountId,
-        query: &Query,
-    ) -> Result<(Vec<Token>, u64), DbError> {
-        let at = now();
-        let select = || -> Result<tokens::BoxedQuery<'static, MultiBackend>, DbError> {
+        query: &Query<TokenField>,
+    ) -> Result<Page<Token>, DbError> {
+        let conditions = TokenConditions { now: now() };
+        let matching = || -> Result<BoxedTokens<'_>, DbError> {
             let mut select = tokens::table
-                .filter(tokens::account_id.eq(account_id.as_str().to_owned()))
+                .filter(tokens::account_id.eq(account_id.as_str()))
                 .filter(tokens::deleted_at.is_null())
                 .into_boxed();
             if let Some(filter) = &query.filter {
-                select = select.filter(token_filters::predicate(filter, at)?);
+                select = select.filter(filter.fold(&conditions)?);
             }
             if let Some(text) = &query.search {
                 select = select.filter(token_filters::search(text));
             }
             Ok(select)
         };
-        let total: i64 = select()?.count().get_result(conn)?;
-        let total = u64::try_from(total).unwrap_or(0);
-        if query.limit == 0 || query.offset >= total {
-            return Ok((Vec::new(), total));
-        }
         let ordering = if query.ordering.is_empty() {
-            vec![("created".to_owned(), Direction::Descending)]
+            &[(TokenField::CreatedAt, Direction::Descending)][..]
         } else {
-            query.ordering.clone()
+            &query.ordering[..]
         };
-        let rows = token_filters::order(select()?, &ordering)?
-            .limit(i64::from(query.limit))
-            .offset(i64::try_from(query.offset).unwrap_or(i64::MAX))
-            .select(TokenRow::as_select())
-            .load::<TokenRow>(conn)?;
-        Ok((rows.into_iter().map(Token::from).collect(), total))
+        let rows = page(
+            conn,
+            query.limit,
+            query.offset,
+            |conn| Ok(matching()?.count().get_result(conn)?),
+            |conn, limit, offset| {
+                Ok(token_filters::order(matching()?, ordering)
+                    .limit(limit)
+                    .offset(offset)
+                    .select(TokenRow::as_select())
+                    .load::<TokenRow>(conn)?)
+            },
+        )?;
+        Ok(Page {
+            items: rows.items.into_iter().map(Token::from).collect(),
+            total: rows.total,
+        })
     }
 
     /// Switches a token on or off and records who did it; unchanged when it already is.
@@ -564,9 +513,10 @@ impl NewToken<'_> {
         master_key: &MasterKey,
         actor: &Actor,
     ) -> Result<(Token, ApiKey), DbError> {
+        let modules = self.extension.modules_for(self.modules.clone())?;
         for _ in 0..5 {
             let id = TokenId::generate();
-            match self.insert_as(conn, master_key, actor, id) {
+            match self.insert_as(conn, master_key, actor, id, &modules) {
                 Err(DbError::Conflict(_)) => {
                     if let Some(key) = self.creation_key
                         && let Some(existing) =
@@ -588,22 +538,18 @@ impl NewToken<'_> {
         master_key: &MasterKey,
         actor: &Actor,
         id: TokenId,
+        modules: &ModuleSet,
     ) -> Result<(Token, ApiKey), DbError> {
         let secret = TokenSecret::generate(&id);
-        let modules = if self.extension.has_fixed_permissions() {
-            ModuleSet::all()
-        } else {
-            self.modules.clone()
-        };
         write_transaction(conn, |conn| {
             let at = now();
             diesel::insert_into(tokens::table)
                 .values((
                     tokens::id.eq(id.as_str()),
                     tokens::account_id.eq(self.account_id.as_str()),
-                    tokens::name.eq(self.name.as_str()),
-                    tokens::description.eq(self.description.as_str()),
-                    tokens::external_id.eq(self.external_id.as_str()),
+                    tokens::name.eq(self.general.name.as_str()),
+                    tokens::description.eq(self.general.description.as_str()),
+                    tokens::external_id.eq(self.general.external_id.as_str()),
                     tokens::extension_id.eq(self.extension.id()),
                     tokens::status.eq(self.status.as_str()),
                     tokens::secret_digest.eq(secret.digest().as_str()),
@@ -618,26 +564,37 @@ impl NewToken<'_> {
                     tokens::creation_key.eq(self.creation_key),
                 ))
                 .execute(conn)?;
-            let grants: Vec<_> = modules
-                .iter()
-                .map(|module| {
-                    (
-                        token_permissions::token_id.eq(id.as_str()),
-                        token_permissions::module_id.eq(module.id),
-                        token_permissions::granted_at.eq(at),
-                        token_permissions::granted_by_id.eq(&actor.id),
-                        token_permissions::granted_by_name.eq(&actor.name),
-                    )
-                })
-                .collect();
-            for grant in grants {
-                diesel::insert_into(token_permissions::table)
-                    .values(grant)
-                    .execute(conn)?;
-            }
+            insert_grants(conn, &id, modules, at, actor)?;
             events::record(conn, &id, EventKind::Created, actor, self.client_ip)?;
             let token = Token::find(conn, self.account_id, &id)?;
             Ok((token, ApiKey::new(id.clone(), secret.clone())))
         })
     }
+}
+
+/// Grants `modules` to the token; one already held stays as it was (two requests granting the
+/// same module at once grant it once).
+fn insert_grants(
+    conn: &mut DbConnection,
+    id: &TokenId,
+    modules: &ModuleSet,
+    at: NaiveDateTime,
+    actor: &Actor,
+) -> Result<(), DbError> {
+    for module in modules.iter() {
+        let grant = (
+            token_permissions::token_id.eq(id.as_str()),
+            token_permissions::module_id.eq(module.id),
+            token_permissions::granted_at.eq(at),
+            token_permissions::granted_by_id.eq(&actor.id),
+            token_permissions::granted_by_name.eq(&actor.name),
+        );
+        on_backend!(&mut *conn, |c| diesel::insert_into(
+            token_permissions::table
+        )
+        .values(grant)
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    }
+    Ok(())
 }

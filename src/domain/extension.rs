@@ -1,5 +1,7 @@
-//! The extensions a token is made for. Reports tokens always get every module.
+//! The extensions a token is made for, and what each lets its tokens hold: Reports tokens always
+//! hold All, the others at least one module of their choice.
 
+use super::module::{ModuleError, ModuleSet};
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,6 +63,32 @@ impl Extension {
         self == Self::Reports
     }
 
+    /// What is asked for when nothing is: All for a fixed extension, nothing otherwise (which
+    /// `modules_for` refuses).
+    pub fn default_modules(self) -> ModuleSet {
+        if self.has_fixed_permissions() {
+            ModuleSet::all()
+        } else {
+            ModuleSet::default()
+        }
+    }
+
+    /// The modules a token of this extension holds when `requested` are asked for: the one rule
+    /// that creating a token and changing its permissions (UI, API, CLI) all go through.
+    pub fn modules_for(self, requested: ModuleSet) -> Result<ModuleSet, ModuleError> {
+        if self.has_fixed_permissions() {
+            return if requested == ModuleSet::all() {
+                Ok(requested)
+            } else {
+                Err(ModuleError::Fixed(self.title()))
+            };
+        }
+        if requested.is_empty() {
+            return Err(ModuleError::Empty);
+        }
+        Ok(requested)
+    }
+
     /// Accepts the API name (`zapier`, any case) or the id (`EXT-002`).
     pub fn parse(value: &str) -> Result<Self, UnknownExtension> {
         let value = value.trim();
@@ -96,6 +124,47 @@ mod tests {
         ];
         for (value, expected) in cases {
             assert_eq!(Extension::parse(value).ok(), expected, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn what_a_token_of_each_extension_may_hold() {
+        let some = ModuleSet::parse(["MD-0002"]).unwrap();
+        let cases = [
+            (Extension::Custom, some.clone(), Ok(some.clone())),
+            (Extension::Zapier, ModuleSet::all(), Ok(ModuleSet::all())),
+            (
+                Extension::Flowgear,
+                ModuleSet::default(),
+                Err(ModuleError::Empty),
+            ),
+            (Extension::Reports, ModuleSet::all(), Ok(ModuleSet::all())),
+            (
+                Extension::Reports,
+                some.clone(),
+                Err(ModuleError::Fixed("Custom Reports")),
+            ),
+            (
+                Extension::Reports,
+                ModuleSet::default(),
+                Err(ModuleError::Fixed("Custom Reports")),
+            ),
+            (
+                Extension::Reports,
+                ModuleSet::all().with(&some),
+                Err(ModuleError::Fixed("Custom Reports")),
+            ),
+        ];
+        for (extension, requested, expected) in cases {
+            assert_eq!(
+                extension.modules_for(requested.clone()),
+                expected,
+                "{extension} {requested:?}"
+            );
+        }
+        for extension in Extension::ALL {
+            let default = extension.modules_for(extension.default_modules());
+            assert_eq!(default.is_ok(), extension.has_fixed_permissions());
         }
     }
 

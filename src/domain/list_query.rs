@@ -2,6 +2,8 @@
 //! by hand, so anything unrecognised falls back to the default instead of failing the page.
 
 use super::extension::Extension;
+use super::fields::TokenField;
+use super::query::{CompareOp, Direction, Filter, Query, Value};
 use super::token::TokenStatus;
 
 pub const PAGE_SIZES: [u32; 4] = [10, 25, 50, 100];
@@ -34,6 +36,16 @@ impl TokenSort {
             Self::OldestFirst => "created",
             Self::NameAscending => "name",
             Self::NameDescending => "-name",
+        }
+    }
+
+    /// The same order as the API's `ordering(...)` writes it.
+    pub fn ordering(self) -> (TokenField, Direction) {
+        match self {
+            Self::NewestFirst => (TokenField::CreatedAt, Direction::Descending),
+            Self::OldestFirst => (TokenField::CreatedAt, Direction::Ascending),
+            Self::NameAscending => (TokenField::Name, Direction::Ascending),
+            Self::NameDescending => (TokenField::Name, Direction::Descending),
         }
     }
 
@@ -143,6 +155,29 @@ impl TokenListQuery {
         u64::from(self.page - 1) * u64::from(self.per_page)
     }
 
+    /// The list's request as the API would write it, so both are answered by one query.
+    pub fn to_query(&self) -> Query<TokenField> {
+        let equals = |field, value: &str| Filter::Compare {
+            op: CompareOp::Eq,
+            field,
+            value: Value::Text(value.to_owned()),
+        };
+        let mut filters = Vec::new();
+        if let Some(status) = self.status {
+            filters.push(equals(TokenField::Status, status.as_str()));
+        }
+        if let Some(extension) = self.extension {
+            filters.push(equals(TokenField::ExtensionId, extension.id()));
+        }
+        Query {
+            filter: (!filters.is_empty()).then_some(Filter::And(filters)),
+            ordering: vec![self.sort.ordering()],
+            limit: self.per_page,
+            offset: self.offset(),
+            search: self.search.clone(),
+        }
+    }
+
     pub fn is_filtered(&self) -> bool {
         self.status.is_some() || self.extension.is_some() || self.search.is_some()
     }
@@ -241,6 +276,24 @@ mod tests {
         let q = parse(&[("q", &"x".repeat(500))]);
         assert_eq!(q.search.unwrap().len(), 128);
         assert_eq!(parse(&[("q", "a\u{0}b")]).search.as_deref(), Some("ab"));
+    }
+
+    #[test]
+    fn the_list_asks_what_the_api_would() {
+        let q = parse(&[
+            ("page", "2"),
+            ("status", "active"),
+            ("extension", "zapier"),
+            ("sort", "-name"),
+        ])
+        .to_query();
+        assert_eq!((q.limit, q.offset), (10, 10));
+        assert_eq!(q.ordering, [(TokenField::Name, Direction::Descending)]);
+        let Some(Filter::And(filters)) = q.filter else {
+            panic!("status and extension filter");
+        };
+        assert_eq!(filters.len(), 2);
+        assert_eq!(TokenListQuery::default().to_query().filter, None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod extension;
+pub mod fields;
 pub mod ids;
 pub mod list_query;
 pub mod module;

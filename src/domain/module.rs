@@ -9,86 +9,61 @@ pub struct Module {
     pub name: &'static str,
 }
 
-pub const ALL_MODULES_ID: &str = "MD-0000";
+impl Module {
+    pub const ALL: Module = Module::new("MD-0000", "All");
+    pub const ACCOUNT: Module = Module::new("MD-0001", "Account");
+    pub const AGREEMENTS: Module = Module::new("MD-0002", "Agreements");
+    pub const CONTRACTS: Module = Module::new("MD-0003", "Contracts");
+    pub const CUSTOMERS: Module = Module::new("MD-0004", "Customers");
+    pub const LISTINGS: Module = Module::new("MD-0005", "Listings");
+    pub const MARKETPLACES: Module = Module::new("MD-0006", "Marketplaces");
+    pub const INTEGRATIONS: Module = Module::new("MD-0007", "Integrations");
+    pub const PARTNERS: Module = Module::new("MD-0008", "Partners");
+    pub const PRICING: Module = Module::new("MD-0009", "Pricing");
+    pub const PRODUCTS: Module = Module::new("MD-0010", "Products");
+    pub const REPORTS: Module = Module::new("MD-0011", "Reports");
+    pub const SUBSCRIPTIONS: Module = Module::new("MD-0012", "Subscriptions");
+    pub const USAGE: Module = Module::new("MD-0013", "Usage");
+    pub const HELPDESK: Module = Module::new("MD-0023", "Helpdesk");
+    pub const DEVOPS: Module = Module::new("MD-0024", "DevOps");
+    pub const LEADS: Module = Module::new("MD-0032", "Leads");
+
+    const fn new(id: &'static str, name: &'static str) -> Self {
+        Self { id, name }
+    }
+}
 
 /// Every module, "All" first, the rest as the platform numbers them.
 pub const MODULES: [Module; 17] = [
-    Module {
-        id: "MD-0000",
-        name: "All",
-    },
-    Module {
-        id: "MD-0001",
-        name: "Account",
-    },
-    Module {
-        id: "MD-0002",
-        name: "Agreements",
-    },
-    Module {
-        id: "MD-0003",
-        name: "Contracts",
-    },
-    Module {
-        id: "MD-0004",
-        name: "Customers",
-    },
-    Module {
-        id: "MD-0005",
-        name: "Listings",
-    },
-    Module {
-        id: "MD-0006",
-        name: "Marketplaces",
-    },
-    Module {
-        id: "MD-0007",
-        name: "Integrations",
-    },
-    Module {
-        id: "MD-0008",
-        name: "Partners",
-    },
-    Module {
-        id: "MD-0009",
-        name: "Pricing",
-    },
-    Module {
-        id: "MD-0010",
-        name: "Products",
-    },
-    Module {
-        id: "MD-0011",
-        name: "Reports",
-    },
-    Module {
-        id: "MD-0012",
-        name: "Subscriptions",
-    },
-    Module {
-        id: "MD-0013",
-        name: "Usage",
-    },
-    Module {
-        id: "MD-0023",
-        name: "Helpdesk",
-    },
-    Module {
-        id: "MD-0024",
-        name: "DevOps",
-    },
-    Module {
-        id: "MD-0032",
-        name: "Leads",
-    },
+    Module::ALL,
+    Module::ACCOUNT,
+    Module::AGREEMENTS,
+    Module::CONTRACTS,
+    Module::CUSTOMERS,
+    Module::LISTINGS,
+    Module::MARKETPLACES,
+    Module::INTEGRATIONS,
+    Module::PARTNERS,
+    Module::PRICING,
+    Module::PRODUCTS,
+    Module::REPORTS,
+    Module::SUBSCRIPTIONS,
+    Module::USAGE,
+    Module::HELPDESK,
+    Module::DEVOPS,
+    Module::LEADS,
 ];
 
+/// Why a set of modules cannot be what a token holds.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ModuleError {
-    #[error("unknown module {0:?}")]
+    #[error("unknown module {0:?}; choose from the list")]
     Unknown(String),
-    #[error("choose at least one module")]
+    #[error("a token must hold at least one module, or All Modules")]
     Empty,
+    /// The extension's tokens hold a fixed set (its title is the argument).
+    #[error("{0} tokens always hold All Modules")]
+    Fixed(&'static str),
 }
 
 impl Module {
@@ -101,32 +76,28 @@ impl Module {
     }
 
     pub fn is_all(self) -> bool {
-        self.id == ALL_MODULES_ID
+        self == Self::ALL
     }
 }
 
-/// A non-empty set of granted modules.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A set of modules, as asked for or as held. Whether it may be a token's is for the token's
+/// extension to say (`Extension::modules_for`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ModuleSet(BTreeSet<Module>);
 
 impl ModuleSet {
     pub fn all() -> Self {
-        Self(BTreeSet::from([MODULES[0]]))
+        Self(BTreeSet::from([Module::ALL]))
     }
 
-    /// From module ids; unknown ids and an empty choice are refused.
+    /// From module ids; an unknown id is refused.
     pub fn parse<'a>(ids: impl IntoIterator<Item = &'a str>) -> Result<Self, ModuleError> {
-        let set = ids
-            .into_iter()
+        ids.into_iter()
             .map(|id| Module::find(id.trim()))
-            .collect::<Result<BTreeSet<_>, _>>()?;
-        if set.is_empty() {
-            return Err(ModuleError::Empty);
-        }
-        Ok(Self(set))
+            .collect::<Result<BTreeSet<_>, _>>()
+            .map(Self)
     }
 
-    /// A set that may be empty: what a token holds after the API removed its last module.
     pub fn of(modules: impl IntoIterator<Item = Module>) -> Self {
         Self(modules.into_iter().collect())
     }
@@ -144,7 +115,7 @@ impl ModuleSet {
     }
 
     pub fn has_all(&self) -> bool {
-        self.0.iter().any(|m| m.is_all())
+        self.0.contains(&Module::ALL)
     }
 
     /// Whether a token holding this set may use `module`.
@@ -155,6 +126,23 @@ impl ModuleSet {
     /// Whether `module` itself is in the set (unlike `grants`, "All" does not imply it).
     pub fn contains(&self, module: Module) -> bool {
         self.0.contains(&module)
+    }
+
+    /// The modules of `other` that this set does not hold itself ("All" is held only by All).
+    pub fn lacking<'a>(&'a self, other: &'a ModuleSet) -> impl Iterator<Item = Module> + 'a {
+        other
+            .iter()
+            .filter(move |m| !self.has_all() && (m.is_all() || !self.contains(*m)))
+    }
+
+    /// This set with `modules` added.
+    pub fn with(&self, modules: &ModuleSet) -> Self {
+        Self(self.0.union(&modules.0).copied().collect())
+    }
+
+    /// This set with `modules` taken away.
+    pub fn without(&self, modules: &ModuleSet) -> Self {
+        Self(self.0.difference(&modules.0).copied().collect())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Module> + '_ {
@@ -170,19 +158,21 @@ mod tests {
     fn module_ids_are_unique_and_all_comes_first() {
         let ids: BTreeSet<_> = MODULES.iter().map(|m| m.id).collect();
         assert_eq!(ids.len(), MODULES.len());
-        assert!(MODULES[0].is_all());
+        assert_eq!(MODULES[0], Module::ALL);
+        assert!(MODULES.iter().all(|m| Module::find(m.id) == Ok(*m)));
     }
 
     #[test]
     fn parse_sets() {
         let agreements = Module::find("MD-0002").unwrap();
+        assert_eq!(agreements, Module::AGREEMENTS);
         let set = ModuleSet::parse(["MD-0001", "MD-0002", "MD-0002"]).unwrap();
         assert_eq!(set.iter().count(), 2);
         assert!(set.grants(agreements));
-        assert!(!set.grants(Module::find("MD-0032").unwrap()));
+        assert!(!set.grants(Module::LEADS));
         assert!(!set.has_all());
 
-        assert_eq!(ModuleSet::parse([]), Err(ModuleError::Empty));
+        assert!(ModuleSet::parse([]).unwrap().is_empty());
         assert_eq!(
             ModuleSet::parse(["MD-0001", "MD-9999"]),
             Err(ModuleError::Unknown("MD-9999".into()))
@@ -201,6 +191,21 @@ mod tests {
                 .count(),
             2
         );
-        assert_eq!(ModuleSet::parse_list(" , "), Err(ModuleError::Empty));
+        assert!(ModuleSet::parse_list(" , ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn what_one_set_lacks_of_another() {
+        let held = ModuleSet::parse(["MD-0001", "MD-0002"]).unwrap();
+        let asked = ModuleSet::parse(["MD-0002", "MD-0003", "MD-0000"]).unwrap();
+        assert_eq!(
+            held.lacking(&asked).collect::<Vec<_>>(),
+            [Module::ALL, Module::CONTRACTS]
+        );
+        assert_eq!(ModuleSet::all().lacking(&asked).count(), 0);
+        assert_eq!(
+            held.with(&asked).without(&held),
+            ModuleSet::parse(["MD-0000", "MD-0003"]).unwrap()
+        );
     }
 }

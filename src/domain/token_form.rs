@@ -7,12 +7,27 @@ use super::text::{Description, ExternalId, TokenName};
 use std::collections::BTreeMap;
 
 /// Messages by form field name (`name`, `external_id`, `description`, `extension`, `modules`).
+/// The UI shows each beside its field, the API lists them as `field: message`, and the command
+/// line reports the first as `--field: message`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldErrors(BTreeMap<&'static str, String>);
 
 impl FieldErrors {
+    pub fn one(field: &'static str, message: impl Into<String>) -> Self {
+        let mut errors = Self::default();
+        errors.add(field, message);
+        errors
+    }
+
+    /// Keeps the first message of a field: the one found first is the one to fix first.
     pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
         self.0.entry(field).or_insert_with(|| message.into());
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.0
+            .iter()
+            .map(|(field, message)| (*field, message.as_str()))
     }
 
     pub fn get(&self, field: &str) -> Option<&str> {
@@ -27,6 +42,16 @@ impl FieldErrors {
         for (field, message) in other.0 {
             self.add(field, message);
         }
+    }
+}
+
+impl std::fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let all: Vec<String> = self
+            .iter()
+            .map(|(field, message)| format!("{field}: {message}"))
+            .collect();
+        f.write_str(&all.join("; "))
     }
 }
 
@@ -90,27 +115,25 @@ pub struct PermissionsInput {
 }
 
 impl PermissionsInput {
-    /// The granted set; a Reports token always gets every module, whatever was sent.
-    pub fn parse(&self, extension: Extension) -> Result<ModuleSet, FieldErrors> {
-        if extension.has_fixed_permissions() || self.all_modules {
+    /// What the boxes ask for: All when its box is ticked, else the ticked modules.
+    fn requested(&self) -> Result<ModuleSet, ModuleError> {
+        if self.all_modules {
             return Ok(ModuleSet::all());
         }
-        let mut errors = FieldErrors::default();
-        match ModuleSet::parse(self.modules.iter().map(String::as_str)) {
-            Ok(set) => return Ok(set),
-            Err(ModuleError::Empty) => {
-                errors.add("modules", "Choose at least one module, or All Modules")
-            }
-            Err(e @ ModuleError::Unknown(_)) => errors.add(
-                "modules",
-                format!(
-                    "{}{}",
-                    capitalised(&e.to_string()),
-                    "; choose from the list"
-                ),
-            ),
-        }
-        Err(errors)
+        ModuleSet::parse(self.modules.iter().map(String::as_str))
+    }
+
+    /// The set a token of `extension` gets from this form. A fixed extension's form offers no
+    /// choice (its boxes are disabled and send nothing), so nothing is read from it.
+    pub fn parse(&self, extension: Extension) -> Result<ModuleSet, FieldErrors> {
+        let requested = if extension.has_fixed_permissions() {
+            Ok(extension.default_modules())
+        } else {
+            self.requested()
+        };
+        requested
+            .and_then(|modules| extension.modules_for(modules))
+            .map_err(|e| FieldErrors::one("modules", capitalised(&e.to_string())))
     }
 
     /// The form's state for a granted set, to pre-fill the edit form.
@@ -130,7 +153,8 @@ impl PermissionsInput {
     }
 }
 
-fn capitalised(text: &str) -> String {
+/// A message that starts a sentence of its own.
+pub fn capitalised(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
@@ -232,7 +256,7 @@ mod tests {
                 .parse(Extension::Custom)
                 .unwrap_err()
                 .get("modules"),
-            Some("Choose at least one module, or All Modules")
+            Some("A token must hold at least one module, or All Modules")
         );
         assert_eq!(
             input(&["MD-0001", "MD-4242"], false)
@@ -240,6 +264,13 @@ mod tests {
                 .unwrap_err()
                 .get("modules"),
             Some("Unknown module \"MD-4242\"; choose from the list")
+        );
+        assert!(
+            input(&["MD-0001"], false)
+                .parse(Extension::Reports)
+                .unwrap()
+                .has_all(),
+            "a fixed form asks for nothing"
         );
     }
 

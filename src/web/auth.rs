@@ -1,11 +1,13 @@
 //! Signing in and out.
 
 use super::session::TypedSession;
-use super::{AppState, ClientIp, local_path, page, see_other};
+use super::{local_path, page, see_other};
 use crate::db::{self, users::User};
 use crate::domain::password;
 use crate::domain::user::Email;
 use crate::error::AppError;
+use crate::request::ClientIp;
+use crate::startup::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;

@@ -2,9 +2,9 @@
 //! `X-CSRF-Token` header or the `csrf_token` form field. Checked here, once, before any handler
 //! runs, so a forged request changes nothing.
 
-use super::body::{BodyError, read_limited};
 use super::session::TypedSession;
 use crate::error::error_page;
+use crate::request::{BodyError, MAX_BODY_BYTES, read_limited};
 use actix_web::HttpMessage;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -14,8 +14,6 @@ use subtle::ConstantTimeEq;
 
 pub const HEADER: &str = "X-CSRF-Token";
 pub const FIELD: &str = "csrf_token";
-/// Forms here are small; a larger body is refused before it is buffered.
-const MAX_FORM_BYTES: usize = 64 * 1024;
 
 fn same(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
@@ -30,7 +28,8 @@ pub async fn protect(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    if req.method() != Method::POST || req.path().starts_with("/public/") {
+    // The API authenticates every request by its key, not by a cookie a browser sends along.
+    if req.method() != Method::POST || req.path().starts_with(crate::api::BASE) {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     let expected = TypedSession::of(req.request()).existing_csrf_token();
@@ -50,7 +49,7 @@ pub async fn protect(
         Some(token) => same(&token, &expected),
         None => {
             let mut payload = req.take_payload();
-            let body = match read_limited(&mut payload, MAX_FORM_BYTES).await {
+            let body = match read_limited(&mut payload, MAX_BODY_BYTES).await {
                 Ok(body) => body,
                 Err(BodyError::TooLarge) => {
                     return Ok(refuse(

@@ -1,9 +1,8 @@
 //! The server-rendered UI: handlers by area, and what they share (the signed-in user, the page
-//! layout, the client's address).
+//! layout).
 
 pub mod assets;
 pub mod auth;
-pub mod body;
 pub mod csrf;
 pub mod forms;
 pub mod health;
@@ -11,29 +10,17 @@ pub mod session;
 pub mod throttle;
 pub mod tokens;
 
+use crate::db;
 use crate::db::accounts::Account;
 use crate::db::users::User;
-use crate::db::{self, DbPool};
-use crate::domain::secret_box::MasterKey;
 use crate::error::AppError;
+use crate::startup::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use session::TypedSession;
-use std::future::{Future, Ready, ready};
+use std::future::Future;
 use std::pin::Pin;
-
-/// What every handler can reach.
-pub struct AppState {
-    pub pool: DbPool,
-    pub master_key: MasterKey,
-    /// API use waiting to be written; see `db::last_used`.
-    pub last_used: std::sync::Arc<crate::db::last_used::LastUsed>,
-    pub sign_in_throttle: throttle::SignInThrottle,
-    /// Password checks at once: each takes ~20 MiB and a core for a while, and they share the
-    /// blocking threads with database work, which they must not crowd out.
-    pub password_checks: tokio::sync::Semaphore,
-}
 
 /// The signed-in user and their account. Taking it as an argument is what makes a page require
 /// signing in: without a user the request is sent to /login and comes back afterwards.
@@ -70,18 +57,6 @@ impl FromRequest for CurrentUser {
                 Err(e) => Err(e.into()),
             }
         })
-    }
-}
-
-/// The address of the client, as the connection shows it; recorded with every change.
-pub struct ClientIp(pub Option<String>);
-
-impl FromRequest for ClientIp {
-    type Error = actix_web::Error;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Ok(Self(req.peer_addr().map(|addr| addr.ip().to_string()))))
     }
 }
 

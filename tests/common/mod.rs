@@ -2,6 +2,7 @@
 //! database), a cookie-keeping HTTP client, and ways to read the pages a person would see.
 #![allow(dead_code)]
 
+use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use rand::RngCore;
@@ -20,8 +21,9 @@ use tokendesk::domain::extension::Extension;
 use tokendesk::domain::module::ModuleSet;
 use tokendesk::domain::password;
 use tokendesk::domain::secret_box::MasterKey;
-use tokendesk::domain::text::{AccountName, Description, ExternalId, PersonName, TokenName};
+use tokendesk::domain::text::{AccountName, PersonName};
 use tokendesk::domain::token::{Actor, StoredStatus};
+use tokendesk::domain::token_form::GeneralInput;
 use tokendesk::domain::user::{Email, Role};
 
 /// Runs each named `async fn(Backend)` once on SQLite and once on PostgreSQL, as
@@ -208,8 +210,8 @@ impl TestApp {
     /// How many live tokens the account has.
     pub fn token_count(&self, owner: &TestUser) -> u64 {
         let mut conn = self.pool.get().unwrap();
-        let query = tokendesk::domain::list_query::TokenListQuery::default();
-        Token::list(&mut conn, &owner.account.id, &query)
+        let query = tokendesk::domain::list_query::TokenListQuery::default().to_query();
+        Token::query(&mut conn, &owner.account.id, &query)
             .unwrap()
             .total
     }
@@ -236,6 +238,20 @@ impl TestApp {
         }
     }
 
+    /// A token to make for `owner`: custom, active, all modules and no expiry unless told.
+    pub fn token<'a>(&'a self, owner: &'a TestUser, name: &str) -> TokenSpec<'a> {
+        TokenSpec {
+            app: self,
+            owner,
+            name: name.to_owned(),
+            external_id: String::new(),
+            extension: Extension::Custom,
+            status: StoredStatus::Active,
+            modules: "all".to_owned(),
+            expires_at: None,
+        }
+    }
+
     pub fn add_token(
         &self,
         owner: &TestUser,
@@ -243,51 +259,10 @@ impl TestApp {
         extension: Extension,
         status: StoredStatus,
     ) -> (Token, ApiKey) {
-        self.add_token_with(owner, name, "", extension, status)
-    }
-
-    pub fn add_token_with(
-        &self,
-        owner: &TestUser,
-        name: &str,
-        external_id: &str,
-        extension: Extension,
-        status: StoredStatus,
-    ) -> (Token, ApiKey) {
-        self.add_token_granting(owner, name, external_id, extension, status, "all", None)
-    }
-
-    /// A token with exactly `modules` (`all` or `MD-0001,MD-0002`) and an optional expiry.
-    #[allow(clippy::too_many_arguments)]
-    pub fn add_token_granting(
-        &self,
-        owner: &TestUser,
-        name: &str,
-        external_id: &str,
-        extension: Extension,
-        status: StoredStatus,
-        modules: &str,
-        expires_at: Option<chrono::NaiveDateTime>,
-    ) -> (Token, ApiKey) {
-        let mut conn = self.pool.get().unwrap();
-        NewToken {
-            account_id: &owner.account.id,
-            name: &TokenName::parse(name).unwrap(),
-            description: &Description::parse("A token made by a test.").unwrap(),
-            external_id: &ExternalId::parse(external_id).unwrap(),
-            extension,
-            modules: &ModuleSet::parse_list(modules).unwrap(),
-            status,
-            expires_at,
-            client_ip: None,
-            creation_key: None,
-        }
-        .insert(
-            &mut conn,
-            &self.master_key,
-            &Actor::user(&owner.user.id, &owner.user.name),
-        )
-        .unwrap()
+        self.token(owner, name)
+            .extension(extension)
+            .status(status)
+            .create()
     }
 
     /// A request to the API with `Authorization: ApiKey <key>`.
@@ -300,6 +275,21 @@ impl TestApp {
         self.client
             .request(method, self.url(&format!("/public/v1{path}")))
             .header("Authorization", format!("ApiKey {}", key.expose()))
+    }
+
+    /// Calls the API with `key`, sending `body` as JSON when there is one, and reads the answer.
+    pub async fn call(
+        &self,
+        key: &ApiKey,
+        method: reqwest::Method,
+        path: &str,
+        body: impl Into<Option<serde_json::Value>>,
+    ) -> Answer {
+        let mut request = self.api(method, path, key);
+        if let Some(body) = body.into() {
+            request = request.json(&body);
+        }
+        Answer::read(request.send().await.expect("API request")).await
     }
 
     pub fn find_token(&self, owner: &TestUser, token: &Token) -> Option<Token> {
@@ -366,6 +356,122 @@ impl TestApp {
         );
         self.sign_in(&user).await;
         user
+    }
+}
+
+/// What the API answered: the status, the `Content-Range` header, and the JSON body (`Null`
+/// when there is none).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub content_range: String,
+    pub body: serde_json::Value,
+}
+
+impl Answer {
+    pub async fn read(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let content_range = response
+            .headers()
+            .get("content-range")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let text = response.text().await.expect("a body");
+        let body = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("JSON body ({e}): {text}"))
+        };
+        Self {
+            status,
+            content_range,
+            body,
+        }
+    }
+
+    /// The `error_code` of an error body.
+    pub fn code(&self) -> &str {
+        self.body["error_code"].as_str().unwrap_or_default()
+    }
+
+    /// The messages of an error body.
+    pub fn errors(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| e.as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A token a test needs, described by what differs from the usual one.
+pub struct TokenSpec<'a> {
+    app: &'a TestApp,
+    owner: &'a TestUser,
+    name: String,
+    external_id: String,
+    extension: Extension,
+    status: StoredStatus,
+    modules: String,
+    expires_at: Option<NaiveDateTime>,
+}
+
+impl TokenSpec<'_> {
+    pub fn external_id(mut self, external_id: &str) -> Self {
+        self.external_id = external_id.to_owned();
+        self
+    }
+
+    pub fn extension(mut self, extension: Extension) -> Self {
+        self.extension = extension;
+        self
+    }
+
+    pub fn status(mut self, status: StoredStatus) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// `all` or `MD-0001,MD-0002`.
+    pub fn modules(mut self, modules: &str) -> Self {
+        self.modules = modules.to_owned();
+        self
+    }
+
+    pub fn expires_at(mut self, at: NaiveDateTime) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    pub fn create(self) -> (Token, ApiKey) {
+        let general = GeneralInput {
+            name: self.name,
+            external_id: self.external_id,
+            description: "A token made by a test.".into(),
+        }
+        .parse()
+        .expect("valid test token");
+        let mut conn = self.app.pool.get().unwrap();
+        NewToken {
+            account_id: &self.owner.account.id,
+            general: &general,
+            extension: self.extension,
+            modules: &ModuleSet::parse_list(&self.modules).unwrap(),
+            status: self.status,
+            expires_at: self.expires_at,
+            client_ip: None,
+            creation_key: None,
+        }
+        .insert(
+            &mut conn,
+            &self.app.master_key,
+            &Actor::user(&self.owner.user.id, &self.owner.user.name),
+        )
+        .unwrap()
     }
 }
 

@@ -104,16 +104,22 @@ def test_create_update_action_delete(server, client):
 def test_permissions_subcollection(server, client):
     created = tokens(client).create({
         'name': 'Permissions target', 'description': 'Compatibility test', 'extension': {'name': 'zapier'},
+        'permissions': [{'object': {'id': 'MD-0013'}}],
     })
     permissions = tokens(client).resource(created['id']).collection('permissions')
-    assert list(permissions.all()) == []
+    assert [p['object']['id'] for p in permissions.all()] == ['MD-0013']
     added = permissions.create({'object': {'id': 'MD-0002'}})
-    assert [p['object']['id'] for p in added] == ['MD-0002']
+    assert [p['object']['id'] for p in added] == ['MD-0002', 'MD-0013']
     path = f"auth/tokens/{created['id']}/permissions"
     client.create(path, payload=[{'object': {'id': 'MD-0001'}}, {'object': {'id': 'MD-0013'}}])
     assert sorted(p['object']['id'] for p in permissions.all()) == ['MD-0001', 'MD-0002', 'MD-0013']
     assert permissions.all().count() == 3
     client.delete(path, payload=[{'object': {'id': 'MD-0001'}}])
+    assert sorted(p['object']['id'] for p in permissions.all()) == ['MD-0002', 'MD-0013']
+    with pytest.raises(ClientError) as last:
+        client.delete(path, payload=[{'object': {'id': 'MD-0002'}}, {'object': {'id': 'MD-0013'}}])
+    assert last.value.status_code == 400
+    assert 'at least one module' in str(last.value)
     assert sorted(p['object']['id'] for p in permissions.all()) == ['MD-0002', 'MD-0013']
 
     own = server.client(created['token'])
@@ -144,4 +150,7 @@ def test_client_errors(server, client):
     with pytest.raises(ClientError) as invalid:
         tokens(client).create({'name': '', 'description': 'x', 'extension': {'name': 'custom'}})
     assert invalid.value.status_code == 400
-    assert invalid.value.errors == ['name: Name is required']
+    assert invalid.value.errors == [
+        'name: Name is required',
+        'permissions: a token must hold at least one module, or All Modules',
+    ]

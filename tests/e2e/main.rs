@@ -36,6 +36,8 @@ async fn sign_in(app: &TestApp, browser: &mut Browser) {
 
 /// The Summary's value for a label.
 async fn summary_value(browser: &Browser, label: &str) -> String {
+    // After Create the summary may still be loading.
+    browser.find("dl.summary").await;
     let labels = browser.texts("dl.summary dt").await;
     let values = browser.texts("dl.summary dd").await;
     let at = labels
@@ -299,7 +301,7 @@ async fn creating_a_custom_token_then_closing_the_summary() {
     browser.click("button.primary").await;
     assert_eq!(
         browser.text("#modules-error").await,
-        "Choose at least one module, or All Modules"
+        "A token must hold at least one module, or All Modules"
     );
     browser.screenshot("permissions-error").await;
     browser.click("input[name=modules][value=MD-0032]").await;
@@ -389,15 +391,11 @@ async fn the_permissions_tab_lists_and_filters_modules() {
     let Some((app, user, mut browser)) = journey("permissions_tab").await else {
         return;
     };
-    let (token, _) = app.add_token_granting(
-        &user,
-        "Scoped",
-        "",
-        Extension::Zapier,
-        StoredStatus::Active,
-        "MD-0002,MD-0023",
-        None,
-    );
+    let (token, _) = app
+        .token(&user, "Scoped")
+        .extension(Extension::Zapier)
+        .modules("MD-0002,MD-0023")
+        .create();
     sign_in(&app, &mut browser).await;
     browser
         .goto(&app.url(&format!("/integrations/tokens/{}", token.id)))

@@ -5,9 +5,11 @@ use crate::db::{self, tokens::ModuleChange, tokens::Token};
 use crate::domain::token::Actor;
 use crate::domain::token_form::{FieldErrors, GeneralInput, PermissionsInput};
 use crate::error::AppError;
+use crate::request::ClientIp;
+use crate::startup::AppState;
 use crate::web::forms::{Fields, ModuleChoice, module_choices};
 use crate::web::session::TypedSession;
-use crate::web::{AppState, ClientIp, CurrentUser, Layout, page, see_other};
+use crate::web::{CurrentUser, Layout, page, see_other};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
@@ -118,16 +120,13 @@ pub async fn edit(
     };
     let account_id = current.account.id.clone();
     let actor = Actor::user(&current.user.id, &current.user.name);
-    // A Reports token's permissions are fixed; the form cannot change them.
-    let fixed = token.extension.has_fixed_permissions();
     let updated = db::run(&state.pool, move |conn| {
-        let modules = (!fixed).then_some(ModuleChange::Set(&modules));
         Token::update(
             conn,
             &account_id,
             &id,
             Some(&general),
-            modules,
+            Some(ModuleChange::Set(&modules)),
             &actor,
             ip.as_deref(),
         )

@@ -2,10 +2,12 @@ use super::{LIST_PATH, SelectOption, TokenView};
 use crate::db::{self, tokens::Token};
 use crate::domain::extension::Extension;
 use crate::domain::list_query::{PAGE_SIZES, PageWindow, RawListQuery, TokenListQuery, TokenSort};
+use crate::domain::query::Query;
 use crate::domain::token::TokenStatus;
 use crate::error::AppError;
+use crate::startup::AppState;
 use crate::web::session::TypedSession;
-use crate::web::{AppState, CurrentUser, Layout};
+use crate::web::{CurrentUser, Layout};
 use actix_web::{Responder, get, web};
 use askama::Template;
 use askama_web::WebTemplate;
@@ -99,9 +101,16 @@ pub async fn list(
         sort: params.sort.as_deref(),
     });
     let account_id = current.account.id.clone();
-    let lookup = query.clone();
+    let asked = query.to_query();
     let page = db::run(&state.pool, move |conn| {
-        Token::list(conn, &account_id, &lookup)
+        let page = Token::query(conn, &account_id, &asked)?;
+        if !page.items.is_empty() || page.total == 0 {
+            return Ok(page);
+        }
+        // Past the end (an old link, a deletion meanwhile): the last page rather than none.
+        let last = PageWindow::clamp(u32::MAX, asked.limit, page.total);
+        let offset = u64::from(last.page - 1) * u64::from(asked.limit);
+        Token::query(conn, &account_id, &Query { offset, ..asked })
     })
     .await?;
     let window = PageWindow::clamp(query.page, query.per_page, page.total);
@@ -145,7 +154,7 @@ pub async fn list(
 
     Ok(ListPage {
         layout: Layout::new(&current, &session),
-        tokens: page.tokens.iter().map(|t| TokenView::new(t, now)).collect(),
+        tokens: page.items.iter().map(|t| TokenView::new(t, now)).collect(),
         page_links: page_links(&query, &window),
         prev_url: (window.page > 1).then(|| page_url(&query, window.page - 1)),
         next_url: (window.page < window.last_page).then(|| page_url(&query, window.page + 1)),

@@ -6,11 +6,15 @@ use crate::db::{self, DbError, tokens::NewToken, tokens::Token};
 use crate::domain::extension::Extension;
 use crate::domain::module::{MODULES, ModuleSet};
 use crate::domain::token::{Actor, StoredStatus};
-use crate::domain::token_form::{FieldErrors, GeneralInput, PermissionsInput, parse_extension};
+use crate::domain::token_form::{
+    FieldErrors, General, GeneralInput, PermissionsInput, parse_extension,
+};
 use crate::error::AppError;
+use crate::request::ClientIp;
+use crate::startup::AppState;
 use crate::web::forms::{Fields, ModuleChoice, module_choices};
 use crate::web::session::TypedSession;
-use crate::web::{AppState, ClientIp, CurrentUser, Layout, page, see_other};
+use crate::web::{CurrentUser, Layout, page, see_other};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
@@ -53,19 +57,12 @@ impl Draft {
         }
     }
 
-    fn extension(&self) -> Option<Extension> {
-        parse_extension(self.extension.as_deref()).ok()
-    }
-
-    /// Where the person must go first: the earliest step that is not valid yet.
-    fn first_incomplete_step(&self) -> Option<&'static str> {
-        if self.general.parse().is_err() {
-            Some(GENERAL)
-        } else if self.extension().is_none() {
-            Some(EXTENSION)
-        } else {
-            None
-        }
+    /// The first two steps as parsed, or the earliest step that is not valid yet (where the
+    /// person must go first).
+    fn complete(&self) -> Result<(General, Extension), &'static str> {
+        let general = self.general.parse().map_err(|_| GENERAL)?;
+        let extension = parse_extension(self.extension.as_deref()).map_err(|_| EXTENSION)?;
+        Ok((general, extension))
     }
 }
 
@@ -114,7 +111,7 @@ impl Steps {
 #[get("/integrations/tokens/new")]
 pub async fn start(_current: CurrentUser, session: TypedSession) -> HttpResponse {
     let draft = draft_of(&session);
-    see_other(draft.first_incomplete_step().unwrap_or(PERMISSIONS))
+    see_other(draft.complete().err().unwrap_or(PERMISSIONS))
 }
 
 #[derive(Template)]
@@ -302,10 +299,10 @@ pub async fn permissions_form(
         return Ok(see_other(SUMMARY));
     }
     let draft = draft_of(&session);
-    if let Some(step) = draft.first_incomplete_step() {
-        return Ok(see_other(step));
-    }
-    let extension = draft.extension().unwrap_or(Extension::Custom);
+    let (_, extension) = match draft.complete() {
+        Ok(done) => done,
+        Err(step) => return Ok(see_other(step)),
+    };
     page(
         &PermissionsPage::new(
             &current,
@@ -334,10 +331,10 @@ pub async fn create(
         Some(Wizard::Created { .. }) => return Ok(see_other(SUMMARY)),
         None => return Ok(see_other(GENERAL)),
     };
-    if let Some(step) = draft.first_incomplete_step() {
-        return Ok(see_other(step));
-    }
-    let extension = draft.extension().unwrap_or(Extension::Custom);
+    let (general, extension) = match draft.complete() {
+        Ok(done) => done,
+        Err(step) => return Ok(see_other(step)),
+    };
     let sent = fields.permissions();
     draft.permissions = PermissionsInput {
         // Known, distinct module ids only: the session cookie keeps nothing else.
@@ -352,9 +349,9 @@ pub async fn create(
     if fields.get("action") == Some("back") {
         return Ok(see_other(EXTENSION));
     }
-    let (general, modules) = match (draft.general.parse(), sent.parse(extension)) {
-        (Ok(general), Ok(modules)) => (general, modules),
-        (_, Err(errors)) | (Err(errors), _) => {
+    let modules = match sent.parse(extension) {
+        Ok(modules) => modules,
+        Err(errors) => {
             let step =
                 PermissionsPage::new(&current, &session, extension, &draft.permissions, errors);
             return page(&step, StatusCode::UNPROCESSABLE_ENTITY);
@@ -367,9 +364,7 @@ pub async fn create(
     let created = db::run(&state.pool, move |conn| {
         NewToken {
             account_id: &account_id,
-            name: &general.name,
-            description: &general.description,
-            external_id: &general.external_id,
+            general: &general,
             extension,
             modules: &modules,
             status: StoredStatus::Active,
