@@ -54,6 +54,8 @@ impl From<DbError> for AppError {
 struct ErrorPage<'a> {
     title: &'a str,
     message: &'a str,
+    /// For failures on our side: the reference a person can quote to whoever runs the server.
+    request_id: Option<String>,
 }
 
 impl ResponseError for AppError {
@@ -102,11 +104,20 @@ impl ResponseError for AppError {
     }
 }
 
-/// A complete error page with the given status.
+/// A complete error page with the given status; a failure of the server's own (5xx) names the
+/// request, whose log lines carry the same id.
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
-    let body = ErrorPage { title, message }
-        .render()
-        .unwrap_or_else(|_| format!("{title}: {message}"));
+    let request_id = status
+        .is_server_error()
+        .then(crate::request::current_request_id)
+        .flatten();
+    let body = ErrorPage {
+        title,
+        message,
+        request_id,
+    }
+    .render()
+    .unwrap_or_else(|_| format!("{title}: {message}"));
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(body)

@@ -68,9 +68,12 @@ enum TokenCommand {
 }
 
 fn init_logging(filter: &str) {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        // Colour codes only where a person watches; log files and collectors get plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 

@@ -5,17 +5,18 @@ use crate::db::DbPool;
 use crate::db::last_used::LastUsed;
 use crate::domain::secret_box::MasterKey;
 use crate::error::AppError;
-use crate::request::MAX_BODY_BYTES;
+use crate::request::{MAX_BODY_BYTES, RequestSpan};
 use crate::web;
 use actix_session::SessionMiddleware;
 use actix_session::storage::CookieSessionStore;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
-use actix_web::middleware::{DefaultHeaders, Logger, NormalizePath, from_fn};
+use actix_web::middleware::{DefaultHeaders, NormalizePath, from_fn};
 use actix_web::{App, HttpServer, web as aweb};
 use std::net::TcpListener;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+use tracing_actix_web::TracingLogger;
 
 /// What every handler, of the UI and of the API, can reach.
 pub struct AppState {
@@ -108,7 +109,8 @@ pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Res
                     .add(("Referrer-Policy", "same-origin"))
                     .add(("Cache-Control", "no-store")),
             )
-            .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
+            .wrap(from_fn(crate::request::with_request_id))
+            .wrap(TracingLogger::<RequestSpan>::new())
             .wrap(NormalizePath::trim())
             .configure(crate::api::configure)
             .service(web::health::healthz)

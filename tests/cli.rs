@@ -47,10 +47,13 @@ impl Drop for Running {
 
 /// Starts `serve` and collects the lines it prints until the server says it is ready.
 fn start(database: &TestDatabase, args: &[&str]) -> (Running, Vec<String>) {
-    let mut child = tokendesk(database)
-        .args(args)
-        .spawn()
-        .expect("the binary starts");
+    let mut command = tokendesk(database);
+    command.args(args);
+    start_command(command)
+}
+
+fn start_command(mut command: Command) -> (Running, Vec<String>) {
+    let mut child = command.spawn().expect("the binary starts");
     let stdout = child.stdout.take().unwrap();
     let (lines, received) = mpsc::channel();
     std::thread::spawn(move || {
@@ -470,7 +473,122 @@ async fn operators_add_users_and_create_tokens_from_the_command_line(backend: Ba
     );
 }
 
+async fn a_failed_request_is_logged_with_the_id_its_page_shows(backend: Backend) {
+    use diesel::prelude::*;
+    use std::io::Read;
+    use tokendesk::db::schema::tokens;
+
+    let database = TestDatabase::new(backend);
+    let mut command = tokendesk(&database);
+    command.env("RUST_LOG", "info").args(["serve", "--demo"]);
+    let (mut server, lines) = start_command(command);
+    let base = after(&lines, "tokendesk is ready. Sign in at").trim_end_matches("/login");
+    let password = after(&lines, "password:").to_owned();
+
+    // Every answer names its request, each with an id of its own.
+    let client = new_client();
+    let ids: Vec<String> = futures_util::future::join_all(
+        (0..2).map(|_| client.get(format!("{base}/healthz")).send()),
+    )
+    .await
+    .into_iter()
+    .map(|r| {
+        r.unwrap().headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    })
+    .collect();
+    assert_ne!(ids[0], ids[1]);
+
+    // A key that no longer decrypts: revealing it fails on the server's side.
+    let mut conn = tokendesk::db::connect_one(&database.url).unwrap();
+    let damaged: String = tokens::table.select(tokens::id).first(&mut conn).unwrap();
+    diesel::update(tokens::table.find(&damaged))
+        .set(tokens::secret_ciphertext.eq(vec![7u8; 40]))
+        .execute(&mut conn)
+        .unwrap();
+    drop(conn);
+    let login = Html::parse_document(
+        &client
+            .get(format!("{base}/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    let csrf = attr(&login, "input[name=csrf_token]", "value").unwrap();
+    let signed_in = client
+        .post(format!("{base}/login"))
+        .form(&[
+            ("email", "robert@frontstreet.example"),
+            ("password", password.as_str()),
+            ("csrf_token", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let list = Html::parse_document(
+        &client
+            .get(format!("{base}/integrations/tokens"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    let csrf = attr(&list, "input[name=csrf_token]", "value").unwrap();
+    let response = client
+        .post(format!("{base}/integrations/tokens/{damaged}/reveal"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let page = Html::parse_document(&response.text().await.unwrap());
+    assert_eq!(
+        common::text(&page, ".request-id code"),
+        id,
+        "the page names it"
+    );
+
+    // The log has the cause and the answer, both under that id.
+    let _ = server.0.kill();
+    let _ = server.0.wait();
+    let mut log = String::new();
+    server
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let of_request: Vec<&str> = log.lines().filter(|l| l.contains(&id)).collect();
+    assert!(
+        of_request
+            .iter()
+            .any(|l| l.contains("ERROR") && l.contains("stored data is unreadable")),
+        "the cause: {of_request:#?}"
+    );
+    assert!(
+        of_request
+            .iter()
+            .any(|l| l.contains("status=500") && l.contains("/reveal")),
+        "the answer: {of_request:#?}"
+    );
+    assert!(!log.contains(&password), "no secrets in the log");
+}
+
 on_both_databases!(
+    a_failed_request_is_logged_with_the_id_its_page_shows,
     first_start_prints_how_to_sign_in_to_the_demo,
     bad_configuration_stops_start_up_with_one_line,
     operators_add_users_and_create_tokens_from_the_command_line,

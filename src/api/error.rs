@@ -129,9 +129,16 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        let mut errors = self.errors.clone();
+        // A failure of the server's own names the request, whose log lines carry the same id.
+        if self.status.is_server_error()
+            && let Some(id) = crate::request::current_request_id()
+        {
+            errors.push(format!("If it keeps happening, quote the request id {id}."));
+        }
         HttpResponse::build(self.status).json(ErrorBody {
             error_code: self.code.to_owned(),
-            errors: self.errors.clone(),
+            errors,
         })
     }
 }

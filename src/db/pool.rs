@@ -303,7 +303,10 @@ where
     E: From<DbError> + Send + 'static,
 {
     let pool = pool.clone();
+    // What the work logs belongs to the request that asked for it.
+    let span = tracing::Span::current();
     actix_web::web::block(move || {
+        let _entered = span.enter();
         let mut conn = pool.get().map_err(DbError::from)?;
         work(&mut conn)
     })
