@@ -9,7 +9,7 @@ use crate::domain::extension::Extension;
 use crate::domain::module::ModuleSet;
 use crate::domain::password;
 use crate::domain::text::{AccountName, PersonName};
-use crate::domain::token::{Actor, StoredStatus};
+use crate::domain::token::StoredStatus;
 use crate::domain::token_form::{FieldErrors, GeneralInput};
 use crate::domain::user::{Email, NewPassword, Role};
 use crate::startup;
@@ -112,11 +112,18 @@ pub fn migrate(config: Config) -> CommandResult {
     Ok(())
 }
 
+#[derive(Debug, clap::Args)]
 pub struct UserAdd {
+    #[arg(long)]
     pub account: String,
+    #[arg(long)]
     pub email: String,
+    #[arg(long)]
     pub name: String,
+    #[arg(long, default_value = "member", value_parser = ["admin", "member"])]
     pub role: String,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
     pub password_stdin: bool,
 }
 
@@ -153,12 +160,20 @@ pub fn user_add(config: Config, args: UserAdd, stdin: impl BufRead) -> CommandRe
     Ok(user.id.to_string())
 }
 
+#[derive(Debug, clap::Args)]
 pub struct TokenCreate {
+    #[arg(long)]
     pub account: String,
+    #[arg(long)]
     pub name: String,
+    #[arg(long, default_value = "custom")]
     pub extension: String,
+    /// `all` or a comma-separated list of module ids (MD-0001,MD-0002).
+    #[arg(long, default_value = "all")]
     pub modules: String,
+    #[arg(long)]
     pub description: Option<String>,
+    #[arg(long)]
     pub external_id: Option<String>,
 }
 
@@ -194,20 +209,14 @@ pub fn token_create(config: Config, args: TokenCreate) -> CommandResult<String> 
         ))
     })?;
     let (_, key) = NewToken {
-        account_id: &account.id,
         general: &general,
         extension,
         modules: &modules,
         status: StoredStatus::Active,
         expires_at: None,
-        client_ip: None,
         creation_key: None,
     }
-    .insert(
-        &mut conn,
-        &config.master_key,
-        &Actor::user(&admin.id, &admin.name),
-    )?;
+    .insert(&mut conn, &config.master_key, &admin.offline())?;
     Ok(key.expose())
 }
 

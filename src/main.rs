@@ -32,39 +32,13 @@ enum Command {
 #[derive(Subcommand)]
 enum UserCommand {
     /// Add a user (and the account, if it does not exist); prints the user id.
-    Add {
-        #[arg(long)]
-        account: String,
-        #[arg(long)]
-        email: String,
-        #[arg(long)]
-        name: String,
-        #[arg(long, default_value = "member", value_parser = ["admin", "member"])]
-        role: String,
-        /// Read the password from the first line of standard input.
-        #[arg(long)]
-        password_stdin: bool,
-    },
+    Add(UserAdd),
 }
 
 #[derive(Subcommand)]
 enum TokenCommand {
     /// Create a token; prints its API key alone on stdout.
-    Create {
-        #[arg(long)]
-        account: String,
-        #[arg(long)]
-        name: String,
-        #[arg(long, default_value = "custom")]
-        extension: String,
-        /// `all` or a comma-separated list of module ids (MD-0001,MD-0002).
-        #[arg(long, default_value = "all")]
-        modules: String,
-        #[arg(long)]
-        description: Option<String>,
-        #[arg(long)]
-        external_id: Option<String>,
-    },
+    Create(TokenCreate),
 }
 
 fn init_logging(filter: &str) {
@@ -83,40 +57,12 @@ fn run(cli: Cli) -> Result<(), CommandError> {
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Serve { demo } => commands::serve(config, demo),
         Command::Migrate => commands::migrate(config),
-        Command::User(UserCommand::Add {
-            account,
-            email,
-            name,
-            role,
-            password_stdin,
-        }) => {
-            let args = UserAdd {
-                account,
-                email,
-                name,
-                role,
-                password_stdin,
-            };
+        Command::User(UserCommand::Add(args)) => {
             let id = commands::user_add(config, args, std::io::stdin().lock())?;
             println!("{id}");
             Ok(())
         }
-        Command::Token(TokenCommand::Create {
-            account,
-            name,
-            extension,
-            modules,
-            description,
-            external_id,
-        }) => {
-            let args = TokenCreate {
-                account,
-                name,
-                extension,
-                modules,
-                description,
-                external_id,
-            };
+        Command::Token(TokenCommand::Create(args)) => {
             println!("{}", commands::token_create(config, args)?);
             Ok(())
         }

@@ -136,8 +136,7 @@ pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Res
             .service(web::tokens::details::permissions)
             .service(web::tokens::edit::edit_form)
             .service(web::tokens::edit::edit)
-            .service(web::tokens::actions::disable)
-            .service(web::tokens::actions::enable)
+            .service(web::tokens::actions::set_status)
             .service(web::tokens::actions::confirm_delete)
             .service(web::tokens::actions::delete)
             .default_service(aweb::to(|| async {

@@ -13,7 +13,6 @@ use tokendesk::domain::api_key::ApiKey;
 use tokendesk::domain::extension::Extension;
 use tokendesk::domain::module::{ModuleError, ModuleSet};
 use tokendesk::domain::text::{Description, ExternalId, TokenName};
-use tokendesk::domain::token::Actor;
 
 const AT_LEAST_ONE: &str = "a token must hold at least one module, or All Modules";
 const REPORTS_HOLD_ALL: &str = "Custom Reports tokens always hold All Modules";
@@ -142,12 +141,10 @@ async fn a_reports_token_holds_all_modules_whatever_the_path(backend: Backend) {
     let mut conn = app.pool.get().unwrap();
     let narrowed = Token::update(
         &mut conn,
-        &user.account.id,
+        &user.user.offline(),
         &reports.id,
         None,
         Some(ModuleChange::Set(&ModuleSet::parse(["MD-0002"]).unwrap())),
-        &Actor::user(&user.user.id, &user.user.name),
-        None,
     );
     assert!(
         matches!(

@@ -10,7 +10,7 @@ use crate::db::tokens::Token;
 use crate::db::{self, DbConnection, DbError};
 use crate::domain::api_key::ApiKey;
 use crate::domain::module::{Module, ModuleSet};
-use crate::domain::token::{Actor, TokenStatus};
+use crate::domain::token::{Actor, Requester, TokenStatus};
 use crate::request::client_ip;
 use crate::startup::AppState;
 use actix_web::dev::Payload;
@@ -55,6 +55,15 @@ impl ApiCaller {
 
     pub fn actor(&self) -> Actor {
         Actor::token(&self.token.id, &self.token.name)
+    }
+
+    /// The token as the author of a change in its account.
+    pub fn requester(&self) -> Requester {
+        Requester {
+            account_id: self.account.id.clone(),
+            actor: self.actor(),
+            client_ip: self.client_ip.clone(),
+        }
     }
 
     /// The live, active token the key names, if the secret matches.

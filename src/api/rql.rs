@@ -307,11 +307,7 @@ pub fn parse(raw_query: &str) -> Result<Query, RqlError> {
                 "offset" => query.offset = number("offset", &value)?,
                 "search" => query.search = Some(value).filter(|v| !v.trim().is_empty()),
                 "" => return error("a parameter has no name"),
-                _ => filters.push(Filter::Compare {
-                    op: CompareOp::Eq,
-                    field: key,
-                    value: Value::Text(value),
-                }),
+                _ => filters.push(Filter::text(CompareOp::Eq, key, value)),
             }
             continue;
         }
@@ -349,11 +345,7 @@ mod tests {
     use super::*;
 
     fn cmp(op: CompareOp, field: &str, value: &str) -> Filter {
-        Filter::Compare {
-            op,
-            field: field.into(),
-            value: Value::Text(value.into()),
-        }
+        Filter::text(op, field.to_owned(), value)
     }
 
     #[test]

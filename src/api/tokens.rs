@@ -191,16 +191,14 @@ pub async fn create(
             let request = new_token_of(body.parse()?)?;
             caller.may_grant(&request.modules)?;
             let (token, key) = NewToken {
-                account_id: &caller.account.id,
                 general: &request.general,
                 extension: request.extension,
                 modules: &request.modules,
                 status: StoredStatus::Active,
                 expires_at: request.expires_at,
-                client_ip: caller.client_ip.as_deref(),
                 creation_key: None,
             }
-            .insert(conn, &master_key, &caller.actor())?;
+            .insert(conn, &master_key, &caller.requester())?;
             Ok(CreatedToken {
                 token_fields: token_out(conn, caller, &token.id)?,
                 token: key.expose(),
@@ -252,16 +250,7 @@ pub async fn update(
                 description: change.description.unwrap_or(current.description),
             };
             let general = input.parse()?;
-            let actor = caller.actor();
-            Token::update(
-                conn,
-                &caller.account.id,
-                &id,
-                Some(&general),
-                None,
-                &actor,
-                caller.client_ip.as_deref(),
-            )?;
+            Token::update(conn, &caller.requester(), &id, Some(&general), None)?;
             token_out(conn, caller, &id)
         })
         .await?;
@@ -279,14 +268,7 @@ pub async fn update(
 pub async fn delete(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = token_id(&id);
     api.run(INTEGRATIONS, move |conn, caller| {
-        let actor = caller.actor();
-        Ok(Token::delete(
-            conn,
-            &caller.account.id,
-            &id?,
-            &actor,
-            caller.client_ip.as_deref(),
-        )?)
+        Ok(Token::delete(conn, &caller.requester(), &id?)?)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -301,15 +283,7 @@ async fn set_status(
     let (_, token) = api
         .run(INTEGRATIONS, move |conn, caller| {
             let id = id?;
-            let actor = caller.actor();
-            Token::set_status(
-                conn,
-                &caller.account.id,
-                &id,
-                status,
-                &actor,
-                caller.client_ip.as_deref(),
-            )?;
+            Token::set_status(conn, &caller.requester(), &id, status)?;
             token_out(conn, caller, &id)
         })
         .await?;
@@ -399,16 +373,7 @@ async fn change_permissions(
             } else {
                 ModuleChange::Revoke(&changed)
             };
-            let actor = caller.actor();
-            Token::update(
-                conn,
-                &caller.account.id,
-                &id,
-                None,
-                Some(change),
-                &actor,
-                caller.client_ip.as_deref(),
-            )?;
+            Token::update(conn, &caller.requester(), &id, None, Some(change))?;
             let (_, grants) = find(conn, caller, &id)?;
             Ok(grants.iter().map(Permission::from).collect())
         })

@@ -1,7 +1,7 @@
 use super::schema::token_events;
 use super::{DbConnection, DbError, now};
 use crate::domain::ids::TokenId;
-use crate::domain::token::{Actor, EventKind};
+use crate::domain::token::{EventKind, Requester};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -15,20 +15,20 @@ pub struct TokenEvent {
     pub occurred_at: NaiveDateTime,
 }
 
+/// Adds what `by` did to the token's history.
 pub fn record(
     conn: &mut DbConnection,
     token_id: &TokenId,
     kind: EventKind,
-    actor: &Actor,
-    client_ip: Option<&str>,
+    by: &Requester,
 ) -> Result<(), DbError> {
     diesel::insert_into(token_events::table)
         .values((
             token_events::token_id.eq(token_id.as_str()),
             token_events::kind.eq(kind.as_str()),
-            token_events::actor_id.eq(&actor.id),
-            token_events::actor_name.eq(&actor.name),
-            token_events::client_ip.eq(client_ip),
+            token_events::actor_id.eq(&by.actor.id),
+            token_events::actor_name.eq(&by.actor.name),
+            token_events::client_ip.eq(by.client_ip.as_deref()),
             token_events::occurred_at.eq(now()),
         ))
         .execute(conn)?;

@@ -11,7 +11,7 @@ use crate::domain::extension::Extension;
 use crate::domain::module::ModuleSet;
 use crate::domain::secret_box::MasterKey;
 use crate::domain::text::{AccountName, PersonName};
-use crate::domain::token::{Actor, StoredStatus};
+use crate::domain::token::StoredStatus;
 use crate::domain::token_form::GeneralInput;
 use crate::domain::user::{Email, Role};
 use chrono::Duration;
@@ -219,7 +219,7 @@ pub fn seed_demo_data(conn: &mut DbConnection, master_key: &MasterKey) -> Result
         return Ok(());
     };
     let admin = User::first_of_account(conn, &account.id)?;
-    let actor = Actor::user(&admin.id, &admin.name);
+    let by = admin.offline();
     conn.transaction(|conn| {
         let existing: i64 = tokens::table
             .filter(tokens::account_id.eq(account.id.as_str()))
@@ -229,7 +229,6 @@ pub fn seed_demo_data(conn: &mut DbConnection, master_key: &MasterKey) -> Result
             for sample in &SAMPLE_TOKENS {
                 let created_at = now() - Duration::days(sample.age_days);
                 let (token, _) = NewToken {
-                    account_id: &account.id,
                     general: &parsed(
                         GeneralInput {
                             name: sample.name.into(),
@@ -242,10 +241,9 @@ pub fn seed_demo_data(conn: &mut DbConnection, master_key: &MasterKey) -> Result
                     modules: &parsed(ModuleSet::parse_list(sample.modules))?,
                     status: sample.status,
                     expires_at: sample.expired.then(|| created_at + Duration::days(7)),
-                    client_ip: None,
                     creation_key: None,
                 }
-                .insert(conn, master_key, &actor)?;
+                .insert(conn, master_key, &by)?;
                 diesel::update(tokens::table.find(token.id.as_str()))
                     .set((
                         tokens::created_at.eq(created_at),
@@ -264,7 +262,7 @@ pub fn seed_demo_data(conn: &mut DbConnection, master_key: &MasterKey) -> Result
                     description,
                     active,
                 }
-                .insert(conn, &actor)?;
+                .insert(conn, &by.actor)?;
             }
         }
         Ok(())

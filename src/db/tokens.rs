@@ -11,7 +11,7 @@ use crate::domain::ids::{AccountId, TokenId};
 use crate::domain::module::{Module, ModuleSet};
 use crate::domain::query::{Direction, Query};
 use crate::domain::secret_box::MasterKey;
-use crate::domain::token::{Actor, EventKind, StoredStatus, TokenStatus};
+use crate::domain::token::{Actor, EventKind, Requester, StoredStatus, TokenStatus};
 use crate::domain::token_form::General;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -121,14 +121,12 @@ impl From<TokenRow> for Token {
 
 /// What a new token is made of; the secret is generated on insert.
 pub struct NewToken<'a> {
-    pub account_id: &'a AccountId,
     pub general: &'a General,
     pub extension: Extension,
     /// What is asked for; the extension decides what the token gets (`Extension::modules_for`).
     pub modules: &'a ModuleSet,
     pub status: StoredStatus,
     pub expires_at: Option<NaiveDateTime>,
-    pub client_ip: Option<&'a str>,
     /// Makes the insert happen once per key: a second insert with it is `AlreadyCreated`.
     pub creation_key: Option<&'a str>,
 }
@@ -171,23 +169,21 @@ impl Token {
     /// Decrypts the token's key for a person who asked to see it, and records that they did.
     pub fn reveal(
         conn: &mut DbConnection,
-        account_id: &AccountId,
+        by: &Requester,
         id: &TokenId,
         master_key: &MasterKey,
-        actor: &Actor,
-        client_ip: Option<&str>,
     ) -> Result<ApiKey, DbError> {
         write_transaction(conn, |conn| {
             let sealed: Vec<u8> = tokens::table
                 .filter(tokens::id.eq(id.as_str()))
-                .filter(tokens::account_id.eq(account_id.as_str()))
+                .filter(tokens::account_id.eq(by.account_id.as_str()))
                 .filter(tokens::deleted_at.is_null())
                 .select(tokens::secret_ciphertext)
                 .first(conn)?;
             let secret = master_key
                 .open(id, &sealed)
                 .map_err(|e| DbError::Corrupt(format!("the secret of token {id}: {e}")))?;
-            events::record(conn, id, EventKind::Revealed, actor, client_ip)?;
+            events::record(conn, id, EventKind::Revealed, by)?;
             Ok(ApiKey::new(id.clone(), secret))
         })
     }
@@ -196,22 +192,20 @@ impl Token {
     /// "permissions changed" for what really changed, and moves "updated" only then.
     pub fn update(
         conn: &mut DbConnection,
-        account_id: &AccountId,
+        by: &Requester,
         id: &TokenId,
         general: Option<&General>,
         modules: Option<ModuleChange<'_>>,
-        actor: &Actor,
-        client_ip: Option<&str>,
     ) -> Result<Token, DbError> {
         write_transaction(conn, |conn| {
-            let before = Token::find_for_update(conn, account_id, id)?;
+            let before = Token::find_for_update(conn, &by.account_id, id)?;
             let at = now();
             let edited = match general {
                 Some(general) => before.write_general(conn, general)?,
                 None => false,
             };
             let regranted = match modules {
-                Some(change) => before.write_modules(conn, change, at, actor)?,
+                Some(change) => before.write_modules(conn, change, at, &by.actor)?,
                 None => false,
             };
             if !edited && !regranted {
@@ -220,17 +214,17 @@ impl Token {
             diesel::update(tokens::table.find(id.as_str()))
                 .set((
                     tokens::updated_at.eq(at),
-                    tokens::updated_by_id.eq(&actor.id),
-                    tokens::updated_by_name.eq(&actor.name),
+                    tokens::updated_by_id.eq(&by.actor.id),
+                    tokens::updated_by_name.eq(&by.actor.name),
                 ))
                 .execute(conn)?;
             if edited {
-                events::record(conn, id, EventKind::Edited, actor, client_ip)?;
+                events::record(conn, id, EventKind::Edited, by)?;
             }
             if regranted {
-                events::record(conn, id, EventKind::PermissionsChanged, actor, client_ip)?;
+                events::record(conn, id, EventKind::PermissionsChanged, by)?;
             }
-            Token::find(conn, account_id, id)
+            Token::find(conn, &by.account_id, id)
         })
     }
 
@@ -436,26 +430,24 @@ impl Token {
     /// Switches a token on or off and records who did it; unchanged when it already is.
     pub fn set_status(
         conn: &mut DbConnection,
-        account_id: &AccountId,
+        by: &Requester,
         id: &TokenId,
         status: StoredStatus,
-        actor: &Actor,
-        client_ip: Option<&str>,
     ) -> Result<Token, DbError> {
         write_transaction(conn, |conn| {
             let at = now();
             let changed = diesel::update(
                 tokens::table
                     .filter(tokens::id.eq(id.as_str()))
-                    .filter(tokens::account_id.eq(account_id.as_str()))
+                    .filter(tokens::account_id.eq(by.account_id.as_str()))
                     .filter(tokens::deleted_at.is_null())
                     .filter(tokens::status.ne(status.as_str())),
             )
             .set((
                 tokens::status.eq(status.as_str()),
                 tokens::updated_at.eq(at),
-                tokens::updated_by_id.eq(&actor.id),
-                tokens::updated_by_name.eq(&actor.name),
+                tokens::updated_by_id.eq(&by.actor.id),
+                tokens::updated_by_name.eq(&by.actor.name),
             ))
             .execute(conn)?;
             if changed == 1 {
@@ -463,27 +455,21 @@ impl Token {
                     StoredStatus::Active => EventKind::Enabled,
                     StoredStatus::Inactive => EventKind::Disabled,
                 };
-                events::record(conn, id, kind, actor, client_ip)?;
+                events::record(conn, id, kind, by)?;
             }
-            Token::find(conn, account_id, id)
+            Token::find(conn, &by.account_id, id)
         })
     }
 
     /// Deletes a token for good: it disappears from lists, its key stops working and its
     /// encrypted secret is wiped. The row stays so that its history remains.
-    pub fn delete(
-        conn: &mut DbConnection,
-        account_id: &AccountId,
-        id: &TokenId,
-        actor: &Actor,
-        client_ip: Option<&str>,
-    ) -> Result<(), DbError> {
+    pub fn delete(conn: &mut DbConnection, by: &Requester, id: &TokenId) -> Result<(), DbError> {
         write_transaction(conn, |conn| {
             let at = now();
             let deleted = diesel::update(
                 tokens::table
                     .filter(tokens::id.eq(id.as_str()))
-                    .filter(tokens::account_id.eq(account_id.as_str()))
+                    .filter(tokens::account_id.eq(by.account_id.as_str()))
                     .filter(tokens::deleted_at.is_null()),
             )
             .set((
@@ -492,14 +478,14 @@ impl Token {
                 tokens::secret_digest.eq(""),
                 tokens::secret_ciphertext.eq(Vec::<u8>::new()),
                 tokens::updated_at.eq(at),
-                tokens::updated_by_id.eq(&actor.id),
-                tokens::updated_by_name.eq(&actor.name),
+                tokens::updated_by_id.eq(&by.actor.id),
+                tokens::updated_by_name.eq(&by.actor.name),
             ))
             .execute(conn)?;
             if deleted == 0 {
                 return Err(DbError::NotFound);
             }
-            events::record(conn, id, EventKind::Deleted, actor, client_ip)
+            events::record(conn, id, EventKind::Deleted, by)
         })
     }
 }
@@ -511,16 +497,16 @@ impl NewToken<'_> {
         &self,
         conn: &mut DbConnection,
         master_key: &MasterKey,
-        actor: &Actor,
+        by: &Requester,
     ) -> Result<(Token, ApiKey), DbError> {
         let modules = self.extension.modules_for(self.modules.clone())?;
         for _ in 0..5 {
             let id = TokenId::generate();
-            match self.insert_as(conn, master_key, actor, id, &modules) {
+            match self.insert_as(conn, master_key, by, id, &modules) {
                 Err(DbError::Conflict(_)) => {
                     if let Some(key) = self.creation_key
                         && let Some(existing) =
-                            Token::find_by_creation_key(conn, self.account_id, key)?
+                            Token::find_by_creation_key(conn, &by.account_id, key)?
                     {
                         return Err(DbError::AlreadyCreated(existing.id));
                     }
@@ -536,7 +522,7 @@ impl NewToken<'_> {
         &self,
         conn: &mut DbConnection,
         master_key: &MasterKey,
-        actor: &Actor,
+        by: &Requester,
         id: TokenId,
         modules: &ModuleSet,
     ) -> Result<(Token, ApiKey), DbError> {
@@ -546,7 +532,7 @@ impl NewToken<'_> {
             diesel::insert_into(tokens::table)
                 .values((
                     tokens::id.eq(id.as_str()),
-                    tokens::account_id.eq(self.account_id.as_str()),
+                    tokens::account_id.eq(by.account_id.as_str()),
                     tokens::name.eq(self.general.name.as_str()),
                     tokens::description.eq(self.general.description.as_str()),
                     tokens::external_id.eq(self.general.external_id.as_str()),
@@ -556,17 +542,17 @@ impl NewToken<'_> {
                     tokens::secret_ciphertext.eq(master_key.seal(&id, &secret)),
                     tokens::expires_at.eq(self.expires_at),
                     tokens::created_at.eq(at),
-                    tokens::created_by_id.eq(&actor.id),
-                    tokens::created_by_name.eq(&actor.name),
+                    tokens::created_by_id.eq(&by.actor.id),
+                    tokens::created_by_name.eq(&by.actor.name),
                     tokens::updated_at.eq(at),
-                    tokens::updated_by_id.eq(&actor.id),
-                    tokens::updated_by_name.eq(&actor.name),
+                    tokens::updated_by_id.eq(&by.actor.id),
+                    tokens::updated_by_name.eq(&by.actor.name),
                     tokens::creation_key.eq(self.creation_key),
                 ))
                 .execute(conn)?;
-            insert_grants(conn, &id, modules, at, actor)?;
-            events::record(conn, &id, EventKind::Created, actor, self.client_ip)?;
-            let token = Token::find(conn, self.account_id, &id)?;
+            insert_grants(conn, &id, modules, at, &by.actor)?;
+            events::record(conn, &id, EventKind::Created, by)?;
+            let token = Token::find(conn, &by.account_id, &id)?;
             Ok((token, ApiKey::new(id.clone(), secret.clone())))
         })
     }

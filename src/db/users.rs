@@ -3,6 +3,7 @@ use super::schema::{accounts, users};
 use super::{DbConnection, DbError, now};
 use crate::domain::ids::{AccountId, UserId};
 use crate::domain::text::PersonName;
+use crate::domain::token::{Actor, Requester};
 use crate::domain::user::{Email, Role};
 use diesel::prelude::*;
 
@@ -52,6 +53,16 @@ pub struct NewUser<'a> {
 }
 
 impl User {
+    /// The user as the author of a change made outside any request (the command line, the
+    /// demo data).
+    pub fn offline(&self) -> Requester {
+        Requester {
+            account_id: self.account_id.clone(),
+            actor: Actor::user(&self.id, &self.name),
+            client_ip: None,
+        }
+    }
+
     pub fn credentials(
         conn: &mut DbConnection,
         email: &Email,

@@ -3,7 +3,7 @@
 
 use super::extension::Extension;
 use super::fields::TokenField;
-use super::query::{CompareOp, Direction, Filter, Query, Value};
+use super::query::{CompareOp, Direction, Filter, Query};
 use super::token::TokenStatus;
 
 pub const PAGE_SIZES: [u32; 4] = [10, 25, 50, 100];
@@ -157,17 +157,20 @@ impl TokenListQuery {
 
     /// The list's request as the API would write it, so both are answered by one query.
     pub fn to_query(&self) -> Query<TokenField> {
-        let equals = |field, value: &str| Filter::Compare {
-            op: CompareOp::Eq,
-            field,
-            value: Value::Text(value.to_owned()),
-        };
         let mut filters = Vec::new();
         if let Some(status) = self.status {
-            filters.push(equals(TokenField::Status, status.as_str()));
+            filters.push(Filter::text(
+                CompareOp::Eq,
+                TokenField::Status,
+                status.as_str(),
+            ));
         }
         if let Some(extension) = self.extension {
-            filters.push(equals(TokenField::ExtensionId, extension.id()));
+            filters.push(Filter::text(
+                CompareOp::Eq,
+                TokenField::ExtensionId,
+                extension.id(),
+            ));
         }
         Query {
             filter: (!filters.is_empty()).then_some(Filter::And(filters)),

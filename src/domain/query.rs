@@ -179,6 +179,17 @@ pub enum Filter<F = String> {
     },
 }
 
+impl<F> Filter<F> {
+    /// `op(field,value)` with a text value.
+    pub fn text(op: CompareOp, field: F, value: impl Into<String>) -> Self {
+        Self::Compare {
+            op,
+            field,
+            value: Value::Text(value.into()),
+        }
+    }
+}
+
 /// What a filter tree folds into: a SQL condition, or whether an item in memory passes.
 pub trait Fold<F> {
     type Output;
@@ -409,11 +420,7 @@ mod tests {
     }
 
     fn cmp(op: CompareOp, field: &str, value: &str) -> Filter {
-        Filter::Compare {
-            op,
-            field: field.into(),
-            value: Value::Text(value.into()),
-        }
+        Filter::text(op, field.to_owned(), value)
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! A token's life-cycle status as people see it.
 
-use super::ids::{TokenId, UserId};
+use super::ids::{AccountId, TokenId, UserId};
 use chrono::NaiveDateTime;
 
 /// What is stored: a token is switched on or off by people.
@@ -93,6 +93,15 @@ impl Actor {
             name: name.to_owned(),
         }
     }
+}
+
+/// Who asks for a change, for which account, and from where: what every change checks and
+/// records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requester {
+    pub account_id: AccountId,
+    pub actor: Actor,
+    pub client_ip: Option<String>,
 }
 
 /// The things that happen to a token, kept as its history.

@@ -10,10 +10,12 @@ pub mod session;
 pub mod throttle;
 pub mod tokens;
 
-use crate::db;
 use crate::db::accounts::Account;
 use crate::db::users::User;
+use crate::db::{self, DbConnection, DbError};
+use crate::domain::token::{Actor, Requester};
 use crate::error::AppError;
+use crate::request::client_ip;
 use crate::startup::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::{StatusCode, header};
@@ -27,6 +29,33 @@ use std::pin::Pin;
 pub struct CurrentUser {
     pub user: User,
     pub account: Account,
+    pub client_ip: Option<String>,
+}
+
+impl CurrentUser {
+    pub fn actor(&self) -> Actor {
+        Actor::user(&self.user.id, &self.user.name)
+    }
+
+    /// The user as the author of a change in their account, from where they are.
+    pub fn requester(&self) -> Requester {
+        Requester {
+            account_id: self.account.id.clone(),
+            actor: self.actor(),
+            client_ip: self.client_ip.clone(),
+        }
+    }
+
+    /// Runs `work` on the database for this user: in their account, with them as the author of
+    /// what it changes.
+    pub async fn run<T, F>(&self, state: &AppState, work: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConnection, &Requester) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let by = self.requester();
+        Ok(db::run(&state.pool, move |conn| work(conn, &by)).await?)
+    }
 }
 
 impl FromRequest for CurrentUser {
@@ -37,6 +66,7 @@ impl FromRequest for CurrentUser {
         let session = TypedSession::of(req);
         let next = (req.method() == actix_web::http::Method::GET).then(|| req.uri().to_string());
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let client_ip = client_ip(req);
         Box::pin(async move {
             let state =
                 state.ok_or_else(|| AppError::Internal("application state missing".into()))?;
@@ -48,7 +78,11 @@ impl FromRequest for CurrentUser {
             })
             .await
             {
-                Ok((user, account)) => Ok(Self { user, account }),
+                Ok((user, account)) => Ok(Self {
+                    user,
+                    account,
+                    client_ip,
+                }),
                 // The user was removed since signing in: the session is worth nothing now.
                 Err(db::DbError::NotFound) => {
                     session.sign_out();

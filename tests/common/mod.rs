@@ -22,7 +22,7 @@ use tokendesk::domain::module::ModuleSet;
 use tokendesk::domain::password;
 use tokendesk::domain::secret_box::MasterKey;
 use tokendesk::domain::text::{AccountName, PersonName};
-use tokendesk::domain::token::{Actor, StoredStatus};
+use tokendesk::domain::token::StoredStatus;
 use tokendesk::domain::token_form::GeneralInput;
 use tokendesk::domain::user::{Email, Role};
 
@@ -457,20 +457,14 @@ impl TokenSpec<'_> {
         .expect("valid test token");
         let mut conn = self.app.pool.get().unwrap();
         NewToken {
-            account_id: &self.owner.account.id,
             general: &general,
             extension: self.extension,
             modules: &ModuleSet::parse_list(&self.modules).unwrap(),
             status: self.status,
             expires_at: self.expires_at,
-            client_ip: None,
             creation_key: None,
         }
-        .insert(
-            &mut conn,
-            &self.app.master_key,
-            &Actor::user(&self.owner.user.id, &self.owner.user.name),
-        )
+        .insert(&mut conn, &self.app.master_key, &self.owner.user.offline())
         .unwrap()
     }
 }

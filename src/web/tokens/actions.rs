@@ -2,9 +2,8 @@
 
 use super::{LIST_PATH, TokenView, token_id};
 use crate::db::{self, tokens::Token};
-use crate::domain::token::{Actor, StoredStatus};
+use crate::domain::token::StoredStatus;
 use crate::error::AppError;
-use crate::request::ClientIp;
 use crate::startup::AppState;
 use crate::web::session::TypedSession;
 use crate::web::{CurrentUser, Layout, local_path, see_other};
@@ -24,70 +23,31 @@ fn back(return_to: Option<&str>) -> String {
     local_path(return_to, LIST_PATH).unwrap_or_else(|| LIST_PATH.to_owned())
 }
 
-async fn set_status(
+/// `disable` or `enable`, as the path says.
+#[post("/integrations/tokens/{id}/{action:disable|enable}")]
+pub async fn set_status(
     current: CurrentUser,
     session: TypedSession,
     state: web::Data<AppState>,
-    ClientIp(ip): ClientIp,
-    raw_id: &str,
-    status: StoredStatus,
-    return_to: Option<&str>,
+    path: web::Path<(String, String)>,
+    form: Option<web::Form<ActionForm>>,
 ) -> Result<HttpResponse, AppError> {
-    let id = token_id(raw_id)?;
-    let account_id = current.account.id.clone();
-    let actor = Actor::user(&current.user.id, &current.user.name);
-    let token = db::run(&state.pool, move |conn| {
-        Token::set_status(conn, &account_id, &id, status, &actor, ip.as_deref())
-    })
-    .await?;
-    let verb = match status {
-        StoredStatus::Active => "enabled",
-        StoredStatus::Inactive => "disabled",
+    let (raw_id, action) = path.into_inner();
+    let id = token_id(&raw_id)?;
+    let (status, verb) = if action == "enable" {
+        (StoredStatus::Active, "enabled")
+    } else {
+        (StoredStatus::Inactive, "disabled")
     };
+    let token = current
+        .run(&state, move |conn, by| {
+            Token::set_status(conn, by, &id, status)
+        })
+        .await?;
     session.set_flash(&format!("Token “{}” {verb}.", token.name));
-    Ok(see_other(&back(return_to)))
-}
-
-#[post("/integrations/tokens/{id}/disable")]
-pub async fn disable(
-    current: CurrentUser,
-    session: TypedSession,
-    state: web::Data<AppState>,
-    ip: ClientIp,
-    path: web::Path<String>,
-    form: Option<web::Form<ActionForm>>,
-) -> Result<HttpResponse, AppError> {
-    set_status(
-        current,
-        session,
-        state,
-        ip,
-        &path,
-        StoredStatus::Inactive,
+    Ok(see_other(&back(
         form.as_ref().and_then(|f| f.return_to.as_deref()),
-    )
-    .await
-}
-
-#[post("/integrations/tokens/{id}/enable")]
-pub async fn enable(
-    current: CurrentUser,
-    session: TypedSession,
-    state: web::Data<AppState>,
-    ip: ClientIp,
-    path: web::Path<String>,
-    form: Option<web::Form<ActionForm>>,
-) -> Result<HttpResponse, AppError> {
-    set_status(
-        current,
-        session,
-        state,
-        ip,
-        &path,
-        StoredStatus::Active,
-        form.as_ref().and_then(|f| f.return_to.as_deref()),
-    )
-    .await
+    )))
 }
 
 #[derive(Template, WebTemplate)]
@@ -113,8 +73,11 @@ pub async fn confirm_delete(
     query: web::Query<ReturnQuery>,
 ) -> Result<impl Responder, AppError> {
     let id = token_id(&path)?;
-    let account_id = current.account.id.clone();
-    let token = db::run(&state.pool, move |conn| Token::find(conn, &account_id, &id)).await?;
+    let token = current
+        .run(&state, move |conn, by| {
+            Token::find(conn, &by.account_id, &id)
+        })
+        .await?;
     Ok(ConfirmDeletePage {
         layout: Layout::new(&current, &session),
         token: TokenView::new(&token, db::now()),
@@ -127,19 +90,17 @@ pub async fn delete(
     current: CurrentUser,
     session: TypedSession,
     state: web::Data<AppState>,
-    ClientIp(ip): ClientIp,
     path: web::Path<String>,
     form: Option<web::Form<ActionForm>>,
 ) -> Result<HttpResponse, AppError> {
     let id = token_id(&path)?;
-    let account_id = current.account.id.clone();
-    let actor = Actor::user(&current.user.id, &current.user.name);
-    let name = db::run(&state.pool, move |conn| {
-        let token = Token::find(conn, &account_id, &id)?;
-        Token::delete(conn, &account_id, &id, &actor, ip.as_deref())?;
-        Ok(token.name)
-    })
-    .await?;
+    let name = current
+        .run(&state, move |conn, by| {
+            let token = Token::find(conn, &by.account_id, &id)?;
+            Token::delete(conn, by, &id)?;
+            Ok(token.name)
+        })
+        .await?;
     session.set_flash(&format!("Token “{name}” deleted."));
     // The deleted token's own page is gone; its details page cannot be the way back.
     let target = back(form.as_ref().and_then(|f| f.return_to.as_deref()));

@@ -4,9 +4,7 @@
 use super::{TokenView, format_time, token_id};
 use crate::db::{self, events, tokens::Token};
 use crate::domain::module::{MODULES, ModuleSet};
-use crate::domain::token::Actor;
 use crate::error::AppError;
-use crate::request::ClientIp;
 use crate::startup::AppState;
 use crate::web::session::TypedSession;
 use crate::web::{CurrentUser, Layout, page};
@@ -42,13 +40,13 @@ impl DetailsPage {
         id: crate::domain::ids::TokenId,
         revealed_key: Option<String>,
     ) -> Result<Self, AppError> {
-        let account_id = current.account.id.clone();
-        let (token, history) = db::run(&state.pool, move |conn| {
-            let token = Token::find(conn, &account_id, &id)?;
-            let history = events::recent(conn, &id, 10)?;
-            Ok((token, history))
-        })
-        .await?;
+        let (token, history) = current
+            .run(state, move |conn, by| {
+                let token = Token::find(conn, &by.account_id, &id)?;
+                let history = events::recent(conn, &id, 10)?;
+                Ok((token, history))
+            })
+            .await?;
         Ok(Self {
             layout: Layout::new(current, session),
             return_to: format!("/integrations/tokens/{}", token.id),
@@ -99,25 +97,16 @@ pub async fn reveal(
     current: CurrentUser,
     session: TypedSession,
     state: web::Data<AppState>,
-    ClientIp(ip): ClientIp,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id = token_id(&path)?;
-    let account_id = current.account.id.clone();
-    let actor = Actor::user(&current.user.id, &current.user.name);
     let master_key = state.master_key.clone();
     let lookup = id.clone();
-    let key = db::run(&state.pool, move |conn| {
-        Token::reveal(
-            conn,
-            &account_id,
-            &lookup,
-            &master_key,
-            &actor,
-            ip.as_deref(),
-        )
-    })
-    .await?;
+    let key = current
+        .run(&state, move |conn, by| {
+            Token::reveal(conn, by, &lookup, &master_key)
+        })
+        .await?;
     let wants_json = req.headers().contains_key(crate::web::csrf::HEADER)
         || req
             .headers()
@@ -176,11 +165,11 @@ pub async fn permissions(
     query: web::Query<PermissionsQuery>,
 ) -> Result<impl Responder, AppError> {
     let id = token_id(&path)?;
-    let account_id = current.account.id.clone();
-    let (token, granted) = db::run(&state.pool, move |conn| {
-        Token::find_with_permissions(conn, &account_id, &id)
-    })
-    .await?;
+    let (token, granted) = current
+        .run(&state, move |conn, by| {
+            Token::find_with_permissions(conn, &by.account_id, &id)
+        })
+        .await?;
     let filter: String = query
         .q
         .as_deref()

@@ -1,11 +1,9 @@
 //! Editing a token's properties and permissions in one form, with the wizard's validation.
 
 use super::token_id;
-use crate::db::{self, tokens::ModuleChange, tokens::Token};
-use crate::domain::token::Actor;
+use crate::db::tokens::{ModuleChange, Token};
 use crate::domain::token_form::{FieldErrors, GeneralInput, PermissionsInput};
 use crate::error::AppError;
-use crate::request::ClientIp;
 use crate::startup::AppState;
 use crate::web::forms::{Fields, ModuleChoice, module_choices};
 use crate::web::session::TypedSession;
@@ -60,11 +58,11 @@ pub async fn edit_form(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id = token_id(&path)?;
-    let account_id = current.account.id.clone();
-    let (token, granted) = db::run(&state.pool, move |conn| {
-        Token::find_with_permissions(conn, &account_id, &id)
-    })
-    .await?;
+    let (token, granted) = current
+        .run(&state, move |conn, by| {
+            Token::find_with_permissions(conn, &by.account_id, &id)
+        })
+        .await?;
     let values = GeneralInput {
         name: token.name.clone(),
         external_id: token.external_id.clone(),
@@ -87,7 +85,6 @@ pub async fn edit(
     current: CurrentUser,
     session: TypedSession,
     state: web::Data<AppState>,
-    ClientIp(ip): ClientIp,
     path: web::Path<String>,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
@@ -95,12 +92,12 @@ pub async fn edit(
     let fields = Fields(form.into_inner());
     let values = fields.general();
     let permissions = fields.permissions();
-    let account_id = current.account.id.clone();
     let lookup = id.clone();
-    let token = db::run(&state.pool, move |conn| {
-        Token::find(conn, &account_id, &lookup)
-    })
-    .await?;
+    let token = current
+        .run(&state, move |conn, by| {
+            Token::find(conn, &by.account_id, &lookup)
+        })
+        .await?;
 
     let general = values.parse();
     let modules = permissions.parse(token.extension);
@@ -118,20 +115,17 @@ pub async fn edit(
             return page(&form, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
-    let account_id = current.account.id.clone();
-    let actor = Actor::user(&current.user.id, &current.user.name);
-    let updated = db::run(&state.pool, move |conn| {
-        Token::update(
-            conn,
-            &account_id,
-            &id,
-            Some(&general),
-            Some(ModuleChange::Set(&modules)),
-            &actor,
-            ip.as_deref(),
-        )
-    })
-    .await?;
+    let updated = current
+        .run(&state, move |conn, by| {
+            Token::update(
+                conn,
+                by,
+                &id,
+                Some(&general),
+                Some(ModuleChange::Set(&modules)),
+            )
+        })
+        .await?;
     session.set_flash(&format!("Token “{}” saved.", updated.name));
     Ok(see_other(&format!("/integrations/tokens/{}", updated.id)))
 }

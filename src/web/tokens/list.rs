@@ -100,19 +100,19 @@ pub async fn list(
         q: params.q.as_deref(),
         sort: params.sort.as_deref(),
     });
-    let account_id = current.account.id.clone();
     let asked = query.to_query();
-    let page = db::run(&state.pool, move |conn| {
-        let page = Token::query(conn, &account_id, &asked)?;
-        if !page.items.is_empty() || page.total == 0 {
-            return Ok(page);
-        }
-        // Past the end (an old link, a deletion meanwhile): the last page rather than none.
-        let last = PageWindow::clamp(u32::MAX, asked.limit, page.total);
-        let offset = u64::from(last.page - 1) * u64::from(asked.limit);
-        Token::query(conn, &account_id, &Query { offset, ..asked })
-    })
-    .await?;
+    let page = current
+        .run(&state, move |conn, by| {
+            let page = Token::query(conn, &by.account_id, &asked)?;
+            if !page.items.is_empty() || page.total == 0 {
+                return Ok(page);
+            }
+            // Past the end (an old link, a deletion meanwhile): the last page rather than none.
+            let last = PageWindow::clamp(u32::MAX, asked.limit, page.total);
+            let offset = u64::from(last.page - 1) * u64::from(asked.limit);
+            Token::query(conn, &by.account_id, &Query { offset, ..asked })
+        })
+        .await?;
     let window = PageWindow::clamp(query.page, query.per_page, page.total);
     query.page = window.page;
     let now = db::now();

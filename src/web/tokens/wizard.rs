@@ -5,12 +5,11 @@
 use crate::db::{self, DbError, tokens::NewToken, tokens::Token};
 use crate::domain::extension::Extension;
 use crate::domain::module::{MODULES, ModuleSet};
-use crate::domain::token::{Actor, StoredStatus};
+use crate::domain::token::StoredStatus;
 use crate::domain::token_form::{
     FieldErrors, General, GeneralInput, PermissionsInput, parse_extension,
 };
 use crate::error::AppError;
-use crate::request::ClientIp;
 use crate::startup::AppState;
 use crate::web::forms::{Fields, ModuleChoice, module_choices};
 use crate::web::session::TypedSession;
@@ -321,7 +320,6 @@ pub async fn create(
     current: CurrentUser,
     session: TypedSession,
     state: web::Data<AppState>,
-    ClientIp(ip): ClientIp,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
     let fields = Fields(form.into_inner());
@@ -357,22 +355,19 @@ pub async fn create(
             return page(&step, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
-    let account_id = current.account.id.clone();
-    let actor = Actor::user(&current.user.id, &current.user.name);
+    let by = current.requester();
     let creation_key = draft.id.clone();
     let master_key = state.master_key.clone();
     let created = db::run(&state.pool, move |conn| {
         NewToken {
-            account_id: &account_id,
             general: &general,
             extension,
             modules: &modules,
             status: StoredStatus::Active,
             expires_at: None,
-            client_ip: ip.as_deref(),
             creation_key: Some(&creation_key),
         }
-        .insert(conn, &master_key, &actor)
+        .insert(conn, &master_key, &by)
         .map(|(token, _key)| token.id)
     })
     .await;
@@ -405,11 +400,11 @@ pub async fn summary(
         return Ok(see_other("/integrations/tokens/new"));
     };
     let id = super::token_id(&token_id)?;
-    let account_id = current.account.id.clone();
-    let (token, modules) = db::run(&state.pool, move |conn| {
-        Token::find_with_permissions(conn, &account_id, &id)
-    })
-    .await?;
+    let (token, modules) = current
+        .run(&state, move |conn, by| {
+            Token::find_with_permissions(conn, &by.account_id, &id)
+        })
+        .await?;
     let step = SummaryPage {
         layout: Layout::new(&current, &session),
         steps: Steps { current: 4 },
