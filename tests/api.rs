@@ -3,24 +3,12 @@
 mod common;
 
 use chrono::{Duration, Utc};
-use common::{Backend, TestApp, TestUser, spawn_app};
+use common::{Answer, Backend, TestApp, TestUser, spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokendesk::domain::api_key::ApiKey;
 use tokendesk::domain::extension::Extension;
 use tokendesk::domain::token::StoredStatus;
-
-async fn json_of(response: reqwest::Response) -> Value {
-    response.json().await.expect("a JSON body")
-}
-
-fn content_range(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("content-range")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
 
 /// An admin token (All modules) of a fresh account, and the account's user.
 fn admin_key(app: &TestApp) -> (TestUser, ApiKey) {
@@ -38,17 +26,14 @@ fn admin_key(app: &TestApp) -> (TestUser, ApiKey) {
     (user, key)
 }
 
-async fn status_and_code(response: reqwest::Response) -> (u16, String) {
-    let status = response.status().as_u16();
-    let body = json_of(response).await;
+/// The status and `error_code` of a refusal, which always lists its errors.
+fn refused(answer: &Answer) -> (u16, &str) {
     assert!(
-        body["errors"].as_array().is_some_and(|e| !e.is_empty()),
-        "errors listed: {body}"
+        !answer.errors().is_empty(),
+        "errors listed: {}",
+        answer.body
     );
-    (
-        status,
-        body["error_code"].as_str().unwrap_or_default().to_owned(),
-    )
+    (answer.status, answer.code())
 }
 
 async fn hostile_authorization_headers_are_all_401(backend: Backend) {
@@ -129,7 +114,8 @@ async fn hostile_authorization_headers_are_all_401(backend: Backend) {
             .await
             .unwrap();
         assert_eq!(response.status(), 401, "{header:?}");
-        let (status, code) = status_and_code(response).await;
+        let answer = Answer::read(response).await;
+        let (status, code) = refused(&answer);
         assert_eq!(status, 401, "{header:?}");
         assert!(code.starts_with("AUTH_"), "{header:?}: {code}");
     }
@@ -140,7 +126,7 @@ async fn hostile_authorization_headers_are_all_401(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(status_and_code(response).await.0, 401);
+    assert_eq!(refused(&Answer::read(response).await).0, 401);
     let response = app
         .client
         .get(app.url("/public/v1/auth/context"))
@@ -151,7 +137,7 @@ async fn hostile_authorization_headers_are_all_401(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(status_and_code(response).await.0, 401);
+    assert_eq!(refused(&Answer::read(response).await).0, 401);
 
     // And the good key, in any case of the scheme, works.
     for scheme in ["ApiKey", "apikey", "APIKEY"] {
@@ -169,14 +155,10 @@ async fn hostile_authorization_headers_are_all_401(backend: Backend) {
 async fn the_context_names_the_account_and_the_token(backend: Backend) {
     let app = spawn_app(backend).await;
     let (user, key) = admin_key(&app);
-    let response = app
-        .api(Method::GET, "/auth/context", &key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let answer = app.call(&key, Method::GET, "/auth/context", None).await;
+    assert_eq!(answer.status, 200);
     assert_eq!(
-        json_of(response).await,
+        answer.body,
         json!({
             "account": {"id": user.account.id.to_string(), "name": "Front Street Inc"},
             "user": {"id": key.token_id.to_string(), "name": "Admin automation"},
@@ -188,35 +170,27 @@ async fn disabled_deleted_and_expired_tokens_are_refused_at_once(backend: Backen
     let app = spawn_app(backend).await;
     let user = app.signed_in_user().await;
     let (token, key) = app.add_token(&user, "Switchable", Extension::Custom, StoredStatus::Active);
-    let call = || app.api(Method::GET, "/auth/context", &key).send();
-    assert_eq!(call().await.unwrap().status(), 200);
+    let context = || app.call(&key, Method::GET, "/auth/context", None);
+    assert_eq!(context().await.status, 200);
 
     app.post(&format!("/integrations/tokens/{}/disable", token.id), &[])
         .await;
     assert_eq!(
-        status_and_code(call().await.unwrap()).await,
-        (401, "AUTH_003".into()),
+        refused(&context().await),
+        (401, "AUTH_003"),
         "disabled in the UI"
     );
     app.post(&format!("/integrations/tokens/{}/enable", token.id), &[])
         .await;
-    assert_eq!(call().await.unwrap().status(), 200, "enabled again");
+    assert_eq!(context().await.status, 200, "enabled again");
     app.post(&format!("/integrations/tokens/{}/delete", token.id), &[])
         .await;
-    assert_eq!(
-        status_and_code(call().await.unwrap()).await,
-        (401, "AUTH_002".into()),
-        "deleted"
-    );
+    assert_eq!(refused(&context().await), (401, "AUTH_002"), "deleted");
 
     let past = Utc::now().naive_utc() - Duration::minutes(1);
     let (_, expired) = app.token(&user, "Expired").expires_at(past).create();
-    let response = app
-        .api(Method::GET, "/auth/context", &expired)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(status_and_code(response).await, (401, "AUTH_004".into()));
+    let answer = app.call(&expired, Method::GET, "/auth/context", None).await;
+    assert_eq!(refused(&answer), (401, "AUTH_004"));
     let html = app.get_html("/integrations/tokens?q=Expired").await;
     assert_eq!(
         common::text(&html, ".status"),
@@ -252,12 +226,10 @@ async fn modules_decide_what_a_key_reaches(backend: Backend) {
         (&nothing, "/auth/context", 200),
     ];
     for (key, path, expected) in cases {
-        let response = app.api(Method::GET, path, key).send().await.unwrap();
-        let status = response.status().as_u16();
-        assert_eq!(status, expected, "{} → {path}", key.token_id);
+        let answer = app.call(key, Method::GET, path, None).await;
+        assert_eq!(answer.status, expected, "{} → {path}", key.token_id);
         if expected == 403 {
-            let body = json_of(response).await;
-            assert_eq!(body["error_code"], "AUTH_005");
+            assert_eq!(answer.code(), "AUTH_005");
         }
     }
 }
@@ -273,19 +245,18 @@ async fn collections_page_with_content_range(backend: Backend) {
             StoredStatus::Active,
         );
     }
-    let response = app
-        .api(
+    let answer = app
+        .call(
+            &key,
             Method::GET,
             "/auth/tokens?limit=5&offset=0&ordering(name)",
-            &key,
+            None,
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(content_range(&response), "items 0-4/12");
-    let names: Vec<String> = json_of(response)
-        .await
+        .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.content_range, "items 0-4/12");
+    let names: Vec<String> = answer
+        .body
         .as_array()
         .unwrap()
         .iter()
@@ -302,32 +273,25 @@ async fn collections_page_with_content_range(backend: Backend) {
         ]
     );
 
-    let response = app
-        .api(
+    let answer = app
+        .call(
+            &key,
             Method::GET,
             "/auth/tokens?limit=5&offset=10&ordering(name)",
-            &key,
+            None,
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(content_range(&response), "items 10-11/12");
-    assert_eq!(json_of(response).await.as_array().unwrap().len(), 2);
+        .await;
+    assert_eq!(answer.content_range, "items 10-11/12");
+    assert_eq!(answer.body.as_array().unwrap().len(), 2);
 
-    let response = app
-        .api(Method::GET, "/auth/tokens?limit=0", &key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(content_range(&response), "items 0-0/12");
-    assert_eq!(json_of(response).await, json!([]));
+    let answer = app
+        .call(&key, Method::GET, "/auth/tokens?limit=0", None)
+        .await;
+    assert_eq!(answer.content_range, "items 0-0/12");
+    assert_eq!(answer.body, json!([]));
 
-    let response = app
-        .api(Method::GET, "/auth/tokens", &key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(content_range(&response), "items 0-11/12", "100 by default");
+    let answer = app.call(&key, Method::GET, "/auth/tokens", None).await;
+    assert_eq!(answer.content_range, "items 0-11/12", "100 by default");
 
     for bad in [
         "limit=1001",
@@ -336,35 +300,25 @@ async fn collections_page_with_content_range(backend: Backend) {
         "offset=-1",
         "offset=1.5",
     ] {
-        let response = app
-            .api(Method::GET, &format!("/auth/tokens?{bad}"), &key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            status_and_code(response).await,
-            (400, "REQ_001".into()),
-            "{bad}"
-        );
+        let answer = app
+            .call(&key, Method::GET, &format!("/auth/tokens?{bad}"), None)
+            .await;
+        assert_eq!(refused(&answer), (400, "REQ_001"), "{bad}");
     }
-    let response = app
-        .api(Method::GET, "/auth/tokens?limit=1000", &key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let answer = app
+        .call(&key, Method::GET, "/auth/tokens?limit=1000", None)
+        .await;
+    assert_eq!(answer.status, 200);
 }
 
 /// The names the filter returns, sorted.
 async fn names_for(app: &TestApp, key: &ApiKey, query: &str) -> Vec<String> {
-    let response = app
-        .api(Method::GET, &format!("/auth/tokens?{query}"), key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{query}");
-    let mut names: Vec<String> = json_of(response)
-        .await
+    let answer = app
+        .call(key, Method::GET, &format!("/auth/tokens?{query}"), None)
+        .await;
+    assert_eq!(answer.status, 200, "{query}");
+    let mut names: Vec<String> = answer
+        .body
         .as_array()
         .unwrap()
         .iter()
@@ -506,13 +460,16 @@ async fn rql_filters_every_listed_field(backend: Backend) {
         assert_eq!(names_for(&app, &key, &query).await, expected, "{query}");
     }
 
-    let response = app
-        .api(Method::GET, "/auth/tokens?ordering(-name)&limit=3", &key)
-        .send()
-        .await
-        .unwrap();
-    let names: Vec<String> = json_of(response)
-        .await
+    let answer = app
+        .call(
+            &key,
+            Method::GET,
+            "/auth/tokens?ordering(-name)&limit=3",
+            None,
+        )
+        .await;
+    let names: Vec<String> = answer
+        .body
         .as_array()
         .unwrap()
         .iter()
@@ -536,16 +493,10 @@ async fn rql_filters_every_listed_field(backend: Backend) {
         &vec!["id="; 3000].join("&"),
         &vec!["eq(name,x)"; 300].join("&"),
     ] {
-        let response = app
-            .api(Method::GET, &format!("/auth/tokens?{bad}"), &key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            status_and_code(response).await,
-            (400, "REQ_001".into()),
-            "{bad}"
-        );
+        let answer = app
+            .call(&key, Method::GET, &format!("/auth/tokens?{bad}"), None)
+            .await;
+        assert_eq!(refused(&answer), (400, "REQ_001"), "{bad}");
     }
 }
 
@@ -553,21 +504,23 @@ async fn tokens_are_managed_through_the_api(backend: Backend) {
     let app = spawn_app(backend).await;
     let (user, key) = admin_key(&app);
 
-    let response = app
-        .api(Method::POST, "/auth/tokens", &key)
-        .json(&json!({
-            "name": "Made by a program",
-            "description": "Created through the API",
-            "external_id": "PRG-7",
-            "extension": {"name": "zapier"},
-            "permissions": [{"object": {"id": "MD-0002"}}],
-            "expiration_date": (Utc::now() + Duration::days(10)).format("%Y-%m-%d").to_string(),
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let created = json_of(response).await;
+    let answer = app
+        .call(
+            &key,
+            Method::POST,
+            "/auth/tokens",
+            json!({
+                "name": "Made by a program",
+                "description": "Created through the API",
+                "external_id": "PRG-7",
+                "extension": {"name": "zapier"},
+                "permissions": [{"object": {"id": "MD-0002"}}],
+                "expiration_date": (Utc::now() + Duration::days(10)).format("%Y-%m-%d").to_string(),
+            }),
+        )
+        .await;
+    assert_eq!(answer.status, 201);
+    let created = answer.body;
     let new_key = ApiKey::parse(created["token"].as_str().unwrap()).expect("the key, once");
     let id = created["id"].as_str().unwrap().to_owned();
     assert_eq!(new_key.token_id.to_string(), id);
@@ -585,12 +538,10 @@ async fn tokens_are_managed_through_the_api(backend: Backend) {
     assert_eq!(created["permissions"][0]["object"]["id"], "MD-0002");
     assert!(created["expiration_date"].as_str().is_some());
 
-    let response = app
-        .api(Method::GET, &format!("/auth/tokens/{id}"), &key)
-        .send()
+    let fetched = app
+        .call(&key, Method::GET, &format!("/auth/tokens/{id}"), None)
         .await
-        .unwrap();
-    let fetched = json_of(response).await;
+        .body;
     assert_eq!(fetched["name"], "Made by a program");
     assert!(
         fetched.get("token").is_none(),
@@ -599,99 +550,97 @@ async fn tokens_are_managed_through_the_api(backend: Backend) {
 
     // The new key works, within its module.
     assert_eq!(
-        app.api(Method::GET, "/agreements", &new_key)
-            .send()
+        app.call(&new_key, Method::GET, "/agreements", None)
             .await
-            .unwrap()
-            .status(),
+            .status,
         200
     );
     assert_eq!(
-        app.api(Method::GET, "/accounts", &new_key)
-            .send()
+        app.call(&new_key, Method::GET, "/accounts", None)
             .await
-            .unwrap()
-            .status(),
+            .status,
         403
     );
 
-    let response = app
-        .api(Method::PUT, &format!("/auth/tokens/{id}"), &key)
-        .json(&json!({"name": "Renamed"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let updated = json_of(response).await;
+    let answer = app
+        .call(
+            &key,
+            Method::PUT,
+            &format!("/auth/tokens/{id}"),
+            json!({"name": "Renamed"}),
+        )
+        .await;
+    assert_eq!(answer.status, 200);
+    let updated = answer.body;
     assert_eq!(updated["name"], "Renamed");
     assert_eq!(
         updated["description"], "Created through the API",
         "fields left out are kept"
     );
 
-    let response = app
-        .api(Method::POST, &format!("/auth/tokens/{id}/deactivate"), &key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(json_of(response).await["status"], "inactive");
+    let answer = app
+        .call(
+            &key,
+            Method::POST,
+            &format!("/auth/tokens/{id}/deactivate"),
+            None,
+        )
+        .await;
+    assert_eq!(answer.body["status"], "inactive");
     assert_eq!(
-        app.api(Method::GET, "/agreements", &new_key)
-            .send()
+        app.call(&new_key, Method::GET, "/agreements", None)
             .await
-            .unwrap()
-            .status(),
+            .status,
         401
     );
-    let response = app
-        .api(Method::POST, &format!("/auth/tokens/{id}/activate"), &key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(json_of(response).await["status"], "active");
+    let answer = app
+        .call(
+            &key,
+            Method::POST,
+            &format!("/auth/tokens/{id}/activate"),
+            None,
+        )
+        .await;
+    assert_eq!(answer.body["status"], "active");
 
     let permissions = format!("/auth/tokens/{id}/permissions");
-    let response = app
-        .api(Method::POST, &permissions, &key)
-        .json(&json!([{"object": {"id": "MD-0001"}}]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
+    let answer = app
+        .call(
+            &key,
+            Method::POST,
+            &permissions,
+            json!([{"object": {"id": "MD-0001"}}]),
+        )
+        .await;
+    assert_eq!(answer.status, 201);
     assert_eq!(
-        app.api(Method::GET, "/accounts", &new_key)
-            .send()
+        app.call(&new_key, Method::GET, "/accounts", None)
             .await
-            .unwrap()
-            .status(),
+            .status,
         200,
         "granted at once"
     );
-    let response = app
-        .api(Method::GET, &permissions, &key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(content_range(&response), "items 0-1/2");
-    let listed = json_of(response).await;
+    let answer = app.call(&key, Method::GET, &permissions, None).await;
+    assert_eq!(answer.content_range, "items 0-1/2");
+    let listed = answer.body;
     assert_eq!(listed[0]["object"]["id"], "MD-0001");
     assert_eq!(
         listed[0]["events"]["granted"]["by"]["id"],
         key.token_id.to_string()
     );
-    let response = app
-        .api(Method::DELETE, &permissions, &key)
-        .json(&json!([{"object": {"id": "MD-0001"}}]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
+    let answer = app
+        .call(
+            &key,
+            Method::DELETE,
+            &permissions,
+            json!([{"object": {"id": "MD-0001"}}]),
+        )
+        .await;
+    assert_eq!(answer.status, 204);
     assert_eq!(
-        app.api(Method::GET, "/accounts", &new_key)
-            .send()
+        app.call(&new_key, Method::GET, "/accounts", None)
             .await
-            .unwrap()
-            .status(),
+            .status,
         403,
         "revoked at once"
     );
@@ -716,27 +665,21 @@ async fn tokens_are_managed_through_the_api(backend: Backend) {
         "Admin automation"
     );
 
-    let response = app
-        .api(Method::DELETE, &format!("/auth/tokens/{id}"), &key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
+    let answer = app
+        .call(&key, Method::DELETE, &format!("/auth/tokens/{id}"), None)
+        .await;
+    assert_eq!(answer.status, 204);
     assert_eq!(
-        app.api(Method::GET, "/agreements", &new_key)
-            .send()
+        app.call(&new_key, Method::GET, "/agreements", None)
             .await
-            .unwrap()
-            .status(),
+            .status,
         401,
         "deleted"
     );
     assert_eq!(
-        app.api(Method::GET, &format!("/auth/tokens/{id}"), &key)
-            .send()
+        app.call(&key, Method::GET, &format!("/auth/tokens/{id}"), None)
             .await
-            .unwrap()
-            .status(),
+            .status,
         404
     );
 }
@@ -784,16 +727,12 @@ async fn bad_bodies_get_clear_errors(backend: Backend) {
         (json!([1, 2]), "invalid type"),
     ];
     for (body, message) in cases {
-        let response = app
-            .api(Method::POST, "/auth/tokens", &key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 400, "{body}");
-        let error = json_of(response).await;
-        assert_eq!(error["error_code"], "VAL_001", "{body}");
-        let text = error["errors"].to_string();
+        let answer = app
+            .call(&key, Method::POST, "/auth/tokens", body.clone())
+            .await;
+        assert_eq!(answer.status, 400, "{body}");
+        assert_eq!(answer.code(), "VAL_001", "{body}");
+        let text = answer.body["errors"].to_string();
         assert!(text.contains(message), "{body} → {text}");
     }
     for raw in ["{not json", "", "null"] {
@@ -808,21 +747,12 @@ async fn bad_bodies_get_clear_errors(backend: Backend) {
     }
     let huge =
         json!({"name": "x", "description": "d".repeat(70_000), "extension": {"name": "custom"}});
-    let response = app
-        .api(Method::POST, "/auth/tokens", &key)
-        .json(&huge)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(status_and_code(response).await, (413, "REQ_002".into()));
+    let answer = app.call(&key, Method::POST, "/auth/tokens", huge).await;
+    assert_eq!(refused(&answer), (413, "REQ_002"));
     assert_eq!(app.token_count(&user), 1, "nothing was created");
 
-    let response = app
-        .api(Method::GET, "/no/such/thing", &key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(status_and_code(response).await.0, 404);
+    let answer = app.call(&key, Method::GET, "/no/such/thing", None).await;
+    assert_eq!(refused(&answer).0, 404);
 }
 
 async fn another_accounts_objects_are_not_found(backend: Backend) {
@@ -844,13 +774,10 @@ async fn another_accounts_objects_are_not_found(backend: Backend) {
         ),
         (Method::GET, format!("/accounts/{}", rival.account.id)),
     ] {
-        let response = app
-            .api(method.clone(), &path, &key)
-            .json(&json!({"name": "mine"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(status_and_code(response).await.0, 404, "{method} {path}");
+        let answer = app
+            .call(&key, method.clone(), &path, json!({"name": "mine"}))
+            .await;
+        assert_eq!(refused(&answer).0, 404, "{method} {path}");
     }
     let names = names_for(&app, &key, "").await;
     assert_eq!(names, ["Admin automation"]);
@@ -867,78 +794,61 @@ async fn agreements_accounts_and_modules(backend: Backend) {
         let mut conn = app.pool.get().unwrap();
         tokendesk::db::seed::seed_demo_data(&mut conn, &app.master_key).unwrap();
     }
-    let response = app
-        .api(
+    let answer = app
+        .call(
+            &key,
             Method::GET,
             "/agreements?eq(active,true)&ordering(title)",
-            &key,
+            None,
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(content_range(&response), "items 0-3/4");
-    let agreements = json_of(response).await;
+        .await;
+    assert_eq!(answer.content_range, "items 0-3/4");
+    let agreements = answer.body;
     assert_eq!(agreements[0]["title"], "EMEA Reseller Agreement");
     assert_eq!(agreements[0]["owner"]["id"], user.account.id.to_string());
     let id = agreements[0]["id"].as_str().unwrap().to_owned();
-    let response = app
-        .api(Method::GET, &format!("/agreements/{id}"), &key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(json_of(response).await["type"], "distribution");
-    let response = app
-        .api(Method::GET, "/agreements?search=vendor", &key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(content_range(&response), "items 0-1/2");
-    let response = app
-        .api(Method::GET, "/agreements?eq(active,maybe)", &key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
+    let answer = app
+        .call(&key, Method::GET, &format!("/agreements/{id}"), None)
+        .await;
+    assert_eq!(answer.body["type"], "distribution");
+    let answer = app
+        .call(&key, Method::GET, "/agreements?search=vendor", None)
+        .await;
+    assert_eq!(answer.content_range, "items 0-1/2");
+    let answer = app
+        .call(&key, Method::GET, "/agreements?eq(active,maybe)", None)
+        .await;
+    assert_eq!(answer.status, 400);
 
-    let response = app
-        .api(Method::GET, "/accounts", &key)
-        .send()
-        .await
-        .unwrap();
+    let answer = app.call(&key, Method::GET, "/accounts", None).await;
     assert_eq!(
-        json_of(response).await,
+        answer.body,
         json!([{"id": user.account.id.to_string(), "name": "Front Street Inc"}])
     );
 
-    let response = app
-        .api(Method::GET, "/modules?ilike(name,*de*)", &key)
-        .send()
-        .await
-        .unwrap();
-    let names: Vec<Value> = json_of(response)
-        .await
+    let answer = app
+        .call(&key, Method::GET, "/modules?ilike(name,*de*)", None)
+        .await;
+    let names: Vec<Value> = answer
+        .body
         .as_array()
         .unwrap()
         .iter()
         .map(|m| m["name"].clone())
         .collect();
     assert_eq!(names, [json!("Helpdesk"), json!("DevOps")]);
-    let response = app
-        .api(Method::GET, "/modules/MD-0007", &key)
-        .send()
-        .await
-        .unwrap();
+    let answer = app.call(&key, Method::GET, "/modules/MD-0007", None).await;
     assert_eq!(
-        json_of(response).await,
+        answer.body,
         json!({"id": "MD-0007", "name": "Integrations"})
     );
 }
 
 async fn the_openapi_document_describes_the_api(backend: Backend) {
     let app = spawn_app(backend).await;
-    let response = app.get("/public/v1/openapi.json").await;
-    assert_eq!(response.status(), 200);
-    let document = json_of(response).await;
+    let answer = Answer::read(app.get("/public/v1/openapi.json").await).await;
+    assert_eq!(answer.status, 200);
+    let document = answer.body;
     assert!(document["openapi"].as_str().unwrap().starts_with("3."));
     for path in [
         "/auth/context",
@@ -958,11 +868,9 @@ async fn last_use_is_recorded_in_batches_and_shown(backend: Backend) {
     let (token, key) = app.add_token(&user, "Busy", Extension::Custom, StoredStatus::Active);
     for _ in 0..5 {
         assert_eq!(
-            app.api(Method::GET, "/auth/context", &key)
-                .send()
+            app.call(&key, Method::GET, "/auth/context", None)
                 .await
-                .unwrap()
-                .status(),
+                .status,
             200
         );
     }
@@ -994,56 +902,38 @@ async fn a_token_cannot_grant_what_it_does_not_hold(backend: Backend) {
         .create();
     let own = format!("/auth/tokens/{}/permissions", manager.id);
     for module in ["MD-0000", "MD-0001"] {
-        let response = app
-            .api(Method::POST, &own, &key)
-            .json(&json!([{"object": {"id": module}}]))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            status_and_code(response).await,
-            (403, "AUTH_005".into()),
-            "{module}"
-        );
+        let answer = app
+            .call(
+                &key,
+                Method::POST,
+                &own,
+                json!([{"object": {"id": module}}]),
+            )
+            .await;
+        assert_eq!(refused(&answer), (403, "AUTH_005"), "{module}");
     }
     assert_eq!(
-        app.api(Method::GET, "/accounts", &key)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.call(&key, Method::GET, "/accounts", None).await.status,
         403,
         "still no Account"
     );
 
-    let create = |body: Value| {
-        app.api(Method::POST, "/auth/tokens", &key)
-            .json(&body)
-            .send()
-    };
-    let response =
-        create(json!({"name": "x", "description": "x", "extension": {"name": "reports"}}))
-            .await
-            .unwrap();
-    assert_eq!(
-        status_and_code(response).await.0,
-        403,
-        "Reports tokens reach every module"
-    );
-    let response = create(
+    let create = |body: Value| app.call(&key, Method::POST, "/auth/tokens", body);
+    let answer =
+        create(json!({"name": "x", "description": "x", "extension": {"name": "reports"}})).await;
+    assert_eq!(refused(&answer).0, 403, "Reports tokens reach every module");
+    let answer = create(
         json!({"name": "x", "description": "x", "extension": {"name": "custom"},
         "permissions": [{"object": {"id": "MD-0000"}}]}),
     )
-    .await
-    .unwrap();
-    assert_eq!(status_and_code(response).await.0, 403);
-    let response = create(
+    .await;
+    assert_eq!(refused(&answer).0, 403);
+    let answer = create(
         json!({"name": "x", "description": "x", "extension": {"name": "custom"},
         "permissions": [{"object": {"id": "MD-0002"}}]}),
     )
-    .await
-    .unwrap();
-    assert_eq!(response.status(), 201, "what it holds it may pass on");
+    .await;
+    assert_eq!(answer.status, 201, "what it holds it may pass on");
     assert_eq!(app.token_count(&user), 2);
 }
 
@@ -1053,12 +943,15 @@ async fn concurrent_changes_neither_fail_nor_get_lost(backend: Backend) {
     let (target, _) = app.token(&user, "Target").modules("MD-0002").create();
     let path = format!("/auth/tokens/{}", target.id);
     let renames = (0..24).map(|n| {
-        app.api(Method::PUT, &path, &key)
-            .json(&json!({"description": format!("Description {n}")}))
-            .send()
+        app.call(
+            &key,
+            Method::PUT,
+            &path,
+            json!({"description": format!("Description {n}")}),
+        )
     });
-    for response in futures_util::future::join_all(renames).await {
-        assert_eq!(response.unwrap().status(), 200);
+    for answer in futures_util::future::join_all(renames).await {
+        assert_eq!(answer.status, 200);
     }
     // Grants of different modules at once all stay; the same module twice is granted once.
     let permissions = format!("{path}/permissions");
@@ -1066,20 +959,19 @@ async fn concurrent_changes_neither_fail_nor_get_lost(backend: Backend) {
         "MD-0001", "MD-0003", "MD-0004", "MD-0005", "MD-0005", "MD-0006",
     ]
     .map(|module| {
-        app.api(Method::POST, &permissions, &key)
-            .json(&json!([{"object": {"id": module}}]))
-            .send()
+        app.call(
+            &key,
+            Method::POST,
+            &permissions,
+            json!([{"object": {"id": module}}]),
+        )
     });
-    for response in futures_util::future::join_all(grants).await {
-        assert_eq!(response.unwrap().status(), 201);
+    for answer in futures_util::future::join_all(grants).await {
+        assert_eq!(answer.status, 201);
     }
-    let response = app
-        .api(Method::GET, &permissions, &key)
-        .send()
-        .await
-        .unwrap();
-    let mut held: Vec<String> = json_of(response)
-        .await
+    let answer = app.call(&key, Method::GET, &permissions, None).await;
+    let mut held: Vec<String> = answer
+        .body
         .as_array()
         .unwrap()
         .iter()
@@ -1106,7 +998,7 @@ async fn without_a_key_the_answer_is_401_whatever_the_body(backend: Backend) {
             .send()
             .await
             .unwrap();
-        assert_eq!(status_and_code(response).await.0, 401, "{body:?}");
+        assert_eq!(refused(&Answer::read(response).await).0, 401, "{body:?}");
     }
     let response = app
         .client
@@ -1115,7 +1007,7 @@ async fn without_a_key_the_answer_is_401_whatever_the_body(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(status_and_code(response).await.0, 401);
+    assert_eq!(refused(&Answer::read(response).await).0, 401);
     assert_eq!(app.token_count(&user), 1);
 }
 

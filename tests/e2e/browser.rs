@@ -2,6 +2,7 @@
 //! with full-page screenshots of every screen and a check that no script failed.
 
 use fantoccini::elements::Element;
+use fantoccini::key::Key;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -247,6 +248,56 @@ impl Browser {
             Some(query) => format!("{}?{query}", url.path()),
             None => url.path().to_owned(),
         }
+    }
+
+    /// Presses Tab until the focused element matches `css`; every control passed on the way must
+    /// have a label and a visible focus ring.
+    pub async fn tab_to(&self, css: &str) {
+        for _ in 0..60 {
+            self.press(Key::Tab).await;
+            let focused = self
+                .eval(
+                    "const e = document.activeElement; const style = getComputedStyle(e); return {
+                    tag: e.tagName, id: e.id, text: (e.textContent || '').trim(),
+                    labelled: !!(e.labels && e.labels.length) || !!e.getAttribute('aria-label') || (e.textContent || '').trim() !== '' || e.type === 'hidden',
+                    ring: style.outlineStyle !== 'none' && style.outlineWidth !== '0px',
+                };",
+                )
+                .await;
+            assert_eq!(
+                focused["labelled"], true,
+                "a control without a label: {focused}"
+            );
+            assert_eq!(focused["ring"], true, "no visible focus on {focused}");
+            let matched = self
+                .client
+                .execute(
+                    "return document.activeElement.matches(arguments[0]);",
+                    vec![json!(css)],
+                )
+                .await
+                .unwrap();
+            if matched == true {
+                return;
+            }
+        }
+        panic!("Tab never reached {css}");
+    }
+
+    /// Presses `key` in the focused element.
+    pub async fn press(&self, key: Key) {
+        self.type_text(&key.to_string()).await;
+    }
+
+    /// Types `text` into the focused element.
+    pub async fn type_text(&self, text: &str) {
+        self.client
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
     }
 
     /// Runs a script in the page and returns its value.

@@ -535,98 +535,35 @@ async fn signing_out() {
     browser.finish().await;
 }
 
-/// Presses Tab until the focused element matches `css`; every control passed on the way must
-/// have a label and a visible focus ring.
-async fn tab_to(browser: &Browser, css: &str) {
-    for _ in 0..60 {
-        browser
-            .client
-            .active_element()
-            .await
-            .unwrap()
-            .send_keys(&Key::Tab.to_string())
-            .await
-            .unwrap();
-        let focused = browser
-            .eval(
-                "const e = document.activeElement; const style = getComputedStyle(e); return {
-                    tag: e.tagName, id: e.id, text: (e.textContent || '').trim(),
-                    labelled: !!(e.labels && e.labels.length) || !!e.getAttribute('aria-label') || (e.textContent || '').trim() !== '' || e.type === 'hidden',
-                    ring: style.outlineStyle !== 'none' && style.outlineWidth !== '0px',
-                };",
-            )
-            .await;
-        assert_eq!(
-            focused["labelled"], true,
-            "a control without a label: {focused}"
-        );
-        assert_eq!(focused["ring"], true, "no visible focus on {focused}");
-        let matched = browser
-            .client
-            .execute(
-                "return document.activeElement.matches(arguments[0]);",
-                vec![serde_json::json!(css)],
-            )
-            .await
-            .unwrap();
-        if matched == true {
-            return;
-        }
-    }
-    panic!("Tab never reached {css}");
-}
-
-async fn press(browser: &Browser, key: Key) {
-    browser
-        .client
-        .active_element()
-        .await
-        .unwrap()
-        .send_keys(&key.to_string())
-        .await
-        .unwrap();
-}
-
-async fn type_text(browser: &Browser, text: &str) {
-    browser
-        .client
-        .active_element()
-        .await
-        .unwrap()
-        .send_keys(text)
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn creating_a_token_with_the_keyboard_only() {
     let Some((app, user, mut browser)) = journey("keyboard_only").await else {
         return;
     };
     sign_in(&app, &mut browser).await;
-    tab_to(&browser, ".page-actions a.button.primary").await;
-    press(&browser, Key::Enter).await;
+    browser.tab_to(".page-actions a.button.primary").await;
+    browser.press(Key::Enter).await;
     browser.find("#name").await;
-    tab_to(&browser, "#name").await;
-    type_text(&browser, "Keyboard token").await;
-    tab_to(&browser, "#description").await;
-    type_text(&browser, "Made without a mouse").await;
+    browser.tab_to("#name").await;
+    browser.type_text("Keyboard token").await;
+    browser.tab_to("#description").await;
+    browser.type_text("Made without a mouse").await;
     browser.screenshot("general-focused").await;
-    tab_to(&browser, "button.primary").await;
-    press(&browser, Key::Enter).await;
+    browser.tab_to("button.primary").await;
+    browser.press(Key::Enter).await;
     browser.find("input[name=extension]").await;
-    tab_to(&browser, "input[name=extension]").await;
+    browser.tab_to("input[name=extension]").await;
     // Arrow keys move between radios; Space chooses the focused one.
-    press(&browser, Key::Space).await;
+    browser.press(Key::Space).await;
     browser.screenshot("extension-focused").await;
-    tab_to(&browser, "button.primary").await;
-    press(&browser, Key::Enter).await;
+    browser.tab_to("button.primary").await;
+    browser.press(Key::Enter).await;
     browser.find("fieldset.permissions").await;
-    tab_to(&browser, "input[name=modules][value=MD-0001]").await;
-    press(&browser, Key::Space).await;
+    browser.tab_to("input[name=modules][value=MD-0001]").await;
+    browser.press(Key::Space).await;
     browser.screenshot("permissions-focused").await;
-    tab_to(&browser, "button.primary").await;
-    press(&browser, Key::Enter).await;
+    browser.tab_to("button.primary").await;
+    browser.press(Key::Enter).await;
     browser.find("dl.summary").await;
     assert_eq!(summary_value(&browser, "Name").await, "Keyboard token");
     assert_eq!(summary_value(&browser, "Permissions").await, "Account");
