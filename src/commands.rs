@@ -37,14 +37,17 @@ fn first_flag_error(errors: FieldErrors) -> CommandError {
     }
 }
 
-/// The pool for serving (pending migrations are run on the way).
+/// The pool for serving.
 fn open_pool(config: &Config) -> CommandResult<DbPool> {
-    db::connect(&config.database).map_err(|e| CommandError(format!("DATABASE_URL: {e}")))
+    db::connect(&config.database, config.database_timeout)
+        .map_err(|e| CommandError(format!("DATABASE_URL: {e}")))
 }
 
-/// One connection for a command that does one thing and exits.
+/// One connection to a database whose schema is up to date, for start-up work and for a
+/// command that does one thing and exits.
 fn open_connection(config: &Config) -> CommandResult<DbConnection> {
-    db::connect_one(&config.database).map_err(|e| CommandError(format!("DATABASE_URL: {e}")))
+    db::connect_one(&config.database, config.database_timeout)
+        .map_err(|e| CommandError(format!("DATABASE_URL: {e}")))
 }
 
 fn sign_in_url(address: SocketAddr) -> String {
@@ -61,21 +64,25 @@ fn sign_in_url(address: SocketAddr) -> String {
     format!("http://{host}:{}/login", address.port())
 }
 
-/// `serve`: migrate, create the demo admin on an empty database, seed with `--demo`, listen.
+/// `serve`: migrate, create the demo admin on an empty database, seed with `--demo`, listen
+/// until SIGTERM or SIGINT, then stop gracefully.
 pub fn serve(config: Config, demo: bool) -> CommandResult {
-    let pool = open_pool(&config)?;
-    let mut conn = pool.get()?;
-    let first_password = if Account::any_exists(&mut conn)? {
-        None
-    } else {
-        let generated = NewPassword::generate();
-        let created = seed::create_demo_admin(&mut conn, &password::hash(generated.expose()))?;
-        created.then_some(generated)
-    };
-    if demo {
-        seed::seed_demo_data(&mut conn, &config.master_key)?;
-    }
+    let mut conn = open_connection(&config)?;
+    // Instances starting at once take turns here, so exactly one of them seeds.
+    let first_password = db::under_startup_lock(&mut conn, |conn| {
+        let first_password = if Account::any_exists(conn)? {
+            None
+        } else {
+            let generated = NewPassword::generate();
+            seed::create_demo_admin(conn, &password::hash(generated.expose()))?.then_some(generated)
+        };
+        if demo {
+            seed::seed_demo_data(conn, &config.master_key)?;
+        }
+        Ok(first_password)
+    })?;
     drop(conn);
+    let pool = open_pool(&config)?;
 
     let listener = TcpListener::bind(&config.bind).map_err(|e| {
         CommandError(format!(
@@ -100,10 +107,29 @@ pub fn serve(config: Config, demo: bool) -> CommandResult {
     tracing::info!(%address, database = %config.database.redacted(), "listening");
 
     actix_web::rt::System::new().block_on(async move {
-        let server = startup::run(listener, pool, &config)?;
-        server.await
+        let service = startup::run(listener, pool, &config)?;
+        let server = service.handle();
+        actix_web::rt::spawn(async move {
+            stop_signal().await;
+            tracing::info!("stopping: finishing the requests under way");
+            server.stop(true).await;
+        });
+        service.run_until_stopped().await
     })?;
     Ok(())
+}
+
+/// SIGTERM (what orchestrators send) or SIGINT (Ctrl-C): both stop gracefully.
+async fn stop_signal() {
+    use actix_web::rt::signal::unix::{SignalKind, signal};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot listen for SIGTERM and SIGINT; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    futures_util::future::select(Box::pin(terminate.recv()), Box::pin(interrupt.recv())).await;
 }
 
 pub fn migrate(config: Config) -> CommandResult {

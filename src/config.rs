@@ -10,6 +10,7 @@ use std::fmt;
 use std::io::Write;
 use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub const DEFAULT_DATABASE: &str = "data/tokendesk.db";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -20,6 +21,8 @@ const MASTER_KEY_BYTES: usize = 32;
 #[derive(Clone)]
 pub struct Config {
     pub database: DatabaseUrl,
+    /// How long any wait on the database may last before a request is answered 503.
+    pub database_timeout: Duration,
     pub bind: String,
     pub session_key: Vec<u8>,
     pub master_key: MasterKey,
@@ -31,6 +34,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("database", &self.database.redacted())
+            .field("database_timeout", &self.database_timeout)
             .field("bind", &self.bind)
             .field("cookie_secure", &self.cookie_secure)
             .field("log_filter", &self.log_filter)
@@ -66,6 +70,22 @@ impl Config {
         let database =
             DatabaseUrl::parse(&lookup("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE.into()))
                 .map_err(|e| error("DATABASE_URL", e))?;
+
+        let database_timeout = match lookup("TOKENDESK_DB_TIMEOUT") {
+            None => crate::db::pool::DEFAULT_TIMEOUT,
+            Some(value) => value
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|seconds| (1..=300).contains(seconds))
+                .map(Duration::from_secs)
+                .ok_or_else(|| {
+                    error(
+                        "TOKENDESK_DB_TIMEOUT",
+                        format!("{value:?} is not a number of seconds from 1 to 300"),
+                    )
+                })?,
+        };
 
         let bind = lookup("TOKENDESK_BIND").unwrap_or_else(|| DEFAULT_BIND.into());
         let addresses: Vec<_> = bind
@@ -124,6 +144,7 @@ impl Config {
 
         Ok(Self {
             database,
+            database_timeout,
             bind,
             session_key,
             master_key,
@@ -253,6 +274,9 @@ mod tests {
             ("TOKENDESK_SESSION_KEY", short.as_str()),
             ("TOKENDESK_MASTER_KEY", short.as_str()),
             ("TOKENDESK_COOKIE_SECURE", "maybe"),
+            ("TOKENDESK_DB_TIMEOUT", "0"),
+            ("TOKENDESK_DB_TIMEOUT", "5s"),
+            ("TOKENDESK_DB_TIMEOUT", "301"),
             ("RUST_LOG", "[[["),
         ];
         for (variable, value) in cases {
@@ -273,10 +297,12 @@ mod tests {
                 ("TOKENDESK_BIND", "0.0.0.0:9000"),
                 ("TOKENDESK_SESSION_KEY", &session),
                 ("TOKENDESK_MASTER_KEY", &master),
+                ("TOKENDESK_DB_TIMEOUT", "2"),
             ],
             dir.path(),
         )
         .unwrap();
+        assert_eq!(c.database_timeout, Duration::from_secs(2));
         assert!(
             c.cookie_secure,
             "a public bind address defaults to Secure cookies"

@@ -16,6 +16,10 @@ pub enum AppError {
     BadRequest(String),
     /// The database stayed locked; nothing was changed and the request may be repeated.
     Busy,
+    /// The database cannot be reached; the request may be repeated once it is back.
+    Unavailable,
+    /// The signed-in user may not do this; says why.
+    Forbidden(String),
     Internal(String),
 }
 
@@ -32,6 +36,8 @@ impl fmt::Display for AppError {
             Self::NotFound => f.write_str("not found"),
             Self::BadRequest(why) => write!(f, "bad request: {why}"),
             Self::Busy => f.write_str("database busy"),
+            Self::Unavailable => f.write_str("database unavailable"),
+            Self::Forbidden(why) => write!(f, "forbidden: {why}"),
             Self::Internal(cause) => write!(f, "internal error: {cause}"),
         }
     }
@@ -42,6 +48,11 @@ impl From<DbError> for AppError {
         match error {
             DbError::NotFound => Self::NotFound,
             DbError::Busy => Self::Busy,
+            DbError::Unavailable(cause) => {
+                tracing::warn!(%cause, "the database is unavailable");
+                Self::Unavailable
+            }
+            DbError::Forbidden(why) => Self::Forbidden(why),
             DbError::BadQuery(e) => Self::BadRequest(capitalised(&e.to_string())),
             DbError::Modules(e) => Self::BadRequest(capitalised(&e.to_string())),
             other => Self::internal("database", other),
@@ -64,7 +75,8 @@ impl ResponseError for AppError {
             Self::SignInRequired(_) => StatusCode::SEE_OTHER,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -88,6 +100,11 @@ impl ResponseError for AppError {
                 "There is nothing here. It may have been deleted, or the link is wrong.",
             ),
             Self::BadRequest(why) => ("Request refused", why.as_str()),
+            Self::Forbidden(why) => ("Not allowed", why.as_str()),
+            Self::Unavailable => (
+                "Database unavailable",
+                "tokendesk cannot reach its database at the moment. Please try again shortly.",
+            ),
             Self::Busy => (
                 "Busy",
                 "Nothing was changed; the system is busy. Please try again in a moment.",
@@ -100,7 +117,12 @@ impl ResponseError for AppError {
                 )
             }
         };
-        error_page(self.status_code(), title, message)
+        let mut page = error_page(self.status_code(), title, message);
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+            page.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        }
+        page
     }
 }
 

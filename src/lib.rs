@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod housekeeping;
 pub mod request;
 pub mod startup;
 pub mod web;

@@ -5,17 +5,17 @@ use crate::db::DbPool;
 use crate::db::last_used::LastUsed;
 use crate::domain::secret_box::MasterKey;
 use crate::error::AppError;
+use crate::housekeeping::Housekeeping;
 use crate::request::{MAX_BODY_BYTES, RequestSpan};
 use crate::web;
 use actix_session::SessionMiddleware;
 use actix_session::storage::CookieSessionStore;
 use actix_web::cookie::{Key, SameSite};
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{DefaultHeaders, NormalizePath, from_fn};
 use actix_web::{App, HttpServer, web as aweb};
 use std::net::TcpListener;
-use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::sync::Arc;
 use tracing_actix_web::TracingLogger;
 
 /// What every handler, of the UI and of the API, can reach.
@@ -36,40 +36,48 @@ const PASSWORD_CHECKS_AT_ONCE: usize = 2;
 /// Enough to keep the pool's connections busy across the default two workers.
 const BLOCKING_THREADS_PER_WORKER: usize = 4;
 
-/// How often API use is written to the database.
-const LAST_USED_EVERY: Duration = Duration::from_secs(2);
-
-/// A thread that writes the recorded API use in batches until the server that records it is gone.
-fn write_last_used_periodically(buffer: Weak<LastUsed>, pool: DbPool) {
-    std::thread::Builder::new()
-        .name("last-used".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(LAST_USED_EVERY);
-                let Some(buffer) = buffer.upgrade() else {
-                    break;
-                };
-                let written = pool
-                    .get()
-                    .map_err(crate::db::DbError::from)
-                    .and_then(|mut conn| buffer.flush(&mut conn));
-                if let Err(e) = written {
-                    tracing::warn!(error = %e, "could not record when tokens were last used");
-                }
-            }
-        })
-        .expect("a thread can be started at start-up");
-}
-
 pub const SESSION_COOKIE: &str = "tokendesk_session";
 
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
-/// Starts serving on `listener`; the returned server runs until stopped.
-pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Result<Server> {
+/// How long a graceful stop waits for the requests under way.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+
+/// The server and the work beside it.
+pub struct Service {
+    server: Server,
+    housekeeping: Housekeeping,
+    pool: DbPool,
+}
+
+impl Service {
+    /// What stops the server: `stop(true)` stops accepting, lets the requests under way finish
+    /// (for up to 30 s) and then ends `run_until_stopped`.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped, then writes every buffer and closes the database connections.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let served = self.server.await;
+        let (housekeeping, pool) = (self.housekeeping, self.pool);
+        // Joining a thread and writing to the database block; not on the async threads.
+        let _ = actix_web::rt::task::spawn_blocking(move || {
+            housekeeping.stop();
+            drop(pool);
+        })
+        .await;
+        tracing::info!("stopped");
+        served
+    }
+}
+
+/// Starts serving on `listener` (signals are the caller's to handle: see `Service::handle`).
+pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Result<Service> {
     let last_used = Arc::new(LastUsed::default());
-    write_last_used_periodically(Arc::downgrade(&last_used), pool.clone());
+    let housekeeping = Housekeeping::start(pool.clone(), &config.database, last_used.clone());
+    let pool_for_stop = pool.clone();
     let state = aweb::Data::new(AppState {
         pool,
         master_key: config.master_key.clone(),
@@ -146,7 +154,13 @@ pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Res
     // Database work runs on each worker's blocking threads; more of them than pooled connections
     // only queue on the pool's lock.
     .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
+    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+    .disable_signals()
     .listen(listener)?
     .run();
-    Ok(server)
+    Ok(Service {
+        server,
+        housekeeping,
+        pool: pool_for_stop,
+    })
 }

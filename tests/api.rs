@@ -1011,7 +1011,161 @@ async fn without_a_key_the_answer_is_401_whatever_the_body(backend: Backend) {
     assert_eq!(app.token_count(&user), 1);
 }
 
+async fn a_key_acts_only_on_tokens_within_its_reach(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.add_user(
+        "Front Street Inc",
+        "robert@frontstreet.example",
+        "Robert Balboa",
+    );
+    let (_, key) = app
+        .token(&user, "Integrations only")
+        .modules("MD-0007")
+        .create();
+    let (wide, _) = app
+        .token(&user, "Everything")
+        .status(StoredStatus::Inactive)
+        .create();
+    let (narrow, _) = app
+        .token(&user, "Also integrations")
+        .modules("MD-0007")
+        .status(StoredStatus::Inactive)
+        .create();
+    let attempts: [(Method, String, Option<Value>); 5] = [
+        (
+            Method::POST,
+            format!("/auth/tokens/{}/activate", wide.id),
+            None,
+        ),
+        (Method::DELETE, format!("/auth/tokens/{}", wide.id), None),
+        (
+            Method::PUT,
+            format!("/auth/tokens/{}", wide.id),
+            Some(json!({"name": "Mine now"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/auth/tokens/{}/permissions", wide.id),
+            Some(json!([{"object": {"id": "MD-0000"}}])),
+        ),
+        (
+            Method::POST,
+            format!("/auth/tokens/{}/permissions", narrow.id),
+            Some(json!([{"object": {"id": "MD-0002"}}])),
+        ),
+    ];
+    for (method, path, body) in attempts {
+        let answer = app.call(&key, method.clone(), &path, body).await;
+        assert_eq!(refused(&answer), (403, "AUTH_005"), "{method} {path}");
+        assert!(answer.errors()[0].contains("does not hold"), "{answer:?}");
+    }
+    let still = app.find_token(&user, &wide).expect("not deleted");
+    assert_eq!(
+        (still.name.as_str(), still.stored_status),
+        ("Everything", StoredStatus::Inactive)
+    );
+
+    // Within its reach it acts as before; another account's token is not found, not refused.
+    let answer = app
+        .call(
+            &key,
+            Method::POST,
+            &format!("/auth/tokens/{}/activate", narrow.id),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, 200);
+    let rival = app.add_user("Rival Corp", "mallory@rival.example", "Mallory");
+    let (theirs, _) = app.token(&rival, "Theirs").create();
+    let answer = app
+        .call(
+            &key,
+            Method::DELETE,
+            &format!("/auth/tokens/{}", theirs.id),
+            None,
+        )
+        .await;
+    assert_eq!(refused(&answer), (404, "NFND_001"));
+}
+
+async fn bodies_say_what_they_cannot_carry(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (user, key) = admin_key(&app);
+    let (token, _) = app.token(&user, "Target").modules("MD-0002").create();
+    let path = format!("/auth/tokens/{}", token.id);
+
+    // Fields the PUT does not take are refused, every one named, and nothing changes.
+    let answer = app
+        .call(
+            &key,
+            Method::PUT,
+            &path,
+            json!({"name": "Renamed", "status": "inactive", "expiration_date": "2030-01-01",
+                   "extension": {"name": "zapier"}, "colour": "blue"}),
+        )
+        .await;
+    assert_eq!(refused(&answer), (400, "VAL_001"));
+    let errors = answer.errors();
+    for field in ["status", "expiration_date", "extension", "colour"] {
+        assert!(
+            errors.iter().any(|e| e.starts_with(&format!("{field}: "))),
+            "{field}: {errors:?}"
+        );
+    }
+    assert!(errors.iter().any(|e| e.contains("/activate")), "{errors:?}");
+    assert_eq!(app.find_token(&user, &token).unwrap().name, "Target");
+    let answer = app
+        .call(
+            &key,
+            Method::POST,
+            "/auth/tokens",
+            json!({"name": "x", "description": "x", "extension": {"name": "custom"},
+                   "permissions": [{"object": {"id": "MD-0002"}}], "status": "inactive"}),
+        )
+        .await;
+    assert_eq!(
+        answer.errors(),
+        ["status: cannot be sent here (use POST /auth/tokens/{id}/activate or /deactivate)"]
+    );
+
+    // A body that is not JSON is refused as such, whatever it looks like.
+    let send = |content_type: &'static str, body: &'static str| {
+        app.api(Method::PUT, &path, &key)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "text/json",
+    ] {
+        let answer = Answer::read(send(content_type, r#"{"name": "x"}"#).await.unwrap()).await;
+        assert_eq!(refused(&answer), (415, "REQ_003"), "{content_type}");
+    }
+    let answer = Answer::read(
+        send("application/json; charset=utf-8", r#"{"name": "Fine"}"#)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+
+    // Two Authorization headers: neither is guessed at.
+    let response = app
+        .client
+        .get(app.url("/public/v1/auth/context"))
+        .header("Authorization", format!("ApiKey {}", key.expose()))
+        .header("Authorization", "ApiKey SU-000-000-000:0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused(&Answer::read(response).await), (400, "REQ_001"));
+}
+
 on_both_databases!(
+    a_key_acts_only_on_tokens_within_its_reach,
+    bodies_say_what_they_cannot_carry,
     a_token_cannot_grant_what_it_does_not_hold,
     concurrent_changes_neither_fail_nor_get_lost,
     without_a_key_the_answer_is_401_whatever_the_body,

@@ -502,7 +502,8 @@ async fn a_failed_request_is_logged_with_the_id_its_page_shows(backend: Backend)
     assert_ne!(ids[0], ids[1]);
 
     // A key that no longer decrypts: revealing it fails on the server's side.
-    let mut conn = tokendesk::db::connect_one(&database.url).unwrap();
+    let mut conn =
+        tokendesk::db::connect_one(&database.url, tokendesk::db::pool::DEFAULT_TIMEOUT).unwrap();
     let damaged: String = tokens::table.select(tokens::id).first(&mut conn).unwrap();
     diesel::update(tokens::table.find(&damaged))
         .set(tokens::secret_ciphertext.eq(vec![7u8; 40]))

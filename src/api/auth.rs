@@ -10,7 +10,7 @@ use crate::db::tokens::Token;
 use crate::db::{self, DbConnection, DbError};
 use crate::domain::api_key::ApiKey;
 use crate::domain::module::{Module, ModuleSet};
-use crate::domain::token::{Actor, Requester, TokenStatus};
+use crate::domain::token::{Actor, Reach, Requester, TokenStatus};
 use crate::request::client_ip;
 use crate::startup::AppState;
 use actix_web::dev::Payload;
@@ -39,20 +39,6 @@ impl ApiCaller {
         }
     }
 
-    /// 403 unless the caller holds every module it would give another token (or itself): a
-    /// token must not reach, through the tokens it manages, what it cannot reach itself.
-    pub fn may_grant(&self, modules: &ModuleSet) -> Result<(), ApiError> {
-        let missing: Vec<&str> = self.modules.lacking(modules).map(|m| m.id).collect();
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!(
-                "A token can only grant modules it holds itself; this one does not hold {}.",
-                missing.join(", ")
-            )))
-        }
-    }
-
     pub fn actor(&self) -> Actor {
         Actor::token(&self.token.id, &self.token.name)
     }
@@ -63,6 +49,7 @@ impl ApiCaller {
             account_id: self.account.id.clone(),
             actor: self.actor(),
             client_ip: self.client_ip.clone(),
+            reach: Reach::Modules(self.modules.clone()),
         }
     }
 
@@ -137,8 +124,18 @@ impl FromRequest for ApiRequest {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let mut sent = req.headers().get_all(header::AUTHORIZATION);
+        let first = sent.next();
+        let key = if sent.next().is_some() {
+            // Proxies and clients disagree on which of two counts; neither is guessed at.
+            Err(ApiError::bad_request(
+                "Send one Authorization header, not several.",
+            ))
+        } else {
+            key_from_header(first)
+        };
         ready(Ok(Self {
-            key: key_from_header(req.headers().get(header::AUTHORIZATION)),
+            key,
             client_ip: client_ip(req),
             state: req.app_data::<web::Data<AppState>>().cloned(),
         }))

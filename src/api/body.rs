@@ -2,6 +2,7 @@
 //! is, so a caller without a valid key always hears 401 first; an error names the field.
 
 use super::error::ApiError;
+use super::views::{Strict, read_only_hint};
 use crate::request::{BodyError, MAX_BODY_BYTES, read_limited};
 use actix_web::dev::Payload;
 use actix_web::web::Bytes;
@@ -13,12 +14,28 @@ use std::pin::Pin;
 /// The body as received, or why it could not be.
 pub struct ApiBody(Result<Bytes, ApiError>);
 
+/// `application/json`, or a type of its family (`application/problem+json`).
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence.starts_with("application/") && essence.ends_with("+json")
+}
+
 impl FromRequest for ApiBody {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
-    fn from_request(_req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let mut payload = payload.take();
+        let content_type = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("?").to_owned());
         Box::pin(async move {
             let body = read_limited(&mut payload, MAX_BODY_BYTES)
                 .await
@@ -27,6 +44,11 @@ impl FromRequest for ApiBody {
                     BodyError::Unreadable => {
                         ApiError::bad_request("The request body could not be read.")
                     }
+                })
+                .and_then(|body| match content_type.as_deref() {
+                    _ if body.is_empty() => Ok(body),
+                    Some(kind) if is_json(kind) => Ok(body),
+                    kind => Err(ApiError::unsupported_media_type(kind)),
                 });
             Ok(ApiBody(body))
         })
@@ -34,6 +56,24 @@ impl FromRequest for ApiBody {
 }
 
 impl ApiBody {
+    /// `parse`, refusing the fields `T` does not take, all of them named at once.
+    pub fn parse_strict<T: DeserializeOwned + Strict>(self) -> Result<T, ApiError> {
+        let parsed: T = self.parse()?;
+        let refused: Vec<String> = parsed
+            .other_fields()
+            .keys()
+            .map(|field| match read_only_hint(field) {
+                Some(hint) => format!("{field}: cannot be sent here ({hint})"),
+                None => format!("{field}: unknown field"),
+            })
+            .collect();
+        if refused.is_empty() {
+            Ok(parsed)
+        } else {
+            Err(ApiError::validation(refused))
+        }
+    }
+
     /// The body as `T`; well-formed JSON of the wrong shape names the field that is wrong.
     pub fn parse<T: DeserializeOwned>(self) -> Result<T, ApiError> {
         let body = self.0?;

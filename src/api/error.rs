@@ -22,6 +22,9 @@ pub struct ApiError {
     errors: Vec<String>,
 }
 
+/// Seconds a client should wait before trying again after a 503.
+const RETRY_AFTER_SECS: &str = "5";
+
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
@@ -65,6 +68,16 @@ impl ApiError {
         )
     }
 
+    /// 415: a body that is not JSON.
+    pub fn unsupported_media_type(content_type: Option<&str>) -> Self {
+        let sent = content_type.map_or("no Content-Type".to_owned(), |kind| format!("{kind:?}"));
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "REQ_003",
+            format!("The body must be JSON, sent as Content-Type: application/json (got {sent})."),
+        )
+    }
+
     pub fn too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -101,11 +114,20 @@ impl From<DbError> for ApiError {
             DbError::NotFound => Self::not_found(),
             DbError::BadQuery(e) => Self::bad_request(e.to_string()),
             DbError::Modules(e) => Self::invalid_field("permissions", e),
+            DbError::Forbidden(why) => Self::forbidden(why),
             DbError::Busy => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SRV_002",
                 "The database is busy; try again in a moment.",
             ),
+            DbError::Unavailable(cause) => {
+                tracing::warn!(%cause, "the database is unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SRV_002",
+                    "The database cannot be reached at the moment; try again shortly.",
+                )
+            }
             other => Self::internal(other),
         }
     }
@@ -136,7 +158,11 @@ impl ResponseError for ApiError {
         {
             errors.push(format!("If it keeps happening, quote the request id {id}."));
         }
-        HttpResponse::build(self.status).json(ErrorBody {
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, RETRY_AFTER_SECS));
+        }
+        response.json(ErrorBody {
             error_code: self.code.to_owned(),
             errors,
         })

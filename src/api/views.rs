@@ -210,6 +210,27 @@ impl PermissionsIn {
     }
 }
 
+/// Fields a body sent that its endpoint does not take, kept to name them in the error.
+pub type OtherFields = std::collections::BTreeMap<String, serde_json::Value>;
+
+/// A request body whose fields are checked: ones it does not take are refused, not ignored.
+pub trait Strict {
+    fn other_fields(&self) -> &OtherFields;
+}
+
+/// Why a field that the token object shows cannot be sent.
+pub fn read_only_hint(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "id" | "owner" | "events" => "set by the server",
+        "status" => "use POST /auth/tokens/{id}/activate or /deactivate",
+        "permissions" => "use /auth/tokens/{id}/permissions",
+        "extension" => "fixed when the token is created",
+        "expiration_date" => "set when the token is created",
+        "token" => "shown once, when the token is created",
+        _ => return None,
+    })
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewTokenIn {
     pub name: String,
@@ -220,9 +241,19 @@ pub struct NewTokenIn {
     /// When the token stops working; a date or an RFC 3339 date-time, in the future.
     #[serde(default)]
     pub expiration_date: Option<String>,
-    /// The modules it may use; none when left out (Reports tokens always get all).
+    /// The modules it may use: at least one (Custom Reports tokens always hold All, which is
+    /// what they get when this is left out).
     #[serde(default)]
     pub permissions: Option<Vec<PermissionIn>>,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub other: OtherFields,
+}
+
+impl Strict for NewTokenIn {
+    fn other_fields(&self) -> &OtherFields {
+        &self.other
+    }
 }
 
 /// The properties to change; those left out stay as they are.
@@ -231,4 +262,13 @@ pub struct TokenChangeIn {
     pub name: Option<String>,
     pub description: Option<String>,
     pub external_id: Option<String>,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub other: OtherFields,
+}
+
+impl Strict for TokenChangeIn {
+    fn other_fields(&self) -> &OtherFields {
+        &self.other
+    }
 }

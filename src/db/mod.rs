@@ -12,7 +12,10 @@ pub mod token_filters;
 pub mod tokens;
 pub mod users;
 
-pub use pool::{DatabaseUrl, DbConnection, DbError, DbPool, connect, connect_one, run, run_with};
+pub use pool::{
+    DatabaseUrl, DbConnection, DbError, DbPool, connect, connect_one, run, run_with,
+    under_startup_lock,
+};
 
 use chrono::{NaiveDateTime, Timelike, Utc};
 

@@ -1,11 +1,18 @@
 //! One connection type over SQLite and PostgreSQL, its pool, migrations, and the one way async
 //! code reaches the database (`run`).
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
+use diesel::r2d2::R2D2Connection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+/// How long any wait on the database may last (connecting, waiting for a pooled connection, one
+/// statement) before the request is answered "unavailable"; `TOKENDESK_DB_TIMEOUT` changes it.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs a statically typed query on the concrete connection. Through `DbConnection` every query
 /// is first written out as SQL to find its cached statement; on the connection itself the cache
@@ -27,6 +34,7 @@ pub enum DbConnection {
 }
 
 pub type DbPool = r2d2::Pool<ConnectionManager>;
+pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -86,11 +94,68 @@ impl DatabaseUrl {
     }
 }
 
+/// What the connections of one pool share: how often one of them found the database gone.
+#[derive(Debug, Default)]
+pub struct Health {
+    losses: AtomicU64,
+}
+
+impl Health {
+    fn losses(&self) -> u64 {
+        self.losses.load(Ordering::Acquire)
+    }
+}
+
+/// Watches a PostgreSQL connection's queries. When one fails because the connection is gone
+/// (the server restarted, the network dropped), the connection is marked lost, so the pool
+/// discards it, and every other connection is checked once before its next use: the pool does
+/// not pay a query on every checkout, and after an outage the first requests still succeed.
+struct LostWatch {
+    lost: bool,
+    /// `Health::losses` when this connection last worked.
+    checked_at: u64,
+    health: Arc<Health>,
+}
+
+impl Instrumentation for LostWatch {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if let InstrumentationEvent::FinishQuery {
+            error: Some(error), ..
+        } = event
+            && is_connection_lost(error)
+        {
+            self.lost = true;
+            self.health.losses.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+fn is_connection_lost(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    matches!(
+        error,
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _
+        ) | Error::BrokenTransactionManager
+    )
+}
+
+fn watch_of(conn: &mut DbConnection) -> Option<&mut LostWatch> {
+    match conn {
+        DbConnection::Postgres(pg) => pg.instrumentation().downcast_mut::<LostWatch>(),
+        DbConnection::Sqlite(_) => None,
+    }
+}
+
 /// Opens connections of the configured kind; unlike diesel's generic manager it never falls back
-/// from one backend to the other, and it sets SQLite's pragmas on every new connection.
+/// from one backend to the other, and it sets SQLite's pragmas and PostgreSQL's timeouts on every
+/// new connection.
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     url: DatabaseUrl,
+    timeout: Duration,
+    health: Arc<Health>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,21 +169,42 @@ pub enum ConnectError {
 }
 
 impl ConnectionManager {
-    pub fn new(url: DatabaseUrl) -> Self {
-        Self { url }
+    pub fn new(url: DatabaseUrl, timeout: Duration) -> Self {
+        Self {
+            url,
+            timeout,
+            health: Arc::default(),
+        }
     }
 
     fn open(&self) -> Result<DbConnection, ConnectError> {
         match &self.url {
             DatabaseUrl::Postgres(url) => {
-                // An unreachable server must fail start-up in seconds, not hang on the TCP timeout.
+                // An unreachable server must be reported in seconds, not after the TCP timeout.
                 let url = if url.contains("connect_timeout=") {
                     url.clone()
                 } else {
                     let separator = if url.contains('?') { '&' } else { '?' };
-                    format!("{url}{separator}connect_timeout=5")
+                    format!(
+                        "{url}{separator}connect_timeout={}",
+                        self.timeout.as_secs().max(1)
+                    )
                 };
-                Ok(DbConnection::Postgres(PgConnection::establish(&url)?))
+                let mut conn = PgConnection::establish(&url)?;
+                // The server ends a statement that runs too long, and a transaction left open
+                // by a client that stopped answering.
+                let millis = self.timeout.as_millis();
+                conn.batch_execute(&format!(
+                    "SET statement_timeout = {millis}; \
+                     SET idle_in_transaction_session_timeout = {};",
+                    millis * 6
+                ))?;
+                conn.set_instrumentation(LostWatch {
+                    lost: false,
+                    checked_at: self.health.losses(),
+                    health: self.health.clone(),
+                });
+                Ok(DbConnection::Postgres(conn))
             }
             DatabaseUrl::Sqlite(path) => {
                 if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -160,8 +246,13 @@ impl r2d2::ManageConnection for ConnectionManager {
         conn.batch_execute("SELECT 1").map_err(ConnectError::from)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    /// Lost connections and ones left in a transaction go; the pool opens new ones.
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        let in_error = match conn {
+            DbConnection::Postgres(pg) => pg.is_broken(),
+            DbConnection::Sqlite(sqlite) => sqlite.is_broken(),
+        };
+        in_error || watch_of(conn).is_some_and(|watch| watch.lost)
     }
 }
 
@@ -178,43 +269,81 @@ pub enum PoolSetupError {
 /// One migrated connection, for commands that do one thing and exit: no pool, so no background
 /// thread is still connecting while the process exits (libpq's TLS teardown at exit crashes
 /// threads caught mid-connect).
-pub fn connect_one(url: &DatabaseUrl) -> Result<DbConnection, PoolSetupError> {
-    let mut conn = ConnectionManager::new(url.clone())
+///
+/// Opening it also brings the schema up to date, so that a bad URL, a server that is down or a
+/// failed migration is reported at once with its real cause.
+pub fn connect_one(url: &DatabaseUrl, timeout: Duration) -> Result<DbConnection, PoolSetupError> {
+    let mut conn = ConnectionManager::new(url.clone(), timeout)
         .open()
         .map_err(|e| PoolSetupError::Connect(url.redacted(), e))?;
-    run_migrations(&mut conn).map_err(|e| PoolSetupError::Migrate(url.redacted(), e))?;
+    under_startup_lock(&mut conn, run_migrations)
+        .map_err(|e| PoolSetupError::Migrate(url.redacted(), e.to_string()))?;
     Ok(conn)
 }
 
-/// Opens one connection first, so a bad URL or a server that is down is reported at once with
-/// its real cause, then runs pending migrations and builds the pool.
-pub fn connect(url: &DatabaseUrl) -> Result<DbPool, PoolSetupError> {
-    let manager = ConnectionManager::new(url.clone());
-    let mut first = manager
-        .open()
-        .map_err(|e| PoolSetupError::Connect(url.redacted(), e))?;
-    run_migrations(&mut first).map_err(|e| PoolSetupError::Migrate(url.redacted(), e))?;
+/// The pool for serving; the schema is brought up to date by `connect_one` first.
+pub fn connect(url: &DatabaseUrl, timeout: Duration) -> Result<DbPool, PoolSetupError> {
     let size = match url {
         DatabaseUrl::Sqlite(_) => 8,
         DatabaseUrl::Postgres(_) => 10,
     };
     r2d2::Pool::builder()
         .max_size(size)
-        .min_idle(Some(1))
-        // A failed query reports a broken connection; a `SELECT 1` before every checkout would
-        // double the round trips of a short request.
+        // Connections are opened on demand, never in the background: none is half-open (in
+        // libpq's TLS handshake) when the process exits.
+        .min_idle(Some(0))
+        // A lost connection is found by its failed query (`LostWatch`); a `SELECT 1` before every
+        // checkout would double the round trips of a short request.
         .test_on_check_out(false)
-        .connection_timeout(Duration::from_secs(5))
-        .build(manager)
+        .connection_timeout(timeout)
+        .build(ConnectionManager::new(url.clone(), timeout))
         .map_err(|e| PoolSetupError::Pool(url.redacted(), e))
 }
 
-pub fn run_migrations(conn: &mut DbConnection) -> Result<(), String> {
+/// Any number of instances may start at once on one database: each migrates and seeds while
+/// holding this lock (a PostgreSQL advisory lock; SQLite's write lock), one after the other, so
+/// none trips over another's half-made tables and exactly one seeds.
+pub fn under_startup_lock<T>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    /// Any number that is this program's own: "SU-160-984-311".
+    const LOCK: i64 = 160_984_311;
+    const WAIT: Duration = Duration::from_secs(120);
+    let DbConnection::Postgres(pg) = conn else {
+        return write_transaction(conn, work);
+    };
+    // Waited for in steps, so that no single statement runs into the statement timeout.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let locked: bool = diesel::select(pg_try_advisory_lock(LOCK)).get_result(pg)?;
+        if locked {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(DbError::Unavailable(format!(
+                "another instance held the start-up lock for {}s",
+                WAIT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let result = work(conn);
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::select(pg_advisory_unlock(LOCK)).get_result::<bool>(pg)?;
+    }
+    result
+}
+
+diesel::define_sql_function!(fn pg_try_advisory_lock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool);
+diesel::define_sql_function!(fn pg_advisory_unlock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool);
+
+fn run_migrations(conn: &mut DbConnection) -> Result<(), DbError> {
     let result = match conn {
         DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(drop),
         DbConnection::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop),
     };
-    result.map_err(|e| e.to_string())
+    result.map_err(|e| DbError::Migration(e.to_string()))
 }
 
 /// Everything that can go wrong talking to the database.
@@ -233,13 +362,20 @@ pub enum DbError {
     /// The modules asked for are not what a token of its extension may hold.
     #[error("{0}")]
     Modules(#[from] crate::domain::module::ModuleError),
+    /// The requester may not do this (an API key acting beyond what it reaches); says why.
+    #[error("{0}")]
+    Forbidden(String),
     /// Stored data that cannot be read back: a secret that does not open under this master key.
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
     #[error("database query failed: {0}")]
     Query(diesel::result::Error),
-    #[error("no database connection available: {0}")]
-    Pool(#[from] r2d2::Error),
+    #[error("the schema could not be brought up to date: {0}")]
+    Migration(String),
+    /// The database cannot be reached, or did not answer in time: the request may be tried
+    /// again once it is back.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("the database worker was cancelled")]
     Cancelled,
     /// SQLite's lock was held longer than busy_timeout: the request may be tried again.
@@ -258,8 +394,19 @@ impl From<diesel::result::Error> for DbError {
             Error::DatabaseError(_, info) if info.message().contains("database is locked") => {
                 Self::Busy
             }
+            Error::DatabaseError(_, info) if info.message().contains("statement timeout") => {
+                Self::Unavailable(info.message().to_owned())
+            }
+            lost if is_connection_lost(&lost) => Self::Unavailable(lost.to_string()),
             other => Self::Query(other),
         }
+    }
+}
+
+/// No connection could be had in time: the database is down, or every connection is busy.
+impl From<r2d2::Error> for DbError {
+    fn from(error: r2d2::Error) -> Self {
+        Self::Unavailable(error.to_string())
     }
 }
 
@@ -302,16 +449,57 @@ where
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
 {
+    // A statement's own timeout is enforced by the server; one that stopped answering (frozen,
+    // cut off) is not heard from again, so the request stops waiting here. Its thread goes on
+    // until the server answers or the connection drops.
+    let patience = pool.connection_timeout() * 2;
     let pool = pool.clone();
     // What the work logs belongs to the request that asked for it.
     let span = tracing::Span::current();
-    actix_web::web::block(move || {
+    let work = actix_web::web::block(move || {
         let _entered = span.enter();
-        let mut conn = pool.get().map_err(DbError::from)?;
+        let mut conn = checkout(&pool)?;
         work(&mut conn)
-    })
-    .await
-    .map_err(|_| E::from(DbError::Cancelled))?
+    });
+    match actix_web::rt::time::timeout(patience, work).await {
+        Ok(done) => done.map_err(|_| E::from(DbError::Cancelled))?,
+        Err(_) => Err(E::from(DbError::Unavailable(format!(
+            "no answer within {}s",
+            patience.as_secs()
+        )))),
+    }
+}
+
+/// A pooled connection that is known to work: after any connection found the database gone,
+/// each other one is tried once (`SELECT 1`) before it is used again, and replaced if it fails.
+pub fn checkout(pool: &DbPool) -> Result<PooledConnection, DbError> {
+    for _ in 0..=pool.max_size() {
+        let mut conn = pool.get()?;
+        let Some(watch) = watch_of(&mut conn) else {
+            return Ok(conn);
+        };
+        let losses = watch.health.losses();
+        if watch.checked_at == losses {
+            return Ok(conn);
+        }
+        if conn.batch_execute("SELECT 1").is_ok() {
+            if let Some(watch) = watch_of(&mut conn) {
+                watch.checked_at = losses;
+            }
+            return Ok(conn);
+        }
+        // Its watch marked it lost: back in the pool, it is discarded, and the next is tried.
+    }
+    Err(DbError::Unavailable(
+        "no pooled connection reached the database".into(),
+    ))
+}
+
+/// Asks the database whether it is there, for the readiness probe and the watchdog: a failure
+/// also marks every pooled connection for a check before its next use.
+pub fn ping(pool: &DbPool) -> Result<(), DbError> {
+    let mut conn = pool.get()?;
+    conn.batch_execute("SELECT 1").map_err(DbError::from)
 }
 
 /// Runs `work` with a pooled connection on the blocking thread pool, off the async executor.

@@ -199,13 +199,14 @@ impl Token {
     ) -> Result<Token, DbError> {
         write_transaction(conn, |conn| {
             let before = Token::find_for_update(conn, &by.account_id, id)?;
+            let held = within_reach(conn, by, id)?;
             let at = now();
             let edited = match general {
                 Some(general) => before.write_general(conn, general)?,
                 None => false,
             };
             let regranted = match modules {
-                Some(change) => before.write_modules(conn, change, at, &by.actor)?,
+                Some(change) => before.write_modules(conn, held, change, at, by)?,
                 None => false,
             };
             if !edited && !regranted {
@@ -262,22 +263,23 @@ impl Token {
         Ok(changed)
     }
 
-    /// Applies `change` to the modules the token holds, as its extension allows; whether any
-    /// module was granted or revoked.
+    /// Applies `change` to the modules the token holds (`current`), as its extension allows and
+    /// within the requester's reach; whether any module was granted or revoked.
     fn write_modules(
         &self,
         conn: &mut DbConnection,
+        current: ModuleSet,
         change: ModuleChange<'_>,
         at: NaiveDateTime,
-        actor: &Actor,
+        by: &Requester,
     ) -> Result<bool, DbError> {
-        let current = Token::permissions(conn, &self.id)?;
         let requested = match change {
             ModuleChange::Set(set) => set.clone(),
             ModuleChange::Grant(granted) => current.with(granted),
             ModuleChange::Revoke(revoked) => current.without(revoked),
         };
         let modules = self.extension.modules_for(requested)?;
+        by.reach.covers(&modules).map_err(DbError::Forbidden)?;
         let removed = current.without(&modules);
         let added = modules.without(&current);
         if !removed.is_empty() {
@@ -288,7 +290,7 @@ impl Token {
             )
             .execute(conn)?;
         }
-        insert_grants(conn, &self.id, &added, at, actor)?;
+        insert_grants(conn, &self.id, &added, at, &by.actor)?;
         Ok(!removed.is_empty() || !added.is_empty())
     }
 
@@ -435,6 +437,7 @@ impl Token {
         status: StoredStatus,
     ) -> Result<Token, DbError> {
         write_transaction(conn, |conn| {
+            within_reach(conn, by, id)?;
             let at = now();
             let changed = diesel::update(
                 tokens::table
@@ -465,6 +468,7 @@ impl Token {
     /// encrypted secret is wiped. The row stays so that its history remains.
     pub fn delete(conn: &mut DbConnection, by: &Requester, id: &TokenId) -> Result<(), DbError> {
         write_transaction(conn, |conn| {
+            within_reach(conn, by, id)?;
             let at = now();
             let deleted = diesel::update(
                 tokens::table
@@ -500,6 +504,7 @@ impl NewToken<'_> {
         by: &Requester,
     ) -> Result<(Token, ApiKey), DbError> {
         let modules = self.extension.modules_for(self.modules.clone())?;
+        by.reach.covers(&modules).map_err(DbError::Forbidden)?;
         for _ in 0..5 {
             let id = TokenId::generate();
             match self.insert_as(conn, master_key, by, id, &modules) {
@@ -556,6 +561,19 @@ impl NewToken<'_> {
             Ok((token, ApiKey::new(id.clone(), secret.clone())))
         })
     }
+}
+
+/// What the requester's live token `id` holds, if the requester may manage a token holding
+/// that; another account's token is `NotFound`, whatever it holds.
+fn within_reach(
+    conn: &mut DbConnection,
+    by: &Requester,
+    id: &TokenId,
+) -> Result<ModuleSet, DbError> {
+    Token::find(conn, &by.account_id, id)?;
+    let held = Token::permissions(conn, id)?;
+    by.reach.covers(&held).map_err(DbError::Forbidden)?;
+    Ok(held)
 }
 
 /// Grants `modules` to the token; one already held stays as it was (two requests granting the

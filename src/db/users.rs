@@ -3,7 +3,7 @@ use super::schema::{accounts, users};
 use super::{DbConnection, DbError, now};
 use crate::domain::ids::{AccountId, UserId};
 use crate::domain::text::PersonName;
-use crate::domain::token::{Actor, Requester};
+use crate::domain::token::{Actor, Reach, Requester};
 use crate::domain::user::{Email, Role};
 use diesel::prelude::*;
 
@@ -60,6 +60,7 @@ impl User {
             account_id: self.account_id.clone(),
             actor: Actor::user(&self.id, &self.name),
             client_ip: None,
+            reach: Reach::Account,
         }
     }
 

@@ -1,6 +1,7 @@
 //! A token's life-cycle status as people see it.
 
 use super::ids::{AccountId, TokenId, UserId};
+use super::module::ModuleSet;
 use chrono::NaiveDateTime;
 
 /// What is stored: a token is switched on or off by people.
@@ -102,6 +103,36 @@ pub struct Requester {
     pub account_id: AccountId,
     pub actor: Actor,
     pub client_ip: Option<String>,
+    pub reach: Reach,
+}
+
+/// Which of the account's tokens a requester may manage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// A person of the account: any of its tokens.
+    Account,
+    /// An API key: a token must not reach, through the tokens it manages, what it cannot reach
+    /// itself; so it manages only tokens holding nothing it lacks, and grants only what it holds.
+    Modules(ModuleSet),
+}
+
+impl Reach {
+    /// Whether a token holding (or about to hold) `modules` is within reach; if not, why.
+    pub fn covers(&self, modules: &ModuleSet) -> Result<(), String> {
+        let Self::Modules(held) = self else {
+            return Ok(());
+        };
+        let lacking: Vec<&str> = held.lacking(modules).map(|m| m.id).collect();
+        if lacking.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "This key does not hold {}: it can neither grant that nor manage a token that \
+                 holds it.",
+                lacking.join(", ")
+            ))
+        }
+    }
 }
 
 /// The things that happen to a token, kept as its history.
@@ -185,6 +216,25 @@ mod tests {
             assert_eq!(EventKind::from_stored(kind.as_str()), Some(kind));
         }
         assert_eq!(EventKind::from_stored("exploded"), None);
+    }
+
+    #[test]
+    fn a_key_reaches_no_further_than_its_own_modules() {
+        let key = Reach::Modules(ModuleSet::parse(["MD-0002", "MD-0007"]).unwrap());
+        let within = ModuleSet::parse(["MD-0002"]).unwrap();
+        assert_eq!(key.covers(&within), Ok(()));
+        let beyond = ModuleSet::parse(["MD-0002", "MD-0001"]).unwrap();
+        assert!(key.covers(&beyond).unwrap_err().contains("MD-0001"));
+        assert!(
+            key.covers(&ModuleSet::all())
+                .unwrap_err()
+                .contains("MD-0000")
+        );
+        assert_eq!(
+            Reach::Modules(ModuleSet::all()).covers(&ModuleSet::all()),
+            Ok(())
+        );
+        assert_eq!(Reach::Account.covers(&ModuleSet::all()), Ok(()));
     }
 
     #[test]

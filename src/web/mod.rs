@@ -13,7 +13,7 @@ pub mod tokens;
 use crate::db::accounts::Account;
 use crate::db::users::User;
 use crate::db::{self, DbConnection, DbError};
-use crate::domain::token::{Actor, Requester};
+use crate::domain::token::{Actor, Reach, Requester};
 use crate::error::AppError;
 use crate::request::client_ip;
 use crate::startup::AppState;
@@ -43,6 +43,7 @@ impl CurrentUser {
             account_id: self.account.id.clone(),
             actor: self.actor(),
             client_ip: self.client_ip.clone(),
+            reach: Reach::Account,
         }
     }
 

@@ -151,17 +151,19 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let master_key = MasterKey::from_bytes(&random_key(32)).unwrap();
     let config = Config {
         database: database.url.clone(),
+        database_timeout: db::pool::DEFAULT_TIMEOUT,
         bind: "127.0.0.1:0".into(),
         session_key: random_key(64),
         master_key: master_key.clone(),
         cookie_secure: false,
         log_filter: "warn".into(),
     };
-    let pool = db::connect(&config.database).expect("test database");
+    db::connect_one(&config.database, config.database_timeout).expect("test database");
+    let pool = db::connect(&config.database, config.database_timeout).expect("a pool");
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     let port = listener.local_addr().unwrap().port();
-    let server = tokendesk::startup::run(listener, pool.clone(), &config).expect("server starts");
-    tokio::spawn(server);
+    let service = tokendesk::startup::run(listener, pool.clone(), &config).expect("server starts");
+    tokio::spawn(service.run_until_stopped());
     let jar = Arc::new(Jar::default());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),

@@ -1,0 +1,90 @@
+//! Work done beside the requests, on a thread of its own: writing the recorded API use in
+//! batches, and asking the database every second whether it is still there, so that a restart
+//! of PostgreSQL is noticed (and every pooled connection checked before its next use) even when
+//! no request is running. Stopping it writes what is still buffered.
+
+use crate::db::last_used::LastUsed;
+use crate::db::{self, DatabaseUrl, DbError, DbPool};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How often the thread wakes: the database is asked each time, recorded use written every
+/// `FLUSH_EVERY` wake-ups.
+const TICK: Duration = Duration::from_secs(1);
+const FLUSH_EVERY: u32 = 2;
+
+/// The running thread; `stop` ends it.
+pub struct Housekeeping {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+    pool: DbPool,
+    last_used: Arc<LastUsed>,
+}
+
+impl Housekeeping {
+    pub fn start(pool: DbPool, database: &DatabaseUrl, last_used: Arc<LastUsed>) -> Self {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        // A file cannot go away as a server can; there is nothing to watch.
+        let watch_database = matches!(database, DatabaseUrl::Postgres(_));
+        let thread = {
+            let (stop, pool, last_used) = (stop.clone(), pool.clone(), last_used.clone());
+            std::thread::Builder::new()
+                .name("housekeeping".into())
+                .spawn(move || {
+                    let mut ticks = 0u32;
+                    while !wait_for_stop(&stop, TICK) {
+                        ticks = ticks.wrapping_add(1);
+                        if watch_database && let Err(e) = db::pool::ping(&pool) {
+                            tracing::warn!(error = %e, "the database does not answer");
+                        }
+                        if ticks.is_multiple_of(FLUSH_EVERY) {
+                            flush(&pool, &last_used);
+                        }
+                    }
+                })
+                .expect("a thread can be started at start-up")
+        };
+        Self {
+            stop,
+            thread: Some(thread),
+            pool,
+            last_used,
+        }
+    }
+
+    /// Ends the thread and writes what is still buffered.
+    pub fn stop(mut self) {
+        {
+            let (stopped, wake) = &*self.stop;
+            if let Ok(mut stopped) = stopped.lock() {
+                *stopped = true;
+            }
+            wake.notify_all();
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        flush(&self.pool, &self.last_used);
+    }
+}
+
+/// Sleeps for `tick` unless told to stop; whether it was.
+fn wait_for_stop(stop: &(Mutex<bool>, Condvar), tick: Duration) -> bool {
+    let (stopped, wake) = stop;
+    let Ok(guard) = stopped.lock() else {
+        return true;
+    };
+    match wake.wait_timeout_while(guard, tick, |stopped| !*stopped) {
+        Ok((stopped, _)) => *stopped,
+        Err(_) => true,
+    }
+}
+
+fn flush(pool: &DbPool, last_used: &LastUsed) {
+    let written = db::pool::checkout(pool).and_then(|mut conn| last_used.flush(&mut conn));
+    if let Err(e) = written {
+        let e: DbError = e;
+        tracing::warn!(error = %e, "could not record when tokens were last used; kept for the next try");
+    }
+}
