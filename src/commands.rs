@@ -91,9 +91,29 @@ pub fn serve(config: Config, demo: bool) -> CommandResult {
         ))
     })?;
     let address = listener.local_addr()?;
+    actix_web::rt::System::new().block_on(async move {
+        // Listening for the stop signals before saying "ready": a signal sent as soon as the
+        // line appears must stop the server gracefully, not kill it.
+        let stop = stop_signals()?;
+        let service = startup::run(listener, pool, &config)?;
+        let server = service.handle();
+        actix_web::rt::spawn(async move {
+            stop.await;
+            tracing::info!("stopping: finishing the requests under way");
+            server.stop(true).await;
+        });
+        announce(address, first_password.as_ref())?;
+        tracing::info!(%address, database = %config.database.redacted(), "listening");
+        service.run_until_stopped().await
+    })?;
+    Ok(())
+}
+
+/// Where to sign in, and on a first start the demo admin's password, shown this once.
+fn announce(address: SocketAddr, first_password: Option<&NewPassword>) -> std::io::Result<()> {
     let url = sign_in_url(address);
     let mut out = std::io::stdout().lock();
-    match &first_password {
+    match first_password {
         Some(password) => {
             writeln!(out, "tokendesk is ready. Sign in at {url}")?;
             writeln!(out, "  e-mail:   {}", seed::DEMO_ADMIN_EMAIL)?;
@@ -102,34 +122,17 @@ pub fn serve(config: Config, demo: bool) -> CommandResult {
         }
         None => writeln!(out, "tokendesk is ready at {url}")?,
     }
-    out.flush()?;
-    drop(out);
-    tracing::info!(%address, database = %config.database.redacted(), "listening");
-
-    actix_web::rt::System::new().block_on(async move {
-        let service = startup::run(listener, pool, &config)?;
-        let server = service.handle();
-        actix_web::rt::spawn(async move {
-            stop_signal().await;
-            tracing::info!("stopping: finishing the requests under way");
-            server.stop(true).await;
-        });
-        service.run_until_stopped().await
-    })?;
-    Ok(())
+    out.flush()
 }
 
-/// SIGTERM (what orchestrators send) or SIGINT (Ctrl-C): both stop gracefully.
-async fn stop_signal() {
+/// Resolves on SIGTERM (what orchestrators send) or SIGINT (Ctrl-C): both stop gracefully.
+fn stop_signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use actix_web::rt::signal::unix::{SignalKind, signal};
-    let (Ok(mut terminate), Ok(mut interrupt)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::warn!("cannot listen for SIGTERM and SIGINT; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    futures_util::future::select(Box::pin(terminate.recv()), Box::pin(interrupt.recv())).await;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        futures_util::future::select(Box::pin(terminate.recv()), Box::pin(interrupt.recv())).await;
+    })
 }
 
 pub fn migrate(config: Config) -> CommandResult {

@@ -186,13 +186,23 @@ fn key_setting(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut bytes = vec![0u8; generated_len];
             rand::rngs::OsRng.fill_bytes(&mut bytes);
-            write_private(file, BASE64.encode(&bytes).as_bytes()).map_err(|e| {
-                error(
+            match write_private(file, BASE64.encode(&bytes).as_bytes()) {
+                Ok(()) => Ok(bytes),
+                // Another instance starting at the same moment wrote it first: theirs it is.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let text = std::fs::read_to_string(file).map_err(|e| {
+                        error(
+                            variable,
+                            format!("cannot read the key file {}: {e}", file.display()),
+                        )
+                    })?;
+                    decode(&text, &format!("the key file {}", file.display()))
+                }
+                Err(e) => Err(error(
                     variable,
                     format!("cannot write the generated key to {}: {e}", file.display()),
-                )
-            })?;
-            Ok(bytes)
+                )),
+            }
         }
         Err(e) => Err(error(
             variable,
@@ -201,21 +211,27 @@ fn key_setting(
     }
 }
 
-/// Creates `file` readable by its owner only; never overwrites an existing one.
+/// Creates `file` readable by its owner only, whole or not at all, and never over an existing
+/// one (`AlreadyExists`): it is written aside and then linked into place, so that an instance
+/// starting at the same moment never reads it half-written.
 fn write_private(file: &Path, contents: &[u8]) -> std::io::Result<()> {
-    if let Some(folder) = file.parent() {
+    let folder = file.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(folder) = folder {
         std::fs::create_dir_all(folder)?;
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    let mut aside = tempfile::Builder::new()
+        .prefix(".key-")
+        .tempfile_in(folder.unwrap_or(Path::new(".")))?;
     #[cfg(unix)]
     {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        use std::os::unix::fs::PermissionsExt;
+        aside
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))?;
     }
-    let mut handle = options.open(file)?;
-    handle.write_all(contents)?;
-    handle.sync_all()
+    aside.write_all(contents)?;
+    aside.as_file().sync_all()?;
+    std::fs::hard_link(aside.path(), file)
 }
 
 /// Where the generated keys live by default.

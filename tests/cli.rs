@@ -2,94 +2,12 @@
 
 mod common;
 
+use common::binary::{after, run_to_end, start, start_command, tokendesk};
 use common::{Backend, TestDatabase, attr, listed_names, new_client};
 use scraper::Html;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokendesk::db::DatabaseUrl;
 use tokendesk::domain::api_key::ApiKey;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_tokendesk");
-
-fn database_url(database: &TestDatabase) -> String {
-    match &database.url {
-        DatabaseUrl::Sqlite(path) => path.display().to_string(),
-        DatabaseUrl::Postgres(url) => url.clone(),
-    }
-}
-
-/// The binary, run in the test database's folder (where it keeps `data/`), with a clean environment.
-fn tokendesk(database: &TestDatabase) -> Command {
-    let mut command = Command::new(BINARY);
-    command
-        .current_dir(database.dir())
-        .env_clear()
-        .env("DATABASE_URL", database_url(database))
-        .env("TOKENDESK_BIND", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
-}
-
-/// Stops the server when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `serve` and collects the lines it prints until the server says it is ready.
-fn start(database: &TestDatabase, args: &[&str]) -> (Running, Vec<String>) {
-    let mut command = tokendesk(database);
-    command.args(args);
-    start_command(command)
-}
-
-fn start_command(mut command: Command) -> (Running, Vec<String>) {
-    let mut child = command.spawn().expect("the binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let running = Running(child);
-    let mut printed = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        match received.recv_timeout(Duration::from_millis(200)) {
-            Ok(line) => {
-                let done = line.starts_with("This password is shown only this once")
-                    || line.starts_with("tokendesk is ready at");
-                printed.push(line);
-                if done {
-                    return (running, printed);
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => continue,
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-    }
-    panic!("the server did not say it was ready: {printed:?}");
-}
-
-fn after<'a>(lines: &'a [String], label: &str) -> &'a str {
-    lines
-        .iter()
-        .find_map(|l| l.trim().strip_prefix(label))
-        .map(str::trim)
-        .unwrap_or_else(|| panic!("no line with {label:?} in {lines:?}"))
-}
 
 async fn first_start_prints_how_to_sign_in_to_the_demo(backend: Backend) {
     let database = TestDatabase::new(backend);
@@ -167,42 +85,6 @@ async fn first_start_prints_how_to_sign_in_to_the_demo(backend: Backend) {
         12,
         "the session key was kept, so the cookie still signs in"
     );
-}
-
-/// Runs the binary to completion, within `limit`.
-fn run_to_end(
-    mut command: Command,
-    limit: Duration,
-    stdin: Option<&str>,
-) -> (Option<i32>, String, String) {
-    if stdin.is_some() {
-        command.stdin(Stdio::piped());
-    }
-    let started = Instant::now();
-    let mut child = command.spawn().unwrap();
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    loop {
-        if let Some(_status) = child.try_wait().unwrap() {
-            let output = child.wait_with_output().unwrap();
-            return (
-                output.status.code(),
-                String::from_utf8_lossy(&output.stdout).into_owned(),
-                String::from_utf8_lossy(&output.stderr).into_owned(),
-            );
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 async fn bad_configuration_stops_start_up_with_one_line(backend: Backend) {
@@ -475,7 +357,6 @@ async fn operators_add_users_and_create_tokens_from_the_command_line(backend: Ba
 
 async fn a_failed_request_is_logged_with_the_id_its_page_shows(backend: Backend) {
     use diesel::prelude::*;
-    use std::io::Read;
     use tokendesk::db::schema::tokens;
 
     let database = TestDatabase::new(backend);
@@ -562,16 +443,9 @@ async fn a_failed_request_is_logged_with_the_id_its_page_shows(backend: Backend)
     );
 
     // The log has the cause and the answer, both under that id.
-    let _ = server.0.kill();
-    let _ = server.0.wait();
-    let mut log = String::new();
-    server
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    server.signal("TERM");
+    assert!(server.wait_for_exit(Duration::from_secs(30)).is_some());
+    let log = server.stderr();
     let of_request: Vec<&str> = log.lines().filter(|l| l.contains(&id)).collect();
     assert!(
         of_request

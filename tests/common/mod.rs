@@ -2,6 +2,9 @@
 //! database), a cookie-keeping HTTP client, and ways to read the pages a person would see.
 #![allow(dead_code)]
 
+pub mod binary;
+pub mod cluster;
+
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
