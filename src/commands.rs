@@ -1,16 +1,18 @@
 //! What each command-line command does. Every failure is one line for stderr.
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::accounts::Account;
 use crate::db::tokens::NewToken;
 use crate::db::users::{NewUser, User};
 use crate::db::{self, DbConnection, DbPool, seed};
 use crate::domain::extension::Extension;
+use crate::domain::form::FieldErrors;
 use crate::domain::module::ModuleSet;
 use crate::domain::password;
 use crate::domain::text::{AccountName, PersonName};
 use crate::domain::token::StoredStatus;
-use crate::domain::token_form::{FieldErrors, GeneralInput};
+use crate::domain::token_form::GeneralInput;
 use crate::domain::user::{Email, NewPassword, Role};
 use crate::startup;
 use diesel::Connection;
@@ -95,7 +97,7 @@ pub fn serve(config: Config, demo: bool) -> CommandResult {
         // Listening for the stop signals before saying "ready": a signal sent as soon as the
         // line appears must stop the server gracefully, not kill it.
         let stop = stop_signals()?;
-        let service = startup::run(listener, pool, &config)?;
+        let service = startup::run(listener, pool, &config, Clock::default())?;
         let server = service.handle();
         actix_web::rt::spawn(async move {
             stop.await;
@@ -187,6 +189,51 @@ pub fn user_add(config: Config, args: UserAdd, stdin: impl BufRead) -> CommandRe
         .insert(conn)
     })?;
     Ok(user.id.to_string())
+}
+
+/// `user list`: one line per user, tab-separated: id, e-mail, name, role, status.
+pub fn user_list(config: Config, account: &str) -> CommandResult<String> {
+    let mut conn = open_connection(&config)?;
+    let account = Account::find_by_name(&mut conn, account.trim())?.ok_or_else(|| {
+        CommandError(format!(
+            "--account: no account is named {:?}",
+            account.trim()
+        ))
+    })?;
+    let mut out = String::new();
+    for user in User::list(&mut conn, &account.id)? {
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            user.id,
+            user.email,
+            user.name,
+            user.role.as_str(),
+            if user.active { "active" } else { "deactivated" }
+        ));
+    }
+    Ok(out)
+}
+
+/// `user reset-password`: a new generated password, printed alone; the user's sessions end.
+pub fn reset_password(config: Config, email: &str) -> CommandResult<String> {
+    let email = Email::parse(email).map_err(|e| CommandError(format!("--email: {e}")))?;
+    let mut conn = open_connection(&config)?;
+    let user = User::find_by_email(&mut conn, &email).map_err(|e| match e {
+        db::DbError::NotFound => CommandError(format!("--email: no user has the e-mail {email}")),
+        other => CommandError(other.to_string()),
+    })?;
+    let generated = NewPassword::generate();
+    let hash = password::hash(generated.expose());
+    let by = User::first_of_account(&mut conn, &user.account_id)?.offline();
+    User::set_password(
+        &mut conn,
+        &by,
+        &user.id,
+        &hash,
+        None,
+        Clock::default().now(),
+    )?;
+    Ok(generated.expose().to_owned())
 }
 
 #[derive(Debug, clap::Args)]

@@ -2,6 +2,7 @@
 //! line naming the variable and the cause.
 
 use crate::db::DatabaseUrl;
+use crate::domain::network::Network;
 use crate::domain::secret_box::MasterKey;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -23,6 +24,8 @@ pub struct Config {
     pub database: DatabaseUrl,
     /// How long any wait on the database may last before a request is answered 503.
     pub database_timeout: Duration,
+    /// Proxies whose `X-Forwarded-For` is believed (a load balancer in front).
+    pub trusted_proxies: Vec<Network>,
     pub bind: String,
     pub session_key: Vec<u8>,
     pub master_key: MasterKey,
@@ -87,6 +90,14 @@ impl Config {
                 })?,
         };
 
+        let trusted_proxies = lookup("TOKENDESK_TRUSTED_PROXIES")
+            .unwrap_or_default()
+            .split(',')
+            .filter(|part| !part.trim().is_empty())
+            .map(Network::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| error("TOKENDESK_TRUSTED_PROXIES", e))?;
+
         let bind = lookup("TOKENDESK_BIND").unwrap_or_else(|| DEFAULT_BIND.into());
         let addresses: Vec<_> = bind
             .to_socket_addrs()
@@ -145,6 +156,7 @@ impl Config {
         Ok(Self {
             database,
             database_timeout,
+            trusted_proxies,
             bind,
             session_key,
             master_key,
@@ -293,6 +305,7 @@ mod tests {
             ("TOKENDESK_DB_TIMEOUT", "0"),
             ("TOKENDESK_DB_TIMEOUT", "5s"),
             ("TOKENDESK_DB_TIMEOUT", "301"),
+            ("TOKENDESK_TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal"),
             ("RUST_LOG", "[[["),
         ];
         for (variable, value) in cases {
@@ -314,10 +327,12 @@ mod tests {
                 ("TOKENDESK_SESSION_KEY", &session),
                 ("TOKENDESK_MASTER_KEY", &master),
                 ("TOKENDESK_DB_TIMEOUT", "2"),
+                ("TOKENDESK_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7"),
             ],
             dir.path(),
         )
         .unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
         assert_eq!(c.database_timeout, Duration::from_secs(2));
         assert!(
             c.cookie_secure,

@@ -2,7 +2,7 @@
 //! a person can act on. Internal causes are logged, never shown.
 
 use crate::db::DbError;
-use crate::domain::token_form::capitalised;
+use crate::domain::form::capitalised;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
@@ -20,6 +20,10 @@ pub enum AppError {
     Unavailable,
     /// The signed-in user may not do this; says why.
     Forbidden(String),
+    /// It exists already (a user with that e-mail); says what.
+    Conflict(String),
+    /// The rules do not allow it in this state (the last admin); says why.
+    Refused(String),
     Internal(String),
 }
 
@@ -38,6 +42,8 @@ impl fmt::Display for AppError {
             Self::Busy => f.write_str("database busy"),
             Self::Unavailable => f.write_str("database unavailable"),
             Self::Forbidden(why) => write!(f, "forbidden: {why}"),
+            Self::Conflict(what) => write!(f, "conflict: {what}"),
+            Self::Refused(why) => write!(f, "refused: {why}"),
             Self::Internal(cause) => write!(f, "internal error: {cause}"),
         }
     }
@@ -53,6 +59,8 @@ impl From<DbError> for AppError {
                 Self::Unavailable
             }
             DbError::Forbidden(why) => Self::Forbidden(why),
+            DbError::Conflict(what) => Self::Conflict(what),
+            DbError::Refused(why) => Self::Refused(why),
             DbError::BadQuery(e) => Self::BadRequest(capitalised(&e.to_string())),
             DbError::Modules(e) => Self::BadRequest(capitalised(&e.to_string())),
             other => Self::internal("database", other),
@@ -77,6 +85,7 @@ impl ResponseError for AppError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Busy | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Conflict(_) | Self::Refused(_) => StatusCode::CONFLICT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -101,6 +110,7 @@ impl ResponseError for AppError {
             ),
             Self::BadRequest(why) => ("Request refused", why.as_str()),
             Self::Forbidden(why) => ("Not allowed", why.as_str()),
+            Self::Conflict(why) | Self::Refused(why) => ("Not done", why.as_str()),
             Self::Unavailable => (
                 "Database unavailable",
                 "tokendesk cannot reach its database at the moment. Please try again shortly.",

@@ -1,10 +1,12 @@
 //! Work done beside the requests, on a thread of its own: writing the recorded API use in
-//! batches, and asking the database every second whether it is still there, so that a restart
-//! of PostgreSQL is noticed (and every pooled connection checked before its next use) even when
-//! no request is running. Stopping it writes what is still buffered.
+//! batches; asking the database every second whether it is still there, so that a restart of
+//! PostgreSQL is noticed (and every pooled connection checked before its next use) even when no
+//! request is running; and deleting expired sessions and sign-in counts. Stopping it writes
+//! what is still buffered.
 
+use crate::clock::Clock;
 use crate::db::last_used::LastUsed;
-use crate::db::{self, DatabaseUrl, DbError, DbPool};
+use crate::db::{self, DatabaseUrl, DbError, DbPool, sessions, sign_in_attempts};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use std::time::Duration;
 /// `FLUSH_EVERY` wake-ups.
 const TICK: Duration = Duration::from_secs(1);
 const FLUSH_EVERY: u32 = 2;
+const PRUNE_EVERY: u32 = 300;
 
 /// The running thread; `stop` ends it.
 pub struct Housekeeping {
@@ -23,7 +26,12 @@ pub struct Housekeeping {
 }
 
 impl Housekeeping {
-    pub fn start(pool: DbPool, database: &DatabaseUrl, last_used: Arc<LastUsed>) -> Self {
+    pub fn start(
+        pool: DbPool,
+        database: &DatabaseUrl,
+        last_used: Arc<LastUsed>,
+        clock: Clock,
+    ) -> Self {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         // A file cannot go away as a server can; there is nothing to watch.
         let watch_database = matches!(database, DatabaseUrl::Postgres(_));
@@ -40,6 +48,9 @@ impl Housekeeping {
                         }
                         if ticks.is_multiple_of(FLUSH_EVERY) {
                             flush(&pool, &last_used);
+                        }
+                        if ticks.is_multiple_of(PRUNE_EVERY) {
+                            prune(&pool, &clock);
                         }
                     }
                 })
@@ -78,6 +89,27 @@ fn wait_for_stop(stop: &(Mutex<bool>, Condvar), tick: Duration) -> bool {
     match wake.wait_timeout_while(guard, tick, |stopped| !*stopped) {
         Ok((stopped, _)) => *stopped,
         Err(_) => true,
+    }
+}
+
+fn prune(pool: &DbPool, clock: &Clock) {
+    let now = clock.now();
+    let pruned = db::pool::checkout(pool).and_then(|mut conn| {
+        Ok((
+            sessions::prune(&mut conn, now)?,
+            sign_in_attempts::prune(&mut conn, now)?,
+        ))
+    });
+    match pruned {
+        Ok((sessions, counts)) if sessions + counts > 0 => {
+            tracing::info!(
+                sessions,
+                counts,
+                "deleted expired sessions and sign-in counts"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not delete expired sessions"),
     }
 }
 

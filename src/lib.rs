@@ -4,6 +4,7 @@
 //! REST API; `startup` wires the route table and `commands` the command line.
 
 pub mod api;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod db;

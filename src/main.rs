@@ -33,6 +33,16 @@ enum Command {
 enum UserCommand {
     /// Add a user (and the account, if it does not exist); prints the user id.
     Add(UserAdd),
+    /// List an account's users.
+    List {
+        #[arg(long)]
+        account: String,
+    },
+    /// Give a user a new generated password (printed) and end their sessions.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -60,6 +70,14 @@ fn run(cli: Cli) -> Result<(), CommandError> {
         Command::User(UserCommand::Add(args)) => {
             let id = commands::user_add(config, args, std::io::stdin().lock())?;
             println!("{id}");
+            Ok(())
+        }
+        Command::User(UserCommand::List { account }) => {
+            print!("{}", commands::user_list(config, &account)?);
+            Ok(())
+        }
+        Command::User(UserCommand::ResetPassword { email }) => {
+            println!("{}", commands::reset_password(config, &email)?);
             Ok(())
         }
         Command::Token(TokenCommand::Create(args)) => {

@@ -2,6 +2,7 @@
 //! client; and its id, which every log line of the request carries, the answer returns in
 //! `X-Request-Id`, and an error page shows so that a person can quote it.
 
+use crate::domain::network::client_address;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
@@ -36,9 +37,19 @@ pub async fn read_limited(payload: &mut Payload, limit: usize) -> Result<Bytes, 
     Ok(body.freeze())
 }
 
-/// The address of the client, as the connection shows it; recorded with every change.
+/// The address of the client, recorded with every change and counted by the sign-in throttle:
+/// the peer's, or behind a trusted proxy the one it forwarded (`TOKENDESK_TRUSTED_PROXIES`).
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|addr| addr.ip().to_string())
+    let trusted = req
+        .app_data::<actix_web::web::Data<crate::startup::AppState>>()
+        .map(|state| state.trusted_proxies.as_slice())
+        .unwrap_or_default();
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    client_address(req.peer_addr().map(|a| a.ip()), &forwarded, trusted).map(|ip| ip.to_string())
 }
 
 /// `client_ip` as a handler argument.

@@ -1,15 +1,17 @@
 //! Builds the HTTP server: middleware and the one route table.
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::DbPool;
 use crate::db::last_used::LastUsed;
+use crate::domain::network::Network;
 use crate::domain::secret_box::MasterKey;
 use crate::error::AppError;
 use crate::housekeeping::Housekeeping;
 use crate::request::{MAX_BODY_BYTES, RequestSpan};
 use crate::web;
+use crate::web::session::DbSessionStore;
 use actix_session::SessionMiddleware;
-use actix_session::storage::CookieSessionStore;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{DefaultHeaders, NormalizePath, from_fn};
@@ -24,10 +26,14 @@ pub struct AppState {
     pub master_key: MasterKey,
     /// API use waiting to be written; see `db::last_used`.
     pub last_used: Arc<LastUsed>,
-    pub sign_in_throttle: web::throttle::SignInThrottle,
     /// Password checks at once: each takes ~20 MiB and a core for a while, and they share the
     /// blocking threads with database work, which they must not crowd out.
     pub password_checks: tokio::sync::Semaphore,
+    pub clock: Clock,
+    pub trusted_proxies: Vec<Network>,
+    /// Signs the known-device cookie (the session key's).
+    pub cookie_key: Key,
+    pub cookie_secure: bool,
 }
 
 /// One per core of the machine this is sized for.
@@ -73,22 +79,37 @@ impl Service {
     }
 }
 
-/// Starts serving on `listener` (signals are the caller's to handle: see `Service::handle`).
-pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Result<Service> {
+/// Starts serving on `listener` (signals are the caller's to handle: see `Service::handle`),
+/// telling the time by `clock`.
+pub fn run(
+    listener: TcpListener,
+    pool: DbPool,
+    config: &Config,
+    clock: Clock,
+) -> std::io::Result<Service> {
     let last_used = Arc::new(LastUsed::default());
-    let housekeeping = Housekeeping::start(pool.clone(), &config.database, last_used.clone());
+    let housekeeping = Housekeeping::start(
+        pool.clone(),
+        &config.database,
+        last_used.clone(),
+        clock.clone(),
+    );
     let pool_for_stop = pool.clone();
+    let key = Key::from(&config.session_key);
+    let store = DbSessionStore::new(pool.clone(), clock.clone());
     let state = aweb::Data::new(AppState {
         pool,
         master_key: config.master_key.clone(),
         last_used,
-        sign_in_throttle: Default::default(),
         password_checks: tokio::sync::Semaphore::new(PASSWORD_CHECKS_AT_ONCE),
+        clock,
+        trusted_proxies: config.trusted_proxies.clone(),
+        cookie_key: key.clone(),
+        cookie_secure: config.cookie_secure,
     });
-    let key = Key::from(&config.session_key);
     let cookie_secure = config.cookie_secure;
     let server = HttpServer::new(move || {
-        let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+        let sessions = SessionMiddleware::builder(store.clone(), key.clone())
             .cookie_name(SESSION_COOKIE.to_owned())
             .cookie_secure(cookie_secure)
             .cookie_http_only(true)
@@ -128,6 +149,15 @@ pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Res
             .service(web::auth::login_form)
             .service(web::auth::login)
             .service(web::auth::logout)
+            .service(web::account::users)
+            .service(web::account::add_user)
+            .service(web::account::change_role)
+            .service(web::account::set_active)
+            .service(web::account::sessions_page)
+            .service(web::account::end_other_sessions)
+            .service(web::account::end_session)
+            .service(web::account::password_form)
+            .service(web::account::change_password)
             .service(web::tokens::list::list)
             // The wizard's fixed paths before `/integrations/tokens/{id}…`, which would take "new".
             .service(web::tokens::wizard::start)

@@ -1,7 +1,7 @@
 //! The API's error type: every failure answers `{"error_code": "…", "errors": ["…"]}`.
 
 use crate::db::DbError;
-use crate::domain::token_form::FieldErrors;
+use crate::domain::form::FieldErrors;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -115,6 +115,7 @@ impl From<DbError> for ApiError {
             DbError::BadQuery(e) => Self::bad_request(e.to_string()),
             DbError::Modules(e) => Self::invalid_field("permissions", e),
             DbError::Forbidden(why) => Self::forbidden(why),
+            DbError::Refused(why) => Self::new(StatusCode::CONFLICT, "REQ_004", why),
             DbError::Busy => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SRV_002",

@@ -11,11 +11,12 @@ use crate::db::tokens::{Grant, ModuleChange, NewToken, Token};
 use crate::db::{self, DbConnection};
 use crate::domain::extension::Extension;
 use crate::domain::fields::TokenField;
+use crate::domain::form::FieldErrors;
 use crate::domain::ids::TokenId;
 use crate::domain::module::{Module, ModuleSet};
 use crate::domain::query::parse_instant;
 use crate::domain::token::StoredStatus;
-use crate::domain::token_form::{FieldErrors, General, GeneralInput};
+use crate::domain::token_form::{General, GeneralInput};
 use crate::startup::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{

@@ -1,7 +1,11 @@
-use super::schema::token_events;
+//! The account's events: the activity log, and each token's history as part of it. Events are
+//! only ever added.
+
+use super::schema::events;
 use super::{DbConnection, DbError, now};
-use crate::domain::ids::TokenId;
-use crate::domain::token::{EventKind, Requester};
+use crate::domain::event::EventKind;
+use crate::domain::ids::{AccountId, TokenId, UserId};
+use crate::domain::token::{Actor, Requester};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -15,21 +19,53 @@ pub struct TokenEvent {
     pub occurred_at: NaiveDateTime,
 }
 
-/// Adds what `by` did to the token's history.
-pub fn record(
+/// An event about something other than a token: a user, a sign-in.
+pub struct NewEvent<'a> {
+    pub account_id: &'a AccountId,
+    pub kind: EventKind,
+    pub actor: &'a Actor,
+    /// The user it is about, where it is about one.
+    pub user_id: Option<&'a UserId>,
+    /// What else is worth keeping: the e-mail a failed sign-in tried, the new role.
+    pub detail: Option<&'a str>,
+    pub client_ip: Option<&'a str>,
+    pub at: NaiveDateTime,
+}
+
+impl NewEvent<'_> {
+    pub fn record(&self, conn: &mut DbConnection) -> Result<(), DbError> {
+        diesel::insert_into(events::table)
+            .values((
+                events::account_id.eq(self.account_id.as_str()),
+                events::kind.eq(self.kind.as_str()),
+                events::actor_id.eq(&self.actor.id),
+                events::actor_name.eq(&self.actor.name),
+                events::user_id.eq(self.user_id.map(UserId::as_str)),
+                events::detail.eq(self.detail),
+                events::client_ip.eq(self.client_ip),
+                events::occurred_at.eq(self.at),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+}
+
+/// Adds what `by` did to the token to the account's events.
+pub fn record_for_token(
     conn: &mut DbConnection,
     token_id: &TokenId,
     kind: EventKind,
     by: &Requester,
 ) -> Result<(), DbError> {
-    diesel::insert_into(token_events::table)
+    diesel::insert_into(events::table)
         .values((
-            token_events::token_id.eq(token_id.as_str()),
-            token_events::kind.eq(kind.as_str()),
-            token_events::actor_id.eq(&by.actor.id),
-            token_events::actor_name.eq(&by.actor.name),
-            token_events::client_ip.eq(by.client_ip.as_deref()),
-            token_events::occurred_at.eq(now()),
+            events::account_id.eq(by.account_id.as_str()),
+            events::kind.eq(kind.as_str()),
+            events::actor_id.eq(&by.actor.id),
+            events::actor_name.eq(&by.actor.name),
+            events::token_id.eq(Some(token_id.as_str())),
+            events::client_ip.eq(by.client_ip.as_deref()),
+            events::occurred_at.eq(now()),
         ))
         .execute(conn)?;
     Ok(())
@@ -41,23 +77,23 @@ pub fn recent(
     token_id: &TokenId,
     limit: i64,
 ) -> Result<Vec<TokenEvent>, DbError> {
-    let rows = token_events::table
-        .filter(token_events::token_id.eq(token_id.as_str()))
-        .order((token_events::occurred_at.desc(), token_events::id.desc()))
+    let rows = events::table
+        .filter(events::token_id.eq(token_id.as_str()))
+        .order((events::occurred_at.desc(), events::id.desc()))
         .limit(limit)
         .select((
-            token_events::kind,
-            token_events::actor_id,
-            token_events::actor_name,
-            token_events::client_ip,
-            token_events::occurred_at,
+            events::kind,
+            events::actor_id,
+            events::actor_name,
+            events::client_ip,
+            events::occurred_at,
         ))
         .load::<(String, String, String, Option<String>, NaiveDateTime)>(conn)?;
     Ok(rows
         .into_iter()
         .filter_map(|(kind, actor_id, actor_name, client_ip, occurred_at)| {
             Some(TokenEvent {
-                kind: EventKind::from_stored(&kind)?,
+                kind: EventKind::parse(&kind)?,
                 actor_id,
                 actor_name,
                 client_ip,

@@ -8,6 +8,8 @@ pub mod pool;
 pub mod query;
 pub mod schema;
 pub mod seed;
+pub mod sessions;
+pub mod sign_in_attempts;
 pub mod token_filters;
 pub mod tokens;
 pub mod users;

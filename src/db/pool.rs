@@ -365,6 +365,9 @@ pub enum DbError {
     /// The requester may not do this (an API key acting beyond what it reaches); says why.
     #[error("{0}")]
     Forbidden(String),
+    /// A change the rules do not allow in this state (demoting the last admin); says why.
+    #[error("{0}")]
+    Refused(String),
     /// Stored data that cannot be read back: a secret that does not open under this master key.
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),

@@ -17,6 +17,28 @@ diesel::table! {
         role -> Text,
         password_hash -> Text,
         created_at -> Timestamp,
+        active -> Bool,
+        last_sign_in_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> Nullable<Text>,
+        state -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        client_ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    sign_in_attempts (key) {
+        key -> Text,
+        attempts -> Integer,
+        window_started_at -> Timestamp,
     }
 }
 
@@ -56,12 +78,15 @@ diesel::table! {
 }
 
 diesel::table! {
-    token_events (id) {
+    events (id) {
         id -> BigInt,
-        token_id -> Text,
+        account_id -> Text,
         kind -> Text,
         actor_id -> Text,
         actor_name -> Text,
+        token_id -> Nullable<Text>,
+        user_id -> Nullable<Text>,
+        detail -> Nullable<Text>,
         client_ip -> Nullable<Text>,
         occurred_at -> Timestamp,
     }
@@ -88,7 +113,9 @@ diesel::table! {
 diesel::joinable!(users -> accounts (account_id));
 diesel::joinable!(tokens -> accounts (account_id));
 diesel::joinable!(token_permissions -> tokens (token_id));
-diesel::joinable!(token_events -> tokens (token_id));
+diesel::joinable!(events -> accounts (account_id));
+diesel::joinable!(events -> tokens (token_id));
+diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(agreements -> accounts (account_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -96,6 +123,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     tokens,
     token_permissions,
-    token_events,
+    events,
     agreements,
+    sessions,
+    sign_in_attempts,
 );

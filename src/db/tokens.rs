@@ -5,13 +5,14 @@ use super::schema::{accounts, token_permissions, tokens};
 use super::token_filters::{self, BoxedTokens, TokenConditions};
 use super::{DbConnection, DbError, events, now};
 use crate::domain::api_key::{ApiKey, SecretDigest, TokenSecret};
+use crate::domain::event::EventKind;
 use crate::domain::extension::Extension;
 use crate::domain::fields::TokenField;
 use crate::domain::ids::{AccountId, TokenId};
 use crate::domain::module::{Module, ModuleSet};
 use crate::domain::query::{Direction, Query};
 use crate::domain::secret_box::MasterKey;
-use crate::domain::token::{Actor, EventKind, Requester, StoredStatus, TokenStatus};
+use crate::domain::token::{Actor, Requester, StoredStatus, TokenStatus};
 use crate::domain::token_form::General;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -174,6 +175,7 @@ impl Token {
         master_key: &MasterKey,
     ) -> Result<ApiKey, DbError> {
         write_transaction(conn, |conn| {
+            within_reach(conn, by, id)?;
             let sealed: Vec<u8> = tokens::table
                 .filter(tokens::id.eq(id.as_str()))
                 .filter(tokens::account_id.eq(by.account_id.as_str()))
@@ -183,7 +185,7 @@ impl Token {
             let secret = master_key
                 .open(id, &sealed)
                 .map_err(|e| DbError::Corrupt(format!("the secret of token {id}: {e}")))?;
-            events::record(conn, id, EventKind::Revealed, by)?;
+            events::record_for_token(conn, id, EventKind::TokenRevealed, by)?;
             Ok(ApiKey::new(id.clone(), secret))
         })
     }
@@ -220,10 +222,10 @@ impl Token {
                 ))
                 .execute(conn)?;
             if edited {
-                events::record(conn, id, EventKind::Edited, by)?;
+                events::record_for_token(conn, id, EventKind::TokenUpdated, by)?;
             }
             if regranted {
-                events::record(conn, id, EventKind::PermissionsChanged, by)?;
+                events::record_for_token(conn, id, EventKind::TokenPermissionsChanged, by)?;
             }
             Token::find(conn, &by.account_id, id)
         })
@@ -455,10 +457,10 @@ impl Token {
             .execute(conn)?;
             if changed == 1 {
                 let kind = match status {
-                    StoredStatus::Active => EventKind::Enabled,
-                    StoredStatus::Inactive => EventKind::Disabled,
+                    StoredStatus::Active => EventKind::TokenEnabled,
+                    StoredStatus::Inactive => EventKind::TokenDisabled,
                 };
-                events::record(conn, id, kind, by)?;
+                events::record_for_token(conn, id, kind, by)?;
             }
             Token::find(conn, &by.account_id, id)
         })
@@ -489,7 +491,7 @@ impl Token {
             if deleted == 0 {
                 return Err(DbError::NotFound);
             }
-            events::record(conn, id, EventKind::Deleted, by)
+            events::record_for_token(conn, id, EventKind::TokenDeleted, by)
         })
     }
 }
@@ -556,7 +558,7 @@ impl NewToken<'_> {
                 ))
                 .execute(conn)?;
             insert_grants(conn, &id, modules, at, &by.actor)?;
-            events::record(conn, &id, EventKind::Created, by)?;
+            events::record_for_token(conn, &id, EventKind::TokenCreated, by)?;
             let token = Token::find(conn, &by.account_id, &id)?;
             Ok((token, ApiKey::new(id.clone(), secret.clone())))
         })
@@ -570,9 +572,11 @@ fn within_reach(
     by: &Requester,
     id: &TokenId,
 ) -> Result<ModuleSet, DbError> {
-    Token::find(conn, &by.account_id, id)?;
+    let token = Token::find(conn, &by.account_id, id)?;
     let held = Token::permissions(conn, id)?;
-    by.reach.covers(&held).map_err(DbError::Forbidden)?;
+    by.reach
+        .may_manage(&token.created.by, &held)
+        .map_err(DbError::Forbidden)?;
     Ok(held)
 }
 

@@ -1,16 +1,22 @@
 //! The rules of the product, free of I/O: identifiers, keys, modules, extensions and the
 //! validation of everything people type.
 
+pub mod access;
 pub mod api_key;
+pub mod event;
 pub mod extension;
 pub mod fields;
+pub mod form;
 pub mod ids;
 pub mod list_query;
 pub mod module;
+pub mod network;
 pub mod password;
 pub mod query;
 pub mod secret_box;
+pub mod session;
 pub mod text;
+pub mod throttle;
 pub mod token;
 pub mod token_form;
 pub mod user;

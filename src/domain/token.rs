@@ -1,5 +1,6 @@
 //! A token's life-cycle status as people see it.
 
+use super::access::Person;
 use super::ids::{AccountId, TokenId, UserId};
 use super::module::ModuleSet;
 use chrono::NaiveDateTime;
@@ -109,14 +110,23 @@ pub struct Requester {
 /// Which of the account's tokens a requester may manage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reach {
-    /// A person of the account: any of its tokens.
-    Account,
+    /// A person of the account, as their role allows (see `access`).
+    Person(Person),
     /// An API key: a token must not reach, through the tokens it manages, what it cannot reach
     /// itself; so it manages only tokens holding nothing it lacks, and grants only what it holds.
     Modules(ModuleSet),
 }
 
 impl Reach {
+    /// Whether an existing token, made by `creator` and holding `modules`, may be managed; if
+    /// not, why.
+    pub fn may_manage(&self, creator: &Actor, modules: &ModuleSet) -> Result<(), String> {
+        match self {
+            Self::Person(person) => person.may_manage_token(creator),
+            Self::Modules(_) => self.covers(modules),
+        }
+    }
+
     /// Whether a token holding (or about to hold) `modules` is within reach; if not, why.
     pub fn covers(&self, modules: &ModuleSet) -> Result<(), String> {
         let Self::Modules(held) = self else {
@@ -132,58 +142,6 @@ impl Reach {
                 lacking.join(", ")
             ))
         }
-    }
-}
-
-/// The things that happen to a token, kept as its history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    Created,
-    Revealed,
-    Edited,
-    PermissionsChanged,
-    Disabled,
-    Enabled,
-    Deleted,
-}
-
-impl EventKind {
-    const ALL: [EventKind; 7] = [
-        Self::Created,
-        Self::Revealed,
-        Self::Edited,
-        Self::PermissionsChanged,
-        Self::Disabled,
-        Self::Enabled,
-        Self::Deleted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::Revealed => "revealed",
-            Self::Edited => "edited",
-            Self::PermissionsChanged => "permissions_changed",
-            Self::Disabled => "disabled",
-            Self::Enabled => "enabled",
-            Self::Deleted => "deleted",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Created => "Created",
-            Self::Revealed => "Key revealed",
-            Self::Edited => "Edited",
-            Self::PermissionsChanged => "Permissions changed",
-            Self::Disabled => "Disabled",
-            Self::Enabled => "Enabled",
-            Self::Deleted => "Deleted",
-        }
-    }
-
-    pub fn from_stored(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == value)
     }
 }
 
@@ -211,14 +169,6 @@ mod tests {
     }
 
     #[test]
-    fn event_kinds_round_trip() {
-        for kind in EventKind::ALL {
-            assert_eq!(EventKind::from_stored(kind.as_str()), Some(kind));
-        }
-        assert_eq!(EventKind::from_stored("exploded"), None);
-    }
-
-    #[test]
     fn a_key_reaches_no_further_than_its_own_modules() {
         let key = Reach::Modules(ModuleSet::parse(["MD-0002", "MD-0007"]).unwrap());
         let within = ModuleSet::parse(["MD-0002"]).unwrap();
@@ -234,7 +184,6 @@ mod tests {
             Reach::Modules(ModuleSet::all()).covers(&ModuleSet::all()),
             Ok(())
         );
-        assert_eq!(Reach::Account.covers(&ModuleSet::all()), Ok(()));
     }
 
     #[test]

@@ -2,58 +2,9 @@
 //! each message beside its field. Shared by the wizard, the edit page and the CLI.
 
 use super::extension::Extension;
+use super::form::{FieldErrors, capitalised};
 use super::module::{ModuleError, ModuleSet};
 use super::text::{Description, ExternalId, TokenName};
-use std::collections::BTreeMap;
-
-/// Messages by form field name (`name`, `external_id`, `description`, `extension`, `modules`).
-/// The UI shows each beside its field, the API lists them as `field: message`, and the command
-/// line reports the first as `--field: message`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FieldErrors(BTreeMap<&'static str, String>);
-
-impl FieldErrors {
-    pub fn one(field: &'static str, message: impl Into<String>) -> Self {
-        let mut errors = Self::default();
-        errors.add(field, message);
-        errors
-    }
-
-    /// Keeps the first message of a field: the one found first is the one to fix first.
-    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
-        self.0.entry(field).or_insert_with(|| message.into());
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        self.0
-            .iter()
-            .map(|(field, message)| (*field, message.as_str()))
-    }
-
-    pub fn get(&self, field: &str) -> Option<&str> {
-        self.0.get(field).map(String::as_str)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub fn merge(&mut self, other: FieldErrors) {
-        for (field, message) in other.0 {
-            self.add(field, message);
-        }
-    }
-}
-
-impl std::fmt::Display for FieldErrors {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let all: Vec<String> = self
-            .iter()
-            .map(|(field, message)| format!("{field}: {message}"))
-            .collect();
-        f.write_str(&all.join("; "))
-    }
-}
 
 /// The General step (and the top of the edit form), as typed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -150,15 +101,6 @@ impl PermissionsInput {
 
     pub fn is_checked(&self, module_id: &str) -> bool {
         self.modules.iter().any(|m| m == module_id)
-    }
-}
-
-/// A message that starts a sentence of its own.
-pub fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 

@@ -1,5 +1,7 @@
-//! Staff users: e-mail addresses, roles and passwords.
+//! Staff users: e-mail addresses, roles and passwords, and the forms that set them.
 
+use super::form::{FieldErrors, capitalised};
+use super::text::PersonName;
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,9 +108,122 @@ impl NewPassword {
     }
 }
 
+/// The Add user form, as typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct NewUserInput {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub role: String,
+}
+
+impl NewUserInput {
+    pub fn parse(&self) -> Result<(PersonName, Email, Role), FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let name = PersonName::parse(&self.name)
+            .map_err(|e| errors.add("name", e.to_string()))
+            .ok();
+        let email = Email::parse(&self.email)
+            .map_err(|e| errors.add("email", capitalised(&e.to_string())))
+            .ok();
+        let role = Role::parse(&self.role)
+            .map_err(|e| errors.add("role", capitalised(&e.to_string())))
+            .ok();
+        match (name, email, role) {
+            (Some(name), Some(email), Some(role)) => Ok((name, email, role)),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// The Password form, as typed. Whether the current password is right is the caller's to
+/// check (it takes a slow hash).
+#[derive(Clone, Default, serde::Deserialize)]
+pub struct PasswordChangeInput {
+    #[serde(default)]
+    pub current_password: String,
+    #[serde(default)]
+    pub new_password: String,
+    #[serde(default)]
+    pub confirm_password: String,
+}
+
+impl PasswordChangeInput {
+    /// The new password, if it is long enough, typed the same twice, and not the current one.
+    pub fn parse(&self) -> Result<NewPassword, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        if self.current_password.is_empty() {
+            errors.add("current_password", "Enter your current password");
+        }
+        let new = NewPassword::parse(&self.new_password)
+            .map_err(|e| errors.add("new_password", capitalised(&e.to_string())))
+            .ok();
+        if self.confirm_password != self.new_password {
+            errors.add("confirm_password", "The two new passwords differ");
+        }
+        if !self.new_password.is_empty() && self.new_password == self.current_password {
+            errors.add(
+                "new_password",
+                "Choose a password other than the current one",
+            );
+        }
+        match new {
+            Some(new) if errors.is_empty() => Ok(new),
+            _ => Err(errors),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_user_forms() {
+        let input = |name: &str, email: &str, role: &str| NewUserInput {
+            name: name.into(),
+            email: email.into(),
+            role: role.into(),
+        };
+        let (name, email, role) = input("Ann", "Ann@X.example", "member").parse().unwrap();
+        assert_eq!(
+            (name.as_str(), email.as_str(), role),
+            ("Ann", "ann@x.example", Role::Member)
+        );
+        let errors = input("", "nope", "root").parse().unwrap_err();
+        assert_eq!(errors.get("name"), Some("Name is required"));
+        assert!(errors.get("email").unwrap().contains("not an e-mail"));
+        assert_eq!(errors.get("role"), Some("The role must be admin or member"));
+    }
+
+    #[test]
+    fn password_changes() {
+        let change = |current: &str, new: &str, confirm: &str| PasswordChangeInput {
+            current_password: current.into(),
+            new_password: new.into(),
+            confirm_password: confirm.into(),
+        };
+        assert!(
+            change("old password", "a new long password", "a new long password")
+                .parse()
+                .is_ok()
+        );
+        let errors = change("", "short", "other").parse().unwrap_err();
+        assert!(errors.get("current_password").is_some());
+        assert!(errors.get("new_password").unwrap().contains("12"));
+        assert_eq!(
+            errors.get("confirm_password"),
+            Some("The two new passwords differ")
+        );
+        let same = change(
+            "the same password",
+            "the same password",
+            "the same password",
+        );
+        assert!(same.parse().unwrap_err().get("new_password").is_some());
+    }
 
     #[test]
     fn emails() {

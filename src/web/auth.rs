@@ -1,16 +1,24 @@
-//! Signing in and out.
+//! Signing in and out, with sign-in attempts counted in the database.
 
-use super::session::TypedSession;
+use super::session::{TypedSession, new_random_token};
 use super::{local_path, page, see_other};
-use crate::db::{self, users::User};
+use crate::db::events::NewEvent;
+use crate::db::users::{Credentials, User};
+use crate::db::{self, sign_in_attempts};
+use crate::domain::event::EventKind;
 use crate::domain::password;
+use crate::domain::throttle::{AttemptKey, retry_message};
+use crate::domain::token::Actor;
 use crate::domain::user::Email;
 use crate::error::AppError;
 use crate::request::ClientIp;
 use crate::startup::AppState;
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
+use chrono::NaiveDateTime;
 use serde::Deserialize;
 
 use super::tokens::LIST_PATH as HOME;
@@ -39,6 +47,9 @@ pub async fn login_form(
     session: TypedSession,
     query: web::Query<NextQuery>,
 ) -> Result<HttpResponse, AppError> {
+    if session.is_unavailable() {
+        return Err(AppError::Unavailable);
+    }
     let next = local_path(query.next.as_deref(), "/").unwrap_or_else(|| HOME.to_owned());
     if session.user_id().is_some() {
         return Ok(see_other(&next));
@@ -61,13 +72,65 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
+/// The cookie a browser gets when its user signs in: with it, the same e-mail's sign-ins from
+/// this browser are counted apart from everyone else's, so an attack elsewhere does not lock
+/// the owner out.
+const KNOWN_DEVICE_COOKIE: &str = "tokendesk_device";
+const KNOWN_DEVICE_DAYS: i64 = 30;
+
+/// The device id of a valid known-device cookie for `email`, if the request carries one.
+fn known_device(req: &HttpRequest, key: &Key, email: &str, now: NaiveDateTime) -> Option<String> {
+    let mut jar = CookieJar::new();
+    jar.add_original(req.cookie(KNOWN_DEVICE_COOKIE)?);
+    let value = jar
+        .private(key)
+        .get(KNOWN_DEVICE_COOKIE)?
+        .value()
+        .to_owned();
+    let mut parts = value.splitn(3, '|');
+    let (device, issued, for_email) = (parts.next()?, parts.next()?, parts.next()?);
+    let issued = chrono::DateTime::from_timestamp(issued.parse().ok()?, 0)?.naive_utc();
+    let fresh = now - issued < chrono::Duration::days(KNOWN_DEVICE_DAYS);
+    (fresh && for_email == email).then(|| device.to_owned())
+}
+
+fn known_device_cookie(
+    key: &Key,
+    device: &str,
+    email: &str,
+    now: NaiveDateTime,
+    secure: bool,
+) -> Option<Cookie<'static>> {
+    let value = format!("{device}|{}|{email}", now.and_utc().timestamp());
+    let mut cookie = Cookie::new(KNOWN_DEVICE_COOKIE, value);
+    cookie.set_http_only(true);
+    cookie.set_secure(secure);
+    cookie.set_same_site(SameSite::Lax);
+    cookie.set_path("/");
+    cookie.set_max_age(CookieDuration::days(KNOWN_DEVICE_DAYS));
+    let mut jar = CookieJar::new();
+    jar.private_mut(key).add(cookie);
+    jar.get(KNOWN_DEVICE_COOKIE).cloned()
+}
+
+/// What the database says about a sign-in before the password is checked.
+struct Gate {
+    /// Over a limit: no password is checked until then.
+    refused_until: Option<NaiveDateTime>,
+    credentials: Option<Credentials>,
+}
+
 #[post("/login")]
 pub async fn login(
+    req: HttpRequest,
     session: TypedSession,
     state: web::Data<AppState>,
     ClientIp(address): ClientIp,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
+    if session.is_unavailable() {
+        return Err(AppError::Unavailable);
+    }
     let LoginForm {
         email,
         password: candidate,
@@ -83,25 +146,50 @@ pub async fn login(
         };
         page(&form, status)
     };
-    if let Err(wait) = state.sign_in_throttle.check(&email, address.as_deref()) {
-        let minutes = wait.as_secs().div_ceil(60);
-        return refuse(
-            format!(
-                "Too many failed sign-ins. Try again in {minutes} minute{}.",
-                if minutes == 1 { "" } else { "s" }
-            ),
-            StatusCode::TOO_MANY_REQUESTS,
+    let now = state.clock.now();
+    let tried = email.trim().to_lowercase();
+    let device = known_device(&req, &state.cookie_key, &tried, now);
+    // Counted before the password is checked, atomically, so that concurrent guesses on any
+    // instance cannot get more checks than the limit.
+    let by_user = match &device {
+        Some(device) => AttemptKey::Device(device.clone()),
+        None => AttemptKey::email(&tried),
+    };
+    let by_address = AttemptKey::Address(address.clone().unwrap_or_else(|| "unknown".into()));
+    let gate = {
+        let (by_user, by_address, tried) = (by_user.clone(), by_address.clone(), tried.clone());
+        db::run(&state.pool, move |conn| {
+            let mut refused_until = None;
+            for key in [&by_user, &by_address] {
+                let attempts = sign_in_attempts::count(conn, key, now)?;
+                refused_until = refused_until.max(attempts.refused_until(key.limit()));
+            }
+            let credentials = match (refused_until, Email::parse(&tried)) {
+                (None, Ok(email)) => User::credentials(conn, &email)?,
+                _ => None,
+            };
+            Ok(Gate {
+                refused_until,
+                credentials,
+            })
+        })
+        .await?
+    };
+    if let Some(until) = gate.refused_until {
+        let mut page = refuse(retry_message(until, now), StatusCode::TOO_MANY_REQUESTS)?;
+        let wait = (until - now).num_seconds().max(1);
+        page.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from_str(&wait.to_string())
+                .unwrap_or(header::HeaderValue::from_static("60")),
         );
+        return Ok(page);
     }
-    let credentials = match Email::parse(&email) {
-        Ok(parsed) => db::run(&state.pool, move |conn| User::credentials(conn, &parsed)).await?,
-        Err(_) => None,
-    };
     // Unknown e-mails are checked against a dummy hash, so timing does not tell which exist.
-    let (user_id, stored_hash) = match credentials {
-        Some(c) => (Some(c.user_id), c.password_hash),
-        None => (None, password::DUMMY_HASH.to_owned()),
-    };
+    let stored_hash = gate.credentials.as_ref().map_or_else(
+        || password::DUMMY_HASH.to_owned(),
+        |c| c.password_hash.clone(),
+    );
     let _turn = state
         .password_checks
         .acquire()
@@ -110,21 +198,69 @@ pub async fn login(
     let matches = web::block(move || password::verify(&stored_hash, &candidate))
         .await
         .map_err(|e| AppError::internal("verifying a password", e))?;
-    match user_id {
-        Some(user_id) if matches => {
-            state.sign_in_throttle.succeeded(&email);
-            session.sign_in(&user_id);
-            tracing::info!(user = %user_id, "signed in");
-            Ok(see_other(&next))
-        }
-        _ => {
-            state.sign_in_throttle.failed(&email, address.as_deref());
-            refuse(
-                "The e-mail or password is not correct.".to_owned(),
-                StatusCode::UNAUTHORIZED,
-            )
-        }
+    let Some(credentials) = gate.credentials else {
+        return refuse(
+            "The e-mail or password is not correct.".to_owned(),
+            StatusCode::UNAUTHORIZED,
+        );
+    };
+    if !matches {
+        let (account_id, user_id, ip) = (
+            credentials.account_id.clone(),
+            credentials.user_id.clone(),
+            address.clone(),
+        );
+        db::run(&state.pool, move |conn| {
+            NewEvent {
+                account_id: &account_id,
+                kind: EventKind::UserSignInFailed,
+                actor: &Actor {
+                    id: "-".into(),
+                    name: "unknown".into(),
+                },
+                user_id: Some(&user_id),
+                detail: Some(&tried),
+                client_ip: ip.as_deref(),
+                at: now,
+            }
+            .record(conn)
+        })
+        .await?;
+        return refuse(
+            "The e-mail or password is not correct.".to_owned(),
+            StatusCode::UNAUTHORIZED,
+        );
     }
+    if !credentials.active {
+        return refuse(
+            "This user has been deactivated. An admin of your account can activate it again."
+                .to_owned(),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let user_id = credentials.user_id.clone();
+    {
+        let ip = address.clone();
+        db::run(&state.pool, move |conn| {
+            sign_in_attempts::forget(conn, &by_user)?;
+            sign_in_attempts::refund(conn, &by_address)?;
+            User::record_sign_in(conn, &credentials, ip.as_deref(), now)
+        })
+        .await?;
+    }
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    session.sign_in(&user_id, address.as_deref(), user_agent);
+    tracing::info!(user = %user_id, "signed in");
+    let device = device.unwrap_or_else(new_random_token);
+    let secure = state.cookie_secure;
+    let mut response = see_other(&next);
+    if let Some(cookie) = known_device_cookie(&state.cookie_key, &device, &tried, now, secure) {
+        let _ = response.add_cookie(&cookie);
+    }
+    Ok(response)
 }
 
 #[post("/logout")]

@@ -5,11 +5,11 @@
 use super::session::TypedSession;
 use crate::error::error_page;
 use crate::request::{BodyError, MAX_BODY_BYTES, read_limited};
-use actix_web::HttpMessage;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::middleware::Next;
+use actix_web::{HttpMessage, ResponseError};
 use subtle::ConstantTimeEq;
 
 pub const HEADER: &str = "X-CSRF-Token";
@@ -32,7 +32,11 @@ pub async fn protect(
     if req.method() != Method::POST || req.path().starts_with(crate::api::BASE) {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
-    let expected = TypedSession::of(req.request()).existing_csrf_token();
+    let session = TypedSession::of(req.request());
+    if session.is_unavailable() {
+        return Ok(req.into_response(crate::error::AppError::Unavailable.error_response()));
+    }
+    let expected = session.existing_csrf_token();
     let Some(expected) = expected else {
         return Ok(refuse(
             req,

@@ -1,18 +1,19 @@
 //! The server-rendered UI: handlers by area, and what they share (the signed-in user, the page
 //! layout).
 
+pub mod account;
 pub mod assets;
 pub mod auth;
 pub mod csrf;
 pub mod forms;
 pub mod health;
 pub mod session;
-pub mod throttle;
 pub mod tokens;
 
 use crate::db::accounts::Account;
 use crate::db::users::User;
 use crate::db::{self, DbConnection, DbError};
+use crate::domain::access::Person;
 use crate::domain::token::{Actor, Reach, Requester};
 use crate::error::AppError;
 use crate::request::client_ip;
@@ -33,18 +34,30 @@ pub struct CurrentUser {
 }
 
 impl CurrentUser {
-    pub fn actor(&self) -> Actor {
-        Actor::user(&self.user.id, &self.user.name)
+    pub fn person(&self) -> Person {
+        self.user.person()
     }
 
     /// The user as the author of a change in their account, from where they are.
     pub fn requester(&self) -> Requester {
         Requester {
             account_id: self.account.id.clone(),
-            actor: self.actor(),
+            actor: self.user.actor(),
             client_ip: self.client_ip.clone(),
-            reach: Reach::Account,
+            reach: Reach::Person(self.person()),
         }
+    }
+
+    /// 403, with a page saying why, unless the user may manage a token made by `creator`.
+    pub fn require_manage(&self, creator: &Actor) -> Result<(), AppError> {
+        self.person()
+            .may_manage_token(creator)
+            .map_err(AppError::Forbidden)
+    }
+
+    /// 403, with a page saying why, unless the user is an admin.
+    pub fn require_admin(&self) -> Result<(), AppError> {
+        self.person().may_administer().map_err(AppError::Forbidden)
     }
 
     /// Runs `work` on the database for this user: in their account, with them as the author of
@@ -71,6 +84,9 @@ impl FromRequest for CurrentUser {
         Box::pin(async move {
             let state =
                 state.ok_or_else(|| AppError::Internal("application state missing".into()))?;
+            if session.is_unavailable() {
+                return Err(AppError::Unavailable);
+            }
             let Some(user_id) = session.user_id() else {
                 return Err(AppError::SignInRequired(next));
             };
@@ -79,13 +95,14 @@ impl FromRequest for CurrentUser {
             })
             .await
             {
-                Ok((user, account)) => Ok(Self {
+                Ok((user, account)) if user.active => Ok(Self {
                     user,
                     account,
                     client_ip,
                 }),
-                // The user was removed since signing in: the session is worth nothing now.
-                Err(db::DbError::NotFound) => {
+                // The user was removed or deactivated since signing in (their sessions were
+                // ended then; this one is too, should it have been missed).
+                Ok(_) | Err(db::DbError::NotFound) => {
                     session.sign_out();
                     Err(AppError::SignInRequired(next))
                 }
@@ -101,6 +118,20 @@ pub struct Layout {
     pub user_name: String,
     pub csrf_token: String,
     pub flash: Option<String>,
+    /// Admins see the team's pages in the navigation.
+    pub is_admin: bool,
+    /// The page's place in the navigation, to mark it current.
+    pub section: Section,
+}
+
+/// The parts of the navigation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Section {
+    #[default]
+    Tokens,
+    Users,
+    Sessions,
+    Password,
 }
 
 impl Layout {
@@ -110,7 +141,15 @@ impl Layout {
             user_name: current.user.name.clone(),
             csrf_token: session.csrf_token(),
             flash: session.take_flash(),
+            is_admin: current.person().is_admin(),
+            section: Section::default(),
         }
+    }
+
+    /// The layout of a page in another part of the navigation.
+    pub fn in_section(mut self, section: Section) -> Self {
+        self.section = section;
+        self
     }
 }
 

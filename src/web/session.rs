@@ -1,23 +1,35 @@
-//! A typed view of the signed, encrypted session cookie: who is signed in, the CSRF token, and a
-//! one-shot flash message.
+//! Sessions: actix-session with a store of our own in the database. The cookie carries only a
+//! random id; the row holds the state (who is signed in, the CSRF token, the wizard's draft, a
+//! one-shot flash message), so that ending a session ends it on every instance. `TypedSession`
+//! is the typed view handlers use.
 
+use crate::clock::Clock;
+use crate::db::{self, DbError, DbPool, sessions};
 use crate::domain::ids::UserId;
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_session::{Session, SessionExt};
+use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::future::{Ready, ready};
 
 const USER_ID: &str = "user_id";
-const SIGNED_IN_AT: &str = "signed_in_at";
 const CSRF_TOKEN: &str = "csrf_token";
 const FLASH: &str = "flash";
 const WIZARD: &str = "wizard";
-
-/// A sign-in lasts this long, however active; the cookie cannot be altered to stretch it.
-const SESSION_LIFETIME_SECS: i64 = 12 * 60 * 60;
+const CLIENT_IP: &str = "client_ip";
+const USER_AGENT: &str = "user_agent";
+/// The stored row's id (the hash of the cookie's), put into the state by the store so that a
+/// handler knows which of the user's sessions is the current one.
+const ROW: &str = "_row";
+/// Put into the state by the store when the database could not be read: the request is
+/// answered 503, and nothing of it is written.
+const UNAVAILABLE: &str = "_unavailable";
 
 pub struct TypedSession(Session);
 
@@ -26,12 +38,13 @@ impl TypedSession {
         Self(req.get_session())
     }
 
-    /// The signed-in user, unless the sign-in has expired.
+    /// The session could not be read because the database is away.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self.0.get::<bool>(UNAVAILABLE), Ok(Some(true)))
+    }
+
+    /// The signed-in user; the store has already refused an expired or ended session.
     pub fn user_id(&self) -> Option<UserId> {
-        let signed_in_at = self.0.get::<i64>(SIGNED_IN_AT).ok().flatten()?;
-        if chrono::Utc::now().timestamp() - signed_in_at > SESSION_LIFETIME_SECS {
-            return None;
-        }
         self.0
             .get::<String>(USER_ID)
             .ok()
@@ -39,17 +52,30 @@ impl TypedSession {
             .and_then(|id| UserId::parse(&id).ok())
     }
 
-    /// Starts a signed-in session under a new cookie, so an identifier planted before sign-in is
-    /// worth nothing after it.
-    pub fn sign_in(&self, user_id: &UserId) {
-        self.0.renew();
-        self.0.clear();
-        // Inserting strings into a fresh cookie session cannot fail.
-        let _ = self.0.insert(USER_ID, user_id.as_str());
-        let _ = self.0.insert(SIGNED_IN_AT, chrono::Utc::now().timestamp());
-        let _ = self.0.insert(CSRF_TOKEN, new_csrf_token());
+    /// Which stored session this is (see `sessions::open_for`).
+    pub fn row(&self) -> Option<String> {
+        self.0.get::<String>(ROW).ok().flatten()
     }
 
+    /// Starts a signed-in session under a new id, so that an id planted before sign-in is worth
+    /// nothing after it; where and what from is kept for the Sessions page.
+    pub fn sign_in(&self, user_id: &UserId, client_ip: Option<&str>, user_agent: Option<&str>) {
+        self.0.renew();
+        self.0.clear();
+        // Inserting strings into a fresh session cannot fail.
+        let _ = self.0.insert(USER_ID, user_id.as_str());
+        let _ = self.0.insert(CSRF_TOKEN, new_random_token());
+        if let Some(ip) = client_ip {
+            let _ = self.0.insert(CLIENT_IP, ip);
+        }
+        if let Some(agent) = user_agent {
+            let _ = self
+                .0
+                .insert(USER_AGENT, agent.chars().take(256).collect::<String>());
+        }
+    }
+
+    /// Ends the session: its row is deleted, so its cookie is worth nothing anywhere.
     pub fn sign_out(&self) {
         self.0.purge();
     }
@@ -59,7 +85,7 @@ impl TypedSession {
         if let Some(token) = self.0.get::<String>(CSRF_TOKEN).ok().flatten() {
             return token;
         }
-        let token = new_csrf_token();
+        let token = new_random_token();
         let _ = self.0.insert(CSRF_TOKEN, &token);
         token
     }
@@ -90,7 +116,8 @@ impl TypedSession {
     }
 }
 
-fn new_csrf_token() -> String {
+/// 256 random bits, URL-safe.
+pub fn new_random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
@@ -102,5 +129,169 @@ impl FromRequest for TypedSession {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(Ok(Self::of(req)))
+    }
+}
+
+/// The store: a row per session, found by the SHA-256 of the cookie's id (the id itself is
+/// never stored). Idle and absolute limits are checked on every load (`domain::session`).
+#[derive(Clone)]
+pub struct DbSessionStore {
+    pool: DbPool,
+    clock: Clock,
+}
+
+impl DbSessionStore {
+    pub fn new(pool: DbPool, clock: Clock) -> Self {
+        Self { pool, clock }
+    }
+}
+
+fn row_of(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// A state value as actix-session keeps it: JSON text.
+fn text_of(state: &HashMap<String, String>, name: &str) -> Option<String> {
+    state
+        .get(name)
+        .and_then(|value| serde_json::from_str::<String>(value).ok())
+}
+
+/// The state as stored, and the columns read from it.
+fn stored(state: &HashMap<String, String>, row: &str) -> Result<StoredState, serde_json::Error> {
+    let mut state = state.clone();
+    state.insert(ROW.to_owned(), serde_json::to_string(row)?);
+    Ok(StoredState {
+        json: serde_json::to_string(&state)?,
+        user_id: text_of(&state, USER_ID),
+        client_ip: text_of(&state, CLIENT_IP),
+        user_agent: text_of(&state, USER_AGENT),
+    })
+}
+
+struct StoredState {
+    json: String,
+    user_id: Option<String>,
+    client_ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl StoredState {
+    fn data(&self) -> sessions::SessionData<'_> {
+        sessions::SessionData {
+            state: &self.json,
+            user_id: self.user_id.as_deref(),
+            client_ip: self.client_ip.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+        }
+    }
+}
+
+impl SessionStore for DbSessionStore {
+    async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
+        let row = row_of(key.as_ref());
+        let now = self.clock.now();
+        match db::run(&self.pool, move |conn| sessions::load(conn, &row, now)).await {
+            Ok(Some(json)) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|e| LoadError::Deserialization(e.into())),
+            Ok(None) => Ok(None),
+            Err(DbError::Unavailable(_) | DbError::Busy) => Ok(Some(HashMap::from([(
+                UNAVAILABLE.to_owned(),
+                "true".to_owned(),
+            )]))),
+            Err(e) => Err(LoadError::Other(anyhow::anyhow!(e))),
+        }
+    }
+
+    async fn save(
+        &self,
+        state: HashMap<String, String>,
+        _ttl: &CookieDuration,
+    ) -> Result<SessionKey, SaveError> {
+        if state.contains_key(UNAVAILABLE) {
+            return Err(SaveError::Other(anyhow::anyhow!(
+                "the database is unavailable"
+            )));
+        }
+        let key = new_random_token();
+        let row = row_of(&key);
+        let stored = stored(&state, &row).map_err(|e| SaveError::Serialization(e.into()))?;
+        let now = self.clock.now();
+        db::run(&self.pool, move |conn| {
+            sessions::insert(conn, &row, &stored.data(), now)
+        })
+        .await
+        .map_err(|e| SaveError::Other(anyhow::anyhow!(e)))?;
+        SessionKey::try_from(key).map_err(|e| SaveError::Other(e.into()))
+    }
+
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: HashMap<String, String>,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, UpdateError> {
+        // Read while the database was away: nothing is written (the answer is a 503 anyway).
+        if state.contains_key(UNAVAILABLE) {
+            return Ok(key);
+        }
+        let row = row_of(key.as_ref());
+        let stored = stored(&state, &row).map_err(|e| UpdateError::Serialization(e.into()))?;
+        let now = self.clock.now();
+        let found = db::run(&self.pool, move |conn| {
+            sessions::update(conn, &row, &stored.data(), now)
+        })
+        .await
+        .map_err(|e| UpdateError::Other(anyhow::anyhow!(e)))?;
+        if found {
+            Ok(key)
+        } else {
+            // Ended meanwhile (signed out elsewhere): not brought back; a fresh one instead.
+            let mut fresh = state;
+            fresh.remove(USER_ID);
+            self.save(fresh, ttl).await.map_err(|e| match e {
+                SaveError::Serialization(e) => UpdateError::Serialization(e),
+                SaveError::Other(e) => UpdateError::Other(e),
+            })
+        }
+    }
+
+    /// Idle time is kept by `load`, in the row.
+    async fn update_ttl(&self, _key: &SessionKey, _ttl: &CookieDuration) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
+        let row = row_of(key.as_ref());
+        db::run(&self.pool, move |conn| sessions::delete(conn, &row)).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_row_is_found_by_a_hash_of_the_cookie_never_the_id_itself() {
+        let key = new_random_token();
+        assert_eq!(key.len(), 43, "256 bits");
+        let row = row_of(&key);
+        assert_eq!(row.len(), 64);
+        assert!(!row.contains(&key));
+        assert_ne!(new_random_token(), key);
+    }
+
+    #[test]
+    fn columns_come_from_the_state() {
+        let state = HashMap::from([
+            (USER_ID.to_owned(), "\"UR-100-200-300\"".to_owned()),
+            (CLIENT_IP.to_owned(), "\"203.0.113.9\"".to_owned()),
+        ]);
+        let stored = stored(&state, "abc").unwrap();
+        assert_eq!(stored.user_id.as_deref(), Some("UR-100-200-300"));
+        assert_eq!(stored.client_ip.as_deref(), Some("203.0.113.9"));
+        assert!(stored.json.contains("\"_row\""));
     }
 }

@@ -14,6 +14,7 @@ use reqwest::redirect::Policy;
 use scraper::{Html, Selector};
 use std::net::TcpListener;
 use std::sync::Arc;
+use tokendesk::clock::Clock;
 use tokendesk::config::Config;
 use tokendesk::db::accounts::Account;
 use tokendesk::db::tokens::{NewToken, Token};
@@ -125,6 +126,9 @@ pub struct TestApp {
     pub pool: DbPool,
     pub master_key: MasterKey,
     pub backend: Backend,
+    /// The server's clock: moving it forward ages sessions and sign-in counts.
+    pub clock: Clock,
+    pub config: Config,
     _database: TestDatabase,
 }
 
@@ -155,6 +159,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let config = Config {
         database: database.url.clone(),
         database_timeout: db::pool::DEFAULT_TIMEOUT,
+        trusted_proxies: Vec::new(),
         bind: "127.0.0.1:0".into(),
         session_key: random_key(64),
         master_key: master_key.clone(),
@@ -165,7 +170,9 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let pool = db::connect(&config.database, config.database_timeout).expect("a pool");
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     let port = listener.local_addr().unwrap().port();
-    let service = tokendesk::startup::run(listener, pool.clone(), &config).expect("server starts");
+    let clock = Clock::default();
+    let service = tokendesk::startup::run(listener, pool.clone(), &config, clock.clone())
+        .expect("server starts");
     tokio::spawn(service.run_until_stopped());
     let jar = Arc::new(Jar::default());
     TestApp {
@@ -175,6 +182,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         pool,
         master_key,
         backend,
+        clock,
+        config,
         _database: database,
     }
 }
@@ -184,13 +193,18 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
-    /// The `Cookie` header the client would send now: the session as it stands.
+    /// The session cookie the client would send now (`tokendesk_session=…`), without the
+    /// others it keeps.
     pub fn session_cookie(&self) -> String {
         let url = reqwest::Url::parse(&self.address).unwrap();
         self.jar
             .cookies(&url)
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default()
+            .split("; ")
+            .find(|c| c.starts_with("tokendesk_session="))
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// POSTs a form with the given `Cookie` header instead of the client's own cookies.
@@ -221,8 +235,13 @@ impl TestApp {
             .total
     }
 
-    /// A user with the password `PASSWORD` in the named account (created when new).
+    /// An admin with the password `PASSWORD` in the named account (created when new).
     pub fn add_user(&self, account: &str, email: &str, name: &str) -> TestUser {
+        self.add_user_as(account, email, name, Role::Admin)
+    }
+
+    /// A user of the given role with the password `PASSWORD`.
+    pub fn add_user_as(&self, account: &str, email: &str, name: &str, role: Role) -> TestUser {
         let hash = password::hash(PASSWORD);
         let mut conn = self.pool.get().unwrap();
         let account =
@@ -231,7 +250,7 @@ impl TestApp {
             account_id: &account.id,
             email: &Email::parse(email).unwrap(),
             name: &PersonName::parse(name).unwrap(),
-            role: Role::Admin,
+            role,
             password_hash: &hash,
         }
         .insert(&mut conn)

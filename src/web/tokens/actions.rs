@@ -78,9 +78,10 @@ pub async fn confirm_delete(
             Token::find(conn, &by.account_id, &id)
         })
         .await?;
+    current.require_manage(&token.created.by)?;
     Ok(ConfirmDeletePage {
         layout: Layout::new(&current, &session),
-        token: TokenView::new(&token, db::now()),
+        token: TokenView::new(&token, db::now(), &current.person()),
         return_to: back(query.return_to.as_deref()),
     })
 }

@@ -50,7 +50,7 @@ impl DetailsPage {
         Ok(Self {
             layout: Layout::new(current, session),
             return_to: format!("/integrations/tokens/{}", token.id),
-            token: TokenView::new(&token, db::now()),
+            token: TokenView::new(&token, db::now(), &current.person()),
             events: history
                 .into_iter()
                 .map(|e| EventView {
@@ -180,7 +180,7 @@ pub async fn permissions(
     Ok(PermissionsTab {
         layout: Layout::new(&current, &session),
         return_to: format!("/integrations/tokens/{}/permissions", token.id),
-        token: TokenView::new(&token, db::now()),
+        token: TokenView::new(&token, db::now(), &current.person()),
         rows: permission_rows(&granted, &filter),
         filter,
     })

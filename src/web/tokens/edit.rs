@@ -2,7 +2,8 @@
 
 use super::token_id;
 use crate::db::tokens::{ModuleChange, Token};
-use crate::domain::token_form::{FieldErrors, GeneralInput, PermissionsInput};
+use crate::domain::form::FieldErrors;
+use crate::domain::token_form::{GeneralInput, PermissionsInput};
 use crate::error::AppError;
 use crate::startup::AppState;
 use crate::web::forms::{Fields, ModuleChoice, module_choices};
@@ -63,6 +64,7 @@ pub async fn edit_form(
             Token::find_with_permissions(conn, &by.account_id, &id)
         })
         .await?;
+    current.require_manage(&token.created.by)?;
     let values = GeneralInput {
         name: token.name.clone(),
         external_id: token.external_id.clone(),
@@ -98,6 +100,7 @@ pub async fn edit(
             Token::find(conn, &by.account_id, &lookup)
         })
         .await?;
+    current.require_manage(&token.created.by)?;
 
     let general = values.parse();
     let modules = permissions.parse(token.extension);

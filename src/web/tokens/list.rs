@@ -154,7 +154,13 @@ pub async fn list(
 
     Ok(ListPage {
         layout: Layout::new(&current, &session),
-        tokens: page.items.iter().map(|t| TokenView::new(t, now)).collect(),
+        tokens: {
+            let viewer = current.person();
+            page.items
+                .iter()
+                .map(|t| TokenView::new(t, now, &viewer))
+                .collect()
+        },
         page_links: page_links(&query, &window),
         prev_url: (window.page > 1).then(|| page_url(&query, window.page - 1)),
         next_url: (window.page < window.last_page).then(|| page_url(&query, window.page + 1)),

@@ -7,6 +7,7 @@ pub mod list;
 pub mod wizard;
 
 use crate::db::tokens::Token;
+use crate::domain::access::Person;
 use crate::domain::api_key::ApiKey;
 use crate::domain::ids::TokenId;
 use crate::error::AppError;
@@ -40,10 +41,13 @@ pub struct TokenView {
     pub updated_by: String,
     pub expires_at: Option<String>,
     pub last_used: Option<String>,
+    /// Whether the viewer may edit, disable, enable, delete it and reveal its key: the pages
+    /// offer only what the viewer may do.
+    pub manageable: bool,
 }
 
 impl TokenView {
-    pub fn new(token: &Token, now: NaiveDateTime) -> Self {
+    pub fn new(token: &Token, now: NaiveDateTime, viewer: &Person) -> Self {
         let status = token.status(now);
         Self {
             id: token.id.to_string(),
@@ -67,6 +71,7 @@ impl TokenView {
                 Some(ip) => format!("{} from {ip}", format_time(at)),
                 None => format_time(at),
             }),
+            manageable: viewer.may_manage_token(&token.created.by).is_ok(),
         }
     }
 }

@@ -4,11 +4,10 @@
 
 use crate::db::{self, DbError, tokens::NewToken, tokens::Token};
 use crate::domain::extension::Extension;
+use crate::domain::form::FieldErrors;
 use crate::domain::module::{MODULES, ModuleSet};
 use crate::domain::token::StoredStatus;
-use crate::domain::token_form::{
-    FieldErrors, General, GeneralInput, PermissionsInput, parse_extension,
-};
+use crate::domain::token_form::{General, GeneralInput, PermissionsInput, parse_extension};
 use crate::error::AppError;
 use crate::startup::AppState;
 use crate::web::forms::{Fields, ModuleChoice, module_choices};
@@ -408,7 +407,7 @@ pub async fn summary(
     let step = SummaryPage {
         layout: Layout::new(&current, &session),
         steps: Steps { current: 4 },
-        token: super::TokenView::new(&token, db::now()),
+        token: super::TokenView::new(&token, db::now(), &current.person()),
         modules: module_names(&modules),
     };
     page(&step, StatusCode::OK)

@@ -1,0 +1,104 @@
+//! What happens in an account, as its activity log and each token's history record it.
+
+/// Every kind of event, by the name the activity log and its filters use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    TokenCreated,
+    TokenUpdated,
+    TokenPermissionsChanged,
+    TokenDisabled,
+    TokenEnabled,
+    TokenDeleted,
+    TokenRevealed,
+    TokenRotated,
+    TokenRenewed,
+    UserSignedIn,
+    UserSignInFailed,
+    UserAdded,
+    UserRoleChanged,
+    UserDeactivated,
+    UserActivated,
+    UserPasswordChanged,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 16] = [
+        Self::TokenCreated,
+        Self::TokenUpdated,
+        Self::TokenPermissionsChanged,
+        Self::TokenDisabled,
+        Self::TokenEnabled,
+        Self::TokenDeleted,
+        Self::TokenRevealed,
+        Self::TokenRotated,
+        Self::TokenRenewed,
+        Self::UserSignedIn,
+        Self::UserSignInFailed,
+        Self::UserAdded,
+        Self::UserRoleChanged,
+        Self::UserDeactivated,
+        Self::UserActivated,
+        Self::UserPasswordChanged,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TokenCreated => "token.created",
+            Self::TokenUpdated => "token.updated",
+            Self::TokenPermissionsChanged => "token.permissions_changed",
+            Self::TokenDisabled => "token.disabled",
+            Self::TokenEnabled => "token.enabled",
+            Self::TokenDeleted => "token.deleted",
+            Self::TokenRevealed => "token.revealed",
+            Self::TokenRotated => "token.rotated",
+            Self::TokenRenewed => "token.renewed",
+            Self::UserSignedIn => "user.signed_in",
+            Self::UserSignInFailed => "user.sign_in_failed",
+            Self::UserAdded => "user.added",
+            Self::UserRoleChanged => "user.role_changed",
+            Self::UserDeactivated => "user.deactivated",
+            Self::UserActivated => "user.activated",
+            Self::UserPasswordChanged => "user.password_changed",
+        }
+    }
+
+    /// What the pages say.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::TokenCreated => "Created",
+            Self::TokenUpdated => "Edited",
+            Self::TokenPermissionsChanged => "Permissions changed",
+            Self::TokenDisabled => "Disabled",
+            Self::TokenEnabled => "Enabled",
+            Self::TokenDeleted => "Deleted",
+            Self::TokenRevealed => "Key revealed",
+            Self::TokenRotated => "Key rotated",
+            Self::TokenRenewed => "Key renewed",
+            Self::UserSignedIn => "Signed in",
+            Self::UserSignInFailed => "Sign-in failed",
+            Self::UserAdded => "User added",
+            Self::UserRoleChanged => "Role changed",
+            Self::UserDeactivated => "User deactivated",
+            Self::UserActivated => "User activated",
+            Self::UserPasswordChanged => "Password changed",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_kinds_round_trip() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(EventKind::parse("token.exploded"), None);
+        assert_eq!(EventKind::parse("created"), None);
+    }
+}

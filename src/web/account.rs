@@ -1,0 +1,514 @@
+//! The account's pages: the team (admins), each user's own sessions, and their password.
+
+use super::session::TypedSession;
+use super::tokens::format_time;
+use super::{CurrentUser, Layout, Section, page, see_other};
+use crate::db::users::{NewUser, User};
+use crate::db::{self, DbError, sessions};
+use crate::domain::form::FieldErrors;
+use crate::domain::ids::UserId;
+use crate::domain::password;
+use crate::domain::user::{NewPassword, NewUserInput, PasswordChangeInput, Role};
+use crate::error::AppError;
+use crate::startup::AppState;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, get, post, web};
+use askama::Template;
+use serde::Deserialize;
+
+const USERS: &str = "/account/users";
+const SESSIONS: &str = "/account/sessions";
+
+/// A row of the Users page.
+pub struct UserRow {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub is_admin: bool,
+    pub active: bool,
+    pub last_sign_in: String,
+    pub is_you: bool,
+}
+
+/// The password of a user just added, shown this once.
+pub struct AddedUser {
+    pub name: String,
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Template)]
+#[template(path = "account/users.html")]
+struct UsersPage {
+    layout: Layout,
+    users: Vec<UserRow>,
+    form: NewUserInput,
+    errors: FieldErrors,
+    added: Option<AddedUser>,
+    refusal: Option<String>,
+}
+
+impl UsersPage {
+    async fn load(
+        current: &CurrentUser,
+        session: &TypedSession,
+        state: &AppState,
+    ) -> Result<Self, AppError> {
+        let team = current
+            .run(state, |conn, by| User::list(conn, &by.account_id))
+            .await?;
+        Ok(Self {
+            layout: Layout::new(current, session).in_section(Section::Users),
+            users: team
+                .into_iter()
+                .map(|user| UserRow {
+                    is_you: user.id == current.user.id,
+                    id: user.id.to_string(),
+                    name: user.name,
+                    email: user.email,
+                    is_admin: user.role == Role::Admin,
+                    active: user.active,
+                    last_sign_in: user
+                        .last_sign_in_at
+                        .map_or_else(|| "Never".to_owned(), format_time),
+                })
+                .collect(),
+            form: NewUserInput {
+                role: Role::Member.as_str().to_owned(),
+                ..NewUserInput::default()
+            },
+            errors: FieldErrors::default(),
+            added: None,
+            refusal: None,
+        })
+    }
+
+    /// A page that shows a password must not be kept by any cache.
+    fn respond(&self, status: StatusCode) -> Result<HttpResponse, AppError> {
+        let mut response = page(self, status)?;
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+        Ok(response)
+    }
+}
+
+#[get("/account/users")]
+pub async fn users(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    current.require_admin()?;
+    UsersPage::load(&current, &session, &state)
+        .await?
+        .respond(StatusCode::OK)
+}
+
+/// Adds a user with a generated password, shown on the page this once.
+#[post("/account/users")]
+pub async fn add_user(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    form: web::Form<NewUserInput>,
+) -> Result<HttpResponse, AppError> {
+    current.require_admin()?;
+    let typed = form.into_inner();
+    let (name, email, role) = match typed.parse() {
+        Ok(parsed) => parsed,
+        Err(errors) => {
+            let mut page = UsersPage::load(&current, &session, &state).await?;
+            page.form = typed;
+            page.errors = errors;
+            return page.respond(StatusCode::UNPROCESSABLE_ENTITY);
+        }
+    };
+    let generated = NewPassword::generate();
+    let hash = {
+        let plain = generated.expose().to_owned();
+        let _turn = state
+            .password_checks
+            .acquire()
+            .await
+            .map_err(|e| AppError::internal("waiting to hash a password", e))?;
+        web::block(move || password::hash(&plain))
+            .await
+            .map_err(|e| AppError::internal("hashing a password", e))?
+    };
+    let now = state.clock.now();
+    let added = {
+        let (name, email) = (name.clone(), email.clone());
+        current
+            .run(&state, move |conn, by| {
+                NewUser {
+                    account_id: &by.account_id,
+                    email: &email,
+                    name: &name,
+                    role,
+                    password_hash: &hash,
+                }
+                .add(conn, by, now)
+            })
+            .await
+    };
+    let mut page = UsersPage::load(&current, &session, &state).await?;
+    match added {
+        Ok(user) => {
+            page.added = Some(AddedUser {
+                name: user.name,
+                email: user.email,
+                password: generated.expose().to_owned(),
+            });
+            page.respond(StatusCode::OK)
+        }
+        Err(AppError::Conflict(_)) => {
+            page.form = typed;
+            page.errors
+                .add("email", "A user with this e-mail exists already");
+            page.respond(StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn user_id(raw: &str) -> Result<UserId, AppError> {
+    UserId::parse(raw).map_err(|_| AppError::NotFound)
+}
+
+/// After a change to the team: back to the page with what happened, or with why it was refused
+/// (the last active admin stays one).
+async fn after_team_change(
+    current: &CurrentUser,
+    session: &TypedSession,
+    state: &AppState,
+    done: Result<User, AppError>,
+    verb: &str,
+) -> Result<HttpResponse, AppError> {
+    match done {
+        Ok(user) => {
+            session.set_flash(&format!("{} {verb}.", user.name));
+            Ok(see_other(USERS))
+        }
+        Err(AppError::Refused(why)) => {
+            let mut page = UsersPage::load(current, session, state).await?;
+            page.refusal = Some(why);
+            page.respond(StatusCode::CONFLICT)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    role: String,
+}
+
+#[post("/account/users/{id}/role")]
+pub async fn change_role(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<RoleForm>,
+) -> Result<HttpResponse, AppError> {
+    current.require_admin()?;
+    let id = user_id(&path)?;
+    let role = Role::parse(&form.role).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let now = state.clock.now();
+    let done = current
+        .run(&state, move |conn, by| {
+            User::set_role(conn, by, &id, role, now)
+        })
+        .await;
+    let verb = format!(
+        "is now {}",
+        if role == Role::Admin {
+            "an admin"
+        } else {
+            "a member"
+        }
+    );
+    after_team_change(&current, &session, &state, done, &verb).await
+}
+
+/// `deactivate` or `activate`, as the path says.
+#[post("/account/users/{id}/{action:deactivate|activate}")]
+pub async fn set_active(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    current.require_admin()?;
+    let (raw_id, action) = path.into_inner();
+    let id = user_id(&raw_id)?;
+    let active = action == "activate";
+    let now = state.clock.now();
+    let done = current
+        .run(&state, move |conn, by| {
+            User::set_active(conn, by, &id, active, now)
+        })
+        .await;
+    let verb = if active {
+        "was activated"
+    } else {
+        "was deactivated and signed out everywhere"
+    };
+    after_team_change(&current, &session, &state, done, verb).await
+}
+
+/// A row of the Sessions page.
+pub struct SessionRow {
+    pub id: String,
+    pub browser: String,
+    pub client_ip: String,
+    pub started: String,
+    pub last_seen: String,
+    pub current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account/sessions.html")]
+struct SessionsPage {
+    layout: Layout,
+    sessions: Vec<SessionRow>,
+}
+
+/// "Firefox on Linux" from a User-Agent, or the start of it.
+fn browser_of(user_agent: Option<&str>) -> String {
+    let Some(agent) = user_agent else {
+        return "Unknown browser".to_owned();
+    };
+    let browser = ["Edg/", "Firefox/", "Chrome/", "Safari/"]
+        .into_iter()
+        .find(|marker| agent.contains(marker))
+        .map(|marker| match marker {
+            "Edg/" => "Edge",
+            "Firefox/" => "Firefox",
+            "Chrome/" => "Chrome",
+            _ => "Safari",
+        });
+    let system = [
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("Linux", "Linux"),
+    ]
+    .into_iter()
+    .find(|(marker, _)| agent.contains(marker))
+    .map(|(_, name)| name);
+    match (browser, system) {
+        (Some(browser), Some(system)) => format!("{browser} on {system}"),
+        (Some(browser), None) => browser.to_owned(),
+        _ => agent.chars().take(60).collect(),
+    }
+}
+
+#[get("/account/sessions")]
+pub async fn sessions_page(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let now = state.clock.now();
+    let user_id = current.user.id.clone();
+    let open = current
+        .run(&state, move |conn, _| {
+            sessions::open_for(conn, &user_id, now)
+        })
+        .await?;
+    let this = session.row();
+    let page = SessionsPage {
+        layout: Layout::new(&current, &session).in_section(Section::Sessions),
+        sessions: open
+            .into_iter()
+            .map(|s| SessionRow {
+                current: this.as_deref() == Some(s.id_hash.as_str()),
+                browser: browser_of(s.user_agent.as_deref()),
+                client_ip: s.client_ip.unwrap_or_else(|| "unknown".into()),
+                started: format_time(s.started),
+                last_seen: format_time(s.last_seen),
+                id: s.id_hash,
+            })
+            .collect(),
+    };
+    super::page(&page, StatusCode::OK)
+}
+
+#[post("/account/sessions/{id}/end")]
+pub async fn end_session(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let row = path.into_inner();
+    if session.row().as_deref() == Some(row.as_str()) {
+        return Err(AppError::BadRequest(
+            "This is the session you are using; sign out to end it.".into(),
+        ));
+    }
+    let user_id = current.user.id.clone();
+    current
+        .run(&state, move |conn, _| sessions::end(conn, &user_id, &row))
+        .await?;
+    session.set_flash("The session was ended; that browser is signed out.");
+    Ok(see_other(SESSIONS))
+}
+
+#[post("/account/sessions/end-others")]
+pub async fn end_other_sessions(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let user_id = current.user.id.clone();
+    let keep = session.row();
+    let ended = current
+        .run(&state, move |conn, _| {
+            db::users::end_sessions(conn, &user_id, keep.as_deref())
+        })
+        .await?;
+    session.set_flash(&format!(
+        "Signed out everywhere else ({ended} session{}).",
+        if ended == 1 { "" } else { "s" }
+    ));
+    Ok(see_other(SESSIONS))
+}
+
+/// A field of the Password form.
+pub struct PasswordField {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub autocomplete: &'static str,
+    pub hint: &'static str,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "account/password.html")]
+struct PasswordPage {
+    layout: Layout,
+    fields: Vec<PasswordField>,
+}
+
+impl PasswordPage {
+    fn new(current: &CurrentUser, session: &TypedSession, errors: &FieldErrors) -> Self {
+        let field = |name, label, autocomplete, hint| PasswordField {
+            name,
+            label,
+            autocomplete,
+            hint,
+            error: errors.get(name).map(str::to_owned),
+        };
+        Self {
+            layout: Layout::new(current, session).in_section(Section::Password),
+            fields: vec![
+                field(
+                    "current_password",
+                    "Current password",
+                    "current-password",
+                    "",
+                ),
+                field(
+                    "new_password",
+                    "New password",
+                    "new-password",
+                    "At least 12 characters.",
+                ),
+                field(
+                    "confirm_password",
+                    "New password again",
+                    "new-password",
+                    "The same, to be sure of it.",
+                ),
+            ],
+        }
+    }
+}
+
+#[get("/account/password")]
+pub async fn password_form(
+    current: CurrentUser,
+    session: TypedSession,
+) -> Result<HttpResponse, AppError> {
+    page(
+        &PasswordPage::new(&current, &session, &FieldErrors::default()),
+        StatusCode::OK,
+    )
+}
+
+/// Checks the current password, sets the new one and ends the user's other sessions.
+#[post("/account/password")]
+pub async fn change_password(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    form: web::Form<PasswordChangeInput>,
+) -> Result<HttpResponse, AppError> {
+    let input = form.into_inner();
+    let new = match input.parse() {
+        Ok(new) => new,
+        Err(errors) => {
+            return page(
+                &PasswordPage::new(&current, &session, &errors),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
+        }
+    };
+    let email = crate::domain::user::Email::parse(&current.user.email)
+        .map_err(|e| AppError::internal("a stored e-mail", e))?;
+    let stored = current
+        .run(&state, move |conn, _| {
+            User::credentials(conn, &email)?.ok_or(DbError::NotFound)
+        })
+        .await?
+        .password_hash;
+    let _turn = state
+        .password_checks
+        .acquire()
+        .await
+        .map_err(|e| AppError::internal("waiting to check a password", e))?;
+    let candidate = input.current_password.clone();
+    let plain = new.expose().to_owned();
+    let (matches, hash) = web::block(move || {
+        let matches = password::verify(&stored, &candidate);
+        (matches, matches.then(|| password::hash(&plain)))
+    })
+    .await
+    .map_err(|e| AppError::internal("checking a password", e))?;
+    let Some(hash) = hash.filter(|_| matches) else {
+        let errors = FieldErrors::one("current_password", "The current password is not correct");
+        return page(
+            &PasswordPage::new(&current, &session, &errors),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
+    };
+    let (user_id, keep, now) = (current.user.id.clone(), session.row(), state.clock.now());
+    current
+        .run(&state, move |conn, by| {
+            User::set_password(conn, by, &user_id, &hash, keep.as_deref(), now)
+        })
+        .await?;
+    session.set_flash("Your password was changed; your other sessions were signed out.");
+    Ok(see_other("/account/password"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::browser_of;
+
+    #[test]
+    fn browsers_are_named() {
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        assert_eq!(browser_of(Some(firefox)), "Firefox on Linux");
+        let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
+        assert_eq!(browser_of(Some(chrome)), "Chrome on Windows");
+        assert_eq!(browser_of(Some("curl/8.0")), "curl/8.0");
+        assert_eq!(browser_of(None), "Unknown browser");
+    }
+}
