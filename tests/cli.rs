@@ -462,7 +462,97 @@ async fn a_failed_request_is_logged_with_the_id_its_page_shows(backend: Backend)
     assert!(!log.contains(&password), "no secrets in the log");
 }
 
+/// Signs in over HTTP with a fresh client; the client, signed in.
+async fn signed_in_client(base: &str, email: &str, password: &str) -> reqwest::Client {
+    let client = new_client();
+    let login = Html::parse_document(
+        &client
+            .get(format!("{base}/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    let csrf = attr(&login, "input[name=csrf_token]", "value").unwrap();
+    let response = client
+        .post(format!("{base}/login"))
+        .form(&[
+            ("email", email),
+            ("password", password),
+            ("csrf_token", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303, "{email} signs in");
+    client
+}
+
+async fn operators_list_users_and_reset_passwords(backend: Backend) {
+    let database = TestDatabase::new(backend);
+    let (_server, lines) = start(&database, &["serve"]);
+    let base = common::binary::base_url(&lines);
+    let password = after(&lines, "password:").to_owned();
+    let robert = signed_in_client(&base, "robert@frontstreet.example", &password).await;
+
+    let mut list = tokendesk(&database);
+    list.args(["user", "list", "--account", "Front Street Inc"]);
+    let (code, stdout, stderr) = run_to_end(list, Duration::from_secs(30), None);
+    assert_eq!(code, Some(0), "{stderr}");
+    let columns: Vec<&str> = stdout.trim().split('\t').collect();
+    assert_eq!(
+        &columns[1..],
+        [
+            "robert@frontstreet.example",
+            "Robert Balboa",
+            "admin",
+            "active"
+        ]
+    );
+
+    let mut reset = tokendesk(&database);
+    reset.args([
+        "user",
+        "reset-password",
+        "--email",
+        "Robert@FrontStreet.example",
+    ]);
+    let (code, stdout, stderr) = run_to_end(reset, Duration::from_secs(30), None);
+    assert_eq!(code, Some(0), "{stderr}");
+    let new_password = stdout.trim().to_owned();
+    assert_eq!(new_password.len(), 20);
+    assert_eq!(stdout.lines().count(), 1, "the password alone");
+    let response = robert
+        .get(format!("{base}/integrations/tokens"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303, "the old session ended");
+    signed_in_client(&base, "robert@frontstreet.example", &new_password).await;
+
+    for (args, mentions) in [
+        (
+            &["user", "reset-password", "--email", "nobody@x.example"][..],
+            "tokendesk: --email: no user has the e-mail nobody@x.example",
+        ),
+        (
+            &["user", "list", "--account", "Nobody Ltd"][..],
+            "tokendesk: --account: no account is named \"Nobody Ltd\"",
+        ),
+    ] {
+        let mut command = tokendesk(&database);
+        command.args(args);
+        let (code, stdout, stderr) = run_to_end(command, Duration::from_secs(30), None);
+        assert_eq!(code, Some(1));
+        assert!(stdout.is_empty());
+        assert_eq!(stderr.trim(), mentions);
+    }
+}
+
 on_both_databases!(
+    operators_list_users_and_reset_passwords,
     a_failed_request_is_logged_with_the_id_its_page_shows,
     first_start_prints_how_to_sign_in_to_the_demo,
     bad_configuration_stops_start_up_with_one_line,

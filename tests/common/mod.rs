@@ -129,7 +129,8 @@ pub struct TestApp {
     /// The server's clock: moving it forward ages sessions and sign-in counts.
     pub clock: Clock,
     pub config: Config,
-    _database: TestDatabase,
+    /// Removed with the first instance; `None` on another instance sharing it.
+    _database: Option<TestDatabase>,
 }
 
 /// A staff member created for a test.
@@ -154,12 +155,21 @@ pub fn client_with(jar: Arc<Jar>) -> reqwest::Client {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_trusting(backend, &[]).await
+}
+
+/// `spawn_app` behind trusted proxies: requests may say where they come from in
+/// `X-Forwarded-For` (the test client connects from 127.0.0.1).
+pub async fn spawn_app_trusting(backend: Backend, proxies: &[&str]) -> TestApp {
     let database = TestDatabase::new(backend);
     let master_key = MasterKey::from_bytes(&random_key(32)).unwrap();
     let config = Config {
         database: database.url.clone(),
         database_timeout: db::pool::DEFAULT_TIMEOUT,
-        trusted_proxies: Vec::new(),
+        trusted_proxies: proxies
+            .iter()
+            .map(|p| tokendesk::domain::network::Network::parse(p).unwrap())
+            .collect(),
         bind: "127.0.0.1:0".into(),
         session_key: random_key(64),
         master_key: master_key.clone(),
@@ -167,10 +177,16 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         log_filter: "warn".into(),
     };
     db::connect_one(&config.database, config.database_timeout).expect("test database");
+    let mut app = serve(config, Clock::default(), backend);
+    app._database = Some(database);
+    app
+}
+
+/// A server on `config`'s database, telling the time by `clock`.
+fn serve(config: Config, clock: Clock, backend: Backend) -> TestApp {
     let pool = db::connect(&config.database, config.database_timeout).expect("a pool");
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     let port = listener.local_addr().unwrap().port();
-    let clock = Clock::default();
     let service = tokendesk::startup::run(listener, pool.clone(), &config, clock.clone())
         .expect("server starts");
     tokio::spawn(service.run_until_stopped());
@@ -180,15 +196,21 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         client: client_with(jar.clone()),
         jar,
         pool,
-        master_key,
+        master_key: config.master_key.clone(),
         backend,
         clock,
         config,
-        _database: database,
+        _database: None,
     }
 }
 
 impl TestApp {
+    /// A second instance on the same database with the same keys and clock, as behind a load
+    /// balancer; it has a browser (cookie jar) of its own.
+    pub fn another_instance(&self) -> TestApp {
+        serve(self.config.clone(), self.clock.clone(), self.backend)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -571,3 +571,95 @@ async fn creating_a_token_with_the_keyboard_only() {
     browser.screenshot("summary").await;
     browser.finish().await;
 }
+
+/// Signs in as anyone, from the sign-in page.
+async fn sign_in_as(app: &TestApp, browser: &mut Browser, email: &str, password: &str) {
+    browser.goto(&app.url("/login")).await;
+    browser.fill("#email", email).await;
+    browser.fill("#password", password).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_path("/integrations/tokens").await;
+}
+
+#[tokio::test]
+async fn an_admin_adds_a_member_who_manages_only_their_own_tokens() {
+    let Some((app, user, mut browser)) = journey("team_member").await else {
+        return;
+    };
+    app.token(&user, "Robert's integration").create();
+    sign_in(&app, &mut browser).await;
+    browser.click("a[href='/account/users']").await;
+    browser.wait_for_path("/account/users").await;
+    browser.fill("#name", "Adrian Pennino").await;
+    browser.fill("#email", "adrian@frontstreet.example").await;
+    browser.click(".add-user button[type=submit]").await;
+    browser.find("#new-password").await;
+    let password = browser.text("#new-password").await;
+    assert_eq!(password.len(), 20);
+    browser.screenshot("member-added").await;
+    browser.click(".topbar form button").await;
+    browser.find("#email").await;
+
+    sign_in_as(&app, &mut browser, "adrian@frontstreet.example", &password).await;
+    browser.screenshot("member-list").await;
+    let menus = browser
+        .find_all("table.tokens-table tbody tr details.menu")
+        .await;
+    assert!(
+        menus.is_empty(),
+        "no Disable or Delete on the admin's token"
+    );
+    assert!(
+        browser
+            .find_all("a[href='/account/users']")
+            .await
+            .is_empty(),
+        "no Users page for a member"
+    );
+    browser.click("table.tokens-table a.token-name").await;
+    browser.find(".facts").await;
+    assert!(browser.find_all(".page-actions").await.is_empty());
+    assert!(browser.find_all("#reveal-button").await.is_empty());
+    browser.screenshot("admin-token-read-only").await;
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn a_user_ends_another_of_their_sessions() {
+    let Some((app, user, mut browser)) = journey("end_session").await else {
+        return;
+    };
+    // Robert is also signed in on another computer.
+    let laptop = app.another_instance();
+    laptop.sign_in(&user).await;
+    sign_in(&app, &mut browser).await;
+    browser.click("a[href='/account/sessions']").await;
+    browser.wait_for_path("/account/sessions").await;
+    assert_eq!(
+        browser
+            .find_all("table.sessions-table tbody tr")
+            .await
+            .len(),
+        2
+    );
+    browser.screenshot("two-sessions").await;
+    browser
+        .click("table.sessions-table tbody tr:not(.current-session) button")
+        .await;
+    browser
+        .wait_for_text(
+            ".alert-info",
+            "The session was ended; that browser is signed out.",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .find_all("table.sessions-table tbody tr")
+            .await
+            .len(),
+        1
+    );
+    browser.screenshot("one-session").await;
+    assert_eq!(laptop.get("/integrations/tokens").await.status(), 303);
+    browser.finish().await;
+}
