@@ -3,11 +3,13 @@
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::accounts::Account;
-use crate::db::tokens::NewToken;
+use crate::db::tokens::{self, KeyChange, NewKey, NewToken, Token};
 use crate::db::users::{NewUser, User};
 use crate::db::{self, DbConnection, DbPool, seed};
 use crate::domain::extension::Extension;
 use crate::domain::form::FieldErrors;
+use crate::domain::ids::TokenId;
+use crate::domain::lifecycle::{AllowedNetworks, Grace};
 use crate::domain::module::ModuleSet;
 use crate::domain::password;
 use crate::domain::text::{AccountName, PersonName};
@@ -251,6 +253,21 @@ pub struct TokenCreate {
     pub description: Option<String>,
     #[arg(long)]
     pub external_id: Option<String>,
+    /// The key stops working this many days from now.
+    #[arg(long)]
+    pub expires_in_days: Option<String>,
+    /// An address or CIDR block the key may be used from (repeatable; none means anywhere).
+    #[arg(long = "allow")]
+    pub allow: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TokenRotate {
+    #[arg(long)]
+    pub id: String,
+    /// How long the current key keeps working: 0 (it stops at once), 1h, 24h or 7d.
+    #[arg(long, default_value = "0")]
+    pub grace: String,
 }
 
 /// `token create`: prints the API key, alone, for scripts.
@@ -270,6 +287,20 @@ pub fn token_create(config: Config, args: TokenCreate) -> CommandResult<String> 
     let modules = ModuleSet::parse_list(&args.modules)
         .and_then(|modules| extension.modules_for(modules))
         .map_err(|e| CommandError(format!("--modules: {e}")))?;
+    let now = Clock::default().now();
+    let expires_at = match args.expires_in_days.as_deref() {
+        None => None,
+        Some(days) => match days.trim().parse::<i64>() {
+            Ok(days @ 1..=36_500) => Some(now + chrono::Duration::days(days)),
+            _ => {
+                return Err(CommandError(format!(
+                    "--expires-in-days: {days:?} is not a number of days from 1 to 36500"
+                )));
+            }
+        },
+    };
+    let allowed_networks = AllowedNetworks::parse_all(&args.allow)
+        .map_err(|e| CommandError(format!("--allow: {e}")))?;
 
     let mut conn = open_connection(&config)?;
     let account = Account::find_by_name(&mut conn, args.account.trim())?.ok_or_else(|| {
@@ -289,10 +320,37 @@ pub fn token_create(config: Config, args: TokenCreate) -> CommandResult<String> 
         extension,
         modules: &modules,
         status: StoredStatus::Active,
-        expires_at: None,
+        expires_at,
+        allowed_networks: &allowed_networks,
         creation_key: None,
     }
     .insert(&mut conn, &config.master_key, &admin.offline())?;
+    Ok(key.expose())
+}
+
+/// `token rotate`: prints the new key, alone.
+pub fn token_rotate(config: Config, args: TokenRotate) -> CommandResult<String> {
+    let id = TokenId::parse(&args.id).map_err(|e| CommandError(format!("--id: {e}")))?;
+    let grace = Grace::parse(&args.grace).ok_or_else(|| {
+        CommandError(format!("--grace: {:?} is not 0, 1h, 24h or 7d", args.grace))
+    })?;
+    let mut conn = open_connection(&config)?;
+    let account_id = tokens::account_of(&mut conn, &id)?
+        .ok_or_else(|| CommandError(format!("--id: no token is {id}")))?;
+    let admin = User::first_of_account(&mut conn, &account_id)?;
+    let now = Clock::default().now();
+    let new_key = NewKey {
+        kind: KeyChange::Rotated,
+        previous_until: Some(now + grace.duration()),
+        expires_at: None,
+    };
+    let (_, key) = Token::replace_key(
+        &mut conn,
+        &admin.offline(),
+        &id,
+        &config.master_key,
+        new_key,
+    )?;
     Ok(key.expose())
 }
 

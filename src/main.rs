@@ -1,6 +1,6 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
-use tokendesk::commands::{self, CommandError, TokenCreate, UserAdd};
+use tokendesk::commands::{self, CommandError, TokenCreate, TokenRotate, UserAdd};
 use tokendesk::config::Config;
 
 /// tokendesk: API tokens for the platform's Integrations module.
@@ -49,6 +49,8 @@ enum UserCommand {
 enum TokenCommand {
     /// Create a token; prints its API key alone on stdout.
     Create(TokenCreate),
+    /// Give a token a new key; prints it alone on stdout.
+    Rotate(TokenRotate),
 }
 
 fn init_logging(filter: &str) {
@@ -82,6 +84,10 @@ fn run(cli: Cli) -> Result<(), CommandError> {
         }
         Command::Token(TokenCommand::Create(args)) => {
             println!("{}", commands::token_create(config, args)?);
+            Ok(())
+        }
+        Command::Token(TokenCommand::Rotate(args)) => {
+            println!("{}", commands::token_rotate(config, args)?);
             Ok(())
         }
     }

@@ -177,6 +177,8 @@ pub fn run(
             .service(web::tokens::actions::set_status)
             .service(web::tokens::actions::confirm_delete)
             .service(web::tokens::actions::delete)
+            .service(web::tokens::actions::confirm_rotate)
+            .service(web::tokens::actions::rotate)
             .default_service(aweb::to(|| async {
                 Err::<actix_web::HttpResponse, _>(AppError::NotFound)
             }))

@@ -190,6 +190,8 @@ async fn the_details_page_shows_the_token(backend: Backend) {
             "Flowgear iPaaS",
             "Created",
             "Updated",
+            "Expires",
+            "Allowed networks",
             "Last used"
         ]
     );

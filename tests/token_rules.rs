@@ -8,7 +8,7 @@ use reqwest::Method;
 use scraper::Html;
 use serde_json::json;
 use tokendesk::db::DbError;
-use tokendesk::db::tokens::{ModuleChange, Token};
+use tokendesk::db::tokens::{ModuleChange, Token, TokenEdit};
 use tokendesk::domain::api_key::ApiKey;
 use tokendesk::domain::extension::Extension;
 use tokendesk::domain::module::{ModuleError, ModuleSet};
@@ -139,13 +139,12 @@ async fn a_reports_token_holds_all_modules_whatever_the_path(backend: Backend) {
         .extension(Extension::Reports)
         .create();
     let mut conn = app.pool.get().unwrap();
-    let narrowed = Token::update(
-        &mut conn,
-        &user.user.offline(),
-        &reports.id,
-        None,
-        Some(ModuleChange::Set(&ModuleSet::parse(["MD-0002"]).unwrap())),
-    );
+    let narrow = ModuleSet::parse(["MD-0002"]).unwrap();
+    let edit = TokenEdit {
+        modules: Some(ModuleChange::Set(&narrow)),
+        ..TokenEdit::default()
+    };
+    let narrowed = Token::update(&mut conn, &user.user.offline(), &reports.id, &edit);
     assert!(
         matches!(
             narrowed,

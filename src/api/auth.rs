@@ -16,7 +16,9 @@ use crate::startup::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
+use chrono::NaiveDateTime;
 use std::future::{Ready, ready};
+use std::net::IpAddr;
 
 /// The token making the request, with its account and what it may reach.
 pub struct ApiCaller {
@@ -54,22 +56,26 @@ impl ApiCaller {
     }
 
     /// The live, active token the key names, if the secret matches.
+    /// The live, active token the key names, if the secret matches (or the one a rotation
+    /// replaced, within its grace period) and the request comes from an allowed network.
     fn authenticate(
         conn: &mut DbConnection,
         key: &ApiKey,
         client_ip: Option<String>,
+        now: NaiveDateTime,
     ) -> Result<Self, ApiError> {
         let invalid = || ApiError::unauthorized("AUTH_002", "The API key is not valid.");
-        let KeyHolder {
-            token,
-            digest,
-            account,
-            modules,
-        } = Token::for_key(conn, &key.token_id)?.ok_or_else(invalid)?;
-        if !key.secret.digest().matches(&digest) {
+        let holder = Token::for_key(conn, &key.token_id)?.ok_or_else(invalid)?;
+        if !holder.accepts(&key.secret, now) {
             return Err(invalid());
         }
-        match token.status(db::now()) {
+        let KeyHolder {
+            token,
+            account,
+            modules,
+            ..
+        } = holder;
+        match token.status(now) {
             TokenStatus::Active => {}
             TokenStatus::Inactive => {
                 return Err(ApiError::unauthorized("AUTH_003", "The token is disabled."));
@@ -77,6 +83,13 @@ impl ApiCaller {
             TokenStatus::Expired => {
                 return Err(ApiError::unauthorized("AUTH_004", "The token has expired."));
             }
+        }
+        let from: Option<IpAddr> = client_ip.as_deref().and_then(|ip| ip.parse().ok());
+        if !token.allowed_networks.admits(from) {
+            return Err(ApiError::forbidden(format!(
+                "This key may only be used from its allowed networks; this request came from {}.",
+                client_ip.as_deref().unwrap_or("an unknown address")
+            )));
         }
         Ok(Self {
             token,
@@ -160,9 +173,10 @@ impl ApiRequest {
             .ok_or_else(|| ApiError::from(DbError::Cancelled))?;
         let client_ip = self.client_ip;
         let last_used = state.last_used.clone();
+        let now = state.clock.now();
         db::run_with(&state.pool, move |conn| {
-            let caller = ApiCaller::authenticate(conn, &key, client_ip)?;
-            last_used.record(&caller.token.id, db::now(), caller.client_ip.clone());
+            let caller = ApiCaller::authenticate(conn, &key, client_ip, now)?;
+            last_used.record(&caller.token.id, now, caller.client_ip.clone());
             if let Some(module) = module {
                 caller.require(module)?;
             }

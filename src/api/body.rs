@@ -56,6 +56,11 @@ impl FromRequest for ApiBody {
 }
 
 impl ApiBody {
+    /// Nothing was sent (or it could not be read, which `parse` reports).
+    pub fn is_empty(&self) -> bool {
+        self.0.as_ref().is_ok_and(|body| body.is_empty())
+    }
+
     /// `parse`, refusing the fields `T` does not take, all of them named at once.
     pub fn parse_strict<T: DeserializeOwned + Strict>(self) -> Result<T, ApiError> {
         let parsed: T = self.parse()?;

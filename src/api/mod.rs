@@ -81,6 +81,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(tokens::permissions)
             .service(tokens::grant)
             .service(tokens::revoke)
+            .service(tokens::rotate)
+            .service(tokens::renew)
             .default_service(web::to(no_such_endpoint)),
     );
 }

@@ -43,6 +43,8 @@ impl Modify for ApiKeyHeader {
         super::tokens::permissions,
         super::tokens::grant,
         super::tokens::revoke,
+        super::tokens::rotate,
+        super::tokens::renew,
     ),
     components(schemas(
         ErrorBody,
@@ -53,6 +55,8 @@ impl Modify for ApiKeyHeader {
         views::Permission,
         views::TokenOut,
         views::CreatedToken,
+        views::RenewedToken,
+        views::NewKeyIn,
         views::AgreementOut,
         views::Context,
         views::ExtensionRef,

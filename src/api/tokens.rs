@@ -4,15 +4,17 @@ use super::auth::{ApiCaller, ApiRequest};
 use super::body::ApiBody;
 use super::error::{ApiError, ErrorBody};
 use super::views::{
-    CreatedToken, NewTokenIn, Permission, PermissionIn, PermissionsIn, TokenChangeIn, TokenOut,
+    CreatedToken, NewKeyIn, NewTokenIn, Permission, PermissionIn, PermissionsIn, RenewedToken,
+    TokenChangeIn, TokenOut, instant,
 };
 use super::{collection, list_query, paging_query};
-use crate::db::tokens::{Grant, ModuleChange, NewToken, Token};
+use crate::db::tokens::{Grant, KeyChange, ModuleChange, NewKey, NewToken, Token, TokenEdit};
 use crate::db::{self, DbConnection};
 use crate::domain::extension::Extension;
 use crate::domain::fields::TokenField;
 use crate::domain::form::FieldErrors;
 use crate::domain::ids::TokenId;
+use crate::domain::lifecycle::{AllowedNetworks, RENEWAL_GRACE};
 use crate::domain::module::{Module, ModuleSet};
 use crate::domain::query::parse_instant;
 use crate::domain::token::StoredStatus;
@@ -22,6 +24,7 @@ use actix_web::http::StatusCode;
 use actix_web::{
     HttpRequest, HttpResponse, delete as delete_route, get as get_route, post, put, web,
 };
+use chrono::NaiveDateTime;
 
 /// Every endpoint here belongs to the Integrations module.
 const INTEGRATIONS: Option<Module> = Some(Module::INTEGRATIONS);
@@ -129,20 +132,15 @@ fn new_token_of(body: NewTokenIn) -> Result<NewTokenRequest, FieldErrors> {
     let extension = extension_of(&body)
         .map_err(|e| errors.add("extension", e))
         .ok();
-    let expires_at = match body.expiration_date.as_deref() {
-        None | Some("") => None,
-        Some(value) => match parse_instant("expiration_date", value) {
-            Ok(at) if at > db::now() => Some(at),
-            Ok(_) => {
-                errors.add("expiration_date", "must be in the future");
-                None
-            }
-            Err(e) => {
-                errors.add("expiration_date", e.to_string());
-                None
-            }
-        },
-    };
+    let expires_at = expiry_of(body.expiration_date.as_deref(), db::now())
+        .map_err(|e| errors.add("expiration_date", e))
+        .ok()
+        .flatten();
+    let allowed_networks = networks_of(body.allowed_networks.as_deref())
+        .map_err(|e| errors.add("allowed_networks", e))
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let modules = extension.and_then(|extension| {
         let requested = match &body.permissions {
             None => Ok(extension.default_modules()),
@@ -160,6 +158,7 @@ fn new_token_of(body: NewTokenIn) -> Result<NewTokenRequest, FieldErrors> {
                 extension,
                 modules,
                 expires_at,
+                allowed_networks,
             })
         }
         _ => Err(errors),
@@ -171,7 +170,26 @@ struct NewTokenRequest {
     general: General,
     extension: Extension,
     modules: ModuleSet,
-    expires_at: Option<chrono::NaiveDateTime>,
+    expires_at: Option<NaiveDateTime>,
+    allowed_networks: AllowedNetworks,
+}
+
+/// An expiry as sent: none (`null`, `""`, left out), or a date or RFC 3339 date-time in the
+/// future.
+fn expiry_of(value: Option<&str>, now: NaiveDateTime) -> Result<Option<NaiveDateTime>, String> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(value) => match parse_instant("expiration_date", value) {
+            Ok(at) if at > now => Ok(Some(at)),
+            Ok(_) => Err("must be in the future".into()),
+            Err(e) => Err(e.to_string()),
+        },
+    }
+}
+
+/// The networks as sent, if sent.
+fn networks_of(value: Option<&[String]>) -> Result<Option<AllowedNetworks>, String> {
+    value.map(AllowedNetworks::parse_all).transpose()
 }
 
 /// Creates a token; the answer holds its key (`token`), which is never returned again.
@@ -196,6 +214,7 @@ pub async fn create(
                 modules: &request.modules,
                 status: StoredStatus::Active,
                 expires_at: request.expires_at,
+                allowed_networks: &request.allowed_networks,
                 creation_key: None,
             }
             .insert(conn, &master_key, &caller.requester())?;
@@ -249,8 +268,21 @@ pub async fn update(
                 external_id: change.external_id.unwrap_or(current.external_id),
                 description: change.description.unwrap_or(current.description),
             };
-            let general = input.parse()?;
-            Token::update(conn, &caller.requester(), &id, Some(&general), None)?;
+            let mut errors = FieldErrors::default();
+            let general = input.parse().map_err(|e| errors.merge(e)).ok();
+            let networks = networks_of(change.allowed_networks.as_deref())
+                .map_err(|e| errors.add("allowed_networks", e))
+                .ok()
+                .flatten();
+            let Some(general) = general.filter(|_| errors.is_empty()) else {
+                return Err(errors.into());
+            };
+            let edit = TokenEdit {
+                general: Some(&general),
+                allowed_networks: networks.as_ref(),
+                ..TokenEdit::default()
+            };
+            Token::update(conn, &caller.requester(), &id, &edit)?;
             token_out(conn, caller, &id)
         })
         .await?;
@@ -372,7 +404,11 @@ async fn change_permissions(
             } else {
                 ModuleChange::Revoke(&changed)
             };
-            Token::update(conn, &caller.requester(), &id, None, Some(change))?;
+            let edit = TokenEdit {
+                modules: Some(change),
+                ..TokenEdit::default()
+            };
+            Token::update(conn, &caller.requester(), &id, &edit)?;
             let (_, grants) = find(conn, caller, &id)?;
             Ok(grants.iter().map(Permission::from).collect())
         })
@@ -410,4 +446,85 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     change_permissions(api, &id, body, false).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Gives the token a new key, as rotate and renew do; answers it with the key this once.
+async fn new_key(
+    api: ApiRequest,
+    state: web::Data<AppState>,
+    id: &str,
+    body: ApiBody,
+    kind: KeyChange,
+) -> Result<HttpResponse, ApiError> {
+    let id = token_id(id);
+    let master_key = state.master_key.clone();
+    let now = state.clock.now();
+    let (_, renewed) = api
+        .run(INTEGRATIONS, move |conn, caller| {
+            let body: NewKeyIn = if body.is_empty() {
+                NewKeyIn::default()
+            } else {
+                body.parse_strict()?
+            };
+            let id = id?;
+            let expires_at = body
+                .expiration_date
+                .map(|value| expiry_of(value.as_deref(), now))
+                .transpose()
+                .map_err(|e| ApiError::invalid_field("expiration_date", e))?;
+            let current = Token::find(conn, &caller.account.id, &id)?;
+            let previous_until = match kind {
+                KeyChange::Rotated => None,
+                KeyChange::Renewed => Some(current.expires_at.unwrap_or(now + RENEWAL_GRACE)),
+            };
+            let new_key = NewKey {
+                kind,
+                previous_until,
+                expires_at,
+            };
+            let (token, key) =
+                Token::replace_key(conn, &caller.requester(), &id, &master_key, new_key)?;
+            Ok(RenewedToken {
+                token_fields: token_out(conn, caller, &id)?,
+                token: key.expose(),
+                renewed_expiration_date: token.previous_key_until.map(instant),
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(renewed))
+}
+
+/// A new key; the old one stops at once. The body may set the token's expiry.
+#[utoipa::path(
+    post, path = "/auth/tokens/{id}/rotate", tag = "tokens", request_body = NewKeyIn,
+    params(("id" = String, Path, description = "SU-160-984-311")),
+    responses((status = 200, body = RenewedToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("ApiKey" = []))
+)]
+#[post("/auth/tokens/{id}/rotate")]
+pub async fn rotate(
+    api: ApiRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: ApiBody,
+) -> Result<HttpResponse, ApiError> {
+    new_key(api, state, &id, body, KeyChange::Rotated).await
+}
+
+/// A new key; the old one keeps working until its former expiry, or for 24 hours where it had
+/// none (`renewed_expiration_date`). The body may set the token's expiry.
+#[utoipa::path(
+    post, path = "/auth/tokens/{id}/renew", tag = "tokens", request_body = NewKeyIn,
+    params(("id" = String, Path, description = "SU-160-984-311")),
+    responses((status = 200, body = RenewedToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("ApiKey" = []))
+)]
+#[post("/auth/tokens/{id}/renew")]
+pub async fn renew(
+    api: ApiRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: ApiBody,
+) -> Result<HttpResponse, ApiError> {
+    new_key(api, state, &id, body, KeyChange::Renewed).await
 }

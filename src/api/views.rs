@@ -97,6 +97,8 @@ pub struct TokenOut {
     pub permissions: Vec<Permission>,
     pub events: Events,
     pub expiration_date: Option<String>,
+    /// Addresses or CIDR blocks the key may be used from; empty means anywhere.
+    pub allowed_networks: Vec<String>,
 }
 
 impl TokenOut {
@@ -121,6 +123,11 @@ impl TokenOut {
                 updated: (&token.updated).into(),
             },
             expiration_date: token.expires_at.map(instant),
+            allowed_networks: token
+                .allowed_networks
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
         }
     }
 }
@@ -132,6 +139,43 @@ pub struct CreatedToken {
     pub token_fields: TokenOut,
     /// The API key, `SU-…:<secret>`. It is not returned again; the UI can reveal it.
     pub token: String,
+}
+
+/// A token with a new key: the key, this once, and until when the previous one works.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RenewedToken {
+    #[serde(flatten)]
+    pub token_fields: TokenOut,
+    /// The new API key, `SU-…:<secret>`.
+    pub token: String,
+    /// When the previous key stops working; null when it already has.
+    pub renewed_expiration_date: Option<String>,
+}
+
+/// `{"expiration_date": "2027-01-01"}`, `{"expiration_date": null}` (never), or `{}` (as it is).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct NewKeyIn {
+    /// The token's expiry from now on: a date or an RFC 3339 date-time in the future, or null
+    /// for none; left out, it stays as it is.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub expiration_date: Option<Option<String>>,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub other: OtherFields,
+}
+
+impl Strict for NewKeyIn {
+    fn other_fields(&self) -> &OtherFields {
+        &self.other
+    }
+}
+
+/// A field that was sent, as `Some(value)`; `null` is `Some(None)`.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -245,6 +289,9 @@ pub struct NewTokenIn {
     /// what they get when this is left out).
     #[serde(default)]
     pub permissions: Option<Vec<PermissionIn>>,
+    /// Addresses or CIDR blocks the key may be used from (at most 32); none means anywhere.
+    #[serde(default)]
+    pub allowed_networks: Option<Vec<String>>,
     #[serde(flatten)]
     #[schema(ignore)]
     pub other: OtherFields,
@@ -262,6 +309,8 @@ pub struct TokenChangeIn {
     pub name: Option<String>,
     pub description: Option<String>,
     pub external_id: Option<String>,
+    /// Replaces the list; `[]` lets the key be used from anywhere.
+    pub allowed_networks: Option<Vec<String>>,
     #[serde(flatten)]
     #[schema(ignore)]
     pub other: OtherFields,

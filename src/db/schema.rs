@@ -64,6 +64,9 @@ diesel::table! {
         last_used_at -> Nullable<Timestamp>,
         last_used_ip -> Nullable<Text>,
         creation_key -> Nullable<Text>,
+        previous_secret_digest -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<Timestamp>,
+        allowed_networks -> Text,
     }
 }
 

@@ -8,6 +8,7 @@ use super::tokens::NewToken;
 use super::users::{NewUser, User};
 use super::{DbConnection, DbError, now};
 use crate::domain::extension::Extension;
+use crate::domain::lifecycle::AllowedNetworks;
 use crate::domain::module::ModuleSet;
 use crate::domain::secret_box::MasterKey;
 use crate::domain::text::{AccountName, PersonName};
@@ -241,6 +242,7 @@ pub fn seed_demo_data(conn: &mut DbConnection, master_key: &MasterKey) -> Result
                     modules: &parsed(ModuleSet::parse_list(sample.modules))?,
                     status: sample.status,
                     expires_at: sample.expired.then(|| created_at + Duration::days(7)),
+                    allowed_networks: &AllowedNetworks::default(),
                     creation_key: None,
                 }
                 .insert(conn, master_key, &by)?;

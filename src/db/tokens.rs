@@ -9,6 +9,7 @@ use crate::domain::event::EventKind;
 use crate::domain::extension::Extension;
 use crate::domain::fields::TokenField;
 use crate::domain::ids::{AccountId, TokenId};
+use crate::domain::lifecycle::AllowedNetworks;
 use crate::domain::module::{Module, ModuleSet};
 use crate::domain::query::{Direction, Query};
 use crate::domain::secret_box::MasterKey;
@@ -37,14 +38,63 @@ struct TokenRow {
     updated_by_name: String,
     last_used_at: Option<NaiveDateTime>,
     last_used_ip: Option<String>,
+    previous_secret_expires_at: Option<NaiveDateTime>,
+    allowed_networks: String,
 }
 
 /// A token as an API key sees it: what to check the key against, and what it may reach.
 pub struct KeyHolder {
     pub token: Token,
     pub digest: SecretDigest,
+    /// The key replaced by a rotation, while it still works (`token.previous_key_until`).
+    pub previous_digest: Option<SecretDigest>,
     pub account: Account,
     pub modules: ModuleSet,
+}
+
+impl KeyHolder {
+    /// Whether `secret` is the token's key, or its previous one within the grace period.
+    pub fn accepts(&self, secret: &TokenSecret, now: NaiveDateTime) -> bool {
+        let digest = secret.digest();
+        // Both compared, in constant time each, whichever matches.
+        let current = digest.matches(&self.digest);
+        let previous = self
+            .previous_digest
+            .as_ref()
+            .is_some_and(|previous| digest.matches(previous))
+            && self
+                .token
+                .previous_key_until
+                .is_some_and(|until| now < until);
+        current | previous
+    }
+}
+
+/// A change to a token's properties and permissions; what is `None` stays as it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokenEdit<'a> {
+    pub general: Option<&'a General>,
+    /// `Some(None)` removes the expiry.
+    pub expires_at: Option<Option<NaiveDateTime>>,
+    pub allowed_networks: Option<&'a AllowedNetworks>,
+    pub modules: Option<ModuleChange<'a>>,
+}
+
+/// A new key for a token: by rotation (the person chooses how long the old one keeps working)
+/// or renewal (the old one works until its expiry, or a day).
+#[derive(Debug, Clone, Copy)]
+pub struct NewKey {
+    pub kind: KeyChange,
+    /// Until when the old key keeps working; `None` stops it at once.
+    pub previous_until: Option<NaiveDateTime>,
+    /// The token's new expiry; `None` keeps it.
+    pub expires_at: Option<Option<NaiveDateTime>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyChange {
+    Rotated,
+    Renewed,
 }
 
 /// How `Token::update` changes the modules: to exactly a set (the edit form), or by adding or
@@ -99,6 +149,9 @@ pub struct Token {
     pub updated: Stamp,
     pub last_used_at: Option<NaiveDateTime>,
     pub last_used_ip: Option<String>,
+    /// Until when the key replaced by the last rotation keeps working.
+    pub previous_key_until: Option<NaiveDateTime>,
+    pub allowed_networks: AllowedNetworks,
 }
 
 impl From<TokenRow> for Token {
@@ -116,6 +169,8 @@ impl From<TokenRow> for Token {
             updated: Stamp::new(row.updated_at, row.updated_by_id, row.updated_by_name),
             last_used_at: row.last_used_at,
             last_used_ip: row.last_used_ip,
+            previous_key_until: row.previous_secret_expires_at,
+            allowed_networks: AllowedNetworks::from_stored(&row.allowed_networks),
         }
     }
 }
@@ -128,6 +183,7 @@ pub struct NewToken<'a> {
     pub modules: &'a ModuleSet,
     pub status: StoredStatus,
     pub expires_at: Option<NaiveDateTime>,
+    pub allowed_networks: &'a AllowedNetworks,
     /// Makes the insert happen once per key: a second insert with it is `AlreadyCreated`.
     pub creation_key: Option<&'a str>,
 }
@@ -196,18 +252,18 @@ impl Token {
         conn: &mut DbConnection,
         by: &Requester,
         id: &TokenId,
-        general: Option<&General>,
-        modules: Option<ModuleChange<'_>>,
+        edit: &TokenEdit<'_>,
     ) -> Result<Token, DbError> {
         write_transaction(conn, |conn| {
             let before = Token::find_for_update(conn, &by.account_id, id)?;
             let held = within_reach(conn, by, id)?;
             let at = now();
-            let edited = match general {
+            let mut edited = match edit.general {
                 Some(general) => before.write_general(conn, general)?,
                 None => false,
             };
-            let regranted = match modules {
+            edited |= before.write_settings(conn, edit)?;
+            let regranted = match edit.modules {
                 Some(change) => before.write_modules(conn, held, change, at, by)?,
                 None => false,
             };
@@ -246,6 +302,73 @@ impl Token {
                 .first::<String>(pg)?;
         }
         Token::find(conn, account_id, id)
+    }
+
+    /// Writes the expiry and the allowed networks where they differ; whether they did.
+    fn write_settings(
+        &self,
+        conn: &mut DbConnection,
+        edit: &TokenEdit<'_>,
+    ) -> Result<bool, DbError> {
+        let mut changed = false;
+        if let Some(expires_at) = edit.expires_at.filter(|at| *at != self.expires_at) {
+            diesel::update(tokens::table.find(self.id.as_str()))
+                .set(tokens::expires_at.eq(expires_at))
+                .execute(conn)?;
+            changed = true;
+        }
+        if let Some(networks) = edit
+            .allowed_networks
+            .filter(|n| **n != self.allowed_networks)
+        {
+            diesel::update(tokens::table.find(self.id.as_str()))
+                .set(tokens::allowed_networks.eq(networks.stored()))
+                .execute(conn)?;
+            changed = true;
+        }
+        Ok(changed)
+    }
+
+    /// Gives the token a new key (the same id), and returns it: the only moment it exists in
+    /// clear outside a reveal. The old key's digest is kept while it keeps working; its
+    /// ciphertext is not (only the new key can be revealed).
+    pub fn replace_key(
+        conn: &mut DbConnection,
+        by: &Requester,
+        id: &TokenId,
+        master_key: &MasterKey,
+        new_key: NewKey,
+    ) -> Result<(Token, ApiKey), DbError> {
+        write_transaction(conn, |conn| {
+            let before = Token::find_for_update(conn, &by.account_id, id)?;
+            within_reach(conn, by, id)?;
+            let at = now();
+            let old_digest: String = tokens::table
+                .find(id.as_str())
+                .select(tokens::secret_digest)
+                .first(conn)?;
+            let previous_until = new_key.previous_until.filter(|until| *until > at);
+            let secret = TokenSecret::generate(id);
+            diesel::update(tokens::table.find(id.as_str()))
+                .set((
+                    tokens::secret_digest.eq(secret.digest().as_str()),
+                    tokens::secret_ciphertext.eq(master_key.seal(id, &secret)),
+                    tokens::previous_secret_digest.eq(previous_until.map(|_| old_digest)),
+                    tokens::previous_secret_expires_at.eq(previous_until),
+                    tokens::expires_at.eq(new_key.expires_at.unwrap_or(before.expires_at)),
+                    tokens::updated_at.eq(at),
+                    tokens::updated_by_id.eq(&by.actor.id),
+                    tokens::updated_by_name.eq(&by.actor.name),
+                ))
+                .execute(conn)?;
+            let kind = match new_key.kind {
+                KeyChange::Rotated => EventKind::TokenRotated,
+                KeyChange::Renewed => EventKind::TokenRenewed,
+            };
+            events::record_for_token(conn, id, kind, by)?;
+            let token = Token::find(conn, &by.account_id, id)?;
+            Ok((token, ApiKey::new(id.clone(), secret)))
+        })
     }
 
     /// Writes name, external id and description where they differ; whether they did.
@@ -366,21 +489,23 @@ impl Token {
             .select((
                 TokenRow::as_select(),
                 tokens::secret_digest,
+                tokens::previous_secret_digest,
                 AccountRow::as_select(),
                 token_permissions::module_id.nullable(),
             ))
-            .load::<(TokenRow, String, AccountRow, Option<String>)>(c))?;
+            .load::<(TokenRow, String, Option<String>, AccountRow, Option<String>)>(c))?;
         let modules = ModuleSet::of(
             rows.iter()
-                .filter_map(|row| row.3.as_deref())
+                .filter_map(|row| row.4.as_deref())
                 .filter_map(|id| Module::find(id).ok()),
         );
         Ok(rows
             .into_iter()
             .next()
-            .map(|(token, digest, account, _)| KeyHolder {
+            .map(|(token, digest, previous, account, _)| KeyHolder {
                 token: token.into(),
                 digest: SecretDigest::from_trusted(digest),
+                previous_digest: previous.map(SecretDigest::from_trusted),
                 account: account.into(),
                 modules,
             }))
@@ -555,6 +680,7 @@ impl NewToken<'_> {
                     tokens::updated_by_id.eq(&by.actor.id),
                     tokens::updated_by_name.eq(&by.actor.name),
                     tokens::creation_key.eq(self.creation_key),
+                    tokens::allowed_networks.eq(self.allowed_networks.stored()),
                 ))
                 .execute(conn)?;
             insert_grants(conn, &id, modules, at, &by.actor)?;
@@ -563,6 +689,17 @@ impl NewToken<'_> {
             Ok((token, ApiKey::new(id.clone(), secret.clone())))
         })
     }
+}
+
+/// The account of a live token, whoever asks (the command line).
+pub fn account_of(conn: &mut DbConnection, id: &TokenId) -> Result<Option<AccountId>, DbError> {
+    Ok(tokens::table
+        .find(id.as_str())
+        .filter(tokens::deleted_at.is_null())
+        .select(tokens::account_id)
+        .first::<String>(conn)
+        .optional()?
+        .map(AccountId::from_trusted))
 }
 
 /// What the requester's live token `id` holds, if the requester may manage a token holding

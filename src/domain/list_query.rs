@@ -3,11 +3,48 @@
 
 use super::extension::Extension;
 use super::fields::TokenField;
+use super::lifecycle::EXPIRING_SOON_DAYS;
 use super::query::{CompareOp, Direction, Filter, Query};
 use super::token::TokenStatus;
+use chrono::{Duration, NaiveDateTime};
 
 pub const PAGE_SIZES: [u32; 4] = [10, 25, 50, 100];
 const MAX_SEARCH_CHARS: usize = 128;
+
+/// The list's status filter: the statuses, and the active tokens about to expire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Is(TokenStatus),
+    /// Active, and expiring within `EXPIRING_SOON_DAYS`.
+    Expiring,
+}
+
+impl StatusFilter {
+    pub const ALL: [StatusFilter; 4] = [
+        Self::Is(TokenStatus::Active),
+        Self::Expiring,
+        Self::Is(TokenStatus::Inactive),
+        Self::Is(TokenStatus::Expired),
+    ];
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_param() == value)
+    }
+
+    pub fn as_param(self) -> &'static str {
+        match self {
+            Self::Is(status) => status.as_str(),
+            Self::Expiring => "expiring",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Is(status) => status.label(),
+            Self::Expiring => "Expiring soon",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TokenSort {
@@ -75,7 +112,7 @@ pub struct TokenListQuery {
     /// 1-based.
     pub page: u32,
     pub per_page: u32,
-    pub status: Option<TokenStatus>,
+    pub status: Option<StatusFilter>,
     pub extension: Option<Extension>,
     /// Matched against name, id and external id; never empty when present.
     pub search: Option<String>,
@@ -120,7 +157,7 @@ impl TokenListQuery {
         Self {
             page,
             per_page,
-            status: raw.status.and_then(TokenStatus::parse),
+            status: raw.status.and_then(StatusFilter::parse),
             extension: raw.extension.and_then(|e| Extension::parse(e).ok()),
             search,
             sort: raw.sort.and_then(TokenSort::parse).unwrap_or_default(),
@@ -137,7 +174,7 @@ impl TokenListQuery {
             pairs.push(("per_page", self.per_page.to_string()));
         }
         if let Some(status) = self.status {
-            pairs.push(("status", status.as_str().to_owned()));
+            pairs.push(("status", status.as_param().to_owned()));
         }
         if let Some(extension) = self.extension {
             pairs.push(("extension", extension.name().to_owned()));
@@ -155,15 +192,26 @@ impl TokenListQuery {
         u64::from(self.page - 1) * u64::from(self.per_page)
     }
 
-    /// The list's request as the API would write it, so both are answered by one query.
-    pub fn to_query(&self) -> Query<TokenField> {
+    /// The list's request as the API would write it, so both are answered by one query;
+    /// `now` says which tokens expire soon.
+    pub fn to_query(&self, now: NaiveDateTime) -> Query<TokenField> {
         let mut filters = Vec::new();
-        if let Some(status) = self.status {
-            filters.push(Filter::text(
+        match self.status {
+            Some(StatusFilter::Is(status)) => filters.push(Filter::text(
                 CompareOp::Eq,
                 TokenField::Status,
                 status.as_str(),
-            ));
+            )),
+            Some(StatusFilter::Expiring) => {
+                let soon = now + Duration::days(EXPIRING_SOON_DAYS);
+                filters.push(Filter::text(CompareOp::Eq, TokenField::Status, "active"));
+                filters.push(Filter::text(
+                    CompareOp::Le,
+                    TokenField::ExpirationDate,
+                    soon.format("%Y-%m-%dT%H:%M:%S%.f").to_string(),
+                ));
+            }
+            None => {}
         }
         if let Some(extension) = self.extension {
             filters.push(Filter::text(
@@ -247,7 +295,7 @@ mod tests {
         ]);
         assert_eq!(q.page, 3);
         assert_eq!(q.per_page, 25);
-        assert_eq!(q.status, Some(TokenStatus::Inactive));
+        assert_eq!(q.status, Some(StatusFilter::Is(TokenStatus::Inactive)));
         assert_eq!(q.extension, Some(Extension::Zapier));
         assert_eq!(q.search.as_deref(), Some("tutorial"));
         assert_eq!(q.sort, TokenSort::NameAscending);
@@ -289,14 +337,20 @@ mod tests {
             ("extension", "zapier"),
             ("sort", "-name"),
         ])
-        .to_query();
+        .to_query(chrono::DateTime::UNIX_EPOCH.naive_utc());
         assert_eq!((q.limit, q.offset), (10, 10));
         assert_eq!(q.ordering, [(TokenField::Name, Direction::Descending)]);
         let Some(Filter::And(filters)) = q.filter else {
             panic!("status and extension filter");
         };
         assert_eq!(filters.len(), 2);
-        assert_eq!(TokenListQuery::default().to_query().filter, None);
+        let epoch = chrono::DateTime::UNIX_EPOCH.naive_utc();
+        assert_eq!(TokenListQuery::default().to_query(epoch).filter, None);
+        let expiring = parse(&[("status", "expiring")]).to_query(epoch);
+        let Some(Filter::And(filters)) = expiring.filter else {
+            panic!("active and expiring soon");
+        };
+        assert_eq!(filters.len(), 2);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod extension;
 pub mod fields;
 pub mod form;
 pub mod ids;
+pub mod lifecycle;
 pub mod list_query;
 pub mod module;
 pub mod network;

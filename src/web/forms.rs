@@ -1,5 +1,7 @@
 //! Reading submitted forms whose fields may repeat (the module checkboxes).
 
+use super::tokens::SelectOption;
+use crate::domain::lifecycle::{EXPIRY_CHOICES, ExpiryInput};
 use crate::domain::module::MODULES;
 use crate::domain::token_form::{GeneralInput, PermissionsInput};
 
@@ -34,6 +36,13 @@ impl Fields {
         }
     }
 
+    pub fn expiry(&self) -> ExpiryInput {
+        ExpiryInput {
+            expires: self.text("expires"),
+            expires_on: self.text("expires_on"),
+        }
+    }
+
     pub fn permissions(&self) -> PermissionsInput {
         PermissionsInput {
             modules: self.all("modules"),
@@ -61,5 +70,13 @@ pub fn module_choices(input: &PermissionsInput) -> Vec<ModuleChoice> {
             name: m.name,
             checked: input.all_modules || input.is_checked(m.id),
         })
+        .collect()
+}
+
+/// The expiry choices, the one in `input` selected.
+pub fn expiry_choices(input: &ExpiryInput) -> Vec<SelectOption> {
+    EXPIRY_CHOICES
+        .iter()
+        .map(|(value, label)| SelectOption::new(*value, *label, input.expires == *value))
         .collect()
 }

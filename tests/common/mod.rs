@@ -22,6 +22,7 @@ use tokendesk::db::users::{NewUser, User};
 use tokendesk::db::{self, DatabaseUrl, DbPool};
 use tokendesk::domain::api_key::ApiKey;
 use tokendesk::domain::extension::Extension;
+use tokendesk::domain::lifecycle::AllowedNetworks;
 use tokendesk::domain::module::ModuleSet;
 use tokendesk::domain::password;
 use tokendesk::domain::secret_box::MasterKey;
@@ -251,7 +252,8 @@ impl TestApp {
     /// How many live tokens the account has.
     pub fn token_count(&self, owner: &TestUser) -> u64 {
         let mut conn = self.pool.get().unwrap();
-        let query = tokendesk::domain::list_query::TokenListQuery::default().to_query();
+        let query =
+            tokendesk::domain::list_query::TokenListQuery::default().to_query(self.clock.now());
         Token::query(&mut conn, &owner.account.id, &query)
             .unwrap()
             .total
@@ -295,6 +297,7 @@ impl TestApp {
             status: StoredStatus::Active,
             modules: "all".to_owned(),
             expires_at: None,
+            allowed_networks: AllowedNetworks::default(),
         }
     }
 
@@ -464,9 +467,16 @@ pub struct TokenSpec<'a> {
     status: StoredStatus,
     modules: String,
     expires_at: Option<NaiveDateTime>,
+    allowed_networks: AllowedNetworks,
 }
 
 impl TokenSpec<'_> {
+    /// Networks the key may be used from, comma-separated.
+    pub fn allowed(mut self, networks: &str) -> Self {
+        self.allowed_networks = AllowedNetworks::parse_lines(networks).unwrap();
+        self
+    }
+
     pub fn external_id(mut self, external_id: &str) -> Self {
         self.external_id = external_id.to_owned();
         self
@@ -508,6 +518,7 @@ impl TokenSpec<'_> {
             modules: &ModuleSet::parse_list(&self.modules).unwrap(),
             status: self.status,
             expires_at: self.expires_at,
+            allowed_networks: &self.allowed_networks,
             creation_key: None,
         }
         .insert(&mut conn, &self.app.master_key, &self.owner.user.offline())

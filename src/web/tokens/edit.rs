@@ -1,17 +1,52 @@
-//! Editing a token's properties and permissions in one form, with the wizard's validation.
+//! Editing a token's properties, expiry, allowed networks and permissions in one form, with
+//! the wizard's validation.
 
-use super::token_id;
-use crate::db::tokens::{ModuleChange, Token};
+use super::{SelectOption, token_id};
+use crate::db::tokens::{ModuleChange, Token, TokenEdit};
 use crate::domain::form::FieldErrors;
+use crate::domain::lifecycle::{AllowedNetworks, ExpiryInput};
+use crate::domain::module::ModuleSet;
 use crate::domain::token_form::{GeneralInput, PermissionsInput};
 use crate::error::AppError;
 use crate::startup::AppState;
-use crate::web::forms::{Fields, ModuleChoice, module_choices};
+use crate::web::forms::{Fields, ModuleChoice, expiry_choices, module_choices};
 use crate::web::session::TypedSession;
 use crate::web::{CurrentUser, Layout, page, see_other};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
+
+/// The form's values as typed (or as stored, to begin with).
+struct EditForm {
+    general: GeneralInput,
+    expiry: ExpiryInput,
+    allowed_networks: String,
+    permissions: PermissionsInput,
+}
+
+impl EditForm {
+    fn of(token: &Token, granted: &ModuleSet) -> Self {
+        Self {
+            general: GeneralInput {
+                name: token.name.clone(),
+                external_id: token.external_id.clone(),
+                description: token.description.clone(),
+            },
+            expiry: ExpiryInput::of(token.expires_at),
+            allowed_networks: token.allowed_networks.lines(),
+            permissions: PermissionsInput::from_set(granted),
+        }
+    }
+
+    fn sent(fields: &Fields) -> Self {
+        Self {
+            general: fields.general(),
+            expiry: fields.expiry(),
+            allowed_networks: fields.text("allowed_networks"),
+            permissions: fields.permissions(),
+        }
+    }
+}
 
 #[derive(Template)]
 #[template(path = "tokens/edit.html")]
@@ -20,6 +55,9 @@ struct EditPage {
     token_id: String,
     token_name: String,
     values: GeneralInput,
+    expiry: ExpiryInput,
+    expiry_choices: Vec<SelectOption>,
+    allowed_networks: String,
     extension_title: &'static str,
     fixed: bool,
     all_modules: bool,
@@ -32,8 +70,7 @@ impl EditPage {
         current: &CurrentUser,
         session: &TypedSession,
         token: &Token,
-        values: GeneralInput,
-        permissions: &PermissionsInput,
+        form: EditForm,
         errors: FieldErrors,
     ) -> Self {
         let fixed = token.extension.has_fixed_permissions();
@@ -41,11 +78,14 @@ impl EditPage {
             layout: Layout::new(current, session),
             token_id: token.id.to_string(),
             token_name: token.name.clone(),
-            values,
+            values: form.general,
+            expiry_choices: expiry_choices(&form.expiry),
+            expiry: form.expiry,
+            allowed_networks: form.allowed_networks,
             extension_title: token.extension.title(),
             fixed,
-            all_modules: fixed || permissions.all_modules,
-            modules: module_choices(permissions),
+            all_modules: fixed || form.permissions.all_modules,
+            modules: module_choices(&form.permissions),
             errors,
         }
     }
@@ -65,21 +105,11 @@ pub async fn edit_form(
         })
         .await?;
     current.require_manage(&token.created.by)?;
-    let values = GeneralInput {
-        name: token.name.clone(),
-        external_id: token.external_id.clone(),
-        description: token.description.clone(),
-    };
-    let permissions = PermissionsInput::from_set(&granted);
-    let form = EditPage::new(
-        &current,
-        &session,
-        &token,
-        values,
-        &permissions,
-        FieldErrors::default(),
-    );
-    page(&form, StatusCode::OK)
+    let form = EditForm::of(&token, &granted);
+    page(
+        &EditPage::new(&current, &session, &token, form, FieldErrors::default()),
+        StatusCode::OK,
+    )
 }
 
 #[post("/integrations/tokens/{id}/edit")]
@@ -91,9 +121,7 @@ pub async fn edit(
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
     let id = token_id(&path)?;
-    let fields = Fields(form.into_inner());
-    let values = fields.general();
-    let permissions = fields.permissions();
+    let sent = EditForm::sent(&Fields(form.into_inner()));
     let lookup = id.clone();
     let token = current
         .run(&state, move |conn, by| {
@@ -102,31 +130,36 @@ pub async fn edit(
         .await?;
     current.require_manage(&token.created.by)?;
 
-    let general = values.parse();
-    let modules = permissions.parse(token.extension);
-    let (general, modules) = match (general, modules) {
-        (Ok(general), Ok(modules)) => (general, modules),
-        (general, modules) => {
-            let mut errors = FieldErrors::default();
-            if let Err(e) = general {
-                errors.merge(e);
-            }
-            if let Err(e) = modules {
-                errors.merge(e);
-            }
-            let form = EditPage::new(&current, &session, &token, values, &permissions, errors);
-            return page(&form, StatusCode::UNPROCESSABLE_ENTITY);
-        }
+    let mut errors = FieldErrors::default();
+    let general = sent.general.parse().map_err(|e| errors.merge(e)).ok();
+    let expires_at = sent
+        .expiry
+        .parse(state.clock.now(), token.expires_at)
+        .map_err(|e| errors.merge(e))
+        .ok();
+    let networks = AllowedNetworks::parse_lines(&sent.allowed_networks)
+        .map_err(|e| errors.merge(e))
+        .ok();
+    let modules = sent
+        .permissions
+        .parse(token.extension)
+        .map_err(|e| errors.merge(e))
+        .ok();
+    let (Some(general), Some(expires_at), Some(networks), Some(modules)) =
+        (general, expires_at, networks, modules)
+    else {
+        let form = EditPage::new(&current, &session, &token, sent, errors);
+        return page(&form, StatusCode::UNPROCESSABLE_ENTITY);
     };
     let updated = current
         .run(&state, move |conn, by| {
-            Token::update(
-                conn,
-                by,
-                &id,
-                Some(&general),
-                Some(ModuleChange::Set(&modules)),
-            )
+            let edit = TokenEdit {
+                general: Some(&general),
+                expires_at: Some(expires_at),
+                allowed_networks: Some(&networks),
+                modules: Some(ModuleChange::Set(&modules)),
+            };
+            Token::update(conn, by, &id, &edit)
         })
         .await?;
     session.set_flash(&format!("Token “{}” saved.", updated.name));

@@ -1,9 +1,10 @@
 use super::{LIST_PATH, SelectOption, TokenView};
-use crate::db::{self, tokens::Token};
+use crate::db::tokens::Token;
 use crate::domain::extension::Extension;
-use crate::domain::list_query::{PAGE_SIZES, PageWindow, RawListQuery, TokenListQuery, TokenSort};
+use crate::domain::list_query::{
+    PAGE_SIZES, PageWindow, RawListQuery, StatusFilter, TokenListQuery, TokenSort,
+};
 use crate::domain::query::Query;
-use crate::domain::token::TokenStatus;
 use crate::error::AppError;
 use crate::startup::AppState;
 use crate::web::session::TypedSession;
@@ -100,7 +101,7 @@ pub async fn list(
         q: params.q.as_deref(),
         sort: params.sort.as_deref(),
     });
-    let asked = query.to_query();
+    let asked = query.to_query(state.clock.now());
     let page = current
         .run(&state, move |conn, by| {
             let page = Token::query(conn, &by.account_id, &asked)?;
@@ -115,7 +116,7 @@ pub async fn list(
         .await?;
     let window = PageWindow::clamp(query.page, query.per_page, page.total);
     query.page = window.page;
-    let now = db::now();
+    let now = state.clock.now();
 
     let status_options = std::iter::once(SelectOption::new(
         "",
@@ -123,13 +124,9 @@ pub async fn list(
         query.status.is_none(),
     ))
     .chain(
-        [
-            TokenStatus::Active,
-            TokenStatus::Inactive,
-            TokenStatus::Expired,
-        ]
-        .into_iter()
-        .map(|s| SelectOption::new(s.as_str(), s.label(), query.status == Some(s))),
+        StatusFilter::ALL
+            .into_iter()
+            .map(|s| SelectOption::new(s.as_param(), s.label(), query.status == Some(s))),
     )
     .collect();
     let extension_options = std::iter::once(SelectOption::new(

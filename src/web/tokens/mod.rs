@@ -10,6 +10,8 @@ use crate::db::tokens::Token;
 use crate::domain::access::Person;
 use crate::domain::api_key::ApiKey;
 use crate::domain::ids::TokenId;
+use crate::domain::lifecycle::EXPIRING_SOON_DAYS;
+use crate::domain::token::TokenStatus;
 use crate::error::AppError;
 use chrono::NaiveDateTime;
 
@@ -44,6 +46,12 @@ pub struct TokenView {
     /// Whether the viewer may edit, disable, enable, delete it and reveal its key: the pages
     /// offer only what the viewer may do.
     pub manageable: bool,
+    /// Days left, for an active token that expires within two weeks.
+    pub expires_in_days: Option<i64>,
+    /// Until when the key replaced by the last rotation still works.
+    pub previous_key_until: Option<String>,
+    /// The networks the key may be used from; empty means anywhere.
+    pub allowed_networks: Vec<String>,
 }
 
 impl TokenView {
@@ -72,6 +80,21 @@ impl TokenView {
                 None => format_time(at),
             }),
             manageable: viewer.may_manage_token(&token.created.by).is_ok(),
+            expires_in_days: token
+                .expires_at
+                .filter(|_| status == TokenStatus::Active)
+                // Whole days, rounded up: a key that works for five more days says five.
+                .map(|at| ((at - now).num_seconds() + 86_399).div_euclid(86_400))
+                .filter(|days| *days < EXPIRING_SOON_DAYS),
+            previous_key_until: token
+                .previous_key_until
+                .filter(|until| *until > now)
+                .map(format_time),
+            allowed_networks: token
+                .allowed_networks
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
         }
     }
 }

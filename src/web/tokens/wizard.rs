@@ -2,15 +2,17 @@
 //! session; each step opens only when the ones before it are valid, and the Create button makes
 //! the token exactly once per draft (the draft id is a unique creation key in the database).
 
+use super::SelectOption;
 use crate::db::{self, DbError, tokens::NewToken, tokens::Token};
 use crate::domain::extension::Extension;
 use crate::domain::form::FieldErrors;
+use crate::domain::lifecycle::{AllowedNetworks, ExpiryInput};
 use crate::domain::module::{MODULES, ModuleSet};
 use crate::domain::token::StoredStatus;
 use crate::domain::token_form::{General, GeneralInput, PermissionsInput, parse_extension};
 use crate::error::AppError;
 use crate::startup::AppState;
-use crate::web::forms::{Fields, ModuleChoice, module_choices};
+use crate::web::forms::{Fields, ModuleChoice, expiry_choices, module_choices};
 use crate::web::session::TypedSession;
 use crate::web::{CurrentUser, Layout, page, see_other};
 use actix_web::http::StatusCode;
@@ -18,6 +20,7 @@ use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::NaiveDateTime;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -39,8 +42,17 @@ struct Draft {
     /// Unique per draft; becomes the token's creation key.
     id: String,
     general: GeneralInput,
+    #[serde(default)]
+    expiry: ExpiryInput,
     extension: Option<String>,
     permissions: PermissionsInput,
+}
+
+/// The first two steps, parsed.
+struct Completed {
+    general: General,
+    expires_at: Option<NaiveDateTime>,
+    extension: Extension,
 }
 
 impl Draft {
@@ -50,6 +62,7 @@ impl Draft {
         Self {
             id: URL_SAFE_NO_PAD.encode(bytes),
             general: GeneralInput::default(),
+            expiry: ExpiryInput::default(),
             extension: None,
             permissions: PermissionsInput::default(),
         }
@@ -57,10 +70,16 @@ impl Draft {
 
     /// The first two steps as parsed, or the earliest step that is not valid yet (where the
     /// person must go first).
-    fn complete(&self) -> Result<(General, Extension), &'static str> {
+    fn complete(&self, now: NaiveDateTime) -> Result<Completed, &'static str> {
         let general = self.general.parse().map_err(|_| GENERAL)?;
+        // "In 30 days" counts from when the token is made; a date may have passed meanwhile.
+        let expires_at = self.expiry.parse(now, None).map_err(|_| GENERAL)?;
         let extension = parse_extension(self.extension.as_deref()).map_err(|_| EXTENSION)?;
-        Ok((general, extension))
+        Ok(Completed {
+            general,
+            expires_at,
+            extension,
+        })
     }
 }
 
@@ -109,7 +128,7 @@ impl Steps {
 #[get("/integrations/tokens/new")]
 pub async fn start(_current: CurrentUser, session: TypedSession) -> HttpResponse {
     let draft = draft_of(&session);
-    see_other(draft.complete().err().unwrap_or(PERMISSIONS))
+    see_other(draft.complete(db::now()).err().unwrap_or(PERMISSIONS))
 }
 
 #[derive(Template)]
@@ -118,7 +137,28 @@ struct GeneralPage {
     layout: Layout,
     steps: Steps,
     values: GeneralInput,
+    expiry: ExpiryInput,
+    expiry_choices: Vec<SelectOption>,
     errors: FieldErrors,
+}
+
+impl GeneralPage {
+    fn new(
+        current: &CurrentUser,
+        session: &TypedSession,
+        values: GeneralInput,
+        expiry: ExpiryInput,
+        errors: FieldErrors,
+    ) -> Self {
+        Self {
+            layout: Layout::new(current, session),
+            steps: Steps { current: 1 },
+            values,
+            expiry_choices: expiry_choices(&expiry),
+            expiry,
+            errors,
+        }
+    }
 }
 
 #[get("/integrations/tokens/new/general")]
@@ -127,12 +167,13 @@ pub async fn general_form(
     session: TypedSession,
 ) -> Result<HttpResponse, AppError> {
     let draft = draft_of(&session);
-    let step = GeneralPage {
-        layout: Layout::new(&current, &session),
-        steps: Steps { current: 1 },
-        values: draft.general,
-        errors: FieldErrors::default(),
-    };
+    let step = GeneralPage::new(
+        &current,
+        &session,
+        draft.general,
+        draft.expiry,
+        FieldErrors::default(),
+    );
     page(&step, StatusCode::OK)
 }
 
@@ -144,24 +185,26 @@ pub async fn save_general(
 ) -> Result<HttpResponse, AppError> {
     let fields = Fields(form.into_inner());
     let typed = fields.general();
-    match typed.parse() {
-        // Only valid values go into the session cookie, which has room for them and no more.
-        Ok(_) => {
-            let mut draft = draft_of(&session);
-            draft.general = typed;
-            session.set_wizard(&Wizard::Draft(draft));
-            Ok(see_other(EXTENSION))
-        }
-        Err(errors) => page(
-            &GeneralPage {
-                layout: Layout::new(&current, &session),
-                steps: Steps { current: 1 },
-                values: typed,
-                errors,
-            },
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ),
+    let expiry = fields.expiry();
+    let mut errors = FieldErrors::default();
+    if let Err(e) = typed.parse() {
+        errors.merge(e);
     }
+    if let Err(e) = expiry.parse(db::now(), None) {
+        errors.merge(e);
+    }
+    if errors.is_empty() {
+        // Only valid values are kept in the draft.
+        let mut draft = draft_of(&session);
+        draft.general = typed;
+        draft.expiry = expiry;
+        session.set_wizard(&Wizard::Draft(draft));
+        return Ok(see_other(EXTENSION));
+    }
+    page(
+        &GeneralPage::new(&current, &session, typed, expiry, errors),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
 }
 
 pub struct ExtensionChoice {
@@ -297,8 +340,8 @@ pub async fn permissions_form(
         return Ok(see_other(SUMMARY));
     }
     let draft = draft_of(&session);
-    let (_, extension) = match draft.complete() {
-        Ok(done) => done,
+    let extension = match draft.complete(db::now()) {
+        Ok(done) => done.extension,
         Err(step) => return Ok(see_other(step)),
     };
     page(
@@ -328,7 +371,11 @@ pub async fn create(
         Some(Wizard::Created { .. }) => return Ok(see_other(SUMMARY)),
         None => return Ok(see_other(GENERAL)),
     };
-    let (general, extension) = match draft.complete() {
+    let Completed {
+        general,
+        expires_at,
+        extension,
+    } = match draft.complete(db::now()) {
         Ok(done) => done,
         Err(step) => return Ok(see_other(step)),
     };
@@ -363,7 +410,8 @@ pub async fn create(
             extension,
             modules: &modules,
             status: StoredStatus::Active,
-            expires_at: None,
+            expires_at,
+            allowed_networks: &AllowedNetworks::default(),
             creation_key: Some(&creation_key),
         }
         .insert(conn, &master_key, &by)
