@@ -551,7 +551,96 @@ async fn operators_list_users_and_reset_passwords(backend: Backend) {
     }
 }
 
+async fn operators_rotate_keys_and_limit_new_ones(backend: Backend) {
+    let database = TestDatabase::new(backend);
+    let (_server, lines) = start(&database, &["serve"]);
+    let base = common::binary::base_url(&lines);
+    let create = |extra: &[&str]| {
+        let mut command = tokendesk(&database);
+        command
+            .args([
+                "token",
+                "create",
+                "--account",
+                "Front Street Inc",
+                "--name",
+                "Nightly",
+            ])
+            .args(extra);
+        run_to_end(command, Duration::from_secs(30), None)
+    };
+    let (code, stdout, stderr) = create(&[
+        "--expires-in-days",
+        "10",
+        "--allow",
+        "10.0.0.0/8",
+        "--allow",
+        "127.0.0.1",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let key = stdout.trim().to_owned();
+    let context = |key: &str| {
+        reqwest::Client::new()
+            .get(format!(
+                "{base}/public/v1/auth/tokens/{}",
+                key.split(':').next().unwrap()
+            ))
+            .header("Authorization", format!("ApiKey {key}"))
+            .send()
+    };
+    let token: serde_json::Value = context(&key).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        token["allowed_networks"],
+        serde_json::json!(["10.0.0.0/8", "127.0.0.1"])
+    );
+    assert!(token["expiration_date"].is_string());
+
+    let mut rotate = tokendesk(&database);
+    rotate.args([
+        "token",
+        "rotate",
+        "--id",
+        token["id"].as_str().unwrap(),
+        "--grace",
+        "1h",
+    ]);
+    let (code, stdout, stderr) = run_to_end(rotate, Duration::from_secs(30), None);
+    assert_eq!(code, Some(0), "{stderr}");
+    let new_key = stdout.trim().to_owned();
+    assert_ne!(new_key, key);
+    assert_eq!(context(&new_key).await.unwrap().status(), 200);
+    assert_eq!(
+        context(&key).await.unwrap().status(),
+        200,
+        "an hour's grace"
+    );
+
+    for (extra, mentions) in [
+        (
+            &["--expires-in-days", "0"][..],
+            "tokendesk: --expires-in-days: \"0\" is not a number of days",
+        ),
+        (
+            &["--allow", "300.1.2.3/8"][..],
+            "tokendesk: --allow: Line 1: \"300.1.2.3/8\"",
+        ),
+    ] {
+        let (code, _, stderr) = create(extra);
+        assert_eq!(code, Some(1));
+        assert!(stderr.trim().starts_with(mentions), "{stderr}");
+    }
+    let mut rotate = tokendesk(&database);
+    rotate.args(["token", "rotate", "--id", "SU-000-000-001", "--grace", "2h"]);
+    let (code, _, stderr) = run_to_end(rotate, Duration::from_secs(30), None);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr.trim(),
+        "tokendesk: --grace: \"2h\" is not 0, 1h, 24h or 7d"
+    );
+}
+
 on_both_databases!(
+    operators_rotate_keys_and_limit_new_ones,
     operators_list_users_and_reset_passwords,
     a_failed_request_is_logged_with_the_id_its_page_shows,
     first_start_prints_how_to_sign_in_to_the_demo,

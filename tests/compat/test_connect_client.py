@@ -101,6 +101,31 @@ def test_create_update_action_delete(server, client):
     assert deleted.value.status_code == 401
 
 
+def test_renew_and_rotate(server, client):
+    created = tokens(client).create({
+        'name': 'Renewed by the client', 'description': 'Compatibility test',
+        'extension': {'name': 'custom'}, 'permissions': [{'object': {'id': 'MD-0002'}}],
+    })
+    old = server.client(created['token'])
+    resource = tokens(client).resource(created['id'])
+
+    renewed = resource.action('renew').post({'expiration_date': '2099-06-30'})
+    assert renewed['id'] == created['id']
+    assert renewed['token'] != created['token'] and renewed['token'].startswith(created['id'] + ':')
+    assert renewed['expiration_date'].startswith('2099-06-30')
+    assert renewed['renewed_expiration_date'] is not None
+    assert old.agreements.all().count() == 5, 'the old key works for a while yet'
+    assert server.client(renewed['token']).agreements.all().count() == 5
+
+    rotated = resource.action('rotate').post({'expiration_date': None})
+    assert rotated['renewed_expiration_date'] is None
+    assert rotated['expiration_date'] is None
+    with pytest.raises(ClientError) as stopped:
+        server.client(renewed['token']).agreements.all().count()
+    assert stopped.value.status_code == 401
+    assert server.client(rotated['token']).agreements.all().count() == 5
+
+
 def test_permissions_subcollection(server, client):
     created = tokens(client).create({
         'name': 'Permissions target', 'description': 'Compatibility test', 'extension': {'name': 'zapier'},

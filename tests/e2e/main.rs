@@ -663,3 +663,90 @@ async fn a_user_ends_another_of_their_sessions() {
     assert_eq!(laptop.get("/integrations/tokens").await.status(), 303);
     browser.finish().await;
 }
+
+#[tokio::test]
+async fn creating_a_token_that_expires_in_30_days() {
+    let Some((app, _user, mut browser)) = journey("expiring_token").await else {
+        return;
+    };
+    sign_in(&app, &mut browser).await;
+    browser.goto(&app.url("/integrations/tokens/new")).await;
+    browser.find("#name").await;
+    browser.fill("#name", "Trial integration").await;
+    browser.fill("#description", "For a thirty-day trial").await;
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#expires option[value='30']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.screenshot("general-with-expiry").await;
+    browser.click("button.primary").await;
+    browser.click("input[name=extension][value=custom]").await;
+    browser.click("button.primary").await;
+    browser.click("#all_modules").await;
+    browser.click("button.primary").await;
+    let expected = (app.clock.now() + chrono::Duration::days(30))
+        .format("%d/%m/%Y")
+        .to_string();
+    assert!(
+        summary_value(&browser, "Expires")
+            .await
+            .starts_with(&expected),
+        "expires on {expected}"
+    );
+    browser.screenshot("summary").await;
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn rotating_a_key_with_a_day_of_grace_and_using_the_new_one() {
+    let Some((app, user, mut browser)) = journey("rotate_key").await else {
+        return;
+    };
+    let (token, old) = app.token(&user, "Warehouse sync").create();
+    sign_in(&app, &mut browser).await;
+    browser
+        .goto(&app.url(&format!("/integrations/tokens/{}", token.id)))
+        .await;
+    browser.click(".page-actions a[href$='/rotate']").await;
+    browser.find("input[name=grace][value='24h']").await;
+    assert_eq!(
+        browser
+            .prop("input[name=grace][value='24h']", "checked")
+            .await
+            .as_deref(),
+        Some("true")
+    );
+    browser.screenshot("rotate").await;
+    browser.click("form button.primary").await;
+    browser.find("#api-key").await;
+    browser.screenshot("new-key").await;
+    browser
+        .cdp(
+            "Browser.grantPermissions",
+            serde_json::json!({"origin": app.address, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]}),
+        )
+        .await;
+    browser.click("#copy-button").await;
+    browser.wait_for_text("#copy-status", "Copied").await;
+    let copied = browser
+        .client
+        .execute_async("const done = arguments[0]; navigator.clipboard.readText().then(done, e => done('error: ' + e));", vec![])
+        .await
+        .unwrap();
+    let new = ApiKey::parse(copied.as_str().unwrap()).expect("a key on the clipboard");
+    assert_eq!(new.token_id, token.id);
+    assert_eq!(browser.text("#api-key").await, new.expose());
+    for (key, what) in [(&new, "the new key"), (&old, "the old key, for a day")] {
+        let response = app
+            .api(Method::GET, "/auth/context", key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{what}");
+    }
+    browser.finish().await;
+}

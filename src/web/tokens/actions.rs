@@ -1,7 +1,7 @@
 //! The ⋮ menu: disable, enable, rotate the key, and delete with its confirmation.
 
 use super::{LIST_PATH, SelectOption, TokenView, token_id};
-use crate::db;
+
 use crate::db::tokens::{KeyChange, NewKey, Token};
 use crate::domain::lifecycle::Grace;
 use crate::domain::token::StoredStatus;
@@ -83,7 +83,7 @@ pub async fn confirm_delete(
     current.require_manage(&token.created.by)?;
     Ok(ConfirmDeletePage {
         layout: Layout::new(&current, &session),
-        token: TokenView::new(&token, db::now(), &current.person()),
+        token: TokenView::new(&token, state.clock.now(), &current.person()),
         return_to: back(query.return_to.as_deref()),
     })
 }
@@ -148,7 +148,7 @@ pub async fn confirm_rotate(
             .map(|g| SelectOption::new(g.as_param(), g.label(), g == Grace::Day))
             .collect(),
         return_to: local_path(query.return_to.as_deref(), LIST_PATH).unwrap_or(details),
-        token: TokenView::new(&token, db::now(), &current.person()),
+        token: TokenView::new(&token, state.clock.now(), &current.person()),
     })
 }
 

@@ -2,7 +2,7 @@
 //! and the history.
 
 use super::{TokenView, format_time, token_id};
-use crate::db::{self, events, tokens::Token};
+use crate::db::{events, tokens::Token};
 use crate::domain::module::{MODULES, ModuleSet};
 use crate::error::AppError;
 use crate::startup::AppState;
@@ -50,7 +50,7 @@ impl DetailsPage {
         Ok(Self {
             layout: Layout::new(current, session),
             return_to: format!("/integrations/tokens/{}", token.id),
-            token: TokenView::new(&token, db::now(), &current.person()),
+            token: TokenView::new(&token, state.clock.now(), &current.person()),
             events: history
                 .into_iter()
                 .map(|e| EventView {
@@ -180,7 +180,7 @@ pub async fn permissions(
     Ok(PermissionsTab {
         layout: Layout::new(&current, &session),
         return_to: format!("/integrations/tokens/{}/permissions", token.id),
-        token: TokenView::new(&token, db::now(), &current.person()),
+        token: TokenView::new(&token, state.clock.now(), &current.person()),
         rows: permission_rows(&granted, &filter),
         filter,
     })

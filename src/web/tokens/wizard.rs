@@ -126,9 +126,18 @@ impl Steps {
 }
 
 #[get("/integrations/tokens/new")]
-pub async fn start(_current: CurrentUser, session: TypedSession) -> HttpResponse {
+pub async fn start(
+    _current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let draft = draft_of(&session);
-    see_other(draft.complete(db::now()).err().unwrap_or(PERMISSIONS))
+    see_other(
+        draft
+            .complete(state.clock.now())
+            .err()
+            .unwrap_or(PERMISSIONS),
+    )
 }
 
 #[derive(Template)]
@@ -181,6 +190,7 @@ pub async fn general_form(
 pub async fn save_general(
     current: CurrentUser,
     session: TypedSession,
+    state: web::Data<AppState>,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
     let fields = Fields(form.into_inner());
@@ -190,7 +200,7 @@ pub async fn save_general(
     if let Err(e) = typed.parse() {
         errors.merge(e);
     }
-    if let Err(e) = expiry.parse(db::now(), None) {
+    if let Err(e) = expiry.parse(state.clock.now(), None) {
         errors.merge(e);
     }
     if errors.is_empty() {
@@ -334,13 +344,14 @@ impl PermissionsPage {
 pub async fn permissions_form(
     current: CurrentUser,
     session: TypedSession,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     if let Some(Wizard::Created { .. }) = session.wizard::<Wizard>() {
         // Back after Create: the token exists; show it rather than a form that would look unsent.
         return Ok(see_other(SUMMARY));
     }
     let draft = draft_of(&session);
-    let extension = match draft.complete(db::now()) {
+    let extension = match draft.complete(state.clock.now()) {
         Ok(done) => done.extension,
         Err(step) => return Ok(see_other(step)),
     };
@@ -375,7 +386,7 @@ pub async fn create(
         general,
         expires_at,
         extension,
-    } = match draft.complete(db::now()) {
+    } = match draft.complete(state.clock.now()) {
         Ok(done) => done,
         Err(step) => return Ok(see_other(step)),
     };
@@ -455,7 +466,7 @@ pub async fn summary(
     let step = SummaryPage {
         layout: Layout::new(&current, &session),
         steps: Steps { current: 4 },
-        token: super::TokenView::new(&token, db::now(), &current.person()),
+        token: super::TokenView::new(&token, state.clock.now(), &current.person()),
         modules: module_names(&modules),
     };
     page(&step, StatusCode::OK)
