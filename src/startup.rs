@@ -149,6 +149,8 @@ pub fn run(
             .service(web::auth::login_form)
             .service(web::auth::login)
             .service(web::auth::logout)
+            .service(web::activity::activity)
+            .service(web::activity::activity_csv)
             .service(web::account::users)
             .service(web::account::add_user)
             .service(web::account::change_role)
@@ -159,6 +161,8 @@ pub fn run(
             .service(web::account::password_form)
             .service(web::account::change_password)
             .service(web::tokens::list::list)
+            .service(web::tokens::review::review)
+            .service(web::tokens::review::review_csv)
             // The wizard's fixed paths before `/integrations/tokens/{id}…`, which would take "new".
             .service(web::tokens::wizard::start)
             .service(web::tokens::wizard::general_form)

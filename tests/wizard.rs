@@ -576,7 +576,7 @@ async fn the_list_invites_to_create_a_token(backend: Backend) {
     app.signed_in_user().await;
     let html = app.get_html("/integrations/tokens").await;
     assert_eq!(
-        attr(&html, ".page-actions a.button", "href").as_deref(),
+        attr(&html, ".page-actions a.button.primary", "href").as_deref(),
         Some("/integrations/tokens/new")
     );
     assert_eq!(

@@ -3,6 +3,7 @@
 
 use super::schema::events;
 use super::{DbConnection, DbError, now};
+use crate::domain::activity::ActivityQuery;
 use crate::domain::event::EventKind;
 use crate::domain::ids::{AccountId, TokenId, UserId};
 use crate::domain::token::{Actor, Requester};
@@ -100,5 +101,125 @@ pub fn recent(
                 occurred_at,
             })
         })
+        .collect())
+}
+
+/// An event as the activity log shows it: who, what, about which token or user, from where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityEvent {
+    pub id: i64,
+    pub kind: EventKind,
+    pub actor_id: String,
+    pub actor_name: String,
+    pub token_id: Option<String>,
+    pub token_name: Option<String>,
+    pub user_id: Option<String>,
+    pub user_name: Option<String>,
+    pub detail: Option<String>,
+    pub client_ip: Option<String>,
+    pub occurred_at: NaiveDateTime,
+}
+
+type ActivityRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    NaiveDateTime,
+);
+
+/// The account's events that `query` selects, newest first: `limit` of them from `offset`, or
+/// (for reading them all in batches) those older than `before`, an (instant, id) pair.
+pub fn activity(
+    conn: &mut DbConnection,
+    account_id: &AccountId,
+    query: &ActivityQuery,
+    limit: i64,
+    offset: i64,
+    before: Option<(NaiveDateTime, i64)>,
+) -> Result<Vec<ActivityEvent>, DbError> {
+    use super::schema::{tokens, users};
+    let mut select = events::table
+        .left_join(tokens::table)
+        .left_join(users::table)
+        .filter(events::account_id.eq(account_id.as_str()))
+        .into_boxed();
+    if let Some(kind) = query.kind {
+        select = select.filter(events::kind.eq(kind.as_str()));
+    }
+    if let Some(actor) = &query.actor {
+        select = select.filter(events::actor_id.eq(actor.clone()));
+    }
+    if let Some(token) = &query.token {
+        select = select.filter(events::token_id.eq(token.as_str().to_owned()));
+    }
+    if let Some(since) = query.since() {
+        select = select.filter(events::occurred_at.ge(since));
+    }
+    if let Some(until) = query.until() {
+        select = select.filter(events::occurred_at.lt(until));
+    }
+    if let Some((at, id)) = before {
+        select = select.filter(
+            events::occurred_at
+                .lt(at)
+                .or(events::occurred_at.eq(at).and(events::id.lt(id))),
+        );
+    }
+    let rows = select
+        .order((events::occurred_at.desc(), events::id.desc()))
+        .limit(limit)
+        .offset(offset)
+        .select((
+            events::id,
+            events::kind,
+            events::actor_id,
+            events::actor_name,
+            events::token_id,
+            tokens::name.nullable(),
+            events::user_id,
+            users::name.nullable(),
+            events::detail,
+            events::client_ip,
+            events::occurred_at,
+        ))
+        .load::<ActivityRow>(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(
+            |(
+                id,
+                kind,
+                actor_id,
+                actor_name,
+                token_id,
+                token_name,
+                user_id,
+                user_name,
+                detail,
+                client_ip,
+                occurred_at,
+            )| {
+                Some(ActivityEvent {
+                    id,
+                    kind: EventKind::parse(&kind)?,
+                    actor_id,
+                    actor_name,
+                    token_id,
+                    token_name,
+                    user_id,
+                    user_name,
+                    detail,
+                    client_ip,
+                    occurred_at,
+                })
+            },
+        )
         .collect())
 }

@@ -118,6 +118,7 @@ diesel::joinable!(tokens -> accounts (account_id));
 diesel::joinable!(token_permissions -> tokens (token_id));
 diesel::joinable!(events -> accounts (account_id));
 diesel::joinable!(events -> tokens (token_id));
+diesel::joinable!(events -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(agreements -> accounts (account_id));
 

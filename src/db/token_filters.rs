@@ -114,6 +114,22 @@ impl Fold<TokenField> for TokenConditions {
             TokenField::UpdatedAt => {
                 time_test!(Predicate, tokens::updated_at, op, value, name)
             }
+            TokenField::LastUsedAt => match (op, value) {
+                (CompareOp::Eq, Value::Null | Value::Empty) => {
+                    Box::new(tokens::last_used_at.is_null())
+                }
+                (_, Value::Text(_)) => {
+                    let compared = time_test!(
+                        Predicate,
+                        tokens::last_used_at.assume_not_null(),
+                        op,
+                        value,
+                        name
+                    );
+                    Box::new(tokens::last_used_at.is_not_null().and(compared))
+                }
+                _ => return Err(QueryError(format!("{name}: only eq compares with null()"))),
+            },
             TokenField::ExpirationDate => match (op, value) {
                 (CompareOp::Eq, Value::Null | Value::Empty) => {
                     Box::new(tokens::expires_at.is_null())
@@ -179,7 +195,10 @@ pub fn order<'a>(
             TokenField::UpdatedAt => order_by!(select, tokens::updated_at, direction),
             TokenField::ExpirationDate => order_by!(select, tokens::expires_at, direction),
             // Not sortable: `Query::resolve` refuses them before they get here.
-            TokenField::ExtensionName | TokenField::CreatedBy | TokenField::Permission => select,
+            TokenField::ExtensionName
+            | TokenField::CreatedBy
+            | TokenField::Permission
+            | TokenField::LastUsedAt => select,
         };
     }
     let last = ordering

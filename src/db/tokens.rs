@@ -518,42 +518,27 @@ impl Token {
         account_id: &AccountId,
         query: &Query<TokenField>,
     ) -> Result<Page<Token>, DbError> {
-        let conditions = TokenConditions { now: now() };
-        let matching = || -> Result<BoxedTokens<'_>, DbError> {
-            let mut select = tokens::table
-                .filter(tokens::account_id.eq(account_id.as_str()))
-                .filter(tokens::deleted_at.is_null())
-                .into_boxed();
-            if let Some(filter) = &query.filter {
-                select = select.filter(filter.fold(&conditions)?);
-            }
-            if let Some(text) = &query.search {
-                select = select.filter(token_filters::search(text));
-            }
-            Ok(select)
-        };
-        let ordering = if query.ordering.is_empty() {
-            &[(TokenField::CreatedAt, Direction::Descending)][..]
-        } else {
-            &query.ordering[..]
-        };
-        let rows = page(
+        let selection = Selection::new(account_id, query);
+        page(
             conn,
             query.limit,
             query.offset,
-            |conn| Ok(matching()?.count().get_result(conn)?),
-            |conn, limit, offset| {
-                Ok(token_filters::order(matching()?, ordering)
-                    .limit(limit)
-                    .offset(offset)
-                    .select(TokenRow::as_select())
-                    .load::<TokenRow>(conn)?)
-            },
-        )?;
-        Ok(Page {
-            items: rows.items.into_iter().map(Token::from).collect(),
-            total: rows.total,
-        })
+            |conn| selection.count(conn),
+            |conn, limit, offset| selection.load(conn, limit, offset),
+        )
+    }
+
+    /// `query`'s tokens without their total: for reading a whole collection in batches.
+    pub fn batch(
+        conn: &mut DbConnection,
+        account_id: &AccountId,
+        query: &Query<TokenField>,
+    ) -> Result<Vec<Token>, DbError> {
+        Selection::new(account_id, query).load(
+            conn,
+            i64::from(query.limit),
+            i64::try_from(query.offset).unwrap_or(i64::MAX),
+        )
     }
 
     /// Switches a token on or off and records who did it; unchanged when it already is.
@@ -688,6 +673,62 @@ impl NewToken<'_> {
             let token = Token::find(conn, &by.account_id, &id)?;
             Ok((token, ApiKey::new(id.clone(), secret.clone())))
         })
+    }
+}
+
+/// The live tokens of an account that a query selects, as SQL.
+struct Selection<'q> {
+    account_id: &'q AccountId,
+    query: &'q Query<TokenField>,
+    conditions: TokenConditions,
+}
+
+impl<'q> Selection<'q> {
+    fn new(account_id: &'q AccountId, query: &'q Query<TokenField>) -> Self {
+        Self {
+            account_id,
+            query,
+            conditions: TokenConditions { now: now() },
+        }
+    }
+
+    fn matching(&self) -> Result<BoxedTokens<'q>, DbError> {
+        let mut select = tokens::table
+            .filter(tokens::account_id.eq(self.account_id.as_str()))
+            .filter(tokens::deleted_at.is_null())
+            .into_boxed();
+        if let Some(filter) = &self.query.filter {
+            select = select.filter(filter.fold(&self.conditions)?);
+        }
+        if let Some(text) = &self.query.search {
+            select = select.filter(token_filters::search(text));
+        }
+        Ok(select)
+    }
+
+    fn count(&self, conn: &mut DbConnection) -> Result<i64, DbError> {
+        Ok(self.matching()?.count().get_result(conn)?)
+    }
+
+    fn load(
+        &self,
+        conn: &mut DbConnection,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<Token>, DbError> {
+        let ordering = if self.query.ordering.is_empty() {
+            &[(TokenField::CreatedAt, Direction::Descending)][..]
+        } else {
+            &self.query.ordering[..]
+        };
+        Ok(token_filters::order(self.matching()?, ordering)
+            .limit(limit)
+            .offset(offset)
+            .select(TokenRow::as_select())
+            .load::<TokenRow>(conn)?
+            .into_iter()
+            .map(Token::from)
+            .collect())
     }
 }
 

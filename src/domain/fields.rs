@@ -16,6 +16,8 @@ pub enum TokenField {
     UpdatedAt,
     ExpirationDate,
     Permission,
+    /// Not offered by the API (the token object does not show it); the review filters on it.
+    LastUsedAt,
 }
 
 impl Field for TokenField {
@@ -31,6 +33,7 @@ impl Field for TokenField {
         Self::UpdatedAt,
         Self::ExpirationDate,
         Self::Permission,
+        Self::LastUsedAt,
     ];
 
     fn name(self) -> &'static str {
@@ -46,6 +49,7 @@ impl Field for TokenField {
             Self::UpdatedAt => "events.updated.at",
             Self::ExpirationDate => "expiration_date",
             Self::Permission => "permissions.object.id",
+            Self::LastUsedAt => "last_used.at",
         }
     }
 
@@ -58,13 +62,13 @@ impl Field for TokenField {
     }
 
     fn filterable(self) -> bool {
-        self != Self::UpdatedAt
+        !matches!(self, Self::UpdatedAt | Self::LastUsedAt)
     }
 
     fn sortable(self) -> bool {
         !matches!(
             self,
-            Self::ExtensionName | Self::CreatedBy | Self::Permission
+            Self::ExtensionName | Self::CreatedBy | Self::Permission | Self::LastUsedAt
         )
     }
 }

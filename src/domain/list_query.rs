@@ -4,11 +4,19 @@
 use super::extension::Extension;
 use super::fields::TokenField;
 use super::lifecycle::EXPIRING_SOON_DAYS;
-use super::query::{CompareOp, Direction, Filter, Query};
+use super::module::Module;
+use super::query::{CompareOp, Direction, Filter, Query, Value};
 use super::token::TokenStatus;
 use chrono::{Duration, NaiveDateTime};
 
 pub const PAGE_SIZES: [u32; 4] = [10, 25, 50, 100];
+/// The longest `stale` the review takes: about ten years.
+const MAX_STALE_DAYS: u32 = 3650;
+
+/// An instant as a filter value (what `parse_instant` reads back).
+fn instant(at: NaiveDateTime) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.f").to_string()
+}
 const MAX_SEARCH_CHARS: usize = 128;
 
 /// The list's status filter: the statuses, and the active tokens about to expire.
@@ -105,6 +113,8 @@ pub struct RawListQuery<'a> {
     pub extension: Option<&'a str>,
     pub q: Option<&'a str>,
     pub sort: Option<&'a str>,
+    pub module: Option<&'a str>,
+    pub stale: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +127,10 @@ pub struct TokenListQuery {
     /// Matched against name, id and external id; never empty when present.
     pub search: Option<String>,
     pub sort: TokenSort,
+    /// Tokens that reach this module (holding it, or All).
+    pub module: Option<Module>,
+    /// Active tokens not used for this many days (never used, and made before that).
+    pub stale_days: Option<u32>,
 }
 
 impl Default for TokenListQuery {
@@ -128,6 +142,8 @@ impl Default for TokenListQuery {
             extension: None,
             search: None,
             sort: TokenSort::default(),
+            module: None,
+            stale_days: None,
         }
     }
 }
@@ -161,6 +177,11 @@ impl TokenListQuery {
             extension: raw.extension.and_then(|e| Extension::parse(e).ok()),
             search,
             sort: raw.sort.and_then(TokenSort::parse).unwrap_or_default(),
+            module: raw.module.and_then(|m| Module::find(m.trim()).ok()),
+            stale_days: raw
+                .stale
+                .and_then(|s| s.trim().parse::<u32>().ok())
+                .filter(|days| (1..=MAX_STALE_DAYS).contains(days)),
         }
     }
 
@@ -185,6 +206,12 @@ impl TokenListQuery {
         if self.sort != TokenSort::default() {
             pairs.push(("sort", self.sort.as_param().to_owned()));
         }
+        if let Some(module) = self.module {
+            pairs.push(("module", module.id.to_owned()));
+        }
+        if let Some(days) = self.stale_days {
+            pairs.push(("stale", days.to_string()));
+        }
         pairs
     }
 
@@ -208,7 +235,7 @@ impl TokenListQuery {
                 filters.push(Filter::text(
                     CompareOp::Le,
                     TokenField::ExpirationDate,
-                    soon.format("%Y-%m-%dT%H:%M:%S%.f").to_string(),
+                    instant(soon),
                 ));
             }
             None => {}
@@ -220,6 +247,29 @@ impl TokenListQuery {
                 extension.id(),
             ));
         }
+        if let Some(module) = self.module {
+            // "All" reaches every module.
+            filters.push(Filter::List {
+                negated: false,
+                field: TokenField::Permission,
+                values: vec![module.id.to_owned(), Module::ALL.id.to_owned()],
+            });
+        }
+        if let Some(days) = self.stale_days {
+            let cutoff = instant(now - Duration::days(i64::from(days)));
+            filters.push(Filter::text(CompareOp::Eq, TokenField::Status, "active"));
+            filters.push(Filter::Or(vec![
+                Filter::text(CompareOp::Le, TokenField::LastUsedAt, cutoff.clone()),
+                Filter::And(vec![
+                    Filter::Compare {
+                        op: CompareOp::Eq,
+                        field: TokenField::LastUsedAt,
+                        value: Value::Null,
+                    },
+                    Filter::text(CompareOp::Le, TokenField::CreatedAt, cutoff),
+                ]),
+            ]));
+        }
         Query {
             filter: (!filters.is_empty()).then_some(Filter::And(filters)),
             ordering: vec![self.sort.ordering()],
@@ -230,7 +280,11 @@ impl TokenListQuery {
     }
 
     pub fn is_filtered(&self) -> bool {
-        self.status.is_some() || self.extension.is_some() || self.search.is_some()
+        self.status.is_some()
+            || self.extension.is_some()
+            || self.search.is_some()
+            || self.module.is_some()
+            || self.stale_days.is_some()
     }
 }
 
@@ -275,6 +329,8 @@ mod tests {
             extension: get("extension"),
             q: get("q"),
             sort: get("sort"),
+            module: get("module"),
+            stale: get("stale"),
         })
     }
 

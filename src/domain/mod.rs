@@ -2,6 +2,7 @@
 //! validation of everything people type.
 
 pub mod access;
+pub mod activity;
 pub mod api_key;
 pub mod event;
 pub mod extension;

@@ -78,6 +78,11 @@ impl Module {
     pub fn is_all(self) -> bool {
         self == Self::ALL
     }
+
+    /// Three letters, for the narrow columns of the review (unique across the modules).
+    pub fn abbreviation(self) -> String {
+        self.name.chars().take(3).collect()
+    }
 }
 
 /// A set of modules, as asked for or as held. Whether it may be a token's is for the token's
@@ -160,6 +165,12 @@ mod tests {
         assert_eq!(ids.len(), MODULES.len());
         assert_eq!(MODULES[0], Module::ALL);
         assert!(MODULES.iter().all(|m| Module::find(m.id) == Ok(*m)));
+    }
+
+    #[test]
+    fn abbreviations_tell_modules_apart() {
+        let short: BTreeSet<String> = MODULES.iter().map(|m| m.abbreviation()).collect();
+        assert_eq!(short.len(), MODULES.len());
     }
 
     #[test]

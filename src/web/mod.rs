@@ -2,9 +2,11 @@
 //! layout).
 
 pub mod account;
+pub mod activity;
 pub mod assets;
 pub mod auth;
 pub mod csrf;
+pub mod csv;
 pub mod forms;
 pub mod health;
 pub mod session;
@@ -129,6 +131,8 @@ pub struct Layout {
 pub enum Section {
     #[default]
     Tokens,
+    Review,
+    Activity,
     Users,
     Sessions,
     Password,

@@ -750,3 +750,101 @@ async fn rotating_a_key_with_a_day_of_grace_and_using_the_new_one() {
     }
     browser.finish().await;
 }
+
+/// Selects an option of a `<select>` by its value.
+async fn choose(browser: &Browser, select: &str, value: &str) {
+    browser
+        .client
+        .find(fantoccini::Locator::Css(&format!(
+            "{select} option[value='{value}']"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_admin_reviews_who_reaches_a_module_and_opens_a_token() {
+    let Some((app, user, mut browser)) = journey("review").await else {
+        return;
+    };
+    app.token(&user, "Agreements feed")
+        .modules("MD-0002")
+        .create();
+    app.token(&user, "Helpdesk bot").modules("MD-0023").create();
+    app.token(&user, "Everything").create();
+    sign_in(&app, &mut browser).await;
+    browser.click("a[href='/integrations/tokens/review']").await;
+    browser.wait_for_path("/integrations/tokens/review").await;
+    browser.find("table.review-table").await;
+    browser.screenshot("matrix").await;
+    choose(&browser, "#module", "MD-0002").await;
+    browser.click(".filters button[type=submit]").await;
+    browser.wait_for_path("module=MD-0002").await;
+    let mut names = browser.texts("table.review-table tbody a.token-name").await;
+    names.sort();
+    assert_eq!(names, ["Agreements feed", "Everything"]);
+    browser.screenshot("reaching-agreements").await;
+    browser
+        .click("table.review-table tbody tr[data-token] a.token-name")
+        .await;
+    browser.find(".facts").await;
+    assert!(browser.path().await.starts_with("/integrations/tokens/SU-"));
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn an_admin_follows_a_token_in_the_activity_and_downloads_it() {
+    let Some((app, user, mut browser)) = journey("activity").await else {
+        return;
+    };
+    let (token, _) = app.token(&user, "Watched").create();
+    app.token(&user, "Other").create();
+    sign_in(&app, &mut browser).await;
+    // Something happens to the token: it is disabled from its details page.
+    browser
+        .goto(&app.url(&format!("/integrations/tokens/{}", token.id)))
+        .await;
+    browser.click(".page-actions summary").await;
+    browser
+        .click(".page-actions form[action$='/disable'] button")
+        .await;
+    browser
+        .wait_for_text(".alert-info", "Token “Watched” disabled.")
+        .await;
+    browser.click("a[href='/account/activity']").await;
+    browser.wait_for_path("/account/activity").await;
+    browser.find("table.activity-table").await;
+    browser.screenshot("activity").await;
+    browser.fill("#token", token.id.as_str()).await;
+    browser.click(".filters button[type=submit]").await;
+    browser.wait_for_path("token=SU-").await;
+    let kinds = browser
+        .texts("table.activity-table tbody td:nth-child(3)")
+        .await;
+    assert_eq!(kinds, ["Disabled", "Created"]);
+    browser.screenshot("one-token").await;
+    let href = browser
+        .find("#activity-csv")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(href.contains(&format!("token={}", token.id)));
+    // The download, as the browser gets it with its session.
+    let csv = browser
+        .client
+        .execute_async(
+            "const done = arguments[1]; fetch(arguments[0]).then(r => r.text()).then(done, e => done('error: ' + e));",
+            vec![serde_json::json!(href)],
+        )
+        .await
+        .unwrap();
+    let csv = csv.as_str().unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.lines().nth(1).unwrap().contains(",token.disabled,"));
+    browser.finish().await;
+}

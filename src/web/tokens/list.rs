@@ -1,6 +1,12 @@
+//! The Tokens list, and what it shares with the review: the query string, the paging, the
+//! filters' choices, and fetching a page.
+
 use super::{LIST_PATH, SelectOption, TokenView};
+use crate::db::query::Page;
 use crate::db::tokens::Token;
+use crate::db::{DbConnection, DbError};
 use crate::domain::extension::Extension;
+use crate::domain::ids::AccountId;
 use crate::domain::list_query::{
     PAGE_SIZES, PageWindow, RawListQuery, StatusFilter, TokenListQuery, TokenSort,
 };
@@ -22,6 +28,23 @@ pub struct ListParams {
     extension: Option<String>,
     q: Option<String>,
     sort: Option<String>,
+    module: Option<String>,
+    stale: Option<String>,
+}
+
+impl ListParams {
+    pub fn query(&self) -> TokenListQuery {
+        TokenListQuery::parse(&RawListQuery {
+            page: self.page.as_deref(),
+            per_page: self.per_page.as_deref(),
+            status: self.status.as_deref(),
+            extension: self.extension.as_deref(),
+            q: self.q.as_deref(),
+            sort: self.sort.as_deref(),
+            module: self.module.as_deref(),
+            stale: self.stale.as_deref(),
+        })
+    }
 }
 
 pub struct PageLink {
@@ -31,38 +54,101 @@ pub struct PageLink {
     pub current: bool,
 }
 
+/// Where a page of tokens stands, and the links to the others, on the list or the review.
+pub struct Paging {
+    pub window: PageWindow,
+    pub page_links: Vec<PageLink>,
+    pub prev_url: Option<String>,
+    pub next_url: Option<String>,
+    /// This page, to come back to after an action.
+    pub return_to: String,
+}
+
+impl Paging {
+    fn new(path: &str, query: &TokenListQuery, window: PageWindow) -> Self {
+        Self {
+            page_links: page_links(path, query, &window),
+            prev_url: (window.page > 1).then(|| page_url(path, query, window.page - 1)),
+            next_url: (window.page < window.last_page)
+                .then(|| page_url(path, query, window.page + 1)),
+            return_to: page_url(path, query, window.page),
+            window,
+        }
+    }
+}
+
+/// The filters' choices, as the query has them.
+pub struct FilterOptions {
+    pub search: String,
+    pub filtered: bool,
+    pub status_options: Vec<SelectOption>,
+    pub extension_options: Vec<SelectOption>,
+    pub sort_options: Vec<SelectOption>,
+    pub per_page_options: Vec<SelectOption>,
+}
+
+impl FilterOptions {
+    pub fn new(query: &TokenListQuery) -> Self {
+        Self {
+            search: query.search.clone().unwrap_or_default(),
+            filtered: query.is_filtered(),
+            status_options: std::iter::once(SelectOption::new(
+                "",
+                "All statuses",
+                query.status.is_none(),
+            ))
+            .chain(
+                StatusFilter::ALL
+                    .into_iter()
+                    .map(|s| SelectOption::new(s.as_param(), s.label(), query.status == Some(s))),
+            )
+            .collect(),
+            extension_options: std::iter::once(SelectOption::new(
+                "",
+                "All extensions",
+                query.extension.is_none(),
+            ))
+            .chain(
+                Extension::ALL
+                    .into_iter()
+                    .map(|e| SelectOption::new(e.name(), e.title(), query.extension == Some(e))),
+            )
+            .collect(),
+            sort_options: TokenSort::ALL
+                .into_iter()
+                .map(|s| SelectOption::new(s.as_param(), s.label(), query.sort == s))
+                .collect(),
+            per_page_options: PAGE_SIZES
+                .into_iter()
+                .map(|n| SelectOption::new(n.to_string(), n.to_string(), query.per_page == n))
+                .collect(),
+        }
+    }
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "tokens/list.html")]
 struct ListPage {
     layout: Layout,
     tokens: Vec<TokenView>,
-    window: PageWindow,
-    page_links: Vec<PageLink>,
-    prev_url: Option<String>,
-    next_url: Option<String>,
-    return_to: String,
-    search: String,
-    filtered: bool,
-    status_options: Vec<SelectOption>,
-    extension_options: Vec<SelectOption>,
-    sort_options: Vec<SelectOption>,
-    per_page_options: Vec<SelectOption>,
+    paging: Paging,
+    filters: FilterOptions,
 }
 
-fn page_url(query: &TokenListQuery, page: u32) -> String {
+fn page_url(path: &str, query: &TokenListQuery, page: u32) -> String {
     let pairs = query.pairs_for_page(page);
     if pairs.is_empty() {
-        LIST_PATH.to_owned()
+        path.to_owned()
     } else {
         format!(
-            "{LIST_PATH}?{}",
+            "{path}?{}",
             serde_urlencoded::to_string(pairs).unwrap_or_default()
         )
     }
 }
 
 /// The first, the last, and the pages around the current one, with gaps between.
-fn page_links(query: &TokenListQuery, window: &PageWindow) -> Vec<PageLink> {
+fn page_links(path: &str, query: &TokenListQuery, window: &PageWindow) -> Vec<PageLink> {
     let mut links = Vec::new();
     let mut previous = 0;
     for page in 1..=window.last_page {
@@ -77,13 +163,45 @@ fn page_links(query: &TokenListQuery, window: &PageWindow) -> Vec<PageLink> {
             }
             links.push(PageLink {
                 label: page.to_string(),
-                url: Some(page_url(query, page)),
+                url: Some(page_url(path, query, page)),
                 current: page == window.page,
             });
             previous = page;
         }
     }
     links
+}
+
+/// One page of the account's tokens as `query` asks (past the end: the last page, not none),
+/// with `and_then` run on the same connection; the query's page is set to the one shown.
+pub async fn tokens_page<T, F>(
+    current: &CurrentUser,
+    state: &AppState,
+    path: &str,
+    query: &mut TokenListQuery,
+    and_then: F,
+) -> Result<(Page<Token>, Paging, T), AppError>
+where
+    F: FnOnce(&mut DbConnection, &AccountId, &[Token]) -> Result<T, DbError> + Send + 'static,
+    T: Send + 'static,
+{
+    let asked = query.to_query(state.clock.now());
+    let (page, more) = current
+        .run(state, move |conn, by| {
+            let mut page = Token::query(conn, &by.account_id, &asked)?;
+            if page.items.is_empty() && page.total > 0 {
+                let last = PageWindow::clamp(u32::MAX, asked.limit, page.total);
+                let offset = u64::from(last.page - 1) * u64::from(asked.limit);
+                page = Token::query(conn, &by.account_id, &Query { offset, ..asked })?;
+            }
+            let more = and_then(conn, &by.account_id, &page.items)?;
+            Ok((page, more))
+        })
+        .await?;
+    let window = PageWindow::clamp(query.page, query.per_page, page.total);
+    query.page = window.page;
+    let paging = Paging::new(path, query, window);
+    Ok((page, paging, more))
 }
 
 #[get("/integrations/tokens")]
@@ -93,82 +211,20 @@ pub async fn list(
     state: web::Data<AppState>,
     params: web::Query<ListParams>,
 ) -> Result<impl Responder, AppError> {
-    let mut query = TokenListQuery::parse(&RawListQuery {
-        page: params.page.as_deref(),
-        per_page: params.per_page.as_deref(),
-        status: params.status.as_deref(),
-        extension: params.extension.as_deref(),
-        q: params.q.as_deref(),
-        sort: params.sort.as_deref(),
-    });
-    let asked = query.to_query(state.clock.now());
-    let page = current
-        .run(&state, move |conn, by| {
-            let page = Token::query(conn, &by.account_id, &asked)?;
-            if !page.items.is_empty() || page.total == 0 {
-                return Ok(page);
-            }
-            // Past the end (an old link, a deletion meanwhile): the last page rather than none.
-            let last = PageWindow::clamp(u32::MAX, asked.limit, page.total);
-            let offset = u64::from(last.page - 1) * u64::from(asked.limit);
-            Token::query(conn, &by.account_id, &Query { offset, ..asked })
-        })
-        .await?;
-    let window = PageWindow::clamp(query.page, query.per_page, page.total);
-    query.page = window.page;
+    let mut query = params.query();
+    let (page, paging, ()) =
+        tokens_page(&current, &state, LIST_PATH, &mut query, |_, _, _| Ok(())).await?;
     let now = state.clock.now();
-
-    let status_options = std::iter::once(SelectOption::new(
-        "",
-        "All statuses",
-        query.status.is_none(),
-    ))
-    .chain(
-        StatusFilter::ALL
-            .into_iter()
-            .map(|s| SelectOption::new(s.as_param(), s.label(), query.status == Some(s))),
-    )
-    .collect();
-    let extension_options = std::iter::once(SelectOption::new(
-        "",
-        "All extensions",
-        query.extension.is_none(),
-    ))
-    .chain(
-        Extension::ALL
-            .into_iter()
-            .map(|e| SelectOption::new(e.name(), e.title(), query.extension == Some(e))),
-    )
-    .collect();
-    let sort_options = TokenSort::ALL
-        .into_iter()
-        .map(|s| SelectOption::new(s.as_param(), s.label(), query.sort == s))
-        .collect();
-    let per_page_options = PAGE_SIZES
-        .into_iter()
-        .map(|n| SelectOption::new(n.to_string(), n.to_string(), query.per_page == n))
-        .collect();
-
+    let viewer = current.person();
     Ok(ListPage {
         layout: Layout::new(&current, &session),
-        tokens: {
-            let viewer = current.person();
-            page.items
-                .iter()
-                .map(|t| TokenView::new(t, now, &viewer))
-                .collect()
-        },
-        page_links: page_links(&query, &window),
-        prev_url: (window.page > 1).then(|| page_url(&query, window.page - 1)),
-        next_url: (window.page < window.last_page).then(|| page_url(&query, window.page + 1)),
-        return_to: page_url(&query, window.page),
-        search: query.search.clone().unwrap_or_default(),
-        filtered: query.is_filtered(),
-        window,
-        status_options,
-        extension_options,
-        sort_options,
-        per_page_options,
+        tokens: page
+            .items
+            .iter()
+            .map(|t| TokenView::new(t, now, &viewer))
+            .collect(),
+        paging,
+        filters: FilterOptions::new(&query),
     })
 }
 
@@ -180,13 +236,13 @@ mod tests {
     fn page_links_leave_gaps() {
         let query = TokenListQuery::default();
         let window = PageWindow::clamp(6, 10, 200);
-        let labels: Vec<_> = page_links(&query, &window)
+        let labels: Vec<_> = page_links(LIST_PATH, &query, &window)
             .into_iter()
             .map(|l| l.label)
             .collect();
         assert_eq!(labels, ["1", "…", "4", "5", "6", "7", "8", "…", "20"]);
         let window = PageWindow::clamp(1, 10, 30);
-        let labels: Vec<_> = page_links(&query, &window)
+        let labels: Vec<_> = page_links(LIST_PATH, &query, &window)
             .into_iter()
             .map(|l| l.label)
             .collect();

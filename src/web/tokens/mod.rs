@@ -4,6 +4,7 @@ pub mod actions;
 pub mod details;
 pub mod edit;
 pub mod list;
+pub mod review;
 pub mod wizard;
 
 use crate::db::tokens::Token;

@@ -1,0 +1,522 @@
+//! Admins reviewing permissions: the matrix of who reaches what, its CSV, and the activity log
+//! that records every change, once.
+
+mod common;
+
+use chrono::Duration;
+use common::{Backend, PASSWORD, TestApp, TestUser, attr, select_all, spawn_app, text};
+use diesel::prelude::*;
+use reqwest::Method;
+use scraper::{Html, Selector};
+use serde_json::json;
+use std::collections::BTreeMap;
+use tokendesk::db::events;
+use tokendesk::db::schema::tokens;
+use tokendesk::domain::activity::ActivityQuery;
+use tokendesk::domain::module::MODULES;
+use tokendesk::domain::token::StoredStatus;
+use tokendesk::domain::user::Role;
+
+/// Each row of the matrix: the token's name and, per module column, `all`, `yes` or `no`.
+fn matrix(html: &Html) -> BTreeMap<String, Vec<&'static str>> {
+    let rows = Selector::parse("table.review-table tbody tr").unwrap();
+    let name = Selector::parse("a.token-name").unwrap();
+    let cells = Selector::parse("td.reach").unwrap();
+    html.select(&rows)
+        .map(|row| {
+            let token = row.select(&name).next().unwrap().text().collect::<String>();
+            let reach = row
+                .select(&cells)
+                .map(|cell| {
+                    let class = cell.value().attr("class").unwrap_or_default();
+                    if class.contains("reach-all") {
+                        "all"
+                    } else if class.contains("reach-yes") {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                })
+                .collect();
+            (token, reach)
+        })
+        .collect()
+}
+
+fn column_of(module: &str) -> usize {
+    MODULES.iter().position(|m| m.id == module).unwrap()
+}
+
+async fn the_matrix_marks_exactly_what_each_token_reaches(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.signed_in_user().await;
+    app.token(&user, "Reports feed")
+        .modules("MD-0002,MD-0013")
+        .create();
+    app.token(&user, "Everything").create();
+    app.token(&user, "Helpdesk bot")
+        .modules("MD-0023")
+        .status(StoredStatus::Inactive)
+        .create();
+
+    let html = app.get_html("/integrations/tokens/review").await;
+    let rows = matrix(&html);
+    assert_eq!(rows.len(), 3);
+    let expect = |granted: &[&str]| -> Vec<&'static str> {
+        MODULES
+            .iter()
+            .map(|m| if granted.contains(&m.id) { "yes" } else { "no" })
+            .collect()
+    };
+    assert_eq!(rows["Reports feed"], expect(&["MD-0002", "MD-0013"]));
+    assert_eq!(rows["Everything"], vec!["all"; MODULES.len()]);
+    assert_eq!(rows["Helpdesk bot"], expect(&["MD-0023"]));
+    assert_eq!(
+        select_all(&html, "table.review-table thead abbr")
+            .first()
+            .map(String::as_str),
+        Some("All")
+    );
+    assert_eq!(
+        attr(
+            &html,
+            "table.review-table thead abbr[title=Agreements]",
+            "title"
+        )
+        .as_deref(),
+        Some("Agreements"),
+        "full names as tooltips"
+    );
+    assert_eq!(text(&html, "#active-count"), "2");
+    assert_eq!(text(&html, "#all-count"), "1");
+
+    // module= keeps the tokens that reach it, All-holders included.
+    let html = app
+        .get_html("/integrations/tokens/review?module=MD-0002")
+        .await;
+    let names: Vec<String> = matrix(&html).into_keys().collect();
+    assert_eq!(names, ["Everything", "Reports feed"]);
+    let html = app
+        .get_html("/integrations/tokens/review?module=MD-0023&status=active")
+        .await;
+    assert_eq!(
+        matrix(&html).into_keys().collect::<Vec<_>>(),
+        ["Everything"]
+    );
+    assert_eq!(column_of("MD-0000"), 0);
+}
+
+/// Moves a token's last use and creation into the past.
+fn age(app: &TestApp, id: &str, created_days: i64, used_days: Option<i64>) {
+    let now = app.clock.now();
+    let mut conn = app.pool.get().unwrap();
+    diesel::update(tokens::table.find(id))
+        .set((
+            tokens::created_at.eq(now - Duration::days(created_days)),
+            tokens::last_used_at.eq(used_days.map(|d| now - Duration::days(d))),
+        ))
+        .execute(&mut conn)
+        .unwrap();
+}
+
+async fn stale_follows_its_definition_at_its_edges(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.signed_in_user().await;
+    let cases = [
+        (
+            "Used 29 days ago",
+            400,
+            Some(29),
+            StoredStatus::Active,
+            false,
+        ),
+        (
+            "Used 31 days ago",
+            400,
+            Some(31),
+            StoredStatus::Active,
+            true,
+        ),
+        (
+            "Used 200 days ago",
+            400,
+            Some(200),
+            StoredStatus::Active,
+            true,
+        ),
+        ("Never used, old", 60, None, StoredStatus::Active, true),
+        ("Never used, new", 1, None, StoredStatus::Active, false),
+        ("Disabled and old", 400, None, StoredStatus::Inactive, false),
+    ];
+    for (name, created, used, status, _) in cases {
+        let (token, _) = app.token(&user, name).status(status).create();
+        age(&app, token.id.as_str(), created, used);
+    }
+    let html = app.get_html("/integrations/tokens/review?stale=30").await;
+    let stale: Vec<String> = matrix(&html).into_keys().collect();
+    let expected: Vec<&str> = {
+        let mut names: Vec<&str> = cases
+            .iter()
+            .filter(|case| case.4)
+            .map(|case| case.0)
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(stale, expected);
+    let html = app.get_html("/integrations/tokens/review").await;
+    assert_eq!(
+        text(&html, "#unused-count"),
+        "1",
+        "unused for 90 days: only the one used 200 days ago"
+    );
+}
+
+async fn the_csv_has_the_pages_rows_and_neutralises_formulas(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.signed_in_user().await;
+    app.token(&user, "=cmd|' /C calc'!A0")
+        .modules("MD-0002")
+        .create();
+    for n in 0..30 {
+        app.token(&user, &format!("Token {n:02}"))
+            .modules("MD-0013")
+            .create();
+    }
+    let html = app
+        .get_html("/integrations/tokens/review?module=MD-0013&per_page=100")
+        .await;
+    let on_page: Vec<String> = select_all(&html, "table.review-table tbody tr th .muted");
+    assert_eq!(on_page.len(), 30);
+    let href = attr(&html, ".page-actions a[download]", "href").unwrap();
+    assert!(
+        href.starts_with("/integrations/tokens/review.csv?"),
+        "{href}"
+    );
+    assert!(href.contains("module=MD-0013"));
+
+    let response = app.get(&href).await;
+    assert_eq!(response.status(), 200);
+    let today = app.clock.now().format("%Y-%m-%d").to_string();
+    assert_eq!(
+        response.headers()["content-disposition"],
+        format!("attachment; filename=\"tokens-review-{today}.csv\"").as_str()
+    );
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let body = response.text().await.unwrap();
+    let lines: Vec<&str> = body.lines().collect();
+    assert!(lines[0].starts_with("Token,ID,Extension,Status,Created by,Last used,Last used from,Expires,All,Account,Agreements"));
+    let ids: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    assert_eq!(ids, on_page, "the page's rows, in its order");
+    assert!(
+        lines[1].ends_with("all,all,all,all,all,all,all,all,all,all,all,all,all,all,all,all,all")
+            || lines[1].contains(",no,"),
+        "a cell per module"
+    );
+
+    let everything = app
+        .get("/integrations/tokens/review.csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(everything.lines().count(), 32);
+    let formula = everything.lines().find(|l| l.contains("calc")).unwrap();
+    assert!(formula.starts_with("'=cmd|' /C calc'!A0,"), "{formula}");
+    let agreements = column_of("MD-0002") + 8;
+    assert_eq!(formula.split(',').nth(agreements), Some("yes"));
+}
+
+/// How many events of each kind the account has.
+fn kinds(app: &TestApp, user: &TestUser) -> BTreeMap<&'static str, usize> {
+    let mut conn = app.pool.get().unwrap();
+    let all = events::activity(
+        &mut conn,
+        &user.account.id,
+        &ActivityQuery::default(),
+        100_000,
+        0,
+        None,
+    )
+    .unwrap();
+    let mut counts = BTreeMap::new();
+    for event in all {
+        *counts.entry(event.kind.as_str()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Runs `step` and asserts that it wrote exactly one event, of `kind`.
+async fn one_event<F: std::future::Future<Output = ()>>(
+    app: &TestApp,
+    user: &TestUser,
+    kind: &str,
+    step: F,
+) {
+    let before = kinds(app, user);
+    step.await;
+    let after = kinds(app, user);
+    let mut added: BTreeMap<&str, isize> = BTreeMap::new();
+    for (k, n) in &after {
+        let diff = *n as isize - *before.get(k).unwrap_or(&0) as isize;
+        if diff != 0 {
+            added.insert(k, diff);
+        }
+    }
+    assert_eq!(added, BTreeMap::from([(kind, 1)]), "{kind}");
+}
+
+async fn every_change_writes_exactly_one_event_of_its_kind(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let robert = app.add_user(
+        "Front Street Inc",
+        "robert@frontstreet.example",
+        "Robert Balboa",
+    );
+    one_event(&app, &robert, "user.signed_in", async {
+        app.sign_in(&robert).await;
+    })
+    .await;
+    let stranger = app.another_instance();
+    one_event(&app, &robert, "user.sign_in_failed", async {
+        let status = stranger
+            .sign_in_with("robert@frontstreet.example", "wrong guess!")
+            .await
+            .status();
+        assert_eq!(status, 401);
+    })
+    .await;
+    one_event(&app, &robert, "token.created", async {
+        app.post(
+            "/integrations/tokens/new/general",
+            &[("name", "Walked"), ("description", "x")],
+        )
+        .await;
+        app.post(
+            "/integrations/tokens/new/extension",
+            &[("extension", "custom")],
+        )
+        .await;
+        let response = app
+            .post(
+                "/integrations/tokens/new/permissions",
+                &[("modules", "MD-0002")],
+            )
+            .await;
+        assert_eq!(response.status(), 303);
+    })
+    .await;
+    let html = app.get_html("/integrations/tokens?q=Walked").await;
+    let base = attr(&html, "a.token-name", "href").unwrap();
+    let edit = format!("{base}/edit");
+    one_event(&app, &robert, "token.updated", async {
+        let fields = [
+            ("name", "Walked on"),
+            ("description", "x"),
+            ("modules", "MD-0002"),
+        ];
+        assert_eq!(app.post(&edit, &fields).await.status(), 303);
+    })
+    .await;
+    one_event(&app, &robert, "token.permissions_changed", async {
+        let fields = [
+            ("name", "Walked on"),
+            ("description", "x"),
+            ("modules", "MD-0013"),
+        ];
+        assert_eq!(app.post(&edit, &fields).await.status(), 303);
+    })
+    .await;
+    for (action, kind) in [("disable", "token.disabled"), ("enable", "token.enabled")] {
+        one_event(&app, &robert, kind, async {
+            assert_eq!(
+                app.post(&format!("{base}/{action}"), &[]).await.status(),
+                303
+            );
+        })
+        .await;
+    }
+    one_event(&app, &robert, "token.revealed", async {
+        assert_eq!(app.post(&format!("{base}/reveal"), &[]).await.status(), 200);
+    })
+    .await;
+    one_event(&app, &robert, "token.rotated", async {
+        let response = app.post(&format!("{base}/rotate"), &[("grace", "0")]).await;
+        assert_eq!(response.status(), 200);
+    })
+    .await;
+    let (_, key) = app.token(&robert, "Automation").create();
+    one_event(&app, &robert, "token.renewed", async {
+        let id = base.rsplit('/').next().unwrap();
+        let answer = app
+            .call(
+                &key,
+                Method::POST,
+                &format!("/auth/tokens/{id}/renew"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(answer.status, 200);
+    })
+    .await;
+    one_event(&app, &robert, "token.deleted", async {
+        assert_eq!(app.post(&format!("{base}/delete"), &[]).await.status(), 303);
+    })
+    .await;
+    one_event(&app, &robert, "user.added", async {
+        let response = app
+            .post(
+                "/account/users",
+                &[
+                    ("name", "Adrian"),
+                    ("email", "adrian@frontstreet.example"),
+                    ("role", "member"),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+    })
+    .await;
+    let users = app.get_html("/account/users").await;
+    let adrian = select_all(&users, "table.users-table tbody tr")
+        .iter()
+        .position(|row| row.contains("Adrian"))
+        .unwrap();
+    let adrian_id = Html::parse_document(&app.get("/account/users").await.text().await.unwrap())
+        .select(&Selector::parse("table.users-table tbody tr").unwrap())
+        .nth(adrian)
+        .unwrap()
+        .value()
+        .attr("data-user")
+        .unwrap()
+        .to_owned();
+    let team = format!("/account/users/{adrian_id}");
+    one_event(&app, &robert, "user.role_changed", async {
+        let response = app
+            .post(&format!("{team}/role"), &[("role", "admin")])
+            .await;
+        assert_eq!(response.status(), 303);
+    })
+    .await;
+    for (action, kind) in [
+        ("deactivate", "user.deactivated"),
+        ("activate", "user.activated"),
+    ] {
+        one_event(&app, &robert, kind, async {
+            assert_eq!(
+                app.post(&format!("{team}/{action}"), &[]).await.status(),
+                303
+            );
+        })
+        .await;
+    }
+    one_event(&app, &robert, "user.password_changed", async {
+        let response = app
+            .post(
+                "/account/password",
+                &[
+                    ("current_password", PASSWORD),
+                    ("new_password", "another good password"),
+                    ("confirm_password", "another good password"),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), 303);
+    })
+    .await;
+
+    // Every kind the log knows was walked.
+    let walked = kinds(&app, &robert);
+    for kind in tokendesk::domain::event::EventKind::ALL {
+        assert!(walked.contains_key(kind.as_str()), "{}", kind.as_str());
+    }
+
+    // The log shows them, filters them, and links each to what it is about.
+    let html = app.get_html("/account/activity?kind=token.rotated").await;
+    assert_eq!(select_all(&html, "table.activity-table tbody tr").len(), 1);
+    let about = attr(&html, "a.subject", "href").unwrap();
+    assert!(about.starts_with("/account/activity?token=SU-"), "{about}");
+    let html = app.get_html(&about).await;
+    let kinds_of_token = select_all(&html, "table.activity-table tbody tr td:nth-child(3)");
+    assert_eq!(kinds_of_token.len(), 9, "{kinds_of_token:?}");
+    let html = app
+        .get_html(&format!("/account/activity?actor={}", robert.user.id))
+        .await;
+    assert!(!select_all(&html, "table.activity-table tbody tr").is_empty());
+    let tomorrow = (app.clock.now() + Duration::days(1)).format("%Y-%m-%d");
+    let html = app
+        .get_html(&format!("/account/activity?from={tomorrow}"))
+        .await;
+    assert!(select_all(&html, "table.activity-table tbody tr").is_empty());
+    let failed = app
+        .get_html("/account/activity?kind=user.sign_in_failed")
+        .await;
+    assert_eq!(
+        text(&failed, ".detail"),
+        "robert@frontstreet.example",
+        "the e-mail tried"
+    );
+}
+
+async fn the_activity_is_for_admins_and_cannot_be_changed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let robert = app.signed_in_user().await;
+    app.token(&robert, "Something").create();
+    let response = app.get("/account/activity.csv?kind=user.signed_in").await;
+    assert_eq!(response.status(), 200);
+    let today = app.clock.now().format("%Y-%m-%d").to_string();
+    assert_eq!(
+        response.headers()["content-disposition"],
+        format!("attachment; filename=\"activity-{today}.csv\"").as_str()
+    );
+    let body = response.text().await.unwrap();
+    assert_eq!(body.lines().count(), 2, "{body}");
+    assert!(body.lines().nth(1).unwrap().contains(",user.signed_in,"));
+
+    for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
+        let response = app
+            .client
+            .request(method.clone(), app.url("/account/activity"))
+            .header("X-CSRF-Token", app.csrf_token().await)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            [404, 405].contains(&response.status().as_u16()),
+            "{method}: {}",
+            response.status()
+        );
+    }
+
+    let member = app.add_user_as(
+        "Front Street Inc",
+        "adrian@frontstreet.example",
+        "Adrian Pennino",
+        Role::Member,
+    );
+    let other = app.another_instance();
+    other.sign_in(&member).await;
+    assert_eq!(other.get("/account/activity").await.status(), 403);
+    assert_eq!(other.get("/account/activity.csv").await.status(), 403);
+    assert_eq!(
+        other.get("/integrations/tokens/review").await.status(),
+        200,
+        "everyone reviews"
+    );
+}
+
+on_both_databases!(
+    the_matrix_marks_exactly_what_each_token_reaches,
+    stale_follows_its_definition_at_its_edges,
+    the_csv_has_the_pages_rows_and_neutralises_formulas,
+    every_change_writes_exactly_one_event_of_its_kind,
+    the_activity_is_for_admins_and_cannot_be_changed,
+);
