@@ -132,14 +132,30 @@ impl Instrumentation for LostWatch {
 
 fn is_connection_lost(error: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind, Error};
-    matches!(
-        error,
+    match error {
         Error::DatabaseError(
             DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-            _
-        ) | Error::BrokenTransactionManager
-    )
+            _,
+        )
+        | Error::BrokenTransactionManager => true,
+        // libpq reports a server that ended the connection (shut down, restarted, or a timeout
+        // of its own after a freeze) as an ordinary error; only its words tell.
+        Error::DatabaseError(_, info) => LOST_CONNECTION
+            .iter()
+            .any(|words| info.message().contains(words)),
+        _ => false,
+    }
 }
+
+/// What libpq and PostgreSQL say when the connection is gone rather than the query wrong.
+const LOST_CONNECTION: [&str; 6] = [
+    "terminating connection",
+    "server closed the connection",
+    "could not receive data from server",
+    "could not send data to server",
+    "no connection to the server",
+    "SSL connection has been closed",
+];
 
 fn watch_of(conn: &mut DbConnection) -> Option<&mut LostWatch> {
     match conn {

@@ -239,11 +239,20 @@ impl SessionStore for DbSessionStore {
         let row = row_of(key.as_ref());
         let stored = stored(&state, &row).map_err(|e| UpdateError::Serialization(e.into()))?;
         let now = self.clock.now();
-        let found = db::run(&self.pool, move |conn| {
+        let found = match db::run(&self.pool, move |conn| {
             sessions::update(conn, &row, &stored.data(), now)
         })
         .await
-        .map_err(|e| UpdateError::Other(anyhow::anyhow!(e)))?;
+        {
+            Ok(found) => found,
+            // Gone after the answer was made: the answer stands (a 503 page, most likely),
+            // without this change to the session, rather than turning into a 500.
+            Err(e @ (DbError::Unavailable(_) | DbError::Busy)) => {
+                tracing::warn!(error = %e, "the session could not be saved");
+                return Ok(key);
+            }
+            Err(e) => return Err(UpdateError::Other(anyhow::anyhow!(e))),
+        };
         if found {
             Ok(key)
         } else {
