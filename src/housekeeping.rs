@@ -1,11 +1,11 @@
-//! Work done beside the requests, on a thread of its own: writing the recorded API use in
-//! batches; asking the database every second whether it is still there, so that a restart of
+//! Work done beside the requests, on a thread of its own: writing the recorded API use (last
+//! use, counts) in batches; asking the database every second whether it is still there, so that a restart of
 //! PostgreSQL is noticed (and every pooled connection checked before its next use) even when no
 //! request is running; and deleting expired sessions and sign-in counts. Stopping it writes
 //! what is still buffered.
 
 use crate::clock::Clock;
-use crate::db::last_used::LastUsed;
+use crate::db::usage::{self, UsageBuffer};
 use crate::db::{self, DatabaseUrl, DbError, DbPool, sessions, sign_in_attempts};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -22,21 +22,21 @@ pub struct Housekeeping {
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Option<JoinHandle<()>>,
     pool: DbPool,
-    last_used: Arc<LastUsed>,
+    usage_buffer: Arc<UsageBuffer>,
 }
 
 impl Housekeeping {
     pub fn start(
         pool: DbPool,
         database: &DatabaseUrl,
-        last_used: Arc<LastUsed>,
+        usage_buffer: Arc<UsageBuffer>,
         clock: Clock,
     ) -> Self {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         // A file cannot go away as a server can; there is nothing to watch.
         let watch_database = matches!(database, DatabaseUrl::Postgres(_));
         let thread = {
-            let (stop, pool, last_used) = (stop.clone(), pool.clone(), last_used.clone());
+            let (stop, pool, usage_buffer) = (stop.clone(), pool.clone(), usage_buffer.clone());
             std::thread::Builder::new()
                 .name("housekeeping".into())
                 .spawn(move || {
@@ -47,7 +47,7 @@ impl Housekeeping {
                             tracing::warn!(error = %e, "the database does not answer");
                         }
                         if ticks.is_multiple_of(FLUSH_EVERY) {
-                            flush(&pool, &last_used);
+                            flush(&pool, &usage_buffer);
                         }
                         if ticks.is_multiple_of(PRUNE_EVERY) {
                             prune(&pool, &clock);
@@ -60,7 +60,7 @@ impl Housekeeping {
             stop,
             thread: Some(thread),
             pool,
-            last_used,
+            usage_buffer,
         }
     }
 
@@ -76,7 +76,9 @@ impl Housekeeping {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        flush(&self.pool, &self.last_used);
+        let requests = self.usage_buffer.pending();
+        flush(&self.pool, &self.usage_buffer);
+        tracing::info!(requests, "wrote the API use recorded before the stop");
     }
 }
 
@@ -97,7 +99,7 @@ fn prune(pool: &DbPool, clock: &Clock) {
     let pruned = db::pool::checkout(pool).and_then(|mut conn| {
         Ok((
             sessions::prune(&mut conn, now)?,
-            sign_in_attempts::prune(&mut conn, now)?,
+            sign_in_attempts::prune(&mut conn, now)? + usage::prune(&mut conn, now)?,
         ))
     });
     match pruned {
@@ -113,10 +115,10 @@ fn prune(pool: &DbPool, clock: &Clock) {
     }
 }
 
-fn flush(pool: &DbPool, last_used: &LastUsed) {
-    let written = db::pool::checkout(pool).and_then(|mut conn| last_used.flush(&mut conn));
+fn flush(pool: &DbPool, usage_buffer: &UsageBuffer) {
+    let written = db::pool::checkout(pool).and_then(|mut conn| usage_buffer.flush(&mut conn));
     if let Err(e) = written {
         let e: DbError = e;
-        tracing::warn!(error = %e, "could not record when tokens were last used; kept for the next try");
+        tracing::warn!(error = %e, "could not record how tokens were used; kept for the next try");
     }
 }

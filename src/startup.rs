@@ -3,7 +3,7 @@
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::DbPool;
-use crate::db::last_used::LastUsed;
+use crate::db::usage::UsageBuffer;
 use crate::domain::network::Network;
 use crate::domain::secret_box::MasterKey;
 use crate::error::AppError;
@@ -24,8 +24,8 @@ use tracing_actix_web::TracingLogger;
 pub struct AppState {
     pub pool: DbPool,
     pub master_key: MasterKey,
-    /// API use waiting to be written; see `db::last_used`.
-    pub last_used: Arc<LastUsed>,
+    /// API use waiting to be written; see `db::usage`.
+    pub usage: Arc<UsageBuffer>,
     /// Password checks at once: each takes ~20 MiB and a core for a while, and they share the
     /// blocking threads with database work, which they must not crowd out.
     pub password_checks: tokio::sync::Semaphore,
@@ -55,9 +55,15 @@ pub struct Service {
     server: Server,
     housekeeping: Housekeeping,
     pool: DbPool,
+    usage: Arc<UsageBuffer>,
 }
 
 impl Service {
+    /// The API use recorded and not yet written (written every few seconds and at the stop).
+    pub fn usage(&self) -> Arc<UsageBuffer> {
+        self.usage.clone()
+    }
+
     /// What stops the server: `stop(true)` stops accepting, lets the requests under way finish
     /// (for up to 30 s) and then ends `run_until_stopped`.
     pub fn handle(&self) -> ServerHandle {
@@ -87,20 +93,17 @@ pub fn run(
     config: &Config,
     clock: Clock,
 ) -> std::io::Result<Service> {
-    let last_used = Arc::new(LastUsed::default());
-    let housekeeping = Housekeeping::start(
-        pool.clone(),
-        &config.database,
-        last_used.clone(),
-        clock.clone(),
-    );
+    let usage = Arc::new(UsageBuffer::default());
+    let housekeeping =
+        Housekeeping::start(pool.clone(), &config.database, usage.clone(), clock.clone());
     let pool_for_stop = pool.clone();
+    let usage_for_service = usage.clone();
     let key = Key::from(&config.session_key);
     let store = DbSessionStore::new(pool.clone(), clock.clone());
     let state = aweb::Data::new(AppState {
         pool,
         master_key: config.master_key.clone(),
-        last_used,
+        usage,
         password_checks: tokio::sync::Semaphore::new(PASSWORD_CHECKS_AT_ONCE),
         clock,
         trusted_proxies: config.trusted_proxies.clone(),
@@ -178,9 +181,9 @@ pub fn run(
             .service(web::tokens::details::permissions)
             .service(web::tokens::edit::edit_form)
             .service(web::tokens::edit::edit)
-            .service(web::tokens::actions::set_status)
+            .service(web::tokens::actions::act)
             .service(web::tokens::actions::confirm_delete)
-            .service(web::tokens::actions::delete)
+            .service(web::tokens::bulk::act_on_selection)
             .service(web::tokens::actions::confirm_rotate)
             .service(web::tokens::actions::rotate)
             .default_service(aweb::to(|| async {
@@ -198,5 +201,6 @@ pub fn run(
         server,
         housekeeping,
         pool: pool_for_stop,
+        usage: usage_for_service,
     })
 }

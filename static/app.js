@@ -113,6 +113,28 @@
     });
   }
 
+  // Tokens list: a select-all for the page, and how many rows are ticked.
+  var selectAll = document.getElementById("select-all");
+  var bulkForm = document.getElementById("bulk-form");
+  if (selectAll && bulkForm) {
+    var rows = document.querySelectorAll('input[name="ids"][form="bulk-form"]');
+    var count = document.getElementById("selected-count");
+    var update = function () {
+      var ticked = Array.prototype.filter.call(rows, function (box) { return box.checked; }).length;
+      selectAll.checked = ticked > 0 && ticked === rows.length;
+      selectAll.indeterminate = ticked > 0 && ticked < rows.length;
+      count.textContent = ticked === 0 ? "With the selected tokens:"
+        : (ticked === 1 ? "1 token selected:" : ticked + " tokens selected:");
+    };
+    selectAll.hidden = false;
+    selectAll.addEventListener("change", function () {
+      rows.forEach(function (box) { box.checked = selectAll.checked; });
+      update();
+    });
+    rows.forEach(function (box) { box.addEventListener("change", update); });
+    update();
+  }
+
   // Permissions tab: the filter narrows the table as you type.
   var filter = document.querySelector("input[data-filter-table]");
   if (filter) {

@@ -192,7 +192,12 @@ fn by_status(samples: &[&Sample]) -> BTreeMap<u16, usize> {
 
 /// While the database is away every answer is 503 (with Retry-After, and SRV_002 from the API)
 /// or a success that was under way, never a 500, and none takes longer than the timeout allows.
-fn assert_outage_answers(samples: &[&Sample]) {
+/// On failure the server's log is printed: that is where a 500 says what it was.
+fn assert_outage_answers(samples: &[&Sample], server: &common::binary::Running) {
+    let unexpected = samples.iter().any(|s| ![200, 503].contains(&s.status));
+    if unexpected || samples.iter().any(|s| s.took > LONGEST_ANSWER) {
+        eprintln!("the server's log:\n{}", server.stderr());
+    }
     for sample in samples {
         assert!(
             sample.took <= LONGEST_ANSWER,
@@ -255,7 +260,7 @@ async fn postgresql_stopped_and_started_again() {
             && during.iter().any(|s| s.status == 503 && s.what == "readyz"),
         "the outage was noticed everywhere: {during:?}"
     );
-    assert_outage_answers(&during);
+    assert_outage_answers(&during, &server);
     let first_success = after
         .iter()
         .find(|s| s.status == 200 && s.what == "api")
@@ -327,7 +332,7 @@ async fn postgresql_frozen_then_thawed() {
             && during.iter().any(|s| s.status == 503 && s.what == "readyz"),
         "the freeze was noticed: {during:?}"
     );
-    assert_outage_answers(&during);
+    assert_outage_answers(&during, &server);
     let first_success = samples
         .iter()
         .filter(|s| s.sent >= thawed_at && s.status == 200 && s.what == "api")
@@ -446,7 +451,8 @@ fn eight_instances_start_at_once_on_sqlite() {
 }
 
 /// SIGTERM while keys are being used: the server finishes what is under way and writes every
-/// use it recorded before it exits.
+/// use it recorded before it exits: the last uses, and every request in the day's counts (500
+/// sent by one key just before the signal are all there after a restart).
 async fn sigterm_under_load_loses_no_recorded_use(backend: Backend) {
     let database = TestDatabase::new(backend);
     let url = common::binary::database_url(&database);
@@ -501,6 +507,17 @@ async fn sigterm_under_load_loses_no_recorded_use(backend: Backend) {
     for response in futures_util::future::join_all(uses).await {
         assert_eq!(response.unwrap().status(), 200);
     }
+    const COUNTED: usize = 500;
+    for _ in 0..COUNTED / 20 {
+        let burst = (0..20).map(|_| {
+            api.get(format!("{base}/public/v1/auth/context"))
+                .header("Authorization", format!("ApiKey {}", keys[0]))
+                .send()
+        });
+        for response in futures_util::future::join_all(burst).await {
+            assert_eq!(response.unwrap().status(), 200);
+        }
+    }
     server.signal("TERM");
     // A client that keeps its connection busy would keep a graceful stop waiting to its limit.
     stop.store(true, Ordering::Relaxed);
@@ -530,9 +547,48 @@ async fn sigterm_under_load_loses_no_recorded_use(backend: Backend) {
         })
         .count();
     assert_eq!(lost, 0, "every use recorded before the stop was written");
+    drop(conn);
+
+    // Restarted, the server answers the counts: every request of the first key, and at least
+    // every background request that was answered.
+    let (mut again, base, _) = serve(database.dir(), &url, &["serve"]);
+    let requests = |id: &str| {
+        let (api, base, key) = (api.clone(), base.clone(), key.clone());
+        let id = id.to_owned();
+        async move {
+            let days: Vec<serde_json::Value> = api
+                .get(format!("{base}/public/v1/auth/tokens/{id}/usage"))
+                .header("Authorization", format!("ApiKey {key}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            days.iter()
+                .map(|d| d["requests"].as_u64().unwrap())
+                .sum::<u64>()
+        }
+    };
+    let first = keys[0].split(':').next().unwrap();
+    let counted = requests(first).await;
+    assert_eq!(counted, 1 + COUNTED as u64, "one use, then {COUNTED}");
+    let admin = requests(key.split(':').next().unwrap()).await;
+    assert!(
+        admin >= 25 + served as u64,
+        "{admin} counted for {served} background requests and 25 creations"
+    );
+    again.signal("TERM");
+    assert!(
+        again
+            .wait_for_exit(Duration::from_secs(40))
+            .unwrap()
+            .success()
+    );
     eprintln!(
-        "FIGURES sigterm ({backend:?}): {} uses just before SIGTERM, {served} background \
-         requests all answered 200, records lost: {lost}",
+        "FIGURES sigterm ({backend:?}): {} uses and {COUNTED} counted requests just before \
+         SIGTERM, {served} background requests all answered 200, records lost: {lost}, \
+         requests counted after restart: {counted}",
         keys.len()
     );
 }

@@ -7,6 +7,7 @@ use super::error::ApiError;
 use crate::db::accounts::Account;
 use crate::db::tokens::KeyHolder;
 use crate::db::tokens::Token;
+use crate::db::usage::KeyUse;
 use crate::db::{self, DbConnection, DbError};
 use crate::domain::api_key::ApiKey;
 use crate::domain::module::{Module, ModuleSet};
@@ -55,17 +56,16 @@ impl ApiCaller {
         }
     }
 
-    /// The live, active token the key names, if the secret matches.
     /// The live, active token the key names, if the secret matches (or the one a rotation
     /// replaced, within its grace period) and the request comes from an allowed network.
     fn authenticate(
-        conn: &mut DbConnection,
+        holder: Option<KeyHolder>,
         key: &ApiKey,
         client_ip: Option<String>,
         now: NaiveDateTime,
     ) -> Result<Self, ApiError> {
         let invalid = || ApiError::unauthorized("AUTH_002", "The API key is not valid.");
-        let holder = Token::for_key(conn, &key.token_id)?.ok_or_else(invalid)?;
+        let holder = holder.ok_or_else(invalid)?;
         if !holder.accepts(&key.secret, now) {
             return Err(invalid());
         }
@@ -157,7 +157,9 @@ impl FromRequest for ApiRequest {
 
 impl ApiRequest {
     /// Authenticates the key, checks `module` (when the endpoint belongs to one) and runs `work`,
-    /// all in one trip to the database's thread pool.
+    /// all in one trip to the database's thread pool. The request is then counted against the
+    /// token the key names, if there is one, accepted or refused; counting is in memory, written
+    /// later (see `db::usage`).
     pub async fn run<T, F>(
         self,
         module: Option<Module>,
@@ -172,16 +174,31 @@ impl ApiRequest {
             .state
             .ok_or_else(|| ApiError::from(DbError::Cancelled))?;
         let client_ip = self.client_ip;
-        let last_used = state.last_used.clone();
+        let usage = state.usage.clone();
         let now = state.clock.now();
         db::run_with(&state.pool, move |conn| {
-            let caller = ApiCaller::authenticate(conn, &key, client_ip, now)?;
-            last_used.record(&caller.token.id, now, caller.client_ip.clone());
-            if let Some(module) = module {
-                caller.require(module)?;
+            let holder = Token::for_key(conn, &key.token_id)?;
+            let named = holder.is_some();
+            let caller = ApiCaller::authenticate(holder, &key, client_ip.clone(), now);
+            let authenticated = caller.is_ok();
+            let answer = caller.and_then(|caller| {
+                if let Some(module) = module {
+                    caller.require(module)?;
+                }
+                let output = work(conn, &caller)?;
+                Ok((caller, output))
+            });
+            if named {
+                let refused = answer.as_ref().err().is_some_and(ApiError::is_refusal);
+                let used = KeyUse {
+                    at: now,
+                    client_ip,
+                    authenticated,
+                    refused,
+                };
+                usage.record(&key.token_id, used);
             }
-            let output = work(conn, &caller)?;
-            Ok((caller, output))
+            answer
         })
         .await
     }

@@ -60,6 +60,14 @@ impl ApiError {
         Self::validation(vec![format!("{field}: {message}")])
     }
 
+    /// Answered 401 or 403: the key, or what it may reach, was refused.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self.status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        )
+    }
+
     pub fn not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

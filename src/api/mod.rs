@@ -83,6 +83,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(tokens::revoke)
             .service(tokens::rotate)
             .service(tokens::renew)
+            .service(tokens::usage)
             .default_service(web::to(no_such_endpoint)),
     );
 }

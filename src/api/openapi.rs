@@ -45,6 +45,7 @@ impl Modify for ApiKeyHeader {
         super::tokens::revoke,
         super::tokens::rotate,
         super::tokens::renew,
+        super::tokens::usage,
     ),
     components(schemas(
         ErrorBody,
@@ -56,6 +57,7 @@ impl Modify for ApiKeyHeader {
         views::TokenOut,
         views::CreatedToken,
         views::RenewedToken,
+        views::UsageDay,
         views::NewKeyIn,
         views::AgreementOut,
         views::Context,

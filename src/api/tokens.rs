@@ -5,7 +5,7 @@ use super::body::ApiBody;
 use super::error::{ApiError, ErrorBody};
 use super::views::{
     CreatedToken, NewKeyIn, NewTokenIn, Permission, PermissionIn, PermissionsIn, RenewedToken,
-    TokenChangeIn, TokenOut, instant,
+    TokenChangeIn, TokenOut, UsageDay, instant,
 };
 use super::{collection, list_query, paging_query};
 use crate::db::tokens::{Grant, KeyChange, ModuleChange, NewKey, NewToken, Token, TokenEdit};
@@ -19,12 +19,13 @@ use crate::domain::module::{Module, ModuleSet};
 use crate::domain::query::parse_instant;
 use crate::domain::token::StoredStatus;
 use crate::domain::token_form::{General, GeneralInput};
+use crate::domain::usage::parse_range;
 use crate::startup::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{
     HttpRequest, HttpResponse, delete as delete_route, get as get_route, post, put, web,
 };
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 
 /// Every endpoint here belongs to the Integrations module.
 const INTEGRATIONS: Option<Module> = Some(Module::INTEGRATIONS);
@@ -446,6 +447,63 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     change_permissions(api, &id, body, false).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The token's API requests per UTC day from `from` to `to` (`YYYY-MM-DD`, both included; by
+/// default the last 30 days), one item per day with use, oldest first.
+#[utoipa::path(
+    get, path = "/auth/tokens/{id}/usage", tag = "tokens",
+    params(
+        ("id" = String, Path, description = "SU-160-984-311"),
+        ("from" = Option<String>, Query, description = "First day, YYYY-MM-DD"),
+        ("to" = Option<String>, Query, description = "Last day, YYYY-MM-DD (default today)"),
+    ),
+    responses((status = 200, body = [UsageDay]), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("ApiKey" = []))
+)]
+#[get_route("/auth/tokens/{id}/usage")]
+pub async fn usage(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    api: ApiRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = token_id(&id);
+    let range = usage_range(req.query_string(), state.clock.now().date());
+    let (_, days) = api
+        .run(INTEGRATIONS, move |conn, caller| {
+            let (from, to) = range?;
+            let (token, _) = find(conn, caller, &id?)?;
+            Ok(db::usage::days(conn, &token.id, from, to)?)
+        })
+        .await?;
+    let days: Vec<UsageDay> = days.into_iter().map(UsageDay::from).collect();
+    Ok(HttpResponse::Ok().json(days))
+}
+
+fn usage_range(query: &str, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
+        .map_err(|e| ApiError::bad_request(format!("Invalid query: {e}.")))?
+        .into_inner();
+    let (mut from, mut to) = (None, None);
+    for (name, value) in pairs {
+        let slot = match name.as_str() {
+            "from" => &mut from,
+            "to" => &mut to,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid query: unknown parameter {name:?}; use from and to (YYYY-MM-DD)."
+                )));
+            }
+        };
+        if slot.replace(value).is_some() {
+            return Err(ApiError::bad_request(format!(
+                "Invalid query: {name} is given twice."
+            )));
+        }
+    }
+    parse_range(from.as_deref(), to.as_deref(), today)
+        .map_err(|e| ApiError::bad_request(format!("Invalid query: {e}.")))
 }
 
 /// Gives the token a new key, as rotate and renew do; answers it with the key this once.

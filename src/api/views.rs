@@ -5,6 +5,7 @@ use crate::db::agreements::Agreement;
 use crate::db::tokens::{Grant, Stamp, Token};
 use crate::domain::module::Module;
 use crate::domain::token::Actor;
+use crate::domain::usage::DayCount;
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -139,6 +140,27 @@ pub struct CreatedToken {
     pub token_fields: TokenOut,
     /// The API key, `SU-…:<secret>`. It is not returned again; the UI can reveal it.
     pub token: String,
+}
+
+/// A token's API requests on one UTC day.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageDay {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// Every request made with the token's key.
+    pub requests: u64,
+    /// Those of them answered 401 or 403.
+    pub refused: u64,
+}
+
+impl From<DayCount> for UsageDay {
+    fn from(day: DayCount) -> Self {
+        Self {
+            date: day.date.format("%Y-%m-%d").to_string(),
+            requests: day.requests,
+            refused: day.refused,
+        }
+    }
 }
 
 /// A token with a new key: the key, this once, and until when the previous one works.

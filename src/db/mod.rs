@@ -2,8 +2,8 @@
 
 pub mod accounts;
 pub mod agreements;
+pub mod bulk;
 pub mod events;
-pub mod last_used;
 pub mod pool;
 pub mod query;
 pub mod schema;
@@ -12,6 +12,7 @@ pub mod sessions;
 pub mod sign_in_attempts;
 pub mod token_filters;
 pub mod tokens;
+pub mod usage;
 pub mod users;
 
 pub use pool::{

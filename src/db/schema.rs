@@ -71,6 +71,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    token_usage (token_id, day) {
+        token_id -> Text,
+        day -> Date,
+        requests -> BigInt,
+        refused -> BigInt,
+    }
+}
+
+diesel::table! {
+    token_usage_hourly (token_id, hour) {
+        token_id -> Text,
+        hour -> Timestamp,
+        requests -> BigInt,
+        refused -> BigInt,
+    }
+}
+
+diesel::table! {
     token_permissions (token_id, module_id) {
         token_id -> Text,
         module_id -> Text,
@@ -131,4 +149,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     agreements,
     sessions,
     sign_in_attempts,
+    token_usage,
+    token_usage_hourly,
 );

@@ -745,7 +745,7 @@ pub fn account_of(conn: &mut DbConnection, id: &TokenId) -> Result<Option<Accoun
 
 /// What the requester's live token `id` holds, if the requester may manage a token holding
 /// that; another account's token is `NotFound`, whatever it holds.
-fn within_reach(
+pub(super) fn within_reach(
     conn: &mut DbConnection,
     by: &Requester,
     id: &TokenId,

@@ -21,4 +21,5 @@ pub mod text;
 pub mod throttle;
 pub mod token;
 pub mod token_form;
+pub mod usage;
 pub mod user;

@@ -29,6 +29,54 @@ impl StoredStatus {
     }
 }
 
+/// What can be done to several tokens at once (and to one from its menu).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAction {
+    Disable,
+    Enable,
+    Delete,
+}
+
+impl TokenAction {
+    pub const ALL: [Self; 3] = [Self::Disable, Self::Enable, Self::Delete];
+
+    /// As a form sends it: `disable`, `enable`, `delete`.
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_param() == value)
+    }
+
+    pub fn as_param(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Enable => "enable",
+            Self::Delete => "delete",
+        }
+    }
+
+    /// "Disable", as a button says it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Disable => "Disable",
+            Self::Enable => "Enable",
+            Self::Delete => "Delete",
+        }
+    }
+
+    /// "disabled", as a message says it.
+    pub fn done(self) -> &'static str {
+        match self {
+            Self::Disable => "disabled",
+            Self::Enable => "enabled",
+            Self::Delete => "deleted",
+        }
+    }
+
+    /// Whether a token in use should be warned about before this is done to it.
+    pub fn stops_keys(self) -> bool {
+        self != Self::Enable
+    }
+}
+
 /// What is shown and enforced: an active token past its expiration date is expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenStatus {

@@ -18,6 +18,7 @@ use tokendesk::clock::Clock;
 use tokendesk::config::Config;
 use tokendesk::db::accounts::Account;
 use tokendesk::db::tokens::{NewToken, Token};
+use tokendesk::db::usage::UsageBuffer;
 use tokendesk::db::users::{NewUser, User};
 use tokendesk::db::{self, DatabaseUrl, DbPool};
 use tokendesk::domain::api_key::ApiKey;
@@ -130,6 +131,8 @@ pub struct TestApp {
     /// The server's clock: moving it forward ages sessions and sign-in counts.
     pub clock: Clock,
     pub config: Config,
+    /// The server's buffer of API use, written every few seconds; `flush_usage` writes it now.
+    pub usage: Arc<UsageBuffer>,
     /// Removed with the first instance; `None` on another instance sharing it.
     _database: Option<TestDatabase>,
 }
@@ -190,6 +193,7 @@ fn serve(config: Config, clock: Clock, backend: Backend) -> TestApp {
     let port = listener.local_addr().unwrap().port();
     let service = tokendesk::startup::run(listener, pool.clone(), &config, clock.clone())
         .expect("server starts");
+    let usage = service.usage();
     tokio::spawn(service.run_until_stopped());
     let jar = Arc::new(Jar::default());
     TestApp {
@@ -201,6 +205,7 @@ fn serve(config: Config, clock: Clock, backend: Backend) -> TestApp {
         backend,
         clock,
         config,
+        usage,
         _database: None,
     }
 }
@@ -210,6 +215,25 @@ impl TestApp {
     /// balancer; it has a browser (cookie jar) of its own.
     pub fn another_instance(&self) -> TestApp {
         serve(self.config.clone(), self.clock.clone(), self.backend)
+    }
+
+    /// The token's status as stored (deleted tokens are inactive).
+    pub fn stored_status(&self, id: &tokendesk::domain::ids::TokenId) -> StoredStatus {
+        use diesel::prelude::*;
+        use tokendesk::db::schema::tokens;
+        let mut conn = self.pool.get().unwrap();
+        let status: String = tokens::table
+            .find(id.as_str())
+            .select(tokens::status)
+            .first(&mut conn)
+            .unwrap();
+        StoredStatus::from_stored(&status)
+    }
+
+    /// Writes the API use recorded so far, as the server does every few seconds.
+    pub fn flush_usage(&self) {
+        let mut conn = db::pool::checkout(&self.pool).expect("a connection");
+        self.usage.flush(&mut conn).expect("usage written");
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -848,3 +848,107 @@ async fn an_admin_follows_a_token_in_the_activity_and_downloads_it() {
     assert!(csv.lines().nth(1).unwrap().contains(",token.disabled,"));
     browser.finish().await;
 }
+
+#[tokio::test]
+async fn selecting_three_tokens_and_disabling_them_from_the_confirmation() {
+    let Some((app, user, mut browser)) = journey("bulk_disable").await else {
+        return;
+    };
+    app.token(&user, "Stays on").create();
+    let (_, busy) = app.token(&user, "Nightly sync").create();
+    app.token(&user, "Old import").create();
+    app.token(&user, "Zapier hook").create();
+    for _ in 0..3 {
+        let answer = app.call(&busy, Method::GET, "/auth/context", None).await;
+        assert_eq!(answer.status, 200);
+    }
+    app.flush_usage();
+    sign_in(&app, &mut browser).await;
+    // Select all on the page, then untick the one that stays on.
+    browser.click("#select-all").await;
+    browser
+        .wait_for_text("#selected-count", "4 tokens selected:")
+        .await;
+    let boxes = browser.find_all("input.select-token").await;
+    let names = browser.texts("a.token-name").await;
+    let keep = names.iter().position(|n| n == "Stays on").unwrap();
+    boxes[keep].clone().click().await.unwrap();
+    browser
+        .wait_for_text("#selected-count", "3 tokens selected:")
+        .await;
+    browser.screenshot("selected").await;
+    browser.click("#bulk-form button[value=disable]").await;
+    browser.wait_for_path("/integrations/tokens/bulk").await;
+    assert_eq!(browser.text("h1").await, "Disable 3 tokens?");
+    let mut listed = browser.texts("li.confirm-token > strong").await;
+    listed.sort();
+    assert_eq!(listed, ["Nightly sync", "Old import", "Zapier hook"]);
+    let warning = browser.text(".in-use").await;
+    assert!(
+        warning.contains("3 requests in the last 24 hours"),
+        "{warning}"
+    );
+    browser.screenshot("confirmation").await;
+    browser.click("form.form-actions button.danger").await;
+    browser
+        .wait_for_text(".alert-info", "3 tokens disabled.")
+        .await;
+    let names = browser.texts("a.token-name").await;
+    let statuses = browser.texts("td .status").await;
+    for (name, status) in names.iter().zip(&statuses) {
+        let expected = if name == "Stays on" {
+            "Active"
+        } else {
+            "Disabled"
+        };
+        assert_eq!(status, expected, "{name}");
+    }
+    browser.screenshot("disabled").await;
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn the_details_page_charts_thirty_days_of_use() {
+    let Some((app, user, mut browser)) = journey("usage_chart").await else {
+        return;
+    };
+    let (token, key) = app.token(&user, "Charted").create();
+    let wrong = ApiKey::new(
+        token.id.clone(),
+        tokendesk::domain::api_key::TokenSecret::generate(&token.id),
+    );
+    // A few weeks of use, some of it refused, with quiet days between.
+    let mut today = 0;
+    for (day, accepted, refused) in [
+        (0, 12, 0),
+        (4, 30, 2),
+        (9, 7, 0),
+        (15, 22, 5),
+        (21, 3, 0),
+        (27, 18, 1),
+    ] {
+        app.clock.advance(chrono::Duration::days(day - today));
+        today = day;
+        for _ in 0..accepted {
+            app.call(&key, Method::GET, "/auth/context", None).await;
+        }
+        for _ in 0..refused {
+            app.call(&wrong, Method::GET, "/auth/context", None).await;
+        }
+        app.flush_usage();
+    }
+    sign_in(&app, &mut browser).await;
+    browser
+        .goto(&app.url(&format!("/integrations/tokens/{}", token.id)))
+        .await;
+    browser.find("figure.usage-chart svg").await;
+    assert_eq!(
+        browser.find_all("figure.usage-chart svg g.bar").await.len(),
+        30
+    );
+    assert_eq!(browser.find_all("#usage-table tbody tr").await.len(), 30);
+    assert_eq!(browser.text("#usage-30d").await, "100");
+    assert_eq!(browser.text("#usage-refused").await, "8");
+    browser.screenshot("chart").await;
+    browser.finish().await;
+}

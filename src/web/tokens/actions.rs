@@ -1,10 +1,14 @@
-//! The ⋮ menu: disable, enable, rotate the key, and delete with its confirmation.
+//! The ⋮ menu: disable, enable, rotate the key, and delete, with their confirmations.
 
+use super::confirm::{ConfirmPage, Confirmation, Target};
 use super::{LIST_PATH, SelectOption, TokenView, token_id};
-
+use crate::db::bulk::{self, Refusal};
 use crate::db::tokens::{KeyChange, NewKey, Token};
+use crate::db::usage;
+use crate::domain::ids::TokenId;
 use crate::domain::lifecycle::Grace;
-use crate::domain::token::StoredStatus;
+use crate::domain::token::TokenAction;
+use crate::domain::usage::RecentUse;
 use crate::error::AppError;
 use crate::startup::AppState;
 use crate::web::session::TypedSession;
@@ -13,11 +17,14 @@ use actix_web::{HttpResponse, Responder, get, post, web};
 use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
+use std::collections::HashMap;
 
 /// The body is optional: script calls may send only the `X-CSRF-Token` header.
 #[derive(Deserialize)]
 pub struct ActionForm {
     return_to: Option<String>,
+    /// `yes` once the user has seen the confirmation.
+    confirm: Option<String>,
 }
 
 /// Back to where the action was started (the list page with its filters, or the details page).
@@ -25,9 +32,19 @@ fn back(return_to: Option<&str>) -> String {
     local_path(return_to, LIST_PATH).unwrap_or_else(|| LIST_PATH.to_owned())
 }
 
-/// `disable` or `enable`, as the path says.
-#[post("/integrations/tokens/{id}/{action:disable|enable}")]
-pub async fn set_status(
+/// What happened to a token the ⋮ menu acted on.
+enum Outcome {
+    Done(String),
+    /// In use: the user must see the warning first.
+    Confirm(Box<Token>, HashMap<TokenId, RecentUse>),
+    Refused(Option<Refusal>),
+}
+
+/// Disable, enable or delete one token. Disabling or deleting a token used in the last seven
+/// days shows the confirmation with its use first (unless this is the confirmation); one unused
+/// is acted on at once.
+#[post("/integrations/tokens/{id}/{action:disable|enable|delete}")]
+pub async fn act(
     current: CurrentUser,
     session: TypedSession,
     state: web::Data<AppState>,
@@ -36,28 +53,66 @@ pub async fn set_status(
 ) -> Result<HttpResponse, AppError> {
     let (raw_id, action) = path.into_inner();
     let id = token_id(&raw_id)?;
-    let (status, verb) = if action == "enable" {
-        (StoredStatus::Active, "enabled")
-    } else {
-        (StoredStatus::Inactive, "disabled")
-    };
-    let token = current
+    let action = TokenAction::parse(&action).ok_or(AppError::NotFound)?;
+    let form = form.map(web::Form::into_inner);
+    let return_to = back(form.as_ref().and_then(|f| f.return_to.as_deref()));
+    let confirmed = form.as_ref().and_then(|f| f.confirm.as_deref()) == Some("yes");
+    let now = state.clock.now();
+    let target = id.clone();
+    let outcome = current
         .run(&state, move |conn, by| {
-            Token::set_status(conn, by, &id, status)
+            if action.stops_keys() && !confirmed {
+                let token = Token::find(conn, &by.account_id, &id)?;
+                let recent = usage::recent_use(conn, [&token], now)?;
+                if !recent.is_empty() {
+                    return Ok(Outcome::Confirm(Box::new(token), recent));
+                }
+            }
+            Ok(
+                match bulk::apply(conn, by, std::slice::from_ref(&id), action)? {
+                    Ok(done) => {
+                        Outcome::Done(done.into_iter().map(|t| t.name).next().unwrap_or_default())
+                    }
+                    Err(refusals) => Outcome::Refused(refusals.into_iter().next()),
+                },
+            )
         })
         .await?;
-    session.set_flash(&format!("Token “{}” {verb}.", token.name));
-    Ok(see_other(&back(
-        form.as_ref().and_then(|f| f.return_to.as_deref()),
-    )))
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "tokens/delete.html")]
-struct ConfirmDeletePage {
-    layout: Layout,
-    token: TokenView,
-    return_to: String,
+    match outcome {
+        Outcome::Refused(refusal) => Err(match refusal {
+            Some(Refusal {
+                name: Some(_),
+                reason,
+                ..
+            }) => AppError::Forbidden(reason),
+            _ => AppError::NotFound,
+        }),
+        Outcome::Confirm(token, recent) => {
+            current.require_manage(&token.created.by)?;
+            let confirmation = Confirmation {
+                action,
+                target: Target::One(target),
+                tokens: std::slice::from_ref(token.as_ref()),
+                recent: &recent,
+                refusals: &[],
+                now,
+                return_to,
+            };
+            ConfirmPage::new(
+                Layout::new(&current, &session),
+                &current.person(),
+                confirmation,
+            )
+            .respond()
+        }
+        Outcome::Done(name) => {
+            session.set_flash(&format!("Token “{name}” {}.", action.done()));
+            // A deleted token's own page is gone; it cannot be the way back.
+            let gone = action == TokenAction::Delete
+                && return_to.starts_with(&format!("{LIST_PATH}/{target}"));
+            Ok(see_other(if gone { LIST_PATH } else { &return_to }))
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -65,7 +120,7 @@ pub struct ReturnQuery {
     return_to: Option<String>,
 }
 
-/// Without JavaScript, Delete in the ⋮ menu leads here to confirm.
+/// Without JavaScript (or for a token in use), Delete in the ⋮ menu leads here to confirm.
 #[get("/integrations/tokens/{id}/delete")]
 pub async fn confirm_delete(
     current: CurrentUser,
@@ -73,46 +128,32 @@ pub async fn confirm_delete(
     state: web::Data<AppState>,
     path: web::Path<String>,
     query: web::Query<ReturnQuery>,
-) -> Result<impl Responder, AppError> {
+) -> Result<HttpResponse, AppError> {
     let id = token_id(&path)?;
-    let token = current
+    let now = state.clock.now();
+    let (token, recent) = current
         .run(&state, move |conn, by| {
-            Token::find(conn, &by.account_id, &id)
+            let token = Token::find(conn, &by.account_id, &id)?;
+            let recent = usage::recent_use(conn, [&token], now)?;
+            Ok((token, recent))
         })
         .await?;
     current.require_manage(&token.created.by)?;
-    Ok(ConfirmDeletePage {
-        layout: Layout::new(&current, &session),
-        token: TokenView::new(&token, state.clock.now(), &current.person()),
+    let confirmation = Confirmation {
+        action: TokenAction::Delete,
+        target: Target::One(token.id.clone()),
+        tokens: std::slice::from_ref(&token),
+        recent: &recent,
+        refusals: &[],
+        now,
         return_to: back(query.return_to.as_deref()),
-    })
-}
-
-#[post("/integrations/tokens/{id}/delete")]
-pub async fn delete(
-    current: CurrentUser,
-    session: TypedSession,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    form: Option<web::Form<ActionForm>>,
-) -> Result<HttpResponse, AppError> {
-    let id = token_id(&path)?;
-    let name = current
-        .run(&state, move |conn, by| {
-            let token = Token::find(conn, &by.account_id, &id)?;
-            Token::delete(conn, by, &id)?;
-            Ok(token.name)
-        })
-        .await?;
-    session.set_flash(&format!("Token “{name}” deleted."));
-    // The deleted token's own page is gone; its details page cannot be the way back.
-    let target = back(form.as_ref().and_then(|f| f.return_to.as_deref()));
-    let target = if target.starts_with(&format!("{LIST_PATH}/")) {
-        LIST_PATH.to_owned()
-    } else {
-        target
     };
-    Ok(see_other(&target))
+    ConfirmPage::new(
+        Layout::new(&current, &session),
+        &current.person(),
+        confirmation,
+    )
+    .respond()
 }
 
 #[derive(Template, WebTemplate)]

@@ -1,8 +1,9 @@
 //! A token's details: the General tab (with reveal and copy of the key), the Permissions tab,
 //! and the history.
 
+use super::usage::UsageView;
 use super::{TokenView, format_time, token_id};
-use crate::db::{events, tokens::Token};
+use crate::db::{events, tokens::Token, usage};
 use crate::domain::module::{MODULES, ModuleSet};
 use crate::error::AppError;
 use crate::startup::AppState;
@@ -27,6 +28,7 @@ struct DetailsPage {
     layout: Layout,
     token: TokenView,
     events: Vec<EventView>,
+    usage: UsageView,
     return_to: String,
     /// The key in clear, only on the page answering a no-JavaScript reveal.
     revealed_key: Option<String>,
@@ -40,17 +42,20 @@ impl DetailsPage {
         id: crate::domain::ids::TokenId,
         revealed_key: Option<String>,
     ) -> Result<Self, AppError> {
-        let (token, history) = current
+        let now = state.clock.now();
+        let (token, history, summary) = current
             .run(state, move |conn, by| {
                 let token = Token::find(conn, &by.account_id, &id)?;
                 let history = events::recent(conn, &id, 10)?;
-                Ok((token, history))
+                let summary = usage::summary(conn, &id, now)?;
+                Ok((token, history, summary))
             })
             .await?;
         Ok(Self {
             layout: Layout::new(current, session),
             return_to: format!("/integrations/tokens/{}", token.id),
-            token: TokenView::new(&token, state.clock.now(), &current.person()),
+            token: TokenView::new(&token, now, &current.person()),
+            usage: UsageView::new(&summary),
             events: history
                 .into_iter()
                 .map(|e| EventView {

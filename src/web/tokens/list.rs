@@ -30,6 +30,8 @@ pub struct ListParams {
     sort: Option<String>,
     module: Option<String>,
     stale: Option<String>,
+    /// `all`: the page with every row ticked, the select-all of browsers without JavaScript.
+    select: Option<String>,
 }
 
 impl ListParams {
@@ -133,6 +135,10 @@ struct ListPage {
     tokens: Vec<TokenView>,
     paging: Paging,
     filters: FilterOptions,
+    /// Whether any row can be selected for a bulk action.
+    selectable: bool,
+    select_all: bool,
+    select_all_url: String,
 }
 
 fn page_url(path: &str, query: &TokenListQuery, page: u32) -> String {
@@ -216,13 +222,22 @@ pub async fn list(
         tokens_page(&current, &state, LIST_PATH, &mut query, |_, _, _| Ok(())).await?;
     let now = state.clock.now();
     let viewer = current.person();
+    let tokens: Vec<TokenView> = page
+        .items
+        .iter()
+        .map(|t| TokenView::new(t, now, &viewer))
+        .collect();
+    let separator = if paging.return_to.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
     Ok(ListPage {
         layout: Layout::new(&current, &session),
-        tokens: page
-            .items
-            .iter()
-            .map(|t| TokenView::new(t, now, &viewer))
-            .collect(),
+        selectable: tokens.iter().any(|t| t.manageable),
+        select_all: params.select.as_deref() == Some("all"),
+        select_all_url: format!("{}{separator}select=all", paging.return_to),
+        tokens,
         paging,
         filters: FilterOptions::new(&query),
     })

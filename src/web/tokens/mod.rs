@@ -1,10 +1,13 @@
 //! The Tokens pages: the list, a token's details, and the actions of the ⋮ menu.
 
 pub mod actions;
+pub mod bulk;
+pub mod confirm;
 pub mod details;
 pub mod edit;
 pub mod list;
 pub mod review;
+pub mod usage;
 pub mod wizard;
 
 use crate::db::tokens::Token;
@@ -13,6 +16,7 @@ use crate::domain::api_key::ApiKey;
 use crate::domain::ids::TokenId;
 use crate::domain::lifecycle::EXPIRING_SOON_DAYS;
 use crate::domain::token::TokenStatus;
+use crate::domain::usage::recently_used;
 use crate::error::AppError;
 use chrono::NaiveDateTime;
 
@@ -53,6 +57,9 @@ pub struct TokenView {
     pub previous_key_until: Option<String>,
     /// The networks the key may be used from; empty means anywhere.
     pub allowed_networks: Vec<String>,
+    /// Used in the last seven days: disabling or deleting it passes through a confirmation
+    /// that says so.
+    pub recently_used: bool,
 }
 
 impl TokenView {
@@ -96,6 +103,7 @@ impl TokenView {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            recently_used: recently_used(token.last_used_at, now),
         }
     }
 }

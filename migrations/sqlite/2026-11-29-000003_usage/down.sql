@@ -1,0 +1,2 @@
+DROP TABLE token_usage_hourly;
+DROP TABLE token_usage;

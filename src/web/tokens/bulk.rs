@@ -1,0 +1,126 @@
+//! The list's selection: Disable, Enable or Delete for every ticked token. The first POST shows
+//! the confirmation (every token, with its recent use); the second, with `confirm=yes`, acts on
+//! all of them in one transaction, or on none when one may not be touched.
+
+use super::LIST_PATH;
+use super::confirm::{ConfirmPage, Confirmation, Target};
+use crate::db::bulk;
+use crate::db::usage;
+use crate::domain::ids::TokenId;
+use crate::domain::list_query::PAGE_SIZES;
+use crate::domain::token::TokenAction;
+use crate::error::AppError;
+use crate::startup::AppState;
+use crate::web::session::TypedSession;
+use crate::web::{CurrentUser, Layout, local_path, see_other};
+use actix_web::{HttpResponse, post, web};
+
+/// More than the largest page holds is not a selection made on the list.
+pub const MAX_SELECTED: usize = PAGE_SIZES[PAGE_SIZES.len() - 1] as usize;
+
+/// The form as sent: `action`, `ids` (repeated), `confirm`, `return_to`.
+struct BulkForm {
+    action: Option<String>,
+    ids: Vec<String>,
+    confirmed: bool,
+    return_to: String,
+}
+
+impl BulkForm {
+    fn parse(fields: Vec<(String, String)>) -> Self {
+        let mut form = Self {
+            action: None,
+            ids: Vec::new(),
+            confirmed: false,
+            return_to: LIST_PATH.to_owned(),
+        };
+        for (name, value) in fields {
+            match name.as_str() {
+                "action" => form.action = Some(value),
+                "ids" => form.ids.push(value),
+                "confirm" => form.confirmed = value == "yes",
+                "return_to" => {
+                    form.return_to =
+                        local_path(Some(&value), LIST_PATH).unwrap_or_else(|| LIST_PATH.to_owned());
+                }
+                _ => {}
+            }
+        }
+        form
+    }
+}
+
+#[post("/integrations/tokens/bulk")]
+pub async fn act_on_selection(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, AppError> {
+    let form = BulkForm::parse(form.into_inner());
+    let action = form
+        .action
+        .as_deref()
+        .and_then(TokenAction::parse)
+        .ok_or_else(|| AppError::BadRequest("Choose Disable, Enable or Delete.".into()))?;
+    if form.ids.is_empty() {
+        session.set_flash("Select at least one token first.");
+        return Ok(see_other(&form.return_to));
+    }
+    if form.ids.len() > MAX_SELECTED {
+        return Err(AppError::BadRequest(format!(
+            "Select at most {MAX_SELECTED} tokens at once."
+        )));
+    }
+    // An id that cannot exist is refused like one that does not: by name, nothing changed.
+    let ids: Vec<TokenId> = form
+        .ids
+        .iter()
+        .map(|raw| TokenId::parse(raw.trim()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| AppError::BadRequest("The selection holds an invalid token id.".into()))?;
+    let now = state.clock.now();
+    let confirmed = form.confirmed;
+    let (done, tokens, recent, refusals) = current
+        .run(&state, move |conn, by| {
+            if confirmed {
+                match bulk::apply(conn, by, &ids, action)? {
+                    Ok(done) => {
+                        return Ok((Some(done.len()), Vec::new(), Default::default(), Vec::new()));
+                    }
+                    Err(refusals) => {
+                        let (tokens, _) = bulk::check(conn, by, &ids)?;
+                        return Ok((None, tokens, Default::default(), refusals));
+                    }
+                }
+            }
+            let (tokens, refusals) = bulk::check(conn, by, &ids)?;
+            let recent = usage::recent_use(conn, &tokens, now)?;
+            Ok((None, tokens, recent, refusals))
+        })
+        .await?;
+    if let Some(count) = done {
+        let what = if count == 1 {
+            "1 token".to_owned()
+        } else {
+            format!("{count} tokens")
+        };
+        session.set_flash(&format!("{what} {}.", action.done()));
+        return Ok(see_other(&form.return_to));
+    }
+    let confirmation = Confirmation {
+        action,
+        target: Target::Selection,
+        tokens: &tokens,
+        recent: &recent,
+        refusals: &refusals,
+        now,
+        return_to: form.return_to,
+    };
+    ConfirmPage::new(
+        Layout::new(&current, &session),
+        &current.person(),
+        confirmation,
+    )
+    .respond()
+}
