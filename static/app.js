@@ -38,21 +38,102 @@
     }
   });
 
-  // Only one ⋮ menu open at a time; Escape or a click elsewhere closes it.
-  document.addEventListener("click", function (event) {
-    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
-      if (!menu.contains(event.target)) {
-        menu.removeAttribute("open");
+  // The ⋮ menus: without this file a <details> that opens and closes; with it, the WAI-ARIA
+  // menu button pattern. Enter, Space or ArrowDown on the button open the menu on its first
+  // item (ArrowUp on its last); arrows, Home and End move; Escape closes it and returns to the
+  // button; Tab closes it and moves on; a click elsewhere closes it.
+  var menuCount = 0;
+  function menuItems(menu) {
+    return Array.prototype.slice.call(menu.querySelectorAll("[role=menuitem]"));
+  }
+  function openMenu(menu, at) {
+    menu.setAttribute("open", "");
+    menu.querySelector("summary").setAttribute("aria-expanded", "true");
+    var items = menuItems(menu);
+    if (items.length) {
+      items[at === "last" ? items.length - 1 : 0].focus();
+    }
+  }
+  function closeMenu(menu, refocus) {
+    menu.removeAttribute("open");
+    var button = menu.querySelector("summary");
+    button.setAttribute("aria-expanded", "false");
+    if (refocus) {
+      button.focus();
+    }
+  }
+  document.querySelectorAll("details.menu").forEach(function (menu) {
+    var button = menu.querySelector("summary");
+    var list = menu.querySelector(".menu-items");
+    menuCount += 1;
+    list.id = list.id || "menu-" + menuCount;
+    button.id = button.id || "menu-button-" + menuCount;
+    button.setAttribute("aria-haspopup", "menu");
+    button.setAttribute("aria-controls", list.id);
+    button.setAttribute("aria-expanded", menu.open ? "true" : "false");
+    list.setAttribute("role", "menu");
+    list.setAttribute("aria-labelledby", button.id);
+    list.querySelectorAll("form").forEach(function (form) { form.setAttribute("role", "none"); });
+    list.querySelectorAll(".menu-item").forEach(function (item) {
+      item.setAttribute("role", "menuitem");
+      item.setAttribute("tabindex", "-1");
+    });
+    button.addEventListener("click", function (event) {
+      event.preventDefault();
+      if (menu.open) {
+        closeMenu(menu, false);
+      } else {
+        openMenu(menu, "first");
+      }
+    });
+    button.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" || event.key === " " || event.key === "ArrowDown") {
+        event.preventDefault();
+        openMenu(menu, "first");
+      } else if (event.key === "ArrowUp") {
+        event.preventDefault();
+        openMenu(menu, "last");
+      } else if (event.key === "Escape" && menu.open) {
+        event.preventDefault();
+        closeMenu(menu, true);
+      }
+    });
+    list.addEventListener("keydown", function (event) {
+      var items = menuItems(menu);
+      var at = items.indexOf(document.activeElement);
+      var next = null;
+      if (event.key === "ArrowDown") {
+        next = items[(at + 1) % items.length];
+      } else if (event.key === "ArrowUp") {
+        next = items[(at - 1 + items.length) % items.length];
+      } else if (event.key === "Home") {
+        next = items[0];
+      } else if (event.key === "End") {
+        next = items[items.length - 1];
+      } else if (event.key === "Escape") {
+        event.preventDefault();
+        closeMenu(menu, true);
+        return;
+      } else if (event.key === "Tab") {
+        closeMenu(menu, false);
+        return;
+      } else if (event.key === " " && document.activeElement.tagName === "A") {
+        event.preventDefault();
+        document.activeElement.click();
+        return;
+      }
+      if (next) {
+        event.preventDefault();
+        next.focus();
       }
     });
   });
-  document.addEventListener("keydown", function (event) {
-    if (event.key === "Escape") {
-      document.querySelectorAll("details.menu[open]").forEach(function (menu) {
-        menu.removeAttribute("open");
-        menu.querySelector("summary").focus();
-      });
-    }
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) {
+        closeMenu(menu, false);
+      }
+    });
   });
 
   // The API key: the eye reveals and hides it, the copy button puts it on the clipboard.
@@ -92,14 +173,15 @@
       event.preventDefault();
       if (revealButton.getAttribute("aria-pressed") === "true") {
         keyField.textContent = keyField.getAttribute("data-masked");
+        // A toggle keeps its name; aria-pressed says which way it is.
         revealButton.setAttribute("aria-pressed", "false");
-        revealButton.setAttribute("aria-label", "Show API key");
+        say("Key hidden");
         return;
       }
       fetchKey().then(function (key) {
         keyField.textContent = key;
         revealButton.setAttribute("aria-pressed", "true");
-        revealButton.setAttribute("aria-label", "Hide API key");
+        say("Key shown");
       }, function (error) { say(error.message); });
     });
   }

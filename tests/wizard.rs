@@ -151,10 +151,11 @@ async fn a_token_is_created_for_each_extension(backend: Backend) {
         assert_eq!(summary[6], "Active");
         assert_eq!(
             select_all(&html, ".wizard-buttons a"),
-            ["Go to Details", "Close"]
+            ["Close", "Go to Details"],
+            "in the order they are seen"
         );
         assert_eq!(
-            attr(&html, ".wizard-buttons a:last-child", "href").as_deref(),
+            attr(&html, ".wizard-buttons a:first-child", "href").as_deref(),
             Some("/integrations/tokens")
         );
 

@@ -34,6 +34,7 @@ pub struct UsageView {
     pub bars: Vec<DayBar>,
     pub width: u32,
     pub height: u32,
+    /// The busiest day's requests (0 when there were none).
     pub peak: u64,
     pub first_day: String,
     pub last_day_label: String,
@@ -119,7 +120,7 @@ impl UsageView {
             bars,
             width: WIDTH,
             height: HEIGHT,
-            peak,
+            peak: busiest.map_or(0, |day| day.requests),
             last_day: summary.last_day,
             last_week: summary.last_week,
             last_month: summary.last_month,
