@@ -1,5 +1,11 @@
-//! A real browser for the end-to-end journeys: Debian's chromedriver driving headless Chromium,
-//! with full-page screenshots of every screen and a check that no script failed.
+//! A real browser for the end-to-end journeys: Debian's chromedriver driving headless Chromium.
+//! Every screen a journey shows is checked (`Browser::screen`): full-page screenshots at 1280 and
+//! 375 px wide (and 1280 in the dark scheme), no horizontal scrolling of the page at 375 px, and
+//! axe-core's WCAG 2.1 A/AA rules in the light and the dark colour scheme with no violation. At the
+//! end no script may have failed.
+//!
+//! axe-core comes from the npm registry (`tests/e2e/package.json`, installed by `.ci/run` with
+//! `npm ci`); it is injected into the page under test only, never served by tokendesk.
 
 use fantoccini::elements::Element;
 use fantoccini::key::Key;
@@ -15,6 +21,36 @@ use std::time::{Duration, Instant};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// The widths every screen is checked at: a laptop and a phone.
+const WIDE: u32 = 1280;
+const NARROW: u32 = 375;
+const AXE_TAGS: [&str; 4] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// axe-core's script, or `None` (outside CI) when `npm ci` has not been run in tests/e2e.
+fn axe_source() -> Option<&'static str> {
+    static SOURCE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    SOURCE
+        .get_or_init(|| {
+            let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/e2e/node_modules/axe-core/axe.min.js");
+            match std::fs::read_to_string(&path) {
+                Ok(source) => Some(source),
+                Err(e) if in_ci() => panic!(
+                    "CI=true but axe-core is missing ({}: {e}): npm ci --prefix tests/e2e",
+                    path.display()
+                ),
+                Err(_) => {
+                    eprintln!("not checking accessibility: run npm ci --prefix tests/e2e");
+                    None
+                }
+            }
+        })
+        .as_deref()
+}
 
 /// A command chromedriver knows beyond W3C WebDriver: its CDP bridge and its log endpoint.
 #[derive(Debug)]
@@ -63,7 +99,7 @@ impl Browser {
     pub async fn start(journey: &str) -> Option<Browser> {
         if !std::path::Path::new(CHROMIUM).exists() || !std::path::Path::new(CHROMEDRIVER).exists()
         {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
+            if in_ci() {
                 panic!(
                     "CI=true but {CHROMIUM} or {CHROMEDRIVER} is missing: apt-get install chromium chromium-driver"
                 );
@@ -141,9 +177,51 @@ impl Browser {
         .await
     }
 
-    /// Saves a full-page screenshot of the screen as it is now.
-    pub async fn screenshot(&mut self, name: &str) {
+    /// Checks the screen as it is now, and saves it: at 1280 px in the light and the dark
+    /// scheme and at 375 px, axe finds no WCAG 2.1 A/AA violation, and at 375 px the page does not
+    /// scroll sideways. Screenshots go to `target/e2e-screenshots/<journey>/NN-<name>-<how>.png`.
+    pub async fn screen(&mut self, name: &str) {
         self.shot += 1;
+        let prefix = format!("{:02}-{name}", self.shot);
+        for (width, scheme) in [
+            (WIDE, "light"),
+            (WIDE, "dark"),
+            (NARROW, "light"),
+            (NARROW, "dark"),
+        ] {
+            self.emulate(width, scheme).await;
+            if width == NARROW {
+                self.assert_no_sideways_scrolling(name).await;
+            }
+            self.assert_accessible(&format!("{name} at {width} px, {scheme}"))
+                .await;
+            if (width, scheme) != (NARROW, "dark") {
+                let how = if scheme == "dark" {
+                    format!("{width}-dark")
+                } else {
+                    width.to_string()
+                };
+                self.save_screenshot(&format!("{prefix}-{how}.png")).await;
+            }
+        }
+        self.emulate(WIDE, "light").await;
+    }
+
+    /// The viewport's width and the colour scheme the page is told the user prefers.
+    async fn emulate(&self, width: u32, scheme: &str) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600}),
+        )
+        .await;
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+        )
+        .await;
+    }
+
+    async fn save_screenshot(&self, file: &str) {
         let taken = self
             .cdp(
                 "Page.captureScreenshot",
@@ -155,7 +233,74 @@ impl Browser {
         let png = base64::engine::general_purpose::STANDARD
             .decode(data)
             .unwrap();
-        std::fs::write(self.shots.join(format!("{:02}-{name}.png", self.shot)), png).unwrap();
+        std::fs::write(self.shots.join(file), png).unwrap();
+    }
+
+    /// The page is no wider than the phone: what is wide (a table) scrolls in its own box.
+    async fn assert_no_sideways_scrolling(&self, screen: &str) {
+        let wider = self
+            .eval(
+                "const width = document.documentElement.clientWidth;
+                 if (document.documentElement.scrollWidth <= width) { return []; }
+                 return Array.from(document.querySelectorAll('body *'))
+                   .filter(e => e.getBoundingClientRect().right > width + 1)
+                   .filter(e => {
+                       // What scrolls inside a box of its own is that box's business.
+                       for (let up = e.parentElement; up && up !== document.body; up = up.parentElement) {
+                           const x = getComputedStyle(up).overflowX;
+                           if (x === 'auto' || x === 'scroll' || x === 'hidden') { return false; }
+                       }
+                       return true;
+                   })
+                   .slice(0, 8)
+                   .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
+                        (e.className && typeof e.className === 'string' ? '.' + e.className.trim().split(/\\s+/).join('.') : '') +
+                        ' ends at ' + Math.round(e.getBoundingClientRect().right) + 'px');",
+            )
+            .await;
+        assert_eq!(
+            wider,
+            json!([]),
+            "{screen} scrolls sideways at {NARROW} px: {wider:#}"
+        );
+    }
+
+    /// axe-core's WCAG 2.1 A and AA rules on the page as it is now: no violation.
+    async fn assert_accessible(&self, screen: &str) {
+        let Some(violations) = self.axe_violations().await else {
+            return;
+        };
+        assert_eq!(
+            violations,
+            json!([]),
+            "accessibility violations on {screen}: {violations:#}"
+        );
+    }
+
+    /// What axe-core's WCAG 2.1 A and AA rules find on the page as it is now (`None` when
+    /// axe-core is not installed, outside CI).
+    pub async fn axe_violations(&self) -> Option<Value> {
+        let source = axe_source()?;
+        if self.eval("return typeof window.axe === 'undefined';").await == true {
+            self.client
+                .execute(source, vec![])
+                .await
+                .expect("axe-core loads");
+        }
+        let violations = self
+            .client
+            .execute_async(
+                "const [tags, done] = arguments;
+                 axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})
+                   .then(r => done(r.violations.map(v => ({
+                       rule: v.id, impact: v.impact, help: v.help,
+                       nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ': ' + n.failureSummary)
+                   }))), e => done([{rule: 'axe failed', help: String(e)}]));",
+                vec![json!(AXE_TAGS)],
+            )
+            .await
+            .expect("axe runs");
+        Some(violations)
     }
 
     pub async fn goto(&self, url: &str) {
@@ -282,6 +427,45 @@ impl Browser {
             }
         }
         panic!("Tab never reached {css}");
+    }
+
+    /// Presses Tab once per selector: each time the focus must land on that element, labelled and
+    /// with a visible focus ring. The focus order, asserted step by step.
+    pub async fn tab_through(&self, order: &[&str]) {
+        for (step, css) in order.iter().enumerate() {
+            self.press(Key::Tab).await;
+            self.assert_focus_on(css)
+                .await
+                .unwrap_or_else(|was| panic!("Tab {} should reach {css}, reached {was}", step + 1));
+        }
+    }
+
+    /// Whether the focused element matches `css`, labelled and with a visible ring; otherwise
+    /// what has the focus.
+    pub async fn assert_focus_on(&self, css: &str) -> Result<(), Value> {
+        let focused = self
+            .client
+            .execute(
+                "const e = document.activeElement; const style = getComputedStyle(e);
+                 return {
+                    matches: e.matches(arguments[0]),
+                    tag: e.tagName, id: e.id, text: (e.textContent || '').trim().slice(0, 40),
+                    labelled: !!(e.labels && e.labels.length) || !!e.getAttribute('aria-label') || (e.textContent || '').trim() !== '',
+                    ring: style.outlineStyle !== 'none' && style.outlineWidth !== '0px',
+                 };",
+                vec![json!(css)],
+            )
+            .await
+            .unwrap();
+        if focused["matches"] != true {
+            return Err(focused);
+        }
+        assert_eq!(
+            focused["labelled"], true,
+            "a control without a label: {focused}"
+        );
+        assert_eq!(focused["ring"], true, "no visible focus on {focused}");
+        Ok(())
     }
 
     /// Presses `key` in the focused element.

@@ -65,7 +65,7 @@ async fn general_and_extension(
         .fill("#description", "Created in a real browser")
         .await;
     if shots {
-        browser.screenshot("general").await;
+        browser.screen("general").await;
     }
     browser.click("button.primary").await;
     browser.find("input[name=extension]").await;
@@ -73,7 +73,7 @@ async fn general_and_extension(
         .click(&format!("input[name=extension][value={extension}]"))
         .await;
     if shots {
-        browser.screenshot("extension").await;
+        browser.screen("extension").await;
     }
     browser.click("button.primary").await;
     browser.find("fieldset.permissions").await;
@@ -95,7 +95,7 @@ async fn signing_in_shows_the_tokens_list() {
         browser.path().await.starts_with("/login"),
         "anonymous visitors are asked to sign in"
     );
-    browser.screenshot("sign-in").await;
+    browser.screen("sign-in").await;
     browser.fill("#email", "robert@frontstreet.example").await;
     browser.fill("#password", "wrong password").await;
     browser.click("form button[type=submit]").await;
@@ -103,7 +103,7 @@ async fn signing_in_shows_the_tokens_list() {
         browser.text(".alert-error").await,
         "The e-mail or password is not correct."
     );
-    browser.screenshot("wrong-password").await;
+    browser.screen("wrong-password").await;
     browser.fill("#password", PASSWORD).await;
     browser.click("form button[type=submit]").await;
     browser.find("table.tokens-table").await;
@@ -113,7 +113,7 @@ async fn signing_in_shows_the_tokens_list() {
     );
     assert_eq!(browser.text("nav.sidebar a.active").await, "Tokens");
     assert_eq!(browser.texts("a.token-name").await, ["Tutorial API Token"]);
-    browser.screenshot("tokens").await;
+    browser.screen("tokens").await;
     browser.finish().await;
 }
 
@@ -137,11 +137,11 @@ async fn the_tokens_list_pages_and_filters() {
     }
     sign_in(&app, &mut browser).await;
     assert_eq!(browser.text(".pagination .range").await, "1-10 of 12");
-    browser.screenshot("page-1").await;
+    browser.screen("page-1").await;
     browser.click(".pagination a[rel=next]").await;
     browser.wait_for_path("page=2").await;
     assert_eq!(browser.text(".pagination .range").await, "11-12 of 12");
-    browser.screenshot("page-2").await;
+    browser.screen("page-2").await;
 
     browser.click("select#status").await;
     browser.click("select#status option[value=inactive]").await;
@@ -158,7 +158,7 @@ async fn the_tokens_list_pages_and_filters() {
             .iter()
             .all(|s| s == "Disabled")
     );
-    browser.screenshot("filtered-disabled").await;
+    browser.screen("filtered-disabled").await;
 
     browser.fill("#q", "token 0").await;
     browser.click(".filter-actions button").await;
@@ -167,7 +167,7 @@ async fn the_tokens_list_pages_and_filters() {
         browser.texts("a.token-name").await,
         ["Token 08", "Token 04"]
     );
-    browser.screenshot("searched").await;
+    browser.screen("searched").await;
     browser.finish().await;
 }
 
@@ -196,7 +196,7 @@ async fn creating_a_flowgear_token_through_every_step() {
         browser.prop("#external_id", "value").await.as_deref(),
         Some("FG-42")
     );
-    browser.screenshot("general-errors").await;
+    browser.screen("general-errors").await;
 
     browser.fill("#name", "Flowgear order sync").await;
     browser
@@ -204,7 +204,7 @@ async fn creating_a_flowgear_token_through_every_step() {
         .await;
     browser.click("button.primary").await;
     browser.click("input[name=extension][value=flowgear]").await;
-    browser.screenshot("extension").await;
+    browser.screen("extension").await;
 
     // Back keeps the values of the step left and of the one returned to.
     browser.click("button[value=back]").await;
@@ -212,7 +212,7 @@ async fn creating_a_flowgear_token_through_every_step() {
         browser.prop("#name", "value").await.as_deref(),
         Some("Flowgear order sync")
     );
-    browser.screenshot("back-to-general").await;
+    browser.screen("back-to-general").await;
     browser.click("button.primary").await;
     assert_eq!(
         browser
@@ -225,7 +225,7 @@ async fn creating_a_flowgear_token_through_every_step() {
 
     browser.click("input[name=modules][value=MD-0002]").await;
     browser.click("input[name=modules][value=MD-0010]").await;
-    browser.screenshot("permissions").await;
+    browser.screen("permissions").await;
     browser.click("button.primary").await;
     browser.find("dl.summary").await;
     assert_eq!(
@@ -237,7 +237,7 @@ async fn creating_a_flowgear_token_through_every_step() {
         summary_value(&browser, "Permissions").await,
         "Agreements, Products"
     );
-    browser.screenshot("summary").await;
+    browser.screen("summary").await;
     browser.finish().await;
 }
 
@@ -262,10 +262,10 @@ async fn creating_a_reports_token_shows_its_fixed_permissions() {
             .is_some(),
         "read-only"
     );
-    browser.screenshot("fixed-permissions").await;
+    browser.screen("fixed-permissions").await;
     browser.click("button.primary").await;
     assert_eq!(summary_value(&browser, "Permissions").await, "All Modules");
-    browser.screenshot("summary").await;
+    browser.screen("summary").await;
     browser.finish().await;
 }
 
@@ -277,7 +277,7 @@ async fn creating_a_zapier_token_then_going_to_its_details() {
     sign_in(&app, &mut browser).await;
     general_and_extension(&app, &mut browser, "Zapier alerts", "zapier", false).await;
     browser.click("#all_modules").await;
-    browser.screenshot("all-modules").await;
+    browser.screen("all-modules").await;
     browser.click("button.primary").await;
     browser.find("dl.summary").await;
     browser.click(".wizard-buttons a.primary").await;
@@ -287,7 +287,7 @@ async fn creating_a_zapier_token_then_going_to_its_details() {
         browser.text("nav.tabs a[aria-current=page]").await,
         "GENERAL"
     );
-    browser.screenshot("details").await;
+    browser.screen("details").await;
     browser.finish().await;
 }
 
@@ -303,15 +303,15 @@ async fn creating_a_custom_token_then_closing_the_summary() {
         browser.text("#modules-error").await,
         "A token must hold at least one module, or All Modules"
     );
-    browser.screenshot("permissions-error").await;
+    browser.screen("permissions-error").await;
     browser.click("input[name=modules][value=MD-0032]").await;
     browser.click("button.primary").await;
     browser.find("dl.summary").await;
-    browser.click(".wizard-buttons a:last-child").await;
+    browser.click(".wizard-buttons a:not(.primary)").await;
     browser.find("table.tokens-table").await;
     assert_eq!(browser.texts("a.token-name").await, ["Custom integration"]);
     assert_eq!(app.token_count(&user), 1);
-    browser.screenshot("list").await;
+    browser.screen("list").await;
     browser.finish().await;
 }
 
@@ -330,13 +330,13 @@ async fn revealing_the_key_gives_one_the_api_accepts() {
     browser.click("a.token-name").await;
     let masked = browser.text("#api-key").await;
     assert!(masked.contains('•'), "{masked}");
-    browser.screenshot("masked").await;
+    browser.screen("masked").await;
     browser.click("#reveal-button").await;
     browser.wait_for_text("#api-key", &made.expose()).await;
     let shown = browser.text("#api-key").await;
     let key = ApiKey::parse(&shown).expect("the revealed key has the SPEC format");
     assert_eq!(key.token_id, token.id);
-    browser.screenshot("revealed").await;
+    browser.screen("revealed").await;
 
     let response = app
         .api(Method::GET, "/auth/context", &key)
@@ -376,7 +376,7 @@ async fn copying_the_key_puts_it_on_the_clipboard() {
         .await;
     browser.click("#copy-button").await;
     browser.wait_for_text("#copy-status", "Copied").await;
-    browser.screenshot("copied").await;
+    browser.screen("copied").await;
     let pasted = browser
         .client
         .execute_async("const done = arguments[0]; navigator.clipboard.readText().then(done, e => done('error: ' + e));", vec![])
@@ -415,7 +415,7 @@ async fn the_permissions_tab_lists_and_filters_modules() {
         .map(|(m, _)| m.as_str())
         .collect();
     assert_eq!(enabled, ["Agreements", "Helpdesk"]);
-    browser.screenshot("permissions").await;
+    browser.screen("permissions").await;
     // Typing narrows the rows at once.
     browser
         .find("#module-filter")
@@ -425,7 +425,7 @@ async fn the_permissions_tab_lists_and_filters_modules() {
         .unwrap();
     let visible = browser.eval("return [...document.querySelectorAll('#permissions-table tbody tr')].filter(r => !r.hidden).map(r => r.cells[0].textContent)").await;
     assert_eq!(visible, serde_json::json!(["Helpdesk"]));
-    browser.screenshot("filtered").await;
+    browser.screen("filtered").await;
     browser.finish().await;
 }
 
@@ -441,14 +441,15 @@ async fn editing_a_token() {
         .await;
     browser.click(".page-actions a.button").await;
     browser.find("#name").await;
-    browser.screenshot("edit-form").await;
+    browser.screen("edit-form").await;
     browser.fill("#name", "").await;
     browser.click("button.primary").await;
     assert_eq!(browser.text("#name-error").await, "Name is required");
+    browser.screen("edit-error").await;
     browser.fill("#name", "After").await;
     browser.click("#all_modules").await;
     browser.click("input[name=modules][value=MD-0011]").await;
-    browser.screenshot("edited").await;
+    browser.screen("edited").await;
     browser.click("button.primary").await;
     browser.find(".facts").await;
     assert_eq!(browser.text(".alert-info").await, "Token “After” saved.");
@@ -456,7 +457,7 @@ async fn editing_a_token() {
         browser.texts("table.history td:first-child").await,
         ["Permissions changed", "Edited", "Created"]
     );
-    browser.screenshot("details-after-edit").await;
+    browser.screen("details-after-edit").await;
     browser.finish().await;
 }
 
@@ -468,14 +469,14 @@ async fn disabling_and_enabling_through_the_menu() {
     app.add_token(&user, "Switchable", Extension::Custom, StoredStatus::Active);
     sign_in(&app, &mut browser).await;
     browser.click("details.menu summary").await;
-    browser.screenshot("menu-open").await;
+    browser.screen("menu-open").await;
     browser.click("details.menu button.menu-item").await;
     browser.wait_for_text(".status", "Disabled").await;
     assert_eq!(
         browser.text(".alert-info").await,
         "Token “Switchable” disabled."
     );
-    browser.screenshot("disabled").await;
+    browser.screen("disabled").await;
     browser.click("details.menu summary").await;
     assert_eq!(
         browser.text("details.menu button.menu-item").await,
@@ -487,7 +488,7 @@ async fn disabling_and_enabling_through_the_menu() {
         browser.text(".alert-info").await,
         "Token “Switchable” enabled."
     );
-    browser.screenshot("enabled").await;
+    browser.screen("enabled").await;
     browser.finish().await;
 }
 
@@ -513,7 +514,7 @@ async fn deleting_a_token_after_confirming() {
         .wait_for_text(".alert-info", "Token “Delete me” deleted.")
         .await;
     assert_eq!(browser.texts("a.token-name").await, ["Keep me"]);
-    browser.screenshot("deleted").await;
+    browser.screen("deleted").await;
     browser.finish().await;
 }
 
@@ -526,7 +527,7 @@ async fn signing_out() {
     browser.click(".topbar form button").await;
     browser.find("#email").await;
     assert_eq!(browser.path().await, "/login");
-    browser.screenshot("signed-out").await;
+    browser.screen("signed-out").await;
     browser.goto(&app.url("/integrations/tokens")).await;
     assert!(
         browser.path().await.starts_with("/login"),
@@ -535,40 +536,195 @@ async fn signing_out() {
     browser.finish().await;
 }
 
+/// Everything with the keyboard alone, the focus order asserted step by step: sign in, create a
+/// token through the wizard (Enter in a field submits the step), open its ⋮ menu, move in it and
+/// leave it with the keys of a menu, disable the token, reveal and copy its key.
 #[tokio::test]
-async fn creating_a_token_with_the_keyboard_only() {
+async fn a_keyboard_user_creates_disables_reveals_and_copies() {
     let Some((app, user, mut browser)) = journey("keyboard_only").await else {
         return;
     };
-    sign_in(&app, &mut browser).await;
-    browser.tab_to(".page-actions a.button.primary").await;
+    browser.goto(&app.url("/login")).await;
+    browser.find("#email").await;
+    browser
+        .assert_focus_on("#email")
+        .await
+        .expect("the email field has the focus");
+    browser.type_text("robert@frontstreet.example").await;
+    browser.tab_through(&["#password"]).await;
+    browser.type_text(PASSWORD).await;
+    browser.tab_through(&["form button[type=submit]"]).await;
     browser.press(Key::Enter).await;
+    browser.find(".empty-state").await;
+
+    // The list: skip link, header, navigation, then the page's own actions, as they are seen.
+    browser
+        .tab_through(&[
+            "a.skip-link",
+            ".topbar button",
+            ".sidebar a[href='/integrations/tokens']",
+            ".sidebar a[href='/integrations/tokens/review']",
+            ".sidebar a[href='/account/activity']",
+            ".sidebar a[href='/account/users']",
+            ".sidebar a[href='/account/sessions']",
+            ".sidebar a[href='/account/password']",
+            ".page-actions a[href='/integrations/tokens/review']",
+            ".page-actions a[href='/integrations/tokens/new']",
+        ])
+        .await;
+    browser.press(Key::Enter).await;
+
+    // General: Enter in a field submits the step (here with the description missing).
     browser.find("#name").await;
     browser.tab_to("#name").await;
     browser.type_text("Keyboard token").await;
+    browser.tab_through(&["#external_id"]).await;
+    browser.press(Key::Enter).await;
+    browser.find("#description-error").await;
+    assert_eq!(
+        browser.prop("#name", "value").await.as_deref(),
+        Some("Keyboard token")
+    );
     browser.tab_to("#description").await;
     browser.type_text("Made without a mouse").await;
-    browser.screenshot("general-focused").await;
-    browser.tab_to("button.primary").await;
+    browser.screen("general-focused").await;
+    browser.tab_to("button[formaction$='/cancel']").await;
+    browser.tab_through(&["button.primary"]).await;
     browser.press(Key::Enter).await;
+
+    // Extension: the buttons in the order they are seen.
     browser.find("input[name=extension]").await;
     browser.tab_to("input[name=extension]").await;
-    // Arrow keys move between radios; Space chooses the focused one.
     browser.press(Key::Space).await;
-    browser.screenshot("extension-focused").await;
-    browser.tab_to("button.primary").await;
+    browser
+        .tab_through(&[
+            "button[formaction$='/cancel']",
+            "button[value=back]",
+            "button[value=next]:not(.default-submit)",
+        ])
+        .await;
+    browser.screen("extension-focused").await;
     browser.press(Key::Enter).await;
+
     browser.find("fieldset.permissions").await;
     browser.tab_to("input[name=modules][value=MD-0001]").await;
     browser.press(Key::Space).await;
-    browser.screenshot("permissions-focused").await;
-    browser.tab_to("button.primary").await;
+    browser.screen("permissions-focused").await;
+    browser.tab_to("button[formaction$='/cancel']").await;
+    browser
+        .tab_through(&[
+            "button[value=back]",
+            "button[value=create]:not(.default-submit)",
+        ])
+        .await;
     browser.press(Key::Enter).await;
     browser.find("dl.summary").await;
     assert_eq!(summary_value(&browser, "Name").await, "Keyboard token");
     assert_eq!(summary_value(&browser, "Permissions").await, "Account");
     assert_eq!(app.token_count(&user), 1);
-    browser.screenshot("summary").await;
+    browser.screen("summary").await;
+    browser.tab_to(".wizard-buttons a:not(.primary)").await;
+    browser.tab_through(&[".wizard-buttons a.primary"]).await;
+    browser.press(Key::Enter).await;
+
+    // Details: back, Edit, Rotate key, then the ⋮ menu button.
+    browser.find("#api-key").await;
+    browser.tab_to("a.back").await;
+    browser
+        .tab_through(&[
+            ".page-actions a[href$='/edit']",
+            ".page-actions a[href$='/rotate']",
+            ".page-actions summary",
+        ])
+        .await;
+    let menu_button = ".page-actions summary[aria-haspopup=menu]";
+    assert_eq!(
+        browser.prop(menu_button, "ariaExpanded").await.as_deref(),
+        Some("false")
+    );
+    let disable = ".page-actions form[action$='/disable'] button[role=menuitem]";
+    let rotate = ".page-actions a.menu-item[href*='/rotate'][role=menuitem]";
+    let delete = ".page-actions a.menu-item.danger[role=menuitem]";
+    browser.press(Key::Enter).await;
+    browser
+        .assert_focus_on(disable)
+        .await
+        .expect("Enter opens on the first item");
+    assert_eq!(
+        browser.prop(menu_button, "ariaExpanded").await.as_deref(),
+        Some("true")
+    );
+    browser.screen("menu-open").await;
+    for (key, lands) in [
+        (Key::Down, rotate),
+        (Key::Down, delete),
+        (Key::Down, disable),
+        (Key::Up, delete),
+        (Key::Home, disable),
+        (Key::End, delete),
+    ] {
+        browser.press(key).await;
+        browser
+            .assert_focus_on(lands)
+            .await
+            .unwrap_or_else(|was| panic!("after {key:?} the focus is on {was}, not {lands}"));
+    }
+    browser.press(Key::Escape).await;
+    browser
+        .assert_focus_on(menu_button)
+        .await
+        .expect("Escape returns to the button");
+    assert_eq!(
+        browser
+            .prop(".page-actions details.menu", "open")
+            .await
+            .as_deref(),
+        Some("false")
+    );
+    browser.press(Key::Down).await;
+    browser
+        .assert_focus_on(disable)
+        .await
+        .expect("ArrowDown opens on the first item");
+    browser.press(Key::Enter).await;
+    browser
+        .wait_for_text(".alert-info", "Token “Keyboard token” disabled.")
+        .await;
+    assert_eq!(browser.text(".token-summary .status").await, "Disabled");
+
+    // Reveal, then copy: each says what it did, for those who cannot see it.
+    browser.tab_to("#reveal-button").await;
+    browser.press(Key::Enter).await;
+    browser.wait_for_text("#copy-status", "Key shown").await;
+    let shown = browser.text("#api-key").await;
+    let key = ApiKey::parse(&shown).expect("the key is shown");
+    assert_eq!(
+        browser
+            .prop("#reveal-button", "ariaPressed")
+            .await
+            .as_deref(),
+        Some("true")
+    );
+    browser
+        .cdp(
+            "Browser.grantPermissions",
+            serde_json::json!({"origin": app.address, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]}),
+        )
+        .await;
+    browser.tab_through(&["#copy-button"]).await;
+    browser.press(Key::Enter).await;
+    browser.wait_for_text("#copy-status", "Copied").await;
+    let copied = browser
+        .client
+        .execute_async("const done = arguments[0]; navigator.clipboard.readText().then(done, e => done('error: ' + e));", vec![])
+        .await
+        .unwrap();
+    assert_eq!(copied.as_str(), Some(key.expose().as_str()));
+    assert_eq!(
+        browser.prop("#copy-status", "ariaLive").await.as_deref(),
+        Some("polite")
+    );
+    browser.screen("revealed-and-copied").await;
     browser.finish().await;
 }
 
@@ -596,12 +752,12 @@ async fn an_admin_adds_a_member_who_manages_only_their_own_tokens() {
     browser.find("#new-password").await;
     let password = browser.text("#new-password").await;
     assert_eq!(password.len(), 20);
-    browser.screenshot("member-added").await;
+    browser.screen("member-added").await;
     browser.click(".topbar form button").await;
     browser.find("#email").await;
 
     sign_in_as(&app, &mut browser, "adrian@frontstreet.example", &password).await;
-    browser.screenshot("member-list").await;
+    browser.screen("member-list").await;
     let menus = browser
         .find_all("table.tokens-table tbody tr details.menu")
         .await;
@@ -620,7 +776,7 @@ async fn an_admin_adds_a_member_who_manages_only_their_own_tokens() {
     browser.find(".facts").await;
     assert!(browser.find_all(".page-actions").await.is_empty());
     assert!(browser.find_all("#reveal-button").await.is_empty());
-    browser.screenshot("admin-token-read-only").await;
+    browser.screen("admin-token-read-only").await;
     browser.finish().await;
 }
 
@@ -642,7 +798,7 @@ async fn a_user_ends_another_of_their_sessions() {
             .len(),
         2
     );
-    browser.screenshot("two-sessions").await;
+    browser.screen("two-sessions").await;
     browser
         .click("table.sessions-table tbody tr:not(.current-session) button")
         .await;
@@ -659,7 +815,7 @@ async fn a_user_ends_another_of_their_sessions() {
             .len(),
         1
     );
-    browser.screenshot("one-session").await;
+    browser.screen("one-session").await;
     assert_eq!(laptop.get("/integrations/tokens").await.status(), 303);
     browser.finish().await;
 }
@@ -682,7 +838,7 @@ async fn creating_a_token_that_expires_in_30_days() {
         .click()
         .await
         .unwrap();
-    browser.screenshot("general-with-expiry").await;
+    browser.screen("general-with-expiry").await;
     browser.click("button.primary").await;
     browser.click("input[name=extension][value=custom]").await;
     browser.click("button.primary").await;
@@ -697,7 +853,7 @@ async fn creating_a_token_that_expires_in_30_days() {
             .starts_with(&expected),
         "expires on {expected}"
     );
-    browser.screenshot("summary").await;
+    browser.screen("summary").await;
     browser.finish().await;
 }
 
@@ -720,10 +876,10 @@ async fn rotating_a_key_with_a_day_of_grace_and_using_the_new_one() {
             .as_deref(),
         Some("true")
     );
-    browser.screenshot("rotate").await;
+    browser.screen("rotate").await;
     browser.click("form button.primary").await;
     browser.find("#api-key").await;
-    browser.screenshot("new-key").await;
+    browser.screen("new-key").await;
     browser
         .cdp(
             "Browser.grantPermissions",
@@ -779,14 +935,14 @@ async fn an_admin_reviews_who_reaches_a_module_and_opens_a_token() {
     browser.click("a[href='/integrations/tokens/review']").await;
     browser.wait_for_path("/integrations/tokens/review").await;
     browser.find("table.review-table").await;
-    browser.screenshot("matrix").await;
+    browser.screen("matrix").await;
     choose(&browser, "#module", "MD-0002").await;
     browser.click(".filters button[type=submit]").await;
     browser.wait_for_path("module=MD-0002").await;
     let mut names = browser.texts("table.review-table tbody a.token-name").await;
     names.sort();
     assert_eq!(names, ["Agreements feed", "Everything"]);
-    browser.screenshot("reaching-agreements").await;
+    browser.screen("reaching-agreements").await;
     browser
         .click("table.review-table tbody tr[data-token] a.token-name")
         .await;
@@ -817,7 +973,7 @@ async fn an_admin_follows_a_token_in_the_activity_and_downloads_it() {
     browser.click("a[href='/account/activity']").await;
     browser.wait_for_path("/account/activity").await;
     browser.find("table.activity-table").await;
-    browser.screenshot("activity").await;
+    browser.screen("activity").await;
     browser.fill("#token", token.id.as_str()).await;
     browser.click(".filters button[type=submit]").await;
     browser.wait_for_path("token=SU-").await;
@@ -825,7 +981,7 @@ async fn an_admin_follows_a_token_in_the_activity_and_downloads_it() {
         .texts("table.activity-table tbody td:nth-child(3)")
         .await;
     assert_eq!(kinds, ["Disabled", "Created"]);
-    browser.screenshot("one-token").await;
+    browser.screen("one-token").await;
     let href = browser
         .find("#activity-csv")
         .await
@@ -876,7 +1032,7 @@ async fn selecting_three_tokens_and_disabling_them_from_the_confirmation() {
     browser
         .wait_for_text("#selected-count", "3 tokens selected:")
         .await;
-    browser.screenshot("selected").await;
+    browser.screen("selected").await;
     browser.click("#bulk-form button[value=disable]").await;
     browser.wait_for_path("/integrations/tokens/bulk").await;
     assert_eq!(browser.text("h1").await, "Disable 3 tokens?");
@@ -888,7 +1044,7 @@ async fn selecting_three_tokens_and_disabling_them_from_the_confirmation() {
         warning.contains("3 requests in the last 24 hours"),
         "{warning}"
     );
-    browser.screenshot("confirmation").await;
+    browser.screen("confirmation").await;
     browser.click("form.form-actions button.danger").await;
     browser
         .wait_for_text(".alert-info", "3 tokens disabled.")
@@ -903,7 +1059,7 @@ async fn selecting_three_tokens_and_disabling_them_from_the_confirmation() {
         };
         assert_eq!(status, expected, "{name}");
     }
-    browser.screenshot("disabled").await;
+    browser.screen("disabled").await;
     browser.finish().await;
 }
 
@@ -949,6 +1105,120 @@ async fn the_details_page_charts_thirty_days_of_use() {
     assert_eq!(browser.find_all("#usage-table tbody tr").await.len(), 30);
     assert_eq!(browser.text("#usage-30d").await, "100");
     assert_eq!(browser.text("#usage-refused").await, "8");
-    browser.screenshot("chart").await;
+    browser.screen("chart").await;
+    browser.finish().await;
+}
+
+/// The accessibility check itself: on a page made worse on purpose it reports the violations,
+/// so a clean run means something.
+#[tokio::test]
+async fn the_accessibility_check_reports_what_is_wrong() {
+    let Some((app, _user, mut browser)) = journey("axe_self_check").await else {
+        return;
+    };
+    sign_in(&app, &mut browser).await;
+    let Some(clean) = browser.axe_violations().await else {
+        return;
+    };
+    assert_eq!(clean, serde_json::json!([]));
+    // A field without a label, grey on grey, and an image without a text (styled through the
+    // CSSOM: the page's CSP refuses style attributes).
+    browser
+        .eval(
+            "const main = document.querySelector('main');
+             main.insertAdjacentHTML('beforeend',
+               '<input type=text id=unlabelled><p id=faint>Hard to read</p><img src=/static/favicon.svg>');
+             const faint = document.getElementById('faint');
+             faint.style.color = '#bbb';
+             faint.style.background = '#ccc';",
+        )
+        .await;
+    let found = browser.axe_violations().await.unwrap();
+    let rules: Vec<&str> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["rule"].as_str().unwrap())
+        .collect();
+    for rule in ["label", "color-contrast", "image-alt"] {
+        assert!(rules.contains(&rule), "{rule} not reported: {found:#}");
+    }
+    browser.finish().await;
+}
+
+/// The screens no other journey reaches: confirmations without JavaScript's help, a token in use,
+/// the password page with its errors, and the error pages.
+#[tokio::test]
+async fn confirmations_errors_and_the_password_page_pass_the_checks() {
+    let Some((app, user, mut browser)) = journey("other_screens").await else {
+        return;
+    };
+    let (quiet, _) = app.token(&user, "Quiet").create();
+    let (busy, key) = app.token(&user, "Busy").create();
+    assert_eq!(
+        app.call(&key, Method::GET, "/auth/context", None)
+            .await
+            .status,
+        200
+    );
+    app.flush_usage();
+    sign_in(&app, &mut browser).await;
+
+    browser
+        .goto(&app.url(&format!("/integrations/tokens/{}/delete", quiet.id)))
+        .await;
+    assert_eq!(browser.text("h1").await, "Delete token?");
+    browser.screen("delete-confirmation").await;
+
+    // Disabling the token in use asks first, saying how it is used.
+    browser
+        .goto(&app.url(&format!("/integrations/tokens/{}", busy.id)))
+        .await;
+    browser.click(".page-actions summary").await;
+    browser
+        .click(".page-actions form[action$='/disable'] button")
+        .await;
+    browser.wait_for_text("h1", "Disable token?").await;
+    assert!(
+        browser
+            .text(".in-use")
+            .await
+            .contains("1 request in the last 24 hours")
+    );
+    browser.screen("disable-in-use").await;
+
+    browser.goto(&app.url("/account/password")).await;
+    browser.screen("password").await;
+    browser.fill("#current_password", "not my password").await;
+    browser.click("form.form button.primary").await;
+    browser.find(".field-error").await;
+    browser.screen("password-errors").await;
+
+    browser
+        .goto(&app.url("/integrations/tokens/SU-000-000-000"))
+        .await;
+    browser.find("h1").await;
+    browser.screen("not-found").await;
+    browser.goto(&app.url("/no/such/page")).await;
+    browser.find("h1").await;
+    browser.screen("no-such-page").await;
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn a_member_is_refused_the_admin_pages_with_a_page_that_says_why() {
+    let Some((app, _admin, mut browser)) = journey("refused").await else {
+        return;
+    };
+    app.add_user_as(
+        "Front Street Inc",
+        "mia@frontstreet.example",
+        "Mia Member",
+        tokendesk::domain::user::Role::Member,
+    );
+    sign_in_as(&app, &mut browser, "mia@frontstreet.example", PASSWORD).await;
+    browser.goto(&app.url("/account/users")).await;
+    browser.find("h1").await;
+    browser.screen("forbidden").await;
     browser.finish().await;
 }
