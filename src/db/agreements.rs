@@ -1,6 +1,7 @@
 use super::pool::{MultiBackend, on_backend};
 use super::query::{
-    Page, boolean, combinators, contains_pattern, order_by, page, text_test, time_test,
+    CountOver, Page, boolean, combinators, contains_pattern, counted_page, order_by, text_test,
+    time_test,
 };
 use super::schema::agreements;
 use super::tokens::Stamp;
@@ -163,18 +164,18 @@ impl Agreement {
                 }
                 Ok(select)
             };
-            page(
+            counted_page(
                 conn,
                 query.limit,
                 query.offset,
-                |conn| Ok(matching()?.count().get_result(conn)?),
                 |conn, limit, offset| {
                     Ok(order(matching()?, &query.ordering)
                         .limit(limit)
                         .offset(offset)
-                        .select(AgreementRow::as_select())
-                        .load::<AgreementRow>(conn)?)
+                        .select((AgreementRow::as_select(), CountOver))
+                        .load::<(AgreementRow, i64)>(conn)?)
                 },
+                |conn| Ok(matching()?.count().get_result(conn)?),
             )?
         };
         Ok(Page {
@@ -192,24 +193,24 @@ impl Agreement {
         offset: u64,
     ) -> Result<Page<AgreementRow>, DbError> {
         let mine = agreements::account_id.eq(account_id.as_str());
-        page(
+        counted_page(
             conn,
             limit,
             offset,
-            |conn| {
-                Ok(on_backend!(conn, |c| agreements::table
-                    .filter(mine)
-                    .count()
-                    .get_result::<i64>(c))?)
-            },
             |conn, limit, offset| {
                 Ok(on_backend!(conn, |c| agreements::table
                     .filter(mine)
                     .order(agreements::id.asc())
                     .limit(limit)
                     .offset(offset)
-                    .select(AgreementRow::as_select())
-                    .load::<AgreementRow>(c))?)
+                    .select((AgreementRow::as_select(), CountOver))
+                    .load::<(AgreementRow, i64)>(c))?)
+            },
+            |conn| {
+                Ok(on_backend!(conn, |c| agreements::table
+                    .filter(mine)
+                    .count()
+                    .get_result::<i64>(c))?)
             },
         )
     }

@@ -1,8 +1,14 @@
-//! What the collections share: RQL values turned into what SQL compares, and the count-then-page
-//! every list runs.
+//! What the collections share: RQL values turned into what SQL compares, and the page with its
+//! total that every list reads in one statement.
 
 use super::DbError;
 use crate::domain::query::QueryError;
+use diesel::backend::Backend;
+use diesel::expression::{
+    AppearsOnTable, Expression, SelectableExpression, ValidGrouping, is_aggregate,
+};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::BigInt;
 
 /// An RQL `like` pattern (`*` is the wildcard) as a SQL LIKE pattern with `\` escapes.
 pub fn like_pattern(value: &str) -> String {
@@ -50,28 +56,58 @@ pub struct Page<T> {
     pub total: u64,
 }
 
-/// Counts the matching items, then loads the page (`load(conn, limit, offset)`) unless it is
-/// empty: past the end, or with `limit=0`, the answer is no items and the total.
-pub fn page<C, T>(
+/// `COUNT(*) OVER ()`: beside each row of a page, how many rows matched before `LIMIT` and
+/// `OFFSET`, so a page and its total come back from one statement. A type of its own rather than
+/// an SQL literal, so that the statements using it are prepared once per connection.
+#[derive(Debug, Clone, Copy, QueryId)]
+pub struct CountOver;
+
+impl Expression for CountOver {
+    type SqlType = BigInt;
+}
+
+impl<DB: Backend> QueryFragment<DB> for CountOver {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> diesel::QueryResult<()> {
+        out.push_sql("COUNT(*) OVER ()");
+        Ok(())
+    }
+}
+
+impl<QS> AppearsOnTable<QS> for CountOver {}
+impl<QS> SelectableExpression<QS> for CountOver {}
+
+impl ValidGrouping<()> for CountOver {
+    type IsAggregate = is_aggregate::Never;
+}
+
+/// A page read with its total in one statement: `load(conn, limit, offset)` returns the rows
+/// with `CountOver` beside each. Only a page that comes back empty says nothing of the total (past
+/// the end, or `limit=0`); then, and only then, `count` asks for it.
+pub fn counted_page<C, T>(
     conn: &mut C,
     limit: u32,
     offset: u64,
+    load: impl FnOnce(&mut C, i64, i64) -> Result<Vec<(T, i64)>, DbError>,
     count: impl FnOnce(&mut C) -> Result<i64, DbError>,
-    load: impl FnOnce(&mut C, i64, i64) -> Result<Vec<T>, DbError>,
 ) -> Result<Page<T>, DbError> {
-    let total = u64::try_from(count(conn)?).unwrap_or(0);
-    if limit == 0 || offset >= total {
-        return Ok(Page {
-            items: Vec::new(),
-            total,
-        });
-    }
-    let items = load(
-        conn,
-        i64::from(limit),
-        i64::try_from(offset).unwrap_or(i64::MAX),
-    )?;
-    Ok(Page { items, total })
+    let rows = if limit == 0 {
+        Vec::new()
+    } else {
+        load(
+            conn,
+            i64::from(limit),
+            i64::try_from(offset).unwrap_or(i64::MAX),
+        )?
+    };
+    let total = match rows.first() {
+        Some((_, total)) => *total,
+        None if offset == 0 && limit > 0 => 0,
+        None => count(conn)?,
+    };
+    Ok(Page {
+        items: rows.into_iter().map(|(item, _)| item).collect(),
+        total: u64::try_from(total).unwrap_or(0),
+    })
 }
 
 /// A test on a text column: comparisons, `like` (case-sensitive), `ilike`.
@@ -188,15 +224,30 @@ mod tests {
         assert!(boolean("f", "yes").is_err());
     }
 
+    /// 25 items: the total comes with the rows, and is asked for only when no row brings it.
     #[test]
-    fn pages_stop_at_the_end() {
-        let loaded = |_: &mut (), limit, offset| Ok(vec![(limit, offset)]);
-        let count = |_: &mut ()| Ok(25);
-        let p = page(&mut (), 10, 20, count, loaded).unwrap();
-        assert_eq!((p.items, p.total), (vec![(10, 20)], 25));
-        let p = page(&mut (), 10, 25, count, loaded).unwrap();
-        assert!(p.items.is_empty() && p.total == 25);
-        let p = page(&mut (), 0, 0, count, loaded).unwrap();
-        assert!(p.items.is_empty() && p.total == 25);
+    fn pages_bring_their_total() {
+        let counted = std::cell::Cell::new(0);
+        let load = |_: &mut (), limit: i64, offset: i64| {
+            Ok((offset..(offset + limit).min(25))
+                .map(|i| (i, 25))
+                .collect())
+        };
+        let count = |_: &mut ()| {
+            counted.set(counted.get() + 1);
+            Ok(25)
+        };
+        let p = counted_page(&mut (), 10, 20, load, count).unwrap();
+        assert_eq!(
+            (p.items, p.total, counted.get()),
+            (vec![20, 21, 22, 23, 24], 25, 0)
+        );
+        let p = counted_page(&mut (), 10, 25, load, count).unwrap();
+        assert!(p.items.is_empty() && p.total == 25 && counted.get() == 1);
+        let p = counted_page(&mut (), 0, 0, load, count).unwrap();
+        assert!(p.items.is_empty() && p.total == 25 && counted.get() == 2);
+        let none = |_: &mut (), _, _| Ok(Vec::<(i64, i64)>::new());
+        let p = counted_page(&mut (), 10, 0, none, count).unwrap();
+        assert!(p.items.is_empty() && p.total == 0 && counted.get() == 2);
     }
 }

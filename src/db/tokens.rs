@@ -1,6 +1,6 @@
 use super::accounts::{Account, AccountRow};
 use super::pool::{on_backend, write_transaction};
-use super::query::{Page, page};
+use super::query::{CountOver, Page, counted_page};
 use super::schema::{accounts, token_permissions, tokens};
 use super::token_filters::{self, BoxedTokens, TokenConditions};
 use super::{DbConnection, DbError, events, now};
@@ -519,12 +519,12 @@ impl Token {
         query: &Query<TokenField>,
     ) -> Result<Page<Token>, DbError> {
         let selection = Selection::new(account_id, query);
-        page(
+        counted_page(
             conn,
             query.limit,
             query.offset,
+            |conn, limit, offset| selection.load_counted(conn, limit, offset),
             |conn| selection.count(conn),
-            |conn, limit, offset| selection.load(conn, limit, offset),
         )
     }
 
@@ -710,12 +710,8 @@ impl<'q> Selection<'q> {
         Ok(self.matching()?.count().get_result(conn)?)
     }
 
-    fn load(
-        &self,
-        conn: &mut DbConnection,
-        limit: i64,
-        offset: i64,
-    ) -> Result<Vec<Token>, DbError> {
+    /// The matching tokens in the query's order (newest first when it names none), one page.
+    fn ordered(&self, limit: i64, offset: i64) -> Result<BoxedTokens<'q>, DbError> {
         let ordering = if self.query.ordering.is_empty() {
             &[(TokenField::CreatedAt, Direction::Descending)][..]
         } else {
@@ -723,11 +719,37 @@ impl<'q> Selection<'q> {
         };
         Ok(token_filters::order(self.matching()?, ordering)
             .limit(limit)
-            .offset(offset)
+            .offset(offset))
+    }
+
+    fn load(
+        &self,
+        conn: &mut DbConnection,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<Token>, DbError> {
+        Ok(self
+            .ordered(limit, offset)?
             .select(TokenRow::as_select())
             .load::<TokenRow>(conn)?
             .into_iter()
             .map(Token::from)
+            .collect())
+    }
+
+    /// `load` with the number of matching tokens beside each.
+    fn load_counted(
+        &self,
+        conn: &mut DbConnection,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<(Token, i64)>, DbError> {
+        Ok(self
+            .ordered(limit, offset)?
+            .select((TokenRow::as_select(), CountOver))
+            .load::<(TokenRow, i64)>(conn)?
+            .into_iter()
+            .map(|(row, total)| (Token::from(row), total))
             .collect())
     }
 }
