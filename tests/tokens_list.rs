@@ -327,7 +327,140 @@ async fn each_account_sees_only_its_own_tokens(backend: Backend) {
     }
 }
 
+/// The names of the account's live tokens that the search of `q` must find, by a scan of every
+/// token with the test the list applies (`lower(column) LIKE '%q%'`), no index involved.
+fn found_by_a_scan(app: &TestApp, user: &TestUser, q: &str) -> Vec<String> {
+    use diesel::sql_types::Text;
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = Text)]
+        name: String,
+    }
+    let pattern = tokendesk::db::query::contains_pattern(q);
+    let sql = "SELECT name FROM tokens WHERE account_id = $1 AND deleted_at IS NULL AND \
+               (lower(name) LIKE $2 ESCAPE '\\' OR lower(id) LIKE $2 ESCAPE '\\' \
+               OR lower(external_id) LIKE $2 ESCAPE '\\') ORDER BY name";
+    let mut conn = app.pool.get().unwrap();
+    let sql = match app.backend {
+        Backend::Sqlite => sql.replace('$', "?"),
+        Backend::Postgres => sql.to_owned(),
+    };
+    diesel::sql_query(sql)
+        .bind::<Text, _>(user.account.id.as_str())
+        .bind::<Text, _>(&pattern)
+        .load::<Found>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .map(|found| found.name)
+        .collect()
+}
+
+/// The indexed search (FTS5 trigrams on SQLite, pg_trgm on PostgreSQL) finds exactly what a scan
+/// finds: wildcards and quotes are literal, case is ignored as before, renamed and deleted tokens
+/// are found by what they are now.
+async fn the_indexed_search_finds_what_a_scan_finds(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.signed_in_user().await;
+    let names = [
+        ("100% Coverage_Bot", "PCT-1"),
+        ("50%_off sync", "under_score"),
+        ("O'Brien's \"quoted\" feed", "q'1"),
+        ("Back\\slash relay", "b\\s"),
+        ("Café Größe Ærø", "ÉCOLE-7"),
+        ("ÉCOLE naïve ünïcode", "café"),
+        ("日本語トークン", "東京-01"),
+        ("Emoji 🚀 launcher", "🚀🚀🚀"),
+        ("plain zapier alerts", "ZAP-9"),
+        ("Stays then goes", "GONE-1"),
+        ("Old name", "RENAME-1"),
+    ];
+    let mut made = Vec::new();
+    for (name, external_id) in names {
+        let (token, _) = app.token(&user, name).external_id(external_id).create();
+        made.push(token);
+    }
+    // One renamed, one deleted: the index follows both.
+    let mut conn = app.pool.get().unwrap();
+    diesel::update(tokens::table.find(made[10].id.as_str()))
+        .set(tokens::name.eq("Brand new title"))
+        .execute(&mut conn)
+        .unwrap();
+    diesel::update(tokens::table.find(made[9].id.as_str()))
+        .set(tokens::deleted_at.eq(Some(chrono::Utc::now().naive_utc())))
+        .execute(&mut conn)
+        .unwrap();
+    drop(conn);
+
+    let queries = [
+        "%",
+        "_",
+        "%_",
+        "100%",
+        "0% c",
+        "e_b",
+        "_off",
+        "'",
+        "o'brien",
+        "\"quoted\"",
+        "\"",
+        "\\",
+        "k\\sl",
+        "café",
+        "CAFÉ",
+        "größe",
+        "ærø",
+        "école",
+        "École",
+        "ÉCOLE",
+        "naïve",
+        "日本",
+        "トークン",
+        "東京",
+        "🚀",
+        "🚀🚀",
+        "zap",
+        "ZAPIER",
+        "zap-9",
+        "pct-1",
+        "rename",
+        "old name",
+        "brand new",
+        "stays then",
+        "gone-1",
+        "su-",
+        "a",
+        "ab",
+        "nothing like this",
+    ];
+    for q in queries {
+        let path = format!(
+            "/integrations/tokens?{}",
+            serde_urlencoded::to_string([("q", q), ("per_page", "100"), ("sort", "name")]).unwrap()
+        );
+        let html = app.get_html(&path).await;
+        let mut listed = listed_names(&html);
+        listed.sort();
+        let mut scanned = found_by_a_scan(&app, &user, q);
+        scanned.sort();
+        assert_eq!(listed, scanned, "q={q:?}");
+    }
+    // Some answers spelt out, so that the comparison is not of two empty lists.
+    let found = |q: &str| {
+        let mut names = found_by_a_scan(&app, &user, q);
+        names.sort();
+        names
+    };
+    assert_eq!(found("%"), ["100% Coverage_Bot", "50%_off sync"]);
+    assert_eq!(found("o'brien"), ["O'Brien's \"quoted\" feed"]);
+    assert_eq!(found("brand new"), ["Brand new title"]);
+    assert!(found("old name").is_empty() && found("stays then").is_empty());
+    assert_eq!(found("東京"), ["日本語トークン"]);
+    assert_eq!(found("🚀🚀"), ["Emoji 🚀 launcher"]);
+    assert_eq!(found("café"), ["Café Größe Ærø", "ÉCOLE naïve ünïcode"]);
+}
+
 on_both_databases!(
+    the_indexed_search_finds_what_a_scan_finds,
     the_list_pages_through_25_tokens,
     the_list_filters_by_status_and_extension,
     the_list_searches_names_ids_and_external_ids,

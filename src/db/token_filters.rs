@@ -167,16 +167,47 @@ fn modules_where(op: CompareOp, value: &Value) -> Vec<&'static str> {
         .collect()
 }
 
-/// Free-text search over name, id and external id, ignoring case.
-pub fn search(text: &str) -> Predicate {
+/// Where a search finds its candidates before the exact test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchIndex {
+    /// PostgreSQL: trigram indexes on the very expressions the test compares; nothing to add.
+    OnTheTest,
+    /// SQLite: the `token_search` FTS5 table, asked for the tokens holding the text's trigrams.
+    Fts5,
+}
+
+/// Free-text search over name, id and external id, ignoring case: `lower(column) LIKE '%text%'`,
+/// with the text literal. On SQLite the tokens to test are first narrowed by the trigram index:
+/// every token that passes the test holds the text's trigrams (case folded), so the narrowing
+/// never loses one, and what is found is what the test alone finds.
+pub fn search(text: &str, index: SearchIndex) -> Predicate {
     let pattern = contains_pattern(text);
-    Box::new(
-        lower(tokens::name)
-            .like(pattern.clone())
-            .escape('\\')
-            .or(lower(tokens::id).like(pattern.clone()).escape('\\'))
-            .or(lower(tokens::external_id).like(pattern).escape('\\')),
-    )
+    let test = lower(tokens::name)
+        .like(pattern.clone())
+        .escape('\\')
+        .or(lower(tokens::id).like(pattern.clone()).escape('\\'))
+        .or(lower(tokens::external_id).like(pattern).escape('\\'));
+    match fts_phrase(text) {
+        Some(phrase) if index == SearchIndex::Fts5 => Box::new(
+            diesel::dsl::sql::<Bool>(
+                "tokens.id IN (SELECT token_search.id FROM token_search WHERE token_search MATCH ",
+            )
+            .bind::<diesel::sql_types::Text, _>(phrase)
+            .sql(")")
+            .and(test),
+        ),
+        _ => Box::new(test),
+    }
+}
+
+/// The FTS5 query for a substring: the lowered text as one quoted phrase. A trigram index knows
+/// nothing shorter than three characters; such a search tests every token, as before.
+fn fts_phrase(text: &str) -> Option<String> {
+    let text = text.to_lowercase();
+    if text.chars().count() < 3 || text.contains('\0') {
+        return None;
+    }
+    Some(format!("\"{}\"", text.replace('"', "\"\"")))
 }
 
 /// The ordering, names ignoring case, with the id last so that pages never overlap.

@@ -2,7 +2,7 @@ use super::accounts::{Account, AccountRow};
 use super::pool::{on_backend, write_transaction};
 use super::query::{CountOver, Page, counted_page};
 use super::schema::{accounts, token_permissions, tokens};
-use super::token_filters::{self, BoxedTokens, TokenConditions};
+use super::token_filters::{self, BoxedTokens, SearchIndex, TokenConditions};
 use super::{DbConnection, DbError, events, now};
 use crate::domain::api_key::{ApiKey, SecretDigest, TokenSecret};
 use crate::domain::event::EventKind;
@@ -518,7 +518,7 @@ impl Token {
         account_id: &AccountId,
         query: &Query<TokenField>,
     ) -> Result<Page<Token>, DbError> {
-        let selection = Selection::new(account_id, query);
+        let selection = Selection::new(conn, account_id, query);
         counted_page(
             conn,
             query.limit,
@@ -534,7 +534,7 @@ impl Token {
         account_id: &AccountId,
         query: &Query<TokenField>,
     ) -> Result<Vec<Token>, DbError> {
-        Selection::new(account_id, query).load(
+        Selection::new(conn, account_id, query).load(
             conn,
             i64::from(query.limit),
             i64::try_from(query.offset).unwrap_or(i64::MAX),
@@ -681,14 +681,19 @@ struct Selection<'q> {
     account_id: &'q AccountId,
     query: &'q Query<TokenField>,
     conditions: TokenConditions,
+    search_index: SearchIndex,
 }
 
 impl<'q> Selection<'q> {
-    fn new(account_id: &'q AccountId, query: &'q Query<TokenField>) -> Self {
+    fn new(conn: &DbConnection, account_id: &'q AccountId, query: &'q Query<TokenField>) -> Self {
         Self {
             account_id,
             query,
             conditions: TokenConditions { now: now() },
+            search_index: match conn {
+                DbConnection::Sqlite(_) => SearchIndex::Fts5,
+                DbConnection::Postgres(_) => SearchIndex::OnTheTest,
+            },
         }
     }
 
@@ -701,7 +706,7 @@ impl<'q> Selection<'q> {
             select = select.filter(filter.fold(&self.conditions)?);
         }
         if let Some(text) = &self.query.search {
-            select = select.filter(token_filters::search(text));
+            select = select.filter(token_filters::search(text, self.search_index));
         }
         Ok(select)
     }
