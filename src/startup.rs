@@ -3,6 +3,7 @@
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::DbPool;
+use crate::db::keys::KeyWatch;
 use crate::db::usage::UsageBuffer;
 use crate::domain::network::Network;
 use crate::domain::secret_box::MasterKey;
@@ -54,6 +55,7 @@ const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 pub struct Service {
     server: Server,
     housekeeping: Housekeeping,
+    key_watch: KeyWatch,
     pool: DbPool,
     usage: Arc<UsageBuffer>,
 }
@@ -73,9 +75,10 @@ impl Service {
     /// Serves until stopped, then writes every buffer and closes the database connections.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
-        let (housekeeping, pool) = (self.housekeeping, self.pool);
+        let (housekeeping, key_watch, pool) = (self.housekeeping, self.key_watch, self.pool);
         // Joining a thread and writing to the database block; not on the async threads.
         let _ = actix_web::rt::task::spawn_blocking(move || {
+            key_watch.stop();
             housekeeping.stop();
             drop(pool);
         })
@@ -96,6 +99,11 @@ pub fn run(
     let usage = Arc::new(UsageBuffer::default());
     let housekeeping =
         Housekeeping::start(pool.clone(), &config.database, usage.clone(), clock.clone());
+    let key_watch = KeyWatch::start(
+        &config.database,
+        config.database_timeout,
+        pool.keys().clone(),
+    );
     let pool_for_stop = pool.clone();
     let usage_for_service = usage.clone();
     let key = Key::from(&config.session_key);
@@ -200,6 +208,7 @@ pub fn run(
     Ok(Service {
         server,
         housekeeping,
+        key_watch,
         pool: pool_for_stop,
         usage: usage_for_service,
     })

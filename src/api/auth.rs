@@ -1,7 +1,9 @@
 //! `Authorization: ApiKey <token id>:<secret>`. The key's shape and checksum are checked before
-//! any database work; then, in the same trip to the database as the request's own work, the token
-//! is looked up, its secret compared in constant time, and its status and expiry checked on every
-//! request, so a disabled or deleted token is refused at once.
+//! any database work; then the token is looked up (in the instance's key cache, `db::keys`, or
+//! else in the same trip to the database as the request's own work), its secret compared in
+//! constant time, and its status, expiry and networks checked on every request. A token disabled,
+//! deleted, rotated or narrowed is forgotten by the cache when the change commits here, and
+//! within a second on every other instance.
 
 use super::error::ApiError;
 use crate::db::accounts::Account;
@@ -20,6 +22,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use chrono::NaiveDateTime;
 use std::future::{Ready, ready};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// The token making the request, with its account and what it may reach.
 pub struct ApiCaller {
@@ -59,7 +62,7 @@ impl ApiCaller {
     /// The live, active token the key names, if the secret matches (or the one a rotation
     /// replaced, within its grace period) and the request comes from an allowed network.
     fn authenticate(
-        holder: Option<KeyHolder>,
+        holder: Option<&KeyHolder>,
         key: &ApiKey,
         client_ip: Option<String>,
         now: NaiveDateTime,
@@ -92,9 +95,9 @@ impl ApiCaller {
             )));
         }
         Ok(Self {
-            token,
-            account,
-            modules,
+            token: token.clone(),
+            account: account.clone(),
+            modules: modules.clone(),
             client_ip,
         })
     }
@@ -176,10 +179,22 @@ impl ApiRequest {
         let client_ip = self.client_ip;
         let usage = state.usage.clone();
         let now = state.clock.now();
+        let keys = state.pool.keys().clone();
+        let cached = keys.get(&key.token_id);
         db::run_with(&state.pool, move |conn| {
-            let holder = Token::for_key(conn, &key.token_id)?;
+            let holder = match cached {
+                Some(holder) => Some(holder),
+                None => {
+                    let generation = keys.generation();
+                    let found = Token::for_key(conn, &key.token_id)?.map(Arc::new);
+                    if let Some(holder) = &found {
+                        keys.insert(&key.token_id, holder.clone(), generation);
+                    }
+                    found
+                }
+            };
             let named = holder.is_some();
-            let caller = ApiCaller::authenticate(holder, &key, client_ip.clone(), now);
+            let caller = ApiCaller::authenticate(holder.as_deref(), &key, client_ip.clone(), now);
             let authenticated = caller.is_ok();
             let answer = caller.and_then(|caller| {
                 if let Some(module) = module {

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod agreements;
 pub mod bulk;
 pub mod events;
+pub mod keys;
 pub mod pool;
 pub mod query;
 pub mod schema;

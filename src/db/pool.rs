@@ -1,6 +1,7 @@
 //! One connection type over SQLite and PostgreSQL, its pool, migrations, and the one way async
 //! code reaches the database (`run`).
 
+use super::keys::KeyCache;
 use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
@@ -33,7 +34,28 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-pub type DbPool = r2d2::Pool<ConnectionManager>;
+/// The pooled connections, and the cache of API keys their writes keep in step (`db::keys`).
+#[derive(Clone)]
+pub struct DbPool {
+    pool: r2d2::Pool<ConnectionManager>,
+    keys: Arc<KeyCache>,
+}
+
+impl std::ops::Deref for DbPool {
+    type Target = r2d2::Pool<ConnectionManager>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.pool
+    }
+}
+
+impl DbPool {
+    /// What API keys need checked, forgotten as the pool's connections change it.
+    pub fn keys(&self) -> &Arc<KeyCache> {
+        &self.keys
+    }
+}
+
 pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -106,22 +128,37 @@ impl Health {
     }
 }
 
-/// Watches a PostgreSQL connection's queries. When one fails because the connection is gone
-/// (the server restarted, the network dropped), the connection is marked lost, so the pool
-/// discards it, and every other connection is checked once before its next use: the pool does
-/// not pay a query on every checkout, and after an outage the first requests still succeed.
-struct LostWatch {
+/// What a connection carries besides the connection itself (diesel's instrumentation slot).
+///
+/// On PostgreSQL it watches the queries: when one fails because the connection is gone (the
+/// server restarted, the network dropped), the connection is marked lost, so the pool discards
+/// it, and every other connection is checked once before its next use: the pool does not pay a
+/// query on every checkout, and after an outage the first requests still succeed.
+///
+/// On both, it holds the tokens the transaction under way changed, to be forgotten by the
+/// pool's key cache when it commits (`keys::changed`).
+pub(crate) struct Link {
+    watches_losses: bool,
     lost: bool,
     /// `Health::losses` when this connection last worked.
     checked_at: u64,
     health: Arc<Health>,
+    keys: Arc<KeyCache>,
+    pub(crate) changed: Vec<String>,
 }
 
-impl Instrumentation for LostWatch {
+impl Link {
+    pub(crate) fn keys(&self) -> &KeyCache {
+        &self.keys
+    }
+}
+
+impl Instrumentation for Link {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
         if let InstrumentationEvent::FinishQuery {
             error: Some(error), ..
         } = event
+            && self.watches_losses
             && is_connection_lost(error)
         {
             self.lost = true;
@@ -157,21 +194,43 @@ const LOST_CONNECTION: [&str; 6] = [
     "SSL connection has been closed",
 ];
 
-fn watch_of(conn: &mut DbConnection) -> Option<&mut LostWatch> {
+/// The link of a PostgreSQL connection, whose losses are watched.
+fn watch_of(conn: &mut DbConnection) -> Option<&mut Link> {
     match conn {
-        DbConnection::Postgres(pg) => pg.instrumentation().downcast_mut::<LostWatch>(),
+        DbConnection::Postgres(_) => link_of(conn),
         DbConnection::Sqlite(_) => None,
     }
+}
+
+/// The link of any connection this module opened.
+pub(crate) fn link_of(conn: &mut DbConnection) -> Option<&mut Link> {
+    match conn {
+        DbConnection::Postgres(pg) => pg.instrumentation().downcast_mut::<Link>(),
+        DbConnection::Sqlite(sqlite) => sqlite.instrumentation().downcast_mut::<Link>(),
+    }
+}
+
+/// Whether a transaction is open on the connection.
+pub(crate) fn in_transaction(conn: &mut DbConnection) -> bool {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let status = match conn {
+        DbConnection::Postgres(pg) => AnsiTransactionManager::transaction_manager_status_mut(pg),
+        DbConnection::Sqlite(sqlite) => {
+            AnsiTransactionManager::transaction_manager_status_mut(sqlite)
+        }
+    };
+    status.transaction_depth().ok().flatten().is_some()
 }
 
 /// Opens connections of the configured kind; unlike diesel's generic manager it never falls back
 /// from one backend to the other, and it sets SQLite's pragmas and PostgreSQL's timeouts on every
 /// new connection.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConnectionManager {
     url: DatabaseUrl,
     timeout: Duration,
     health: Arc<Health>,
+    keys: Arc<KeyCache>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -190,10 +249,26 @@ impl ConnectionManager {
             url,
             timeout,
             health: Arc::default(),
+            keys: Arc::default(),
         }
     }
 
-    fn open(&self) -> Result<DbConnection, ConnectError> {
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    fn link(&self, watches_losses: bool) -> Link {
+        Link {
+            watches_losses,
+            lost: false,
+            checked_at: self.health.losses(),
+            health: self.health.clone(),
+            keys: self.keys.clone(),
+            changed: Vec::new(),
+        }
+    }
+
+    pub(crate) fn open(&self) -> Result<DbConnection, ConnectError> {
         match &self.url {
             DatabaseUrl::Postgres(url) => {
                 // An unreachable server must be reported in seconds, not after the TCP timeout.
@@ -215,11 +290,7 @@ impl ConnectionManager {
                      SET idle_in_transaction_session_timeout = {};",
                     millis * 6
                 ))?;
-                conn.set_instrumentation(LostWatch {
-                    lost: false,
-                    checked_at: self.health.losses(),
-                    health: self.health.clone(),
-                });
+                conn.set_instrumentation(self.link(true));
                 Ok(DbConnection::Postgres(conn))
             }
             DatabaseUrl::Sqlite(path) => {
@@ -244,6 +315,7 @@ impl ConnectionManager {
                      PRAGMA foreign_keys = ON;
                      PRAGMA case_sensitive_like = ON;",
                 )?;
+                conn.set_instrumentation(self.link(false));
                 Ok(DbConnection::Sqlite(conn))
             }
         }
@@ -303,17 +375,20 @@ pub fn connect(url: &DatabaseUrl, timeout: Duration) -> Result<DbPool, PoolSetup
         DatabaseUrl::Sqlite(_) => 8,
         DatabaseUrl::Postgres(_) => 10,
     };
-    r2d2::Pool::builder()
+    let manager = ConnectionManager::new(url.clone(), timeout);
+    let keys = manager.keys.clone();
+    let pool = r2d2::Pool::builder()
         .max_size(size)
         // Connections are opened on demand, never in the background: none is half-open (in
         // libpq's TLS handshake) when the process exits.
         .min_idle(Some(0))
-        // A lost connection is found by its failed query (`LostWatch`); a `SELECT 1` before every
+        // A lost connection is found by its failed query (`Link`); a `SELECT 1` before every
         // checkout would double the round trips of a short request.
         .test_on_check_out(false)
         .connection_timeout(timeout)
-        .build(ConnectionManager::new(url.clone(), timeout))
-        .map_err(|e| PoolSetupError::Pool(url.redacted(), e))
+        .build(manager)
+        .map_err(|e| PoolSetupError::Pool(url.redacted(), e))?;
+    Ok(DbPool { pool, keys })
 }
 
 /// Any number of instances may start at once on one database: each migrates and seeds while
@@ -433,7 +508,27 @@ impl From<r2d2::Error> for DbError {
 /// transaction that reads first and writes later fails at once with "database is locked" when
 /// another write committed in between, whatever busy_timeout says; an immediate one waits its
 /// turn. Inside another transaction it is a savepoint, as `transaction` is.
+///
+/// When the outermost one ends, the tokens it changed (`keys::changed`) are forgotten by the
+/// key cache: after the commit, so that no request can read them again as they were.
 pub fn write_transaction<T, F>(conn: &mut DbConnection, work: F) -> Result<T, DbError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, DbError>,
+{
+    if in_transaction(conn) {
+        return conn.transaction(work);
+    }
+    let done = outermost_write(conn, work);
+    if let Some(link) = link_of(conn) {
+        let changed = std::mem::take(&mut link.changed);
+        if !changed.is_empty() {
+            link.keys.forget(changed.iter().map(String::as_str));
+        }
+    }
+    done
+}
+
+fn outermost_write<T, F>(conn: &mut DbConnection, work: F) -> Result<T, DbError>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, DbError>,
 {

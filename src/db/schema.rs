@@ -132,6 +132,16 @@ diesel::table! {
 }
 
 diesel::joinable!(users -> accounts (account_id));
+diesel::table! {
+    /// SQLite only: what the triggers record of every change an API key depends on, for each
+    /// instance to read (PostgreSQL notifies instead). See `db::keys`.
+    key_changes (seq) {
+        seq -> BigInt,
+        token_id -> Text,
+        changed_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(tokens -> accounts (account_id));
 diesel::joinable!(token_permissions -> tokens (token_id));
 diesel::joinable!(events -> accounts (account_id));

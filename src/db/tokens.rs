@@ -3,7 +3,7 @@ use super::pool::{on_backend, write_transaction};
 use super::query::{CountOver, Page, counted_page};
 use super::schema::{accounts, token_permissions, tokens};
 use super::token_filters::{self, BoxedTokens, SearchIndex, TokenConditions};
-use super::{DbConnection, DbError, events, now};
+use super::{DbConnection, DbError, events, keys, now};
 use crate::domain::api_key::{ApiKey, SecretDigest, TokenSecret};
 use crate::domain::event::EventKind;
 use crate::domain::extension::Extension;
@@ -270,6 +270,7 @@ impl Token {
             if !edited && !regranted {
                 return Ok(before);
             }
+            keys::changed(conn, id);
             diesel::update(tokens::table.find(id.as_str()))
                 .set((
                     tokens::updated_at.eq(at),
@@ -361,6 +362,7 @@ impl Token {
                     tokens::updated_by_name.eq(&by.actor.name),
                 ))
                 .execute(conn)?;
+            keys::changed(conn, id);
             let kind = match new_key.kind {
                 KeyChange::Rotated => EventKind::TokenRotated,
                 KeyChange::Renewed => EventKind::TokenRenewed,
@@ -566,6 +568,7 @@ impl Token {
             ))
             .execute(conn)?;
             if changed == 1 {
+                keys::changed(conn, id);
                 let kind = match status {
                     StoredStatus::Active => EventKind::TokenEnabled,
                     StoredStatus::Inactive => EventKind::TokenDisabled,
@@ -601,6 +604,7 @@ impl Token {
             if deleted == 0 {
                 return Err(DbError::NotFound);
             }
+            keys::changed(conn, id);
             events::record_for_token(conn, id, EventKind::TokenDeleted, by)
         })
     }
