@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# API throughput, as a ratio against the same server's /healthz measured in the same run
-# (the machine is shared and noisy; absolute figures move, the ratio much less).
+# API throughput on both databases and against a Django REST Framework peer, as ratios against
+# figures measured in the same run (the machine is shared and noisy; absolute figures move, the
+# ratios much less).
 #
-#   bash bench/api.sh                      # SQLite
-#   BENCH_DATABASE=postgres bash bench/api.sh
+#   bash bench/api.sh                              # SQLite, PostgreSQL and the DRF peer
+#   BENCH_DATABASES=sqlite BENCH_PEER=0 bash bench/api.sh
 #
-# Env: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32), BENCH_THREADS (default 2).
-# Target (SPEC "Targets"): authenticated GET /public/v1/agreements?limit=10 >= 0.50 x /healthz.
+# Env: BENCH_SECONDS per measurement (default 10), BENCH_CONNECTIONS (32), BENCH_THREADS (2),
+# BENCH_DATABASES ("sqlite postgres"), BENCH_PEER (1: measure the peer too).
+# Targets (SPEC "Targets"): authenticated GET /public/v1/agreements?limit=10 >= 0.50 x /healthz
+# on SQLite, >= 0.30 x on PostgreSQL, and >= 15 x the same request served by DRF +
+# djangorestframework-api-key under gunicorn with 2 workers (bench/peer, its virtualenv made here
+# under target/bench-peer from PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${BENCH_SECONDS:-10}
 connections=${BENCH_CONNECTIONS:-32}
 threads=${BENCH_THREADS:-2}
+databases=${BENCH_DATABASES:-sqlite postgres}
+peer=${BENCH_PEER:-1}
+admin_url=${TOKENDESK_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}
 command -v wrk >/dev/null || { echo "bench/api.sh needs wrk (apt-get install wrk)" >&2; exit 1; }
 
 cargo build --release --locked --quiet --bin tokendesk
@@ -21,7 +29,7 @@ work=$(mktemp -d)
 pid=""
 pg_database=""
 cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
     if [ -n "$pg_database" ]; then
         psql "$admin_url" -qc "DROP DATABASE IF EXISTS $pg_database WITH (FORCE)" >/dev/null 2>&1 || true
     fi
@@ -29,41 +37,99 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ "${BENCH_DATABASE:-sqlite}" = postgres ]; then
-    admin_url=${TOKENDESK_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}
-    pg_database="tokendesk_bench_$$"
-    psql "$admin_url" -qc "CREATE DATABASE $pg_database"
-    export DATABASE_URL="${admin_url%/*}/$pg_database"
-else
-    export DATABASE_URL="$work/tokendesk.db"
-fi
-export TOKENDESK_BIND=127.0.0.1:0 RUST_LOG=warn
-
-(cd "$work" && exec "$binary" serve --demo >"$work/out" 2>"$work/err") &
-pid=$!
-for _ in $(seq 1 100); do
-    grep -q "shown only this once" "$work/out" 2>/dev/null && break
-    sleep 0.1
-done
-base=$(grep -o 'http://[0-9.:]*' "$work/out" | head -n 1 || true)
-[ -n "$base" ] || { echo "the server did not start:" >&2; cat "$work/err" >&2; exit 1; }
-key=$(cd "$work" && "$binary" token create --account "Front Street Inc" --name "Benchmark")
-
-curl -sf -H "Authorization: ApiKey $key" "$base/public/v1/agreements?limit=10" >/dev/null
-
 rate() {
     wrk -t"$threads" -c"$connections" -d"${seconds}s" "$@" | awk '/Requests\/sec/ {print $2}'
 }
-# A short warm-up of both, then the measured runs.
-BENCH_SECONDS=2 wrk -t1 -c4 -d2s "$base/healthz" >/dev/null
-wrk -t1 -c4 -d2s -H "Authorization: ApiKey $key" "$base/public/v1/agreements?limit=10" >/dev/null
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+}
 
-healthz=$(rate "$base/healthz")
-agreements=$(rate -H "Authorization: ApiKey $key" "$base/public/v1/agreements?limit=10")
-rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+declare -A healthz_rate agreements_rate
 
-echo "database:                 ${BENCH_DATABASE:-sqlite}"
-echo "GET /healthz:             $healthz requests/s"
-echo "GET /public/v1/agreements?limit=10 (ApiKey): $agreements requests/s"
-awk -v a="$agreements" -v h="$healthz" 'BEGIN { printf "ratio agreements/healthz:  %.2f (target >= 0.50)\n", a / h }'
-echo "resident memory after load: $((rss_kb / 1024)) MB"
+# One tokendesk server on $1 (sqlite or postgres): /healthz, then the agreements with a key.
+measure_tokendesk() {
+    local database=$1 folder="$work/$1"
+    mkdir -p "$folder"
+    if [ "$database" = postgres ]; then
+        pg_database="tokendesk_bench_$$"
+        psql "$admin_url" -qc "CREATE DATABASE $pg_database"
+        export DATABASE_URL="${admin_url%/*}/$pg_database"
+    else
+        export DATABASE_URL="$folder/tokendesk.db"
+    fi
+    export TOKENDESK_BIND=127.0.0.1:0 RUST_LOG=warn
+    (cd "$folder" && exec "$binary" serve --demo >"$folder/out" 2>"$folder/err") &
+    pid=$!
+    for _ in $(seq 1 100); do
+        grep -q "shown only this once" "$folder/out" 2>/dev/null && break
+        sleep 0.1
+    done
+    local base key
+    base=$(grep -o 'http://[0-9.:]*' "$folder/out" | head -n 1 || true)
+    [ -n "$base" ] || { echo "the server did not start:" >&2; cat "$folder/err" >&2; exit 1; }
+    key=$(cd "$folder" && "$binary" token create --account "Front Street Inc" --name "Benchmark")
+    curl -sf -H "Authorization: ApiKey $key" "$base/public/v1/agreements?limit=10" >/dev/null
+
+    # A short warm-up of both, then the measured runs.
+    wrk -t1 -c4 -d2s "$base/healthz" >/dev/null
+    wrk -t1 -c4 -d2s -H "Authorization: ApiKey $key" "$base/public/v1/agreements?limit=10" >/dev/null
+    healthz_rate[$database]=$(rate "$base/healthz")
+    agreements_rate[$database]=$(rate -H "Authorization: ApiKey $key" "$base/public/v1/agreements?limit=10")
+    local rss_kb
+    rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+
+    local target=0.50
+    [ "$database" = postgres ] && target=0.30
+    echo "== tokendesk on $database"
+    echo "GET /healthz:                                 ${healthz_rate[$database]} requests/s"
+    echo "GET /public/v1/agreements?limit=10 (ApiKey):  ${agreements_rate[$database]} requests/s"
+    echo "ratio agreements/healthz:                     $(ratio "${agreements_rate[$database]}" "${healthz_rate[$database]}") (target >= $target)"
+    echo "resident memory after load:                   $((rss_kb / 1024)) MB"
+
+    kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+    if [ -n "$pg_database" ]; then
+        psql "$admin_url" -qc "DROP DATABASE IF EXISTS $pg_database WITH (FORCE)" >/dev/null
+        pg_database=""
+    fi
+}
+
+# The DRF peer: the same 10 agreements, djangorestframework-api-key, gunicorn with 2 workers.
+measure_peer() {
+    local venv="$PWD/target/bench-peer" folder="$work/peer" port
+    if [ ! -x "$venv/bin/gunicorn" ]; then
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r bench/peer/requirements.txt
+    fi
+    mkdir -p "$folder"
+    export PEER_DATABASE="$folder/peer.db"
+    "$venv/bin/python" bench/peer/manage.py migrate -v0
+    local key
+    key=$("$venv/bin/python" bench/peer/manage.py seed)
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$venv/bin/gunicorn" --chdir bench/peer --workers 2 --bind "127.0.0.1:$port" \
+        --log-level warning peer.wsgi 2>"$folder/err" &
+    pid=$!
+    local base="http://127.0.0.1:$port"
+    for _ in $(seq 1 100); do
+        curl -sf "$base/healthz" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    curl -sf -H "Authorization: Api-Key $key" "$base/public/v1/agreements?limit=10" >/dev/null \
+        || { echo "the peer does not answer:" >&2; cat "$folder/err" >&2; exit 1; }
+    wrk -t1 -c4 -d2s -H "Authorization: Api-Key $key" "$base/public/v1/agreements?limit=10" >/dev/null
+    local peer_rate
+    peer_rate=$(rate -H "Authorization: Api-Key $key" "$base/public/v1/agreements?limit=10")
+    echo "== DRF + djangorestframework-api-key under gunicorn (2 workers), SQLite"
+    echo "GET /public/v1/agreements?limit=10 (Api-Key): $peer_rate requests/s"
+    for database in $databases; do
+        echo "tokendesk on $database / peer:                $(ratio "${agreements_rate[$database]}" "$peer_rate") (target >= 15)"
+    done
+    kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+}
+
+for database in $databases; do
+    measure_tokendesk "$database"
+done
+if [ "$peer" = 1 ]; then
+    measure_peer
+fi
