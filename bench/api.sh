@@ -53,7 +53,8 @@ measure_tokendesk() {
     if [ "$database" = postgres ]; then
         pg_database="tokendesk_bench_$$"
         psql "$admin_url" -qc "CREATE DATABASE $pg_database"
-        export DATABASE_URL="${admin_url%/*}/$pg_database"
+        # Loopback: no TLS, as the tests (TLS would measure OpenSSL, not tokendesk).
+        export DATABASE_URL="${admin_url%/*}/$pg_database?sslmode=disable&gssencmode=disable"
     else
         export DATABASE_URL="$folder/tokendesk.db"
     fi

@@ -30,7 +30,7 @@ trap cleanup EXIT
 if [ "${BENCH_DATABASE:-sqlite}" = postgres ]; then
     pg_database="tokendesk_listbench_$$"
     psql "$admin_url" -qc "CREATE DATABASE $pg_database"
-    export DATABASE_URL="${admin_url%/*}/$pg_database"
+    export DATABASE_URL="${admin_url%/*}/$pg_database?sslmode=disable&gssencmode=disable"
 else
     export DATABASE_URL="$work/tokendesk.db"
 fi

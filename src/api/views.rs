@@ -10,9 +10,22 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// An instant as the platform writes it: `2026-11-27T10:30:00+00:00`.
+/// An instant as the platform writes it: `2026-11-27T10:30:00+00:00`. Written field by field:
+/// chrono's `format` reads its pattern anew on every call, and a page of agreements writes twenty.
 pub fn instant(at: NaiveDateTime) -> String {
-    at.and_utc().format("%Y-%m-%dT%H:%M:%S%:z").to_string()
+    use chrono::{Datelike, Timelike};
+    if !(0..=9999).contains(&at.year()) {
+        return at.and_utc().format("%Y-%m-%dT%H:%M:%S%:z").to_string();
+    }
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+00:00",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
 }
 
 /// A reference to another object.
@@ -341,5 +354,30 @@ pub struct TokenChangeIn {
 impl Strict for TokenChangeIn {
     fn other_fields(&self) -> &OtherFields {
         &self.other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_are_written_as_chrono_writes_them() {
+        let dates = [
+            "2026-11-27T10:30:00",
+            "2026-01-01T00:00:00.999999",
+            "1999-12-31T23:59:59",
+            "0001-02-03T04:05:06",
+            "9999-12-31T23:59:59",
+        ];
+        for date in dates {
+            let at: NaiveDateTime = date.parse().unwrap();
+            let expected = at.and_utc().format("%Y-%m-%dT%H:%M:%S%:z").to_string();
+            assert_eq!(instant(at), expected, "{date}");
+        }
+        assert_eq!(
+            instant("2026-11-27T10:30:00".parse().unwrap()),
+            "2026-11-27T10:30:00+00:00"
+        );
     }
 }

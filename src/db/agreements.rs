@@ -1,6 +1,6 @@
 use super::pool::{MultiBackend, on_backend};
 use super::query::{
-    CountOver, Page, boolean, combinators, contains_pattern, counted_page, order_by, text_test,
+    Page, Total, boolean, combinators, contains_pattern, counted_page, order_by, text_test,
     time_test,
 };
 use super::schema::agreements;
@@ -169,10 +169,11 @@ impl Agreement {
                 query.limit,
                 query.offset,
                 |conn, limit, offset| {
+                    let total = Total(matching()?.count());
                     Ok(order(matching()?, &query.ordering)
                         .limit(limit)
                         .offset(offset)
-                        .select((AgreementRow::as_select(), CountOver))
+                        .select((AgreementRow::as_select(), total))
                         .load::<(AgreementRow, i64)>(conn)?)
                 },
                 |conn| Ok(matching()?.count().get_result(conn)?),
@@ -198,12 +199,13 @@ impl Agreement {
             limit,
             offset,
             |conn, limit, offset| {
+                let total = Total(agreements::table.filter(mine).count());
                 Ok(on_backend!(conn, |c| agreements::table
                     .filter(mine)
                     .order(agreements::id.asc())
                     .limit(limit)
                     .offset(offset)
-                    .select((AgreementRow::as_select(), CountOver))
+                    .select((AgreementRow::as_select(), total))
                     .load::<(AgreementRow, i64)>(c))?)
             },
             |conn| {

@@ -56,33 +56,43 @@ pub struct Page<T> {
     pub total: u64,
 }
 
-/// `COUNT(*) OVER ()`: beside each row of a page, how many rows matched before `LIMIT` and
-/// `OFFSET`, so a page and its total come back from one statement. A type of its own rather than
-/// an SQL literal, so that the statements using it are prepared once per connection.
+/// `(SELECT count(*) …)`: a count query written as a value beside each row of a page. Diesel's
+/// own subselect takes a subquery on the page's own table for a correlated one and refuses it;
+/// this one is not correlated, and is prepared once per connection when its query is.
 #[derive(Debug, Clone, Copy, QueryId)]
-pub struct CountOver;
+pub struct Total<Q>(pub Q);
 
-impl Expression for CountOver {
+impl<Q> Expression for Total<Q> {
     type SqlType = BigInt;
 }
 
-impl<DB: Backend> QueryFragment<DB> for CountOver {
+impl<Q, DB> QueryFragment<DB> for Total<Q>
+where
+    DB: Backend,
+    Q: QueryFragment<DB>,
+{
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> diesel::QueryResult<()> {
-        out.push_sql("COUNT(*) OVER ()");
+        out.push_sql("(");
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(")");
         Ok(())
     }
 }
 
-impl<QS> AppearsOnTable<QS> for CountOver {}
-impl<QS> SelectableExpression<QS> for CountOver {}
+impl<Q, QS> AppearsOnTable<QS> for Total<Q> {}
+impl<Q, QS> SelectableExpression<QS> for Total<Q> {}
 
-impl ValidGrouping<()> for CountOver {
+impl<Q> ValidGrouping<()> for Total<Q> {
     type IsAggregate = is_aggregate::Never;
 }
 
 /// A page read with its total in one statement: `load(conn, limit, offset)` returns the rows
-/// with `CountOver` beside each. Only a page that comes back empty says nothing of the total (past
-/// the end, or `limit=0`); then, and only then, `count` asks for it.
+/// with the number of matching rows beside each, as `Total` (`(SELECT count(*) …)`), a subquery the
+/// database runs once (an index-only count) while the page itself stops at its `LIMIT`.
+/// (`COUNT(*) OVER ()` would do it in one statement too, but reads every matching row before the
+/// limit: at 100 000 tokens it costs more than the two statements it replaces.) Only a page that
+/// comes back empty says nothing of the total (past the end, or `limit=0`); then, and only then,
+/// `count` asks for it.
 pub fn counted_page<C, T>(
     conn: &mut C,
     limit: u32,

@@ -1,6 +1,6 @@
 use super::accounts::{Account, AccountRow};
 use super::pool::{on_backend, write_transaction};
-use super::query::{CountOver, Page, counted_page};
+use super::query::{Page, Total, counted_page};
 use super::schema::{accounts, token_permissions, tokens};
 use super::token_filters::{self, BoxedTokens, SearchIndex, TokenConditions};
 use super::{DbConnection, DbError, events, keys, now};
@@ -753,9 +753,10 @@ impl<'q> Selection<'q> {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<(Token, i64)>, DbError> {
+        let total = Total(self.matching()?.count());
         Ok(self
             .ordered(limit, offset)?
-            .select((TokenRow::as_select(), CountOver))
+            .select((TokenRow::as_select(), total))
             .load::<(TokenRow, i64)>(conn)?
             .into_iter()
             .map(|(row, total)| (Token::from(row), total))
