@@ -82,17 +82,20 @@ if [ -n "$pg_database" ]; then
     sql=${sql//%SERIES%/"generate_series(1, $tokens) AS i"}
     sql=${sql//%HASH%/"hashtext(id)"}
     sql=${sql//%USED%/"now() - ((abs(hashtext(id)) % 200) || ' days')::interval"}
-    sql=${sql//%EVENT_TOKEN%/"'SU-' || lpad((i % $tokens / 1000000)::text, 3, '0') || '-' || lpad((i % $tokens / 1000 % 1000)::text, 3, '0') || '-' || lpad((i % $tokens % 1000)::text, 3, '0')"}
+    # Tokens are numbered 1..$tokens: event i concerns token i % $tokens + 1, one that exists.
+    sql=${sql//%EVENT_TOKEN%/"'SU-' || lpad(((i % $tokens + 1) / 1000000)::text, 3, '0') || '-' || lpad(((i % $tokens + 1) / 1000 % 1000)::text, 3, '0') || '-' || lpad(((i % $tokens + 1) % 1000)::text, 3, '0')"}
     sql=${sql//%EVENT_SERIES%/"generate_series(1, $events) AS i"}
     psql "$DATABASE_URL" -qc "$sql"
-    psql "$DATABASE_URL" -qc "ANALYZE"
+    # As autovacuum would after a bulk load: statistics, and the visibility map that lets a count
+    # read the index alone.
+    psql "$DATABASE_URL" -qc "VACUUM ANALYZE"
 else
     sql=${fill_sql//%ID%/"printf('SU-%03d-%03d-%03d', i / 1000000, i / 1000 % 1000, i % 1000)"}
     sql=${sql//%BLOB%/"x'00'"}
     sql=${sql//%TIME%/"datetime('now', '-' || i || ' seconds')"}
     sql=${sql//%HASH%/"(unicode(substr(id, 14)) + 7 * unicode(substr(id, 13)) + 49 * unicode(substr(id, 11)))"}
     sql=${sql//%USED%/"datetime('now', '-' || (abs(unicode(substr(id, 14)) * 13 + unicode(substr(id, 13)) * 7) % 200) || ' days')"}
-    sql=${sql//%EVENT_TOKEN%/"printf('SU-%03d-%03d-%03d', i % $tokens / 1000000, i % $tokens / 1000 % 1000, i % $tokens % 1000)"}
+    sql=${sql//%EVENT_TOKEN%/"printf('SU-%03d-%03d-%03d', (i % $tokens + 1) / 1000000, (i % $tokens + 1) / 1000 % 1000, (i % $tokens + 1) % 1000)"}
     sql=${sql//%SERIES%/"(SELECT i FROM series WHERE i <= $tokens) AS s"}
     sql=${sql//%EVENT_SERIES%/"(SELECT i FROM series WHERE i <= $events) AS e"}
     sql="CREATE TEMP TABLE series AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < max($tokens, $events)) SELECT i FROM n; ${sql}"

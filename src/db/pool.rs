@@ -283,15 +283,11 @@ impl ConnectionManager {
                 };
                 let mut conn = PgConnection::establish(&url)?;
                 // The server ends a statement that runs too long, and a transaction left open
-                // by a client that stopped answering. The statements prepared once per
-                // connection (the per-request ones: a key, a page of agreements, a session) are
-                // planned once too: their plans do not depend on the values, and planning anew
-                // on every run cost as much as running them.
+                // by a client that stopped answering.
                 let millis = self.timeout.as_millis();
                 conn.batch_execute(&format!(
                     "SET statement_timeout = {millis}; \
-                     SET idle_in_transaction_session_timeout = {}; \
-                     SET plan_cache_mode = force_generic_plan;",
+                     SET idle_in_transaction_session_timeout = {};",
                     millis * 6
                 ))?;
                 conn.set_instrumentation(self.link(true));
