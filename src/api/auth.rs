@@ -182,24 +182,48 @@ impl ApiRequest {
         let keys = state.pool.keys().clone();
         let cached = keys.get(&key.token_id);
         db::run_with(&state.pool, move |conn| {
-            let holder = match cached {
-                Some(holder) => Some(holder),
-                None => {
-                    let generation = keys.generation();
-                    let found = Token::for_key(conn, &key.token_id)?.map(Arc::new);
-                    if let Some(holder) = &found {
-                        keys.insert(&key.token_id, holder.clone(), generation);
+            let read = |conn: &mut DbConnection| -> Result<Option<Arc<KeyHolder>>, DbError> {
+                let generation = keys.generation();
+                let found = Token::for_key(conn, &key.token_id)?.map(Arc::new);
+                if let Some(holder) = &found {
+                    keys.insert(&key.token_id, holder.clone(), generation);
+                }
+                Ok(found)
+            };
+            // Whether the key was accepted, and whether the caller may go on (it holds the module).
+            let admit = |holder: Option<&KeyHolder>| match ApiCaller::authenticate(
+                holder,
+                &key,
+                client_ip.clone(),
+                now,
+            ) {
+                Err(refused) => (false, Err(refused)),
+                Ok(caller) => match module.map(|module| caller.require(module)) {
+                    Some(Err(refused)) => (true, Err(refused)),
+                    _ => (true, Ok(caller)),
+                },
+            };
+            // The cache may only be behind on a change made elsewhere a moment ago. Behind on a
+            // refusal it is not trusted: whatever it would refuse (a key rotated, a token enabled
+            // or given a module on another instance or by the command line) is asked of the
+            // database before the answer, so only acceptances come from memory.
+            let (holder, (authenticated, admitted)) = match cached {
+                Some(holder) => match admit(Some(&holder)) {
+                    (authenticated, Ok(caller)) => (Some(holder), (authenticated, Ok(caller))),
+                    (_, Err(_)) => {
+                        let fresh = read(conn)?;
+                        let admitted = admit(fresh.as_deref());
+                        (fresh, admitted)
                     }
-                    found
+                },
+                None => {
+                    let fresh = read(conn)?;
+                    let admitted = admit(fresh.as_deref());
+                    (fresh, admitted)
                 }
             };
             let named = holder.is_some();
-            let caller = ApiCaller::authenticate(holder.as_deref(), &key, client_ip.clone(), now);
-            let authenticated = caller.is_ok();
-            let answer = caller.and_then(|caller| {
-                if let Some(module) = module {
-                    caller.require(module)?;
-                }
+            let answer = admitted.and_then(|caller| {
                 let output = work(conn, &caller)?;
                 Ok((caller, output))
             });
