@@ -27,6 +27,13 @@ enum Command {
     /// Manage tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Find API keys in files and folders, offline (no database): prints `path:line: SU-…` for
+    /// each (never the secret) and exits 1 if there is any, 0 if none, 2 if a path cannot be read.
+    /// Usable as a pre-commit hook.
+    Scan {
+        #[arg(required = true)]
+        paths: Vec<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -90,11 +97,31 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             println!("{}", commands::token_rotate(config, args)?);
             Ok(())
         }
+        // Answered by `main` before any configuration is read; never reaches here.
+        Command::Scan { .. } => Ok(()),
+    }
+}
+
+/// `scan`'s exit status: 0 nothing found, 1 keys found, 2 the scan could not be made.
+fn scan(paths: &[std::path::PathBuf]) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match commands::scan(paths, &mut out) {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(CommandError(message)) => {
+            eprintln!("tokendesk: {message}");
+            ExitCode::from(2)
+        }
     }
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    // Offline: no configuration read, no key file made, no database opened.
+    if let Some(Command::Scan { paths }) = &cli.command {
+        return scan(paths);
+    }
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(CommandError(message)) => {
             // Some causes (libpq's, for one) span lines; the operator gets exactly one.

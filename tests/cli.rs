@@ -639,6 +639,130 @@ async fn operators_rotate_keys_and_limit_new_ones(backend: Backend) {
     );
 }
 
+/// `tokendesk scan`, run as a pre-commit hook would run it: in a folder with no database and no
+/// configuration, it names every key by file and line, never its secret, and exits 1; on a
+/// corpus of 40-hex strings that are not keys (random hex, git SHAs, UUIDs, look-alikes behind
+/// token ids with a wrong checksum) it finds nothing and exits 0.
+#[test]
+fn scan_finds_keys_in_files_and_nothing_else() {
+    use rand::Rng;
+    use std::process::Command;
+    use tokendesk::domain::api_key::TokenSecret;
+    use tokendesk::domain::ids::TokenId;
+
+    let folder = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = Command::new(common::binary::BINARY)
+            .current_dir(folder.path())
+            .env_clear()
+            .arg("scan")
+            .args(args)
+            .output()
+            .expect("tokendesk scan");
+        (
+            output.status.code(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+
+    // The corpus: nothing in it is a key.
+    let mut rng = rand::thread_rng();
+    let hex = |rng: &mut rand::rngs::ThreadRng, n: usize| -> String {
+        (0..n)
+            .map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap())
+            .collect()
+    };
+    let mut corpus = String::new();
+    for n in 0..3000 {
+        let id = TokenId::generate();
+        let line = match n % 5 {
+            0 => hex(&mut rng, 40),
+            1 => format!("commit {}", hex(&mut rng, 40)),
+            2 => uuid_like(&hex(&mut rng, 32)),
+            3 => format!("{id}:{}", hex(&mut rng, 40)),
+            _ => format!("ApiKey {id}:{}", uuid_like(&hex(&mut rng, 32))),
+        };
+        corpus.push_str(&line);
+        corpus.push('\n');
+    }
+    std::fs::create_dir_all(folder.path().join("corpus/deeper")).unwrap();
+    std::fs::write(folder.path().join("corpus/hex.txt"), &corpus).unwrap();
+    std::fs::write(folder.path().join("corpus/deeper/more.txt"), &corpus).unwrap();
+    std::fs::write(
+        folder.path().join("corpus/blob.bin"),
+        [0u8, 159, 146, 150, 255],
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run(&["corpus"]);
+    assert_eq!((code, stdout.as_str()), (Some(0), ""), "{stderr}");
+    assert!(
+        !folder.path().join("data").exists(),
+        "no configuration made"
+    );
+
+    // Two keys in a project, one of them twice, one in a folder, one in .git (not looked at).
+    let key = |id: &str| {
+        let id = TokenId::parse(id).unwrap();
+        let secret = TokenSecret::generate(&id);
+        tokendesk::domain::api_key::ApiKey::new(id, secret).expose()
+    };
+    let (a, b, hidden) = (
+        key("SU-160-984-311"),
+        key("SU-000-000-042"),
+        key("SU-999-999-999"),
+    );
+    std::fs::create_dir_all(folder.path().join("project/config")).unwrap();
+    std::fs::create_dir_all(folder.path().join("project/.git")).unwrap();
+    std::fs::write(
+        folder.path().join("project/README.md"),
+        format!("# Setup\n\nexport TOKEN={a}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        folder.path().join("project/config/app.yaml"),
+        format!("api:\n  key: \"{b}\" # and again: {a}\n"),
+    )
+    .unwrap();
+    std::fs::write(folder.path().join("project/.git/COMMIT_EDITMSG"), &hidden).unwrap();
+    let (code, stdout, stderr) = run(&["project", "corpus"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "project/README.md:3: SU-160-984-311",
+            "project/config/app.yaml:2: SU-000-000-042",
+            "project/config/app.yaml:2: SU-160-984-311",
+        ]
+    );
+    for secret in [&a, &b] {
+        let secret = secret.split_once(':').unwrap().1;
+        assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    }
+
+    // A path that is not there: one line, exit 2.
+    let (code, stdout, stderr) = run(&["no-such-folder"]);
+    assert_eq!(code, Some(2));
+    assert!(stdout.is_empty());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("tokendesk: cannot read no-such-folder"),
+        "{stderr}"
+    );
+}
+
+/// 32 hex digits as a UUID: 8-4-4-4-12.
+fn uuid_like(hex: &str) -> String {
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
 on_both_databases!(
     operators_rotate_keys_and_limit_new_ones,
     operators_list_users_and_reset_passwords,

@@ -9,6 +9,7 @@ pub mod extension;
 pub mod fields;
 pub mod form;
 pub mod ids;
+pub mod leaks;
 pub mod lifecycle;
 pub mod list_query;
 pub mod module;

@@ -1,0 +1,108 @@
+//! Finding API keys in text: pasted into a ticket, committed to a repository. A key is
+//! `SU-ddd-ddd-ddd:` and 40 lowercase hex digits whose last 8 are the CRC-32 of the rest
+//! (`api_key`), so a key is recognised exactly: a git SHA, a UUID or any other 40-hex string,
+//! even behind a token id, is not one unless its checksum holds (1 chance in 2³²).
+
+use super::api_key::ApiKey;
+
+/// `SU-ddd-ddd-ddd` and `:` and 40 hex digits, all ASCII.
+const KEY_LEN: usize = 14 + 1 + 40;
+const PREFIX: &str = "SU-";
+
+/// A key found, and the line it is on (from 1).
+#[derive(Debug)]
+pub struct FoundKey {
+    pub line: usize,
+    pub key: ApiKey,
+}
+
+/// The keys on one line, in order. A key is found only whole: not when letters or digits run on
+/// before or after it (`XSU-…`, a 41st hex digit).
+pub fn keys_in_line(line: &str) -> Vec<ApiKey> {
+    let bytes = line.as_bytes();
+    let mut found = Vec::new();
+    for (start, _) in line.match_indices(PREFIX) {
+        let end = start + KEY_LEN;
+        let joined_before = start > 0 && bytes[start - 1].is_ascii_alphanumeric();
+        let joined_after = bytes.get(end).is_some_and(u8::is_ascii_alphanumeric);
+        if joined_before || joined_after || end > bytes.len() || !line.is_char_boundary(end) {
+            continue;
+        }
+        if let Ok(key) = ApiKey::parse(&line[start..end]) {
+            found.push(key);
+        }
+    }
+    found
+}
+
+/// Every key in `text`, with its line.
+pub fn keys_in(text: &str) -> Vec<FoundKey> {
+    text.lines()
+        .enumerate()
+        .flat_map(|(index, line)| {
+            keys_in_line(line).into_iter().map(move |key| FoundKey {
+                line: index + 1,
+                key,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::api_key::TokenSecret;
+    use crate::domain::ids::TokenId;
+
+    fn key() -> ApiKey {
+        let id = TokenId::generate();
+        let secret = TokenSecret::generate(&id);
+        ApiKey::new(id, secret)
+    }
+
+    #[test]
+    fn keys_are_found_in_any_surroundings() {
+        let (a, b) = (key(), key());
+        let text = format!(
+            "curl -H 'Authorization: ApiKey {}'\nnothing here\n\"{}\",{}",
+            a.expose(),
+            b.expose(),
+            a.expose()
+        );
+        let found: Vec<_> = keys_in(&text)
+            .into_iter()
+            .map(|f| (f.line, f.key.token_id.to_string()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (1, a.token_id.to_string()),
+                (3, b.token_id.to_string()),
+                (3, a.token_id.to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn look_alikes_are_not_keys() {
+        let real = key().expose();
+        let (id, secret) = real.split_once(':').unwrap();
+        let mut wrong_digit = secret.to_owned().into_bytes();
+        wrong_digit[0] = if wrong_digit[0] == b'a' { b'b' } else { b'a' };
+        let wrong_digit = String::from_utf8(wrong_digit).unwrap();
+        for text in [
+            format!("{id}:{wrong_digit}"),
+            format!("X{real}"),
+            format!("{real}0"),
+            format!("{real}g"),
+            format!("{id}:{}", secret.to_uppercase()),
+            format!("{id}:{}", &secret[..39]),
+            format!("{id}:da39a3ee5e6b4b0d3255bfef95601890afd80709"),
+            "SU-123-456-789:123e4567-e89b-12d3-a456-426614174000".to_owned(),
+            "SU-é".to_owned(),
+        ] {
+            assert!(keys_in(&text).is_empty(), "{text}");
+        }
+        assert_eq!(keys_in(&format!("({real})")).len(), 1);
+    }
+}
