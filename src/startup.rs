@@ -174,6 +174,9 @@ pub fn run(
             .service(web::tokens::list::list)
             .service(web::tokens::review::review)
             .service(web::tokens::review::review_csv)
+            .service(web::tokens::leaks::leaks_form)
+            .service(web::tokens::leaks::check_leaks)
+            .service(web::tokens::leaks::disable_leaked)
             // The wizard's fixed paths before `/integrations/tokens/{id}…`, which would take "new".
             .service(web::tokens::wizard::start)
             .service(web::tokens::wizard::general_form)

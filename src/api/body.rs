@@ -4,6 +4,9 @@
 use super::error::ApiError;
 use super::views::{Strict, read_only_hint};
 use crate::request::{BodyError, MAX_BODY_BYTES, read_limited};
+
+/// A leaks report's body: 1 MiB of text, each byte escaped at worst as `\u00XX`, and the rest.
+const LEAKS_BODY_BYTES: usize = 6 * crate::domain::leaks::MAX_TEXT_BYTES + 1024;
 use actix_web::dev::Payload;
 use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpRequest};
@@ -32,15 +35,21 @@ impl FromRequest for ApiBody {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let mut payload = payload.take();
+        // Text to check for leaked keys may be a megabyte, JSON-escaped; other bodies are small.
+        let limit = if req.path().ends_with("/auth/tokens/leaks") {
+            LEAKS_BODY_BYTES
+        } else {
+            MAX_BODY_BYTES
+        };
         let content_type = req
             .headers()
             .get(actix_web::http::header::CONTENT_TYPE)
             .map(|v| v.to_str().unwrap_or("?").to_owned());
         Box::pin(async move {
-            let body = read_limited(&mut payload, MAX_BODY_BYTES)
+            let body = read_limited(&mut payload, limit)
                 .await
                 .map_err(|e| match e {
-                    BodyError::TooLarge => ApiError::too_large(MAX_BODY_BYTES),
+                    BodyError::TooLarge => ApiError::too_large(limit),
                     BodyError::Unreadable => {
                         ApiError::bad_request("The request body could not be read.")
                     }

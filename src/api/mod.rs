@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod leaks;
 pub mod openapi;
 pub mod resources;
 pub mod rql;
@@ -71,6 +72,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resources::account)
             .service(resources::agreements)
             .service(resources::agreement)
+            .service(leaks::report)
             .service(tokens::list)
             .service(tokens::create)
             .service(tokens::get)

@@ -46,6 +46,7 @@ impl Modify for ApiKeyHeader {
         super::tokens::rotate,
         super::tokens::renew,
         super::tokens::usage,
+        super::leaks::report,
     ),
     components(schemas(
         ErrorBody,
@@ -58,6 +59,8 @@ impl Modify for ApiKeyHeader {
         views::CreatedToken,
         views::RenewedToken,
         views::UsageDay,
+        views::LeaksIn,
+        views::LeakOut,
         views::NewKeyIn,
         views::AgreementOut,
         views::Context,

@@ -338,6 +338,30 @@ impl Strict for NewTokenIn {
     }
 }
 
+/// Text to search for leaked keys (at most 1 MiB).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LeaksIn {
+    pub text: String,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub other: OtherFields,
+}
+
+impl Strict for LeaksIn {
+    fn other_fields(&self) -> &OtherFields {
+        &self.other
+    }
+}
+
+/// A key found in the text, by its token id, and what became of it: `disabled` (it was live),
+/// `already_inactive`, `not_found` (no such token in the caller's account, whoever's it is) or
+/// `secret_mismatch`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeakOut {
+    pub id: String,
+    pub result: &'static str,
+}
+
 /// The properties to change; those left out stay as they are.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenChangeIn {

@@ -66,6 +66,17 @@ pub fn apply(
     ids: &[TokenId],
     action: TokenAction,
 ) -> Result<Result<Vec<Token>, Vec<Refusal>>, DbError> {
+    apply_because(conn, by, ids, action, None)
+}
+
+/// `apply`, with why, recorded with each event.
+pub fn apply_because(
+    conn: &mut DbConnection,
+    by: &Requester,
+    ids: &[TokenId],
+    action: TokenAction,
+    reason: Option<&str>,
+) -> Result<Result<Vec<Token>, Vec<Refusal>>, DbError> {
     write_transaction(conn, |conn| {
         let (tokens, refusals) = check(conn, by, ids)?;
         if !refusals.is_empty() {
@@ -74,10 +85,10 @@ pub fn apply(
         for token in &tokens {
             match action {
                 TokenAction::Disable => {
-                    Token::set_status(conn, by, &token.id, StoredStatus::Inactive)?;
+                    Token::set_status_because(conn, by, &token.id, StoredStatus::Inactive, reason)?;
                 }
                 TokenAction::Enable => {
-                    Token::set_status(conn, by, &token.id, StoredStatus::Active)?;
+                    Token::set_status_because(conn, by, &token.id, StoredStatus::Active, reason)?;
                 }
                 TokenAction::Delete => Token::delete(conn, by, &token.id)?,
             }

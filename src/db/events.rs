@@ -58,6 +58,17 @@ pub fn record_for_token(
     kind: EventKind,
     by: &Requester,
 ) -> Result<(), DbError> {
+    record_for_token_because(conn, token_id, kind, by, None)
+}
+
+/// `record_for_token` with why it was done, shown beside the event ("reported as leaked").
+pub fn record_for_token_because(
+    conn: &mut DbConnection,
+    token_id: &TokenId,
+    kind: EventKind,
+    by: &Requester,
+    reason: Option<&str>,
+) -> Result<(), DbError> {
     diesel::insert_into(events::table)
         .values((
             events::account_id.eq(by.account_id.as_str()),
@@ -65,6 +76,7 @@ pub fn record_for_token(
             events::actor_id.eq(&by.actor.id),
             events::actor_name.eq(&by.actor.name),
             events::token_id.eq(Some(token_id.as_str())),
+            events::detail.eq(reason),
             events::client_ip.eq(by.client_ip.as_deref()),
             events::occurred_at.eq(now()),
         ))

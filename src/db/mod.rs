@@ -5,6 +5,7 @@ pub mod agreements;
 pub mod bulk;
 pub mod events;
 pub mod keys;
+pub mod leaks;
 pub mod pool;
 pub mod query;
 pub mod schema;

@@ -550,6 +550,17 @@ impl Token {
         id: &TokenId,
         status: StoredStatus,
     ) -> Result<Token, DbError> {
+        Token::set_status_because(conn, by, id, status, None)
+    }
+
+    /// `set_status`, with why, recorded with the event.
+    pub fn set_status_because(
+        conn: &mut DbConnection,
+        by: &Requester,
+        id: &TokenId,
+        status: StoredStatus,
+        reason: Option<&str>,
+    ) -> Result<Token, DbError> {
         write_transaction(conn, |conn| {
             within_reach(conn, by, id)?;
             let at = now();
@@ -573,7 +584,7 @@ impl Token {
                     StoredStatus::Active => EventKind::TokenEnabled,
                     StoredStatus::Inactive => EventKind::TokenDisabled,
                 };
-                events::record_for_token(conn, id, kind, by)?;
+                events::record_for_token_because(conn, id, kind, by, reason)?;
             }
             Token::find(conn, &by.account_id, id)
         })

@@ -5,6 +5,47 @@
 
 use super::api_key::ApiKey;
 
+/// The most text a person may paste to be checked (1 MiB).
+pub const MAX_TEXT_BYTES: usize = 1_048_576;
+
+/// Why a key found in pasted text was disabled, as its event says.
+pub const REASON: &str = "reported as leaked";
+
+/// What became of a key found in pasted text, as the API answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeakResult {
+    /// Live (its secret works) and now disabled.
+    Disabled,
+    /// Its secret is the token's, but the token was already disabled or expired.
+    AlreadyInactive,
+    /// No such token in the caller's account: unknown, deleted, or another account's (told apart
+    /// from nothing, so that nothing is learnt about other accounts).
+    NotFound,
+    /// The caller's token, but not its key (a secret that never was, or no longer is).
+    SecretMismatch,
+}
+
+impl LeakResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disabled => "disabled",
+            Self::AlreadyInactive => "already_inactive",
+            Self::NotFound => "not_found",
+            Self::SecretMismatch => "secret_mismatch",
+        }
+    }
+}
+
+/// Every key in `text` once, in the order first seen.
+pub fn unique_keys(text: &str) -> Vec<ApiKey> {
+    let mut seen = std::collections::HashSet::new();
+    keys_in(text)
+        .into_iter()
+        .map(|found| found.key)
+        .filter(|key| seen.insert(key.expose()))
+        .collect()
+}
+
 /// `SU-ddd-ddd-ddd` and `:` and 40 hex digits, all ASCII.
 const KEY_LEN: usize = 14 + 1 + 40;
 const PREFIX: &str = "SU-";

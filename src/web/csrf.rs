@@ -53,7 +53,13 @@ pub async fn protect(
         Some(token) => same(&token, &expected),
         None => {
             let mut payload = req.take_payload();
-            let body = match read_limited(&mut payload, MAX_BODY_BYTES).await {
+            // Pasted text to check for leaked keys may be a megabyte; every other form is small.
+            let limit = if req.path() == crate::web::tokens::leaks::LEAKS_PATH {
+                crate::web::tokens::leaks::LEAKS_BODY_BYTES
+            } else {
+                MAX_BODY_BYTES
+            };
+            let body = match read_limited(&mut payload, limit).await {
                 Ok(body) => body,
                 Err(BodyError::TooLarge) => {
                     return Ok(refuse(

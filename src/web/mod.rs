@@ -132,6 +132,7 @@ pub enum Section {
     #[default]
     Tokens,
     Review,
+    Leaks,
     Activity,
     Users,
     Sessions,

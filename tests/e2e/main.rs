@@ -1109,6 +1109,56 @@ async fn the_details_page_charts_thirty_days_of_use() {
     browser.finish().await;
 }
 
+#[tokio::test]
+async fn pasting_a_ticket_with_two_live_keys_and_disabling_them() {
+    let Some((app, user, mut browser)) = journey("leaks").await else {
+        return;
+    };
+    let (_, first) = app.token(&user, "Billing export").create();
+    let (_, second) = app.token(&user, "Support bot").create();
+    app.token(&user, "Untouched").create();
+    sign_in(&app, &mut browser).await;
+    browser.click("a[href='/integrations/tokens/leaks']").await;
+    browser.wait_for_path("/integrations/tokens/leaks").await;
+    browser.screen("leaks-form").await;
+    let ticket = format!(
+        "Hi, our integration fails with {} and also {} - can you check? (ref SU-000-000-001:0000)",
+        first.expose(),
+        second.expose()
+    );
+    browser.fill("#text", &ticket).await;
+    browser.click(".leaks-form button[type=submit]").await;
+    browser
+        .wait_for_text("#found-heading", "2 keys found")
+        .await;
+    assert_eq!(
+        browser.texts("tr.leak.live td.verdict").await,
+        ["Live: this key works", "Live: this key works"]
+    );
+    browser.screen("leaks-found").await;
+    browser.click("#disable-live").await;
+    browser
+        .wait_for_path("/integrations/tokens/leaks/disable")
+        .await;
+    assert_eq!(browser.text("h1").await, "Disable 2 tokens?");
+    browser.screen("leaks-confirm").await;
+    browser.click("form.form-actions button.danger").await;
+    browser
+        .wait_for_text(".alert-info", "2 leaked keys disabled.")
+        .await;
+    let names = browser.texts("a.token-name").await;
+    let statuses = browser.texts("td .status").await;
+    for (name, status) in names.iter().zip(&statuses) {
+        let expected = if name == "Untouched" {
+            "Active"
+        } else {
+            "Disabled"
+        };
+        assert_eq!(status, expected, "{name}");
+    }
+    browser.finish().await;
+}
+
 /// The accessibility check itself: on a page made worse on purpose it reports the violations,
 /// so a clean run means something.
 #[tokio::test]

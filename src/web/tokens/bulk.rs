@@ -4,16 +4,19 @@
 
 use super::LIST_PATH;
 use super::confirm::{ConfirmPage, Confirmation, Target};
-use crate::db::bulk;
+use crate::db::bulk::{self, Refusal};
+use crate::db::tokens::Token;
 use crate::db::usage;
 use crate::domain::ids::TokenId;
 use crate::domain::list_query::PAGE_SIZES;
 use crate::domain::token::TokenAction;
+use crate::domain::usage::RecentUse;
 use crate::error::AppError;
 use crate::startup::AppState;
 use crate::web::session::TypedSession;
 use crate::web::{CurrentUser, Layout, local_path, see_other};
 use actix_web::{HttpResponse, post, web};
+use std::collections::HashMap;
 
 /// More than the largest page holds is not a selection made on the list.
 pub const MAX_SELECTED: usize = PAGE_SIZES[PAGE_SIZES.len() - 1] as usize;
@@ -50,6 +53,46 @@ impl BulkForm {
     }
 }
 
+/// What a selection came to: how many tokens were acted on, or (none yet) the tokens, their
+/// recent use and the refusals the confirmation shows.
+pub(super) type Outcome = (
+    Option<usize>,
+    Vec<Token>,
+    HashMap<TokenId, RecentUse>,
+    Vec<Refusal>,
+);
+
+/// Confirmed, does `action` to all of `ids` (with `reason` on each event) or to none; not yet,
+/// reads what the confirmation shows.
+pub(super) async fn act_or_confirm(
+    current: &CurrentUser,
+    state: &AppState,
+    ids: Vec<TokenId>,
+    action: TokenAction,
+    reason: Option<&'static str>,
+    confirmed: bool,
+) -> Result<Outcome, AppError> {
+    let now = state.clock.now();
+    current
+        .run(state, move |conn, by| {
+            if confirmed {
+                match bulk::apply_because(conn, by, &ids, action, reason)? {
+                    Ok(done) => {
+                        return Ok((Some(done.len()), Vec::new(), HashMap::new(), Vec::new()));
+                    }
+                    Err(refusals) => {
+                        let (tokens, _) = bulk::check(conn, by, &ids)?;
+                        return Ok((None, tokens, HashMap::new(), refusals));
+                    }
+                }
+            }
+            let (tokens, refusals) = bulk::check(conn, by, &ids)?;
+            let recent = usage::recent_use(conn, &tokens, now)?;
+            Ok((None, tokens, recent, refusals))
+        })
+        .await
+}
+
 #[post("/integrations/tokens/bulk")]
 pub async fn act_on_selection(
     current: CurrentUser,
@@ -80,25 +123,8 @@ pub async fn act_on_selection(
         .collect::<Result<_, _>>()
         .map_err(|_| AppError::BadRequest("The selection holds an invalid token id.".into()))?;
     let now = state.clock.now();
-    let confirmed = form.confirmed;
-    let (done, tokens, recent, refusals) = current
-        .run(&state, move |conn, by| {
-            if confirmed {
-                match bulk::apply(conn, by, &ids, action)? {
-                    Ok(done) => {
-                        return Ok((Some(done.len()), Vec::new(), Default::default(), Vec::new()));
-                    }
-                    Err(refusals) => {
-                        let (tokens, _) = bulk::check(conn, by, &ids)?;
-                        return Ok((None, tokens, Default::default(), refusals));
-                    }
-                }
-            }
-            let (tokens, refusals) = bulk::check(conn, by, &ids)?;
-            let recent = usage::recent_use(conn, &tokens, now)?;
-            Ok((None, tokens, recent, refusals))
-        })
-        .await?;
+    let (done, tokens, recent, refusals) =
+        act_or_confirm(&current, &state, ids, action, None, form.confirmed).await?;
     if let Some(count) = done {
         let what = if count == 1 {
             "1 token".to_owned()

@@ -30,6 +30,8 @@ pub enum Target {
     One(TokenId),
     /// The list's selection: `/integrations/tokens/bulk` with the ids again.
     Selection,
+    /// The live keys found in pasted text: `/integrations/tokens/leaks/disable` with the ids.
+    Leaked,
 }
 
 #[derive(Template)]
@@ -94,6 +96,7 @@ impl ConfirmPage {
                     .map(|used| WarningView::new(used, now)),
             })
             .collect();
+        let single = matches!(target, Target::One(_));
         let (action_url, bulk_action, ids) = match target {
             Target::One(id) => (
                 format!("{LIST_PATH}/{id}/{}", action.as_param()),
@@ -105,8 +108,12 @@ impl ConfirmPage {
                 Some(action.as_param()),
                 tokens.iter().map(|t| t.id.to_string()).collect(),
             ),
+            Target::Leaked => (
+                format!("{LIST_PATH}/leaks/disable"),
+                None,
+                tokens.iter().map(|t| t.id.to_string()).collect(),
+            ),
         };
-        let single = bulk_action.is_none();
         let lead = match (action, single) {
             (TokenAction::Disable, true) => {
                 "Programs that use its key will be refused from their next request on, until it is enabled again."

@@ -5,6 +5,7 @@ pub mod bulk;
 pub mod confirm;
 pub mod details;
 pub mod edit;
+pub mod leaks;
 pub mod list;
 pub mod review;
 pub mod usage;

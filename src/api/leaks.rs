@@ -1,0 +1,80 @@
+//! `POST /auth/tokens/leaks`: the leaked-keys check of the web page, for programs (a ticket
+//! system's hook, a chat bot). Live keys of the caller's account are disabled at once.
+
+use super::auth::ApiRequest;
+use super::body::ApiBody;
+use super::error::{ApiError, ErrorBody};
+use super::views::{LeakOut, LeaksIn};
+use crate::db::bulk;
+use crate::db::leaks::{self, Sighting};
+use crate::domain::leaks::{LeakResult, MAX_TEXT_BYTES, REASON, unique_keys};
+use crate::domain::module::Module;
+use crate::domain::token::{TokenAction, TokenStatus};
+use crate::startup::AppState;
+use actix_web::{HttpResponse, post, web};
+
+fn result_of(sighting: &Sighting) -> LeakResult {
+    match sighting {
+        Sighting::Unknown(_) => LeakResult::NotFound,
+        Sighting::Yours {
+            secret_matches: false,
+            ..
+        } => LeakResult::SecretMismatch,
+        Sighting::Yours {
+            status: TokenStatus::Active,
+            ..
+        } => LeakResult::Disabled,
+        Sighting::Yours { .. } => LeakResult::AlreadyInactive,
+    }
+}
+
+/// Finds every key in `text` (once each); disables the caller's account's live ones, with the
+/// reason "reported as leaked", all of them or none (403 naming one the key may not manage).
+#[utoipa::path(
+    post, path = "/auth/tokens/leaks", tag = "tokens", request_body = LeaksIn,
+    responses((status = 200, body = [LeakOut]), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)),
+    security(("ApiKey" = []))
+)]
+#[post("/auth/tokens/leaks")]
+pub async fn report(
+    api: ApiRequest,
+    state: web::Data<AppState>,
+    body: ApiBody,
+) -> Result<HttpResponse, ApiError> {
+    let now = state.clock.now();
+    let (_, found) = api
+        .run(Some(Module::INTEGRATIONS), move |conn, caller| {
+            let input: LeaksIn = body.parse_strict()?;
+            if input.text.len() > MAX_TEXT_BYTES {
+                return Err(ApiError::too_large(MAX_TEXT_BYTES));
+            }
+            let keys = unique_keys(&input.text);
+            let sightings = leaks::sightings(conn, &caller.account.id, &keys, now)?;
+            let live: Vec<_> = sightings
+                .iter()
+                .filter(|s| s.is_live())
+                .map(|s| s.id().clone())
+                .collect();
+            if !live.is_empty() {
+                let by = caller.requester();
+                if let Err(refusals) =
+                    bulk::apply_because(conn, &by, &live, TokenAction::Disable, Some(REASON))?
+                {
+                    let reasons: Vec<String> = refusals.iter().map(ToString::to_string).collect();
+                    return Err(ApiError::forbidden(format!(
+                        "Nothing was disabled: {}",
+                        reasons.join("; ")
+                    )));
+                }
+            }
+            Ok(sightings
+                .iter()
+                .map(|s| LeakOut {
+                    id: s.id().to_string(),
+                    result: result_of(s).as_str(),
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(found))
+}

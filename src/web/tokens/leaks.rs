@@ -1,0 +1,214 @@
+//! Leaked keys: text pasted from a ticket, a chat or a log is searched for keys (by their
+//! checksum, `domain::leaks`), and each is told apart as the account sees it: unknown (which is
+//! also how another account's key is shown), or the account's own, live or not. The live ones
+//! can then be disabled, after a confirmation, each with an event saying why.
+
+use super::LIST_PATH;
+use super::confirm::{ConfirmPage, Confirmation, Target};
+use crate::db::leaks::{self, Sighting};
+use crate::domain::ids::TokenId;
+use crate::domain::leaks::{MAX_TEXT_BYTES, REASON, unique_keys};
+use crate::domain::token::TokenAction;
+use crate::error::AppError;
+use crate::request::{BodyError, read_limited};
+use crate::startup::AppState;
+use crate::web::session::TypedSession;
+use crate::web::{CurrentUser, Layout, Section, page, see_other};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, post, web};
+use askama::Template;
+
+pub const LEAKS_PATH: &str = "/integrations/tokens/leaks";
+
+/// The most a leaks form may weigh: the text's megabyte, URL-encoded (up to three bytes for one),
+/// and the rest of the form. A heavier one is refused before it is read whole.
+pub const LEAKS_BODY_BYTES: usize = 3 * MAX_TEXT_BYTES + 64 * 1024;
+
+/// One key found, as the page shows it: never its secret.
+struct Row {
+    id: String,
+    /// The account's token: its name and status, and a link to it.
+    name: Option<String>,
+    status_label: &'static str,
+    status_class: &'static str,
+    verdict: &'static str,
+    live: bool,
+}
+
+impl Row {
+    fn new(sighting: &Sighting) -> Self {
+        match sighting {
+            Sighting::Unknown(id) => Self {
+                id: id.to_string(),
+                name: None,
+                status_label: "",
+                status_class: "",
+                verdict: "Unknown",
+                live: false,
+            },
+            Sighting::Yours {
+                token,
+                secret_matches,
+                status,
+            } => Self {
+                id: token.id.to_string(),
+                name: Some(token.name.clone()),
+                status_label: status.label(),
+                status_class: status.as_str(),
+                verdict: match (secret_matches, sighting.is_live()) {
+                    (true, true) => "Live: this key works",
+                    (true, false) => "Its key, but the token does not accept requests",
+                    (false, _) => "Not its key (a wrong or replaced secret)",
+                },
+                live: sighting.is_live(),
+            },
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "tokens/leaks.html")]
+struct LeaksPage {
+    layout: Layout,
+    text: String,
+    error: Option<String>,
+    /// `None` before anything was checked.
+    rows: Option<Vec<Row>>,
+    live_ids: Vec<String>,
+    max_megabytes: usize,
+}
+
+impl LeaksPage {
+    fn new(layout: Layout) -> Self {
+        Self {
+            layout: layout.in_section(Section::Leaks),
+            text: String::new(),
+            error: None,
+            rows: None,
+            live_ids: Vec::new(),
+            max_megabytes: MAX_TEXT_BYTES / 1_048_576,
+        }
+    }
+}
+
+#[get("/integrations/tokens/leaks")]
+pub async fn leaks_form(
+    current: CurrentUser,
+    session: TypedSession,
+) -> Result<HttpResponse, AppError> {
+    page(
+        &LeaksPage::new(Layout::new(&current, &session)),
+        StatusCode::OK,
+    )
+}
+
+#[post("/integrations/tokens/leaks")]
+pub async fn check_leaks(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let mut payload = payload.into_inner();
+    let mut view = LeaksPage::new(Layout::new(&current, &session));
+    let too_large = format!(
+        "The text is larger than {} MiB; paste less at a time. Nothing was checked.",
+        view.max_megabytes
+    );
+    let body = match read_limited(&mut payload, LEAKS_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            view.error = Some(too_large);
+            return page(&view, StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        Err(BodyError::Unreadable) => {
+            return Err(AppError::BadRequest("The form could not be read.".into()));
+        }
+    };
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|e| AppError::BadRequest(format!("The form could not be read: {e}")))?;
+    let text = fields
+        .into_iter()
+        .find(|(name, _)| name == "text")
+        .map(|(_, text)| text)
+        .unwrap_or_default();
+    if text.len() > MAX_TEXT_BYTES {
+        view.error = Some(too_large);
+        view.text = text;
+        return page(&view, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    if text.trim().is_empty() {
+        view.error = Some("Paste the text to check.".into());
+        return page(&view, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let keys = unique_keys(&text);
+    let now = state.clock.now();
+    let sightings = current
+        .run(&state, move |conn, by| {
+            leaks::sightings(conn, &by.account_id, &keys, now)
+        })
+        .await?;
+    view.live_ids = sightings
+        .iter()
+        .filter(|s| s.is_live())
+        .map(|s| s.id().to_string())
+        .collect();
+    view.rows = Some(sightings.iter().map(Row::new).collect());
+    view.text = text;
+    page(&view, StatusCode::OK)
+}
+
+/// Disable the live keys: the first POST shows the confirmation, the second (`confirm=yes`)
+/// disables them all in one transaction, or none if one may not be touched.
+#[post("/integrations/tokens/leaks/disable")]
+pub async fn disable_leaked(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, AppError> {
+    let fields = form.into_inner();
+    let confirmed = fields.iter().any(|(k, v)| k == "confirm" && v == "yes");
+    let ids: Vec<TokenId> = fields
+        .iter()
+        .filter(|(name, _)| name == "ids")
+        .map(|(_, raw)| TokenId::parse(raw.trim()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            AppError::BadRequest("The keys to disable hold an invalid token id.".into())
+        })?;
+    if ids.is_empty() || ids.len() > super::bulk::MAX_SELECTED {
+        return Err(AppError::BadRequest(format!(
+            "Choose between 1 and {} keys to disable.",
+            super::bulk::MAX_SELECTED
+        )));
+    }
+    let now = state.clock.now();
+    let action = TokenAction::Disable;
+    let (done, tokens, recent, refusals) =
+        super::bulk::act_or_confirm(&current, &state, ids, action, Some(REASON), confirmed).await?;
+    if let Some(count) = done {
+        let what = if count == 1 {
+            "1 leaked key".to_owned()
+        } else {
+            format!("{count} leaked keys")
+        };
+        session.set_flash(&format!("{what} disabled."));
+        return Ok(see_other(LIST_PATH));
+    }
+    let confirmation = Confirmation {
+        action,
+        target: Target::Leaked,
+        tokens: &tokens,
+        recent: &recent,
+        refusals: &refusals,
+        now,
+        return_to: LEAKS_PATH.to_owned(),
+    };
+    ConfirmPage::new(
+        Layout::new(&current, &session),
+        &current.person(),
+        confirmation,
+    )
+    .respond()
+}

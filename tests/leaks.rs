@@ -1,0 +1,303 @@
+//! Leaked keys: pasted text is searched for keys, each told apart as the account sees it, and
+//! the live ones disabled with a reason; on the page, through the API, and never more than asked.
+
+mod common;
+
+use common::{Backend, TestApp, TestUser, spawn_app};
+use diesel::prelude::*;
+use reqwest::Method;
+use scraper::{Html, Selector};
+use serde_json::json;
+use tokendesk::db::schema::{events, tokens};
+use tokendesk::domain::api_key::{ApiKey, TokenSecret};
+use tokendesk::domain::ids::TokenId;
+use tokendesk::domain::token::StoredStatus;
+
+/// Every kind of key a ticket may hold, and the text holding them all (some twice).
+struct Mix {
+    live: ApiKey,
+    wrong_secret: ApiKey,
+    disabled: ApiKey,
+    deleted: ApiKey,
+    others: ApiKey,
+    unknown: ApiKey,
+    text: String,
+}
+
+fn mix(app: &TestApp, user: &TestUser) -> Mix {
+    let (_, live) = app.token(user, "Live one").create();
+    let (wrong, _) = app.token(user, "Wrong secret").create();
+    let wrong_secret = ApiKey::new(wrong.id.clone(), TokenSecret::generate(&wrong.id));
+    let (_, disabled) = app
+        .token(user, "Disabled one")
+        .status(StoredStatus::Inactive)
+        .create();
+    let (gone, deleted) = app.token(user, "Deleted one").create();
+    let mut conn = app.pool.get().unwrap();
+    diesel::update(tokens::table.find(gone.id.as_str()))
+        .set(tokens::deleted_at.eq(Some(chrono::Utc::now().naive_utc())))
+        .execute(&mut conn)
+        .unwrap();
+    let stranger = app.add_user("Elsewhere Ltd", "eve@elsewhere.example", "Eve Else");
+    let (_, others) = app.token(&stranger, "Not yours").create();
+    let unknown_id = TokenId::parse("SU-000-000-001").unwrap();
+    let unknown = ApiKey::new(unknown_id.clone(), TokenSecret::generate(&unknown_id));
+    // A look-alike: a real key with one digit changed, so its checksum fails.
+    let mut look_alike = live.expose().into_bytes();
+    let last = look_alike.len() - 1;
+    look_alike[last] = if look_alike[last] == b'0' { b'1' } else { b'0' };
+    let look_alike = String::from_utf8(look_alike).unwrap();
+    let text = format!(
+        "Ticket #4521\nlive: {}\nwrong: {}\ndisabled: {}\ndeleted: {}\nothers: {}\nunknown: {}\n\
+         look-alike: {look_alike}\nlive again: {}\n",
+        live.expose(),
+        wrong_secret.expose(),
+        disabled.expose(),
+        deleted.expose(),
+        others.expose(),
+        unknown.expose(),
+        live.expose(),
+    );
+    Mix {
+        live,
+        wrong_secret,
+        disabled,
+        deleted,
+        others,
+        unknown,
+        text,
+    }
+}
+
+fn rows(html: &Html) -> Vec<(String, String)> {
+    let row = Selector::parse("tr.leak").unwrap();
+    let verdict = Selector::parse("td.verdict").unwrap();
+    html.select(&row)
+        .map(|r| {
+            (
+                r.value().attr("data-token-id").unwrap().to_owned(),
+                r.select(&verdict).next().unwrap().text().collect(),
+            )
+        })
+        .collect()
+}
+
+/// A row's markup with its token id taken out: what a reader can tell of it besides the id.
+fn row_without_id(html: &Html, id: &TokenId) -> String {
+    let row = Selector::parse(&format!("tr.leak[data-token-id='{id}']")).unwrap();
+    html.select(&row)
+        .next()
+        .unwrap()
+        .html()
+        .replace(id.as_str(), "ID")
+}
+
+fn stored(app: &TestApp, id: &TokenId) -> (String, Option<String>) {
+    let mut conn = app.pool.get().unwrap();
+    let status: String = tokens::table
+        .find(id.as_str())
+        .select(tokens::status)
+        .first(&mut conn)
+        .unwrap();
+    let reason = events::table
+        .filter(events::token_id.eq(id.as_str()))
+        .filter(events::kind.eq("token.disabled"))
+        .select(events::detail)
+        .first::<Option<String>>(&mut conn)
+        .optional()
+        .unwrap()
+        .flatten();
+    (status, reason)
+}
+
+async fn the_page_tells_keys_apart_and_disables_the_live_ones(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.signed_in_user().await;
+    let mix = mix(&app, &user);
+    let before = app.get("/integrations/tokens/leaks").await;
+    assert_eq!(before.status(), 200);
+
+    let response = app
+        .post("/integrations/tokens/leaks", &[("text", &mix.text)])
+        .await;
+    assert_eq!(response.status(), 200);
+    let html = Html::parse_document(&response.text().await.unwrap());
+    let not_its_key = "Not its key (a wrong or replaced secret)";
+    assert_eq!(
+        rows(&html),
+        [
+            (
+                mix.live.token_id.to_string(),
+                "Live: this key works".to_owned()
+            ),
+            (
+                mix.wrong_secret.token_id.to_string(),
+                not_its_key.to_owned()
+            ),
+            (
+                mix.disabled.token_id.to_string(),
+                "Its key, but the token does not accept requests".to_owned()
+            ),
+            (mix.deleted.token_id.to_string(), "Unknown".to_owned()),
+            (mix.others.token_id.to_string(), "Unknown".to_owned()),
+            (mix.unknown.token_id.to_string(), "Unknown".to_owned()),
+        ],
+        "each key once, in order; the look-alike is not a key"
+    );
+    assert_eq!(
+        row_without_id(&html, &mix.others.token_id),
+        row_without_id(&html, &mix.unknown.token_id),
+        "another account's key reads exactly as an unknown one"
+    );
+    let body = html.html();
+    for key in [&mix.live, &mix.others, &mix.wrong_secret] {
+        let secret = key.expose();
+        let secret = secret.split_once(':').unwrap().1;
+        assert_eq!(
+            body.matches(secret).count(),
+            usize::from(body.contains("<textarea")) * mix.text.matches(secret).count(),
+            "secrets only in the text box the user pasted them into"
+        );
+    }
+
+    // Disable: the confirmation first, then the live key alone, with its reason.
+    let live = mix.live.token_id.to_string();
+    let confirm = app
+        .post("/integrations/tokens/leaks/disable", &[("ids", &live)])
+        .await;
+    assert_eq!(confirm.status(), 200);
+    assert_eq!(
+        stored(&app, &mix.live.token_id).0,
+        "active",
+        "not before the confirmation"
+    );
+    let done = app
+        .post(
+            "/integrations/tokens/leaks/disable",
+            &[("ids", &live), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(
+        stored(&app, &mix.live.token_id),
+        ("inactive".to_owned(), Some("reported as leaked".to_owned()))
+    );
+    assert_eq!(
+        stored(&app, &mix.others.token_id).0,
+        "active",
+        "never another account's"
+    );
+    assert_eq!(stored(&app, &mix.wrong_secret.token_id).0, "active");
+    let activity = app.get_html("/account/activity").await;
+    assert!(
+        common::select_all(&activity, ".detail").contains(&"reported as leaked".to_owned()),
+        "the activity log says why"
+    );
+
+    // Another account's token cannot be disabled through the form either.
+    let others = mix.others.token_id.to_string();
+    let refused = app
+        .post(
+            "/integrations/tokens/leaks/disable",
+            &[("ids", &others), ("confirm", "yes")],
+        )
+        .await;
+    assert_ne!(refused.status(), 303);
+    assert_eq!(stored(&app, &mix.others.token_id).0, "active");
+
+    // More than a megabyte: the page again with a message, nothing checked or changed.
+    let (_, still_live) = app.token(&user, "Still live").create();
+    let big = format!("{}\n{}", still_live.expose(), "x".repeat(1_048_576));
+    let response = app
+        .post("/integrations/tokens/leaks", &[("text", &big)])
+        .await;
+    assert_eq!(response.status(), 413);
+    let html = Html::parse_document(&response.text().await.unwrap());
+    assert!(common::text(&html, "#leaks-error").contains("larger than 1 MiB"));
+    assert!(rows(&html).is_empty());
+    assert_eq!(stored(&app, &still_live.token_id).0, "active");
+}
+
+async fn the_api_reports_and_disables_in_one_call(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.signed_in_user().await;
+    let mix = mix(&app, &user);
+    let (_, admin) = app.token(&user, "Ticket hook").modules("MD-0000").create();
+    let answer = app
+        .call(
+            &admin,
+            Method::POST,
+            "/auth/tokens/leaks",
+            json!({"text": mix.text}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let expect =
+        |key: &ApiKey, result: &str| json!({"id": key.token_id.to_string(), "result": result});
+    assert_eq!(
+        answer.body,
+        json!([
+            expect(&mix.live, "disabled"),
+            expect(&mix.wrong_secret, "secret_mismatch"),
+            expect(&mix.disabled, "already_inactive"),
+            expect(&mix.deleted, "not_found"),
+            expect(&mix.others, "not_found"),
+            expect(&mix.unknown, "not_found"),
+        ])
+    );
+    assert_eq!(
+        stored(&app, &mix.live.token_id),
+        ("inactive".to_owned(), Some("reported as leaked".to_owned()))
+    );
+    assert_eq!(stored(&app, &mix.others.token_id).0, "active");
+    // Asked again: the key is no longer live.
+    let again = app
+        .call(
+            &admin,
+            Method::POST,
+            "/auth/tokens/leaks",
+            json!({"text": mix.live.expose()}),
+        )
+        .await;
+    assert_eq!(again.body, json!([expect(&mix.live, "already_inactive")]));
+
+    // Bad bodies: a JSON error, nothing done.
+    let (_, fresh) = app.token(&user, "Fresh").create();
+    let big = format!("{} {}", fresh.expose(), "x".repeat(1_048_576));
+    let too_big = app
+        .call(
+            &admin,
+            Method::POST,
+            "/auth/tokens/leaks",
+            json!({"text": big}),
+        )
+        .await;
+    assert_eq!(too_big.status, 413);
+    assert_eq!(stored(&app, &fresh.token_id).0, "active");
+    let unknown_field = app
+        .call(
+            &admin,
+            Method::POST,
+            "/auth/tokens/leaks",
+            json!({"text": "", "disable": false}),
+        )
+        .await;
+    assert_eq!(unknown_field.status, 400);
+    // Without the Integrations module: 403.
+    let (_, narrow) = app.token(&user, "Narrow").modules("MD-0002").create();
+    let refused = app
+        .call(
+            &narrow,
+            Method::POST,
+            "/auth/tokens/leaks",
+            json!({"text": fresh.expose()}),
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(stored(&app, &fresh.token_id).0, "active");
+}
+
+on_both_databases!(
+    the_page_tells_keys_apart_and_disables_the_live_ones,
+    the_api_reports_and_disables_in_one_call,
+);
