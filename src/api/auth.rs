@@ -180,8 +180,10 @@ impl ApiRequest {
         let usage = state.usage.clone();
         let now = state.clock.now();
         let keys = state.pool.keys().clone();
-        let cached = keys.get(&key.token_id);
         db::run_with(&state.pool, move |conn| {
+            // Looked up once a connection is in hand, not before: a change committed while the
+            // request waited for one is not answered from the state before it.
+            let cached = keys.get(&key.token_id);
             let read = |conn: &mut DbConnection| -> Result<Option<Arc<KeyHolder>>, DbError> {
                 let generation = keys.generation();
                 let found = Token::for_key(conn, &key.token_id)?.map(Arc::new);

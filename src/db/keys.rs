@@ -53,7 +53,15 @@ struct Entries<V> {
     map: HashMap<String, Entry<V>>,
     /// Moves on every change heard of; see the module's documentation.
     generation: u64,
+    /// Until when changes are known to be heard of: the watch proved its connection alive
+    /// (a ping answered, a poll read) shortly before. Past it, nothing is served or kept: a
+    /// connection that hangs without failing cannot keep an old state in use.
+    heard_until: Option<Instant>,
 }
+
+/// How long one proof that the watch's connection works is trusted. The watch proves it every
+/// second (PostgreSQL) or every 200 ms (SQLite).
+const HEARD_FOR: Duration = Duration::from_millis(2500);
 
 /// The cache of one instance: what `Token::for_key` read, by token id.
 pub type KeyCache = Cache<KeyHolder>;
@@ -61,9 +69,13 @@ pub type KeyCache = Cache<KeyHolder>;
 /// A bounded map from token id to what was read of it, that forgets on every change heard of.
 pub struct Cache<V> {
     entries: Mutex<Entries<V>>,
-    /// Whether changes are being heard of; while not, nothing is served from the cache.
-    trusted: AtomicBool,
     capacity: usize,
+}
+
+impl<V> Entries<V> {
+    fn heard(&self) -> bool {
+        self.heard_until.is_some_and(|until| Instant::now() < until)
+    }
 }
 
 impl<V> Default for Cache<V> {
@@ -78,8 +90,8 @@ impl<V> Cache<V> {
             entries: Mutex::new(Entries {
                 map: HashMap::new(),
                 generation: 0,
+                heard_until: None,
             }),
-            trusted: AtomicBool::new(false),
             capacity: capacity.max(1),
         }
     }
@@ -93,10 +105,10 @@ impl<V> Cache<V> {
 
     /// What the key of token `id` needs checked, if it is known and fresh.
     pub fn get(&self, id: &TokenId) -> Option<Arc<V>> {
-        if !self.trusted.load(Ordering::Acquire) {
+        let entries = self.lock();
+        if !entries.heard() {
             return None;
         }
-        let entries = self.lock();
         entries
             .map
             .get(id.as_str())
@@ -111,11 +123,8 @@ impl<V> Cache<V> {
 
     /// Keeps what was read for token `id`, unless something changed since `generation`.
     pub fn insert(&self, id: &TokenId, holder: Arc<V>, generation: u64) {
-        if !self.trusted.load(Ordering::Acquire) {
-            return;
-        }
         let mut entries = self.lock();
-        if entries.generation != generation {
+        if entries.generation != generation || !entries.heard() {
             return;
         }
         if entries.map.len() >= self.capacity
@@ -150,18 +159,30 @@ impl<V> Cache<V> {
 
     /// Changes are heard of from now on: what was kept before may be stale and goes.
     pub(crate) fn trust(&self) {
-        self.forget_all();
-        self.trusted.store(true, Ordering::Release);
+        let mut entries = self.lock();
+        entries.generation += 1;
+        entries.map.clear();
+        entries.heard_until = Some(Instant::now() + HEARD_FOR);
+    }
+
+    /// The watch's connection answered just now: changes are still being heard of.
+    fn alive(&self) {
+        let mut entries = self.lock();
+        if entries.heard_until.is_some() {
+            entries.heard_until = Some(Instant::now() + HEARD_FOR);
+        }
     }
 
     /// Changes may go unheard: nothing is served or kept until `trust`.
     fn distrust(&self) {
-        self.trusted.store(false, Ordering::Release);
-        self.forget_all();
+        let mut entries = self.lock();
+        entries.generation += 1;
+        entries.map.clear();
+        entries.heard_until = None;
     }
 
     pub fn is_trusted(&self) -> bool {
-        self.trusted.load(Ordering::Acquire)
+        self.lock().heard()
     }
 
     pub fn len(&self) -> usize {
@@ -315,6 +336,9 @@ impl Watching {
                 if failure.is_none() && pinged.elapsed() >= LISTEN_PING {
                     failure = conn.batch_execute("SELECT 1").err().map(|e| e.to_string());
                     pinged = Instant::now();
+                    if failure.is_none() {
+                        self.keys.alive();
+                    }
                 }
                 if let Some(e) = failure {
                     self.keys.distrust();
@@ -365,7 +389,10 @@ impl Watching {
                     return;
                 }
                 match changes_after(&mut conn, seen) {
-                    Ok(changes) => seen = self.apply(seen, changes),
+                    Ok(changes) => {
+                        seen = self.apply(seen, changes);
+                        self.keys.alive();
+                    }
                     Err(e) => {
                         self.keys.distrust();
                         tracing::warn!(error = %e, "cannot read key changes");
@@ -459,6 +486,25 @@ mod tests {
         cache.insert(&id(1), Arc::new(1), cache.generation());
         cache.forget([id(1).as_str()]);
         assert!(cache.get(&id(1)).is_none());
+    }
+
+    /// A watch that stopped proving its connection alive (a ping hanging on a dead network)
+    /// stops the cache without any failure reported.
+    #[test]
+    fn nothing_is_served_once_the_watch_stops_proving_it_hears() {
+        let cache = Cache::<u32>::with_capacity(10);
+        cache.trust();
+        cache.insert(&id(1), Arc::new(1), cache.generation());
+        assert!(cache.get(&id(1)).is_some());
+        cache.lock().heard_until = Some(Instant::now() - Duration::from_millis(1));
+        assert!(cache.get(&id(1)).is_none() && !cache.is_trusted());
+        cache.insert(&id(2), Arc::new(2), cache.generation());
+        cache.alive();
+        assert!(cache.get(&id(1)).is_some(), "heard again: in use again");
+        assert!(cache.get(&id(2)).is_none(), "nothing was kept meanwhile");
+        cache.distrust();
+        cache.alive();
+        assert!(!cache.is_trusted(), "only `trust` starts it again");
     }
 
     #[test]

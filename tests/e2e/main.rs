@@ -564,6 +564,7 @@ async fn a_keyboard_user_creates_disables_reveals_and_copies() {
             ".topbar button",
             ".sidebar a[href='/integrations/tokens']",
             ".sidebar a[href='/integrations/tokens/review']",
+            ".sidebar a[href='/integrations/tokens/leaks']",
             ".sidebar a[href='/account/activity']",
             ".sidebar a[href='/account/users']",
             ".sidebar a[href='/account/sessions']",
