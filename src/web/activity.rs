@@ -95,15 +95,7 @@ struct ActivityPage {
 }
 
 fn url(path: &str, query: &ActivityQuery, page: u32) -> String {
-    let pairs = query.pairs_for_page(page);
-    if pairs.is_empty() {
-        path.to_owned()
-    } else {
-        format!(
-            "{path}?{}",
-            serde_urlencoded::to_string(pairs).unwrap_or_default()
-        )
-    }
+    crate::web::url_with(path, &query.pairs_for_page(page))
 }
 
 #[get("/account/activity")]

@@ -171,6 +171,18 @@ pub fn page(
         .body(body))
 }
 
+/// `path` with `pairs` as its query string, or `path` alone when there are none.
+pub fn url_with(path: &str, pairs: &[(&str, String)]) -> String {
+    if pairs.is_empty() {
+        path.to_owned()
+    } else {
+        format!(
+            "{path}?{}",
+            serde_urlencoded::to_string(pairs).unwrap_or_default()
+        )
+    }
+}
+
 /// 303 See Other: after a POST, the browser follows with a GET.
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()

@@ -22,15 +22,15 @@ use std::collections::HashMap;
 pub const MAX_SELECTED: usize = PAGE_SIZES[PAGE_SIZES.len() - 1] as usize;
 
 /// The form as sent: `action`, `ids` (repeated), `confirm`, `return_to`.
-struct BulkForm {
+pub(super) struct BulkForm {
     action: Option<String>,
     ids: Vec<String>,
-    confirmed: bool,
+    pub(super) confirmed: bool,
     return_to: String,
 }
 
 impl BulkForm {
-    fn parse(fields: Vec<(String, String)>) -> Self {
+    pub(super) fn parse(fields: Vec<(String, String)>) -> Self {
         let mut form = Self {
             action: None,
             ids: Vec::new(),
@@ -50,6 +50,25 @@ impl BulkForm {
             }
         }
         form
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The selected ids: at most a page's worth, each a valid token id. An id that cannot exist
+    /// is refused like one that does not: by name, nothing changed.
+    pub(super) fn token_ids(&self) -> Result<Vec<TokenId>, AppError> {
+        if self.ids.len() > MAX_SELECTED {
+            return Err(AppError::BadRequest(format!(
+                "Select at most {MAX_SELECTED} tokens at once."
+            )));
+        }
+        self.ids
+            .iter()
+            .map(|raw| TokenId::parse(raw.trim()))
+            .collect::<Result<_, _>>()
+            .map_err(|_| AppError::BadRequest("The selection holds an invalid token id.".into()))
     }
 }
 
@@ -110,18 +129,7 @@ pub async fn act_on_selection(
         session.set_flash("Select at least one token first.");
         return Ok(see_other(&form.return_to));
     }
-    if form.ids.len() > MAX_SELECTED {
-        return Err(AppError::BadRequest(format!(
-            "Select at most {MAX_SELECTED} tokens at once."
-        )));
-    }
-    // An id that cannot exist is refused like one that does not: by name, nothing changed.
-    let ids: Vec<TokenId> = form
-        .ids
-        .iter()
-        .map(|raw| TokenId::parse(raw.trim()))
-        .collect::<Result<_, _>>()
-        .map_err(|_| AppError::BadRequest("The selection holds an invalid token id.".into()))?;
+    let ids = form.token_ids()?;
     let now = state.clock.now();
     let (done, tokens, recent, refusals) =
         act_or_confirm(&current, &state, ids, action, None, form.confirmed).await?;

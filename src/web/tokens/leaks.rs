@@ -4,9 +4,9 @@
 //! can then be disabled, after a confirmation, each with an event saying why.
 
 use super::LIST_PATH;
+use super::bulk::BulkForm;
 use super::confirm::{ConfirmPage, Confirmation, Target};
 use crate::db::leaks::{self, Sighting};
-use crate::domain::ids::TokenId;
 use crate::domain::leaks::{MAX_TEXT_BYTES, REASON, unique_keys};
 use crate::domain::token::TokenAction;
 use crate::error::AppError;
@@ -167,22 +167,11 @@ pub async fn disable_leaked(
     state: web::Data<AppState>,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
-    let fields = form.into_inner();
-    let confirmed = fields.iter().any(|(k, v)| k == "confirm" && v == "yes");
-    let ids: Vec<TokenId> = fields
-        .iter()
-        .filter(|(name, _)| name == "ids")
-        .map(|(_, raw)| TokenId::parse(raw.trim()))
-        .collect::<Result<_, _>>()
-        .map_err(|_| {
-            AppError::BadRequest("The keys to disable hold an invalid token id.".into())
-        })?;
-    if ids.is_empty() || ids.len() > super::bulk::MAX_SELECTED {
-        return Err(AppError::BadRequest(format!(
-            "Choose between 1 and {} keys to disable.",
-            super::bulk::MAX_SELECTED
-        )));
+    let form = BulkForm::parse(form.into_inner());
+    if form.is_empty() {
+        return Err(AppError::BadRequest("Choose the keys to disable.".into()));
     }
+    let (ids, confirmed) = (form.token_ids()?, form.confirmed);
     let now = state.clock.now();
     let action = TokenAction::Disable;
     let (done, tokens, recent, refusals) =

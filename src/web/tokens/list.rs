@@ -142,15 +142,7 @@ struct ListPage {
 }
 
 fn page_url(path: &str, query: &TokenListQuery, page: u32) -> String {
-    let pairs = query.pairs_for_page(page);
-    if pairs.is_empty() {
-        path.to_owned()
-    } else {
-        format!(
-            "{path}?{}",
-            serde_urlencoded::to_string(pairs).unwrap_or_default()
-        )
-    }
+    crate::web::url_with(path, &query.pairs_for_page(page))
 }
 
 /// The first, the last, and the pages around the current one, with gaps between.

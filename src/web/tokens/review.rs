@@ -202,7 +202,6 @@ pub async fn review(
                     .map(|m| SelectOption::new(m.id, m.name, query.module == Some(*m))),
             )
             .collect();
-    let csv_query = serde_urlencoded::to_string(query.pairs_for_page(1)).unwrap_or_default();
     Ok(ReviewPage {
         layout: Layout::new(&current, &session).in_section(Section::Review),
         summary,
@@ -223,11 +222,7 @@ pub async fn review(
         filters: FilterOptions::new(&query),
         module_options,
         stale: query.stale_days.map(|d| d.to_string()).unwrap_or_default(),
-        csv_url: if csv_query.is_empty() {
-            format!("{REVIEW_PATH}.csv")
-        } else {
-            format!("{REVIEW_PATH}.csv?{csv_query}")
-        },
+        csv_url: crate::web::url_with(&format!("{REVIEW_PATH}.csv"), &query.pairs_for_page(1)),
     })
 }
 
