@@ -209,15 +209,14 @@ impl ApiRequest {
             // refusal it is not trusted: whatever it would refuse (a key rotated, a token enabled
             // or given a module on another instance or by the command line) is asked of the
             // database before the answer, so only acceptances come from memory.
-            let (holder, (authenticated, admitted)) = match cached {
-                Some(holder) => match admit(Some(&holder)) {
-                    (authenticated, Ok(caller)) => (Some(holder), (authenticated, Ok(caller))),
-                    (_, Err(_)) => {
-                        let fresh = read(conn)?;
-                        let admitted = admit(fresh.as_deref());
-                        (fresh, admitted)
-                    }
-                },
+            let accepted_from_memory = cached
+                .map(|holder| {
+                    let admitted = admit(Some(&holder));
+                    (Some(holder), admitted)
+                })
+                .filter(|(_, (_, admitted))| admitted.is_ok());
+            let (holder, (authenticated, admitted)) = match accepted_from_memory {
+                Some(accepted) => accepted,
                 None => {
                     let fresh = read(conn)?;
                     let admitted = admit(fresh.as_deref());
