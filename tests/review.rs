@@ -11,7 +11,7 @@ use scraper::{Html, Selector};
 use serde_json::json;
 use std::collections::BTreeMap;
 use tokendesk::db::events;
-use tokendesk::db::schema::tokens;
+use tokendesk::db::schema::{token_permissions, token_writes, tokens};
 use tokendesk::domain::activity::ActivityQuery;
 use tokendesk::domain::module::MODULES;
 use tokendesk::domain::token::StoredStatus;
@@ -513,10 +513,110 @@ async fn the_activity_is_for_admins_and_cannot_be_changed(backend: Backend) {
     );
 }
 
+/// "1-20 of N": the total a list page shows.
+fn shown_total(html: &Html) -> String {
+    text(html, "nav.pagination .range")
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// The totals are kept between pages, but never past a write to the account's tokens (through
+/// this instance, another one, or a statement typed into the database), nor past a move of the
+/// clock that changes them.
+async fn totals_follow_every_write_and_the_clock(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.signed_in_user().await;
+    let (feed, _) = app.token(&user, "Reports feed").modules("MD-0002").create();
+    let (everything, _) = app.token(&user, "Everything").create();
+    app.token(&user, "Helpdesk bot").modules("MD-0023").create();
+    let summary = |html: &Html| {
+        [
+            text(html, "#active-count"),
+            text(html, "#all-count"),
+            text(html, "#unused-count"),
+        ]
+    };
+    let html = app.get_html("/integrations/tokens/review").await;
+    assert_eq!(summary(&html), ["3", "1", "0"]);
+    let list = app.get_html("/integrations/tokens?status=active").await;
+    assert_eq!(shown_total(&list), "3");
+
+    // Written straight into the database: the next page counts again.
+    let mut conn = app.pool.get().unwrap();
+    diesel::update(tokens::table.find(feed.id.as_str()))
+        .set(tokens::status.eq("inactive"))
+        .execute(&mut conn)
+        .unwrap();
+    let html = app.get_html("/integrations/tokens/review").await;
+    assert_eq!(summary(&html), ["2", "1", "0"]);
+    let list = app.get_html("/integrations/tokens?status=active").await;
+    assert_eq!(shown_total(&list), "2");
+    diesel::delete(
+        token_permissions::table.filter(token_permissions::token_id.eq(everything.id.as_str())),
+    )
+    .execute(&mut conn)
+    .unwrap();
+    let html = app.get_html("/integrations/tokens/review").await;
+    assert_eq!(summary(&html), ["2", "0", "0"]);
+
+    // Another instance's write: this one's next page sees it.
+    let other = app.another_instance();
+    other.sign_in(&user).await;
+    let response = other
+        .post(&format!("/integrations/tokens/{}/enable", feed.id), &[])
+        .await;
+    assert!(response.status().is_redirection(), "{}", response.status());
+    let html = app.get_html("/integrations/tokens/review").await;
+    assert_eq!(summary(&html), ["3", "0", "0"]);
+    assert_eq!(
+        shown_total(&app.get_html("/integrations/tokens?status=active").await),
+        "3"
+    );
+
+    // Many writes: the account's rows are merged, and what follows still counts.
+    for round in 0..80 {
+        diesel::update(tokens::table.find(feed.id.as_str()))
+            .set(tokens::description.eq(format!("round {round}")))
+            .execute(&mut conn)
+            .unwrap();
+    }
+    let html = app.get_html("/integrations/tokens/review").await;
+    assert_eq!(summary(&html), ["3", "0", "0"]);
+    let rows: i64 = token_writes::table.count().get_result(&mut conn).unwrap();
+    assert!(rows <= 2, "merged: {rows} rows");
+    diesel::update(tokens::table.find(feed.id.as_str()))
+        .set(tokens::status.eq("inactive"))
+        .execute(&mut conn)
+        .unwrap();
+    let html = app.get_html("/integrations/tokens/review").await;
+    assert_eq!(summary(&html), ["2", "0", "0"]);
+
+    // Time alone: a token last used 89 days and 23 hours ago becomes unused for 90 days when the
+    // clock moves two hours, with nothing written.
+    age(&app, everything.id.as_str(), 400, Some(89));
+    diesel::update(tokens::table.find(everything.id.as_str()))
+        .set(tokens::last_used_at.eq(app.clock.now() - Duration::days(90) + Duration::hours(1)))
+        .execute(&mut conn)
+        .unwrap();
+    let html = app.get_html("/integrations/tokens/review").await;
+    assert_eq!(summary(&html), ["2", "0", "0"]);
+    app.clock.advance(Duration::hours(2));
+    app.sign_in(&user).await; // the session idled out meanwhile
+    let html = app.get_html("/integrations/tokens/review").await;
+    assert_eq!(summary(&html), ["2", "0", "1"]);
+    assert_eq!(
+        shown_total(&app.get_html("/integrations/tokens/review?stale=90").await),
+        "1"
+    );
+}
+
 on_both_databases!(
     the_matrix_marks_exactly_what_each_token_reaches,
     stale_follows_its_definition_at_its_edges,
     the_csv_has_the_pages_rows_and_neutralises_formulas,
     every_change_writes_exactly_one_event_of_its_kind,
     the_activity_is_for_admins_and_cannot_be_changed,
+    totals_follow_every_write_and_the_clock,
 );

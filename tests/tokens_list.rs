@@ -459,7 +459,61 @@ async fn the_indexed_search_finds_what_a_scan_finds(backend: Backend) {
     assert_eq!(found("café"), ["Café Größe Ærø", "ÉCOLE naïve ünïcode"]);
 }
 
+/// Pages in the second half are read from the end, in the reverse order: whatever the sort,
+/// with names equal but for case and tokens created at the same instant, the pages put together
+/// are the one long page, and loading them again (their total kept) changes nothing.
+async fn every_page_holds_what_one_long_page_holds(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.signed_in_user().await;
+    let same_time = chrono::Utc::now().naive_utc() - chrono::Duration::days(3);
+    for n in 0..43 {
+        let name = match n % 3 {
+            0 => "Same name".to_owned(),
+            1 => "same NAME".to_owned(),
+            _ => format!("Token {n:02}"),
+        };
+        let status = if n % 4 == 0 {
+            StoredStatus::Inactive
+        } else {
+            StoredStatus::Active
+        };
+        let (token, _) = app.token(&user, &name).status(status).create();
+        if n % 2 == 0 {
+            let mut conn = app.pool.get().unwrap();
+            diesel::update(tokens::table.find(token.id.as_str()))
+                .set(tokens::created_at.eq(same_time))
+                .execute(&mut conn)
+                .unwrap();
+        }
+    }
+    let ids = |html: &scraper::Html| select_all(html, "table.tokens-table tbody tr td .token-id");
+    for filter in ["", "&status=inactive", "&status=active"] {
+        for sort in ["-created", "created", "name", "-name"] {
+            let long = app
+                .get_html(&format!(
+                    "/integrations/tokens?per_page=100&sort={sort}{filter}"
+                ))
+                .await;
+            let whole = ids(&long);
+            assert!(whole.len() >= 5, "{filter} {sort}: {whole:?}");
+            for round in 0..2 {
+                let mut paged = Vec::new();
+                for page in 1..=whole.len().div_ceil(10) {
+                    let html = app
+                        .get_html(&format!(
+                            "/integrations/tokens?per_page=10&page={page}&sort={sort}{filter}"
+                        ))
+                        .await;
+                    paged.extend(ids(&html));
+                }
+                assert_eq!(paged, whole, "{filter} sort={sort}, round {round}");
+            }
+        }
+    }
+}
+
 on_both_databases!(
+    every_page_holds_what_one_long_page_holds,
     the_indexed_search_finds_what_a_scan_finds,
     the_list_pages_through_25_tokens,
     the_list_filters_by_status_and_extension,

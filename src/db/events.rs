@@ -1,6 +1,7 @@
 //! The account's events: the activity log, and each token's history as part of it. Events are
 //! only ever added.
 
+use super::query::InSubquery;
 use super::schema::events;
 use super::{DbConnection, DbError, now};
 use crate::domain::activity::ActivityQuery;
@@ -158,8 +159,6 @@ pub fn activity(
 ) -> Result<Vec<ActivityEvent>, DbError> {
     use super::schema::{tokens, users};
     let mut select = events::table
-        .left_join(tokens::table)
-        .left_join(users::table)
         .filter(events::account_id.eq(account_id.as_str()))
         .into_boxed();
     if let Some(kind) = query.kind {
@@ -184,10 +183,20 @@ pub fn activity(
                 .or(events::occurred_at.eq(at).and(events::id.lt(id))),
         );
     }
-    let rows = select
+    // The page's ids first, from the indexes alone; then only its rows, with their names.
+    let page = select
         .order((events::occurred_at.desc(), events::id.desc()))
         .limit(limit)
         .offset(offset)
+        .select(events::id);
+    let rows = events::table
+        .left_join(tokens::table)
+        .left_join(users::table)
+        .filter(InSubquery {
+            column: events::id,
+            subquery: page,
+        })
+        .order((events::occurred_at.desc(), events::id.desc()))
         .select((
             events::id,
             events::kind,

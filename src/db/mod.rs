@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod agreements;
 pub mod bulk;
+pub mod counts;
 pub mod events;
 pub mod keys;
 pub mod leaks;

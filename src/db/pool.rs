@@ -1,6 +1,7 @@
 //! One connection type over SQLite and PostgreSQL, its pool, migrations, and the one way async
 //! code reaches the database (`run`).
 
+use super::counts::CountCache;
 use super::keys::KeyCache;
 use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
@@ -39,6 +40,7 @@ pub enum DbConnection {
 pub struct DbPool {
     pool: r2d2::Pool<ConnectionManager>,
     keys: Arc<KeyCache>,
+    counts: Arc<CountCache>,
 }
 
 impl std::ops::Deref for DbPool {
@@ -53,6 +55,11 @@ impl DbPool {
     /// What API keys need checked, forgotten as the pool's connections change it.
     pub fn keys(&self) -> &Arc<KeyCache> {
         &self.keys
+    }
+
+    /// The totals of tokens counted while the account's tokens stay as they were.
+    pub fn counts(&self) -> &Arc<CountCache> {
+        &self.counts
     }
 }
 
@@ -388,7 +395,11 @@ pub fn connect(url: &DatabaseUrl, timeout: Duration) -> Result<DbPool, PoolSetup
         .connection_timeout(timeout)
         .build(manager)
         .map_err(|e| PoolSetupError::Pool(url.redacted(), e))?;
-    Ok(DbPool { pool, keys })
+    Ok(DbPool {
+        pool,
+        keys,
+        counts: Arc::default(),
+    })
 }
 
 /// Any number of instances may start at once on one database: each migrates and seeds while

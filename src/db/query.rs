@@ -86,6 +86,40 @@ impl<Q> ValidGrouping<()> for Total<Q> {
     type IsAggregate = is_aggregate::Never;
 }
 
+/// `column IN (subquery)`, for a subquery diesel's `eq_any` does not take (a boxed one, on the
+/// multi-backend connection).
+#[derive(Debug, Clone, Copy, QueryId)]
+pub struct InSubquery<C, Q> {
+    pub column: C,
+    pub subquery: Q,
+}
+
+impl<C, Q> Expression for InSubquery<C, Q> {
+    type SqlType = diesel::sql_types::Bool;
+}
+
+impl<C, Q, DB> QueryFragment<DB> for InSubquery<C, Q>
+where
+    DB: Backend,
+    C: QueryFragment<DB>,
+    Q: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> diesel::QueryResult<()> {
+        self.column.walk_ast(out.reborrow())?;
+        out.push_sql(" IN (");
+        self.subquery.walk_ast(out.reborrow())?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+impl<C: AppearsOnTable<QS>, Q, QS> AppearsOnTable<QS> for InSubquery<C, Q> {}
+impl<C: SelectableExpression<QS>, Q, QS> SelectableExpression<QS> for InSubquery<C, Q> {}
+
+impl<C, Q> ValidGrouping<()> for InSubquery<C, Q> {
+    type IsAggregate = is_aggregate::Never;
+}
+
 /// A page read with its total in one statement: `load(conn, limit, offset)` returns the rows
 /// with the number of matching rows beside each, as `Total` (`(SELECT count(*) …)`), a subquery the
 /// database runs once (an index-only count) while the page itself stops at its `LIMIT`.

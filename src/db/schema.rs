@@ -142,6 +142,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// One row per write to an account's tokens or their permissions, added by triggers; the
+    /// sum of an account's weights is its token version. See `db::counts`.
+    token_writes (seq) {
+        seq -> BigInt,
+        account_id -> Text,
+        weight -> BigInt,
+    }
+}
+
 diesel::joinable!(tokens -> accounts (account_id));
 diesel::joinable!(token_permissions -> tokens (token_id));
 diesel::joinable!(events -> accounts (account_id));

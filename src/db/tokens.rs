@@ -1,8 +1,9 @@
 use super::accounts::{Account, AccountRow};
+use super::counts::Counting;
 use super::pool::{on_backend, write_transaction};
-use super::query::{Page, Total, counted_page};
+use super::query::{InSubquery, Page, Total, counted_page};
 use super::schema::{accounts, token_permissions, tokens};
-use super::token_filters::{self, BoxedTokens, SearchIndex, TokenConditions};
+use super::token_filters::{self, BoxedTokens, Membership, SearchIndex, TokenConditions};
 use super::{DbConnection, DbError, events, keys, now};
 use crate::domain::api_key::{ApiKey, SecretDigest, TokenSecret};
 use crate::domain::event::EventKind;
@@ -10,6 +11,7 @@ use crate::domain::extension::Extension;
 use crate::domain::fields::TokenField;
 use crate::domain::ids::{AccountId, TokenId};
 use crate::domain::lifecycle::AllowedNetworks;
+use crate::domain::list_query::Question;
 use crate::domain::module::{Module, ModuleSet};
 use crate::domain::query::{Direction, Query};
 use crate::domain::secret_box::MasterKey;
@@ -530,13 +532,45 @@ impl Token {
         )
     }
 
+    /// `query` as above, its total taken from those `counting` keeps under `question` (a name for
+    /// the query's filter and search, whatever its page and order) or counted and kept there.
+    /// With a total known exactly (one the time cannot change, or just counted), a page in the
+    /// second half is read from the end.
+    pub fn query_counting(
+        conn: &mut DbConnection,
+        account_id: &AccountId,
+        query: &Query<TokenField>,
+        counting: &Counting<'_>,
+        question: &Question,
+    ) -> Result<Page<Token>, DbError> {
+        let selection = Selection::new(conn, account_id, query);
+        let counted = counting.total(question, || {
+            Ok(u64::try_from(selection.count(conn)?).unwrap_or(0))
+        })?;
+        // A total kept from earlier is exact while no write happened, unless time changes it.
+        let (total, exact) = (counted.total, counted.fresh || !question.changes_with_time);
+        let (limit, offset) = (u64::from(query.limit), query.offset);
+        let items = if limit == 0 || offset >= total {
+            Vec::new()
+        } else if exact && offset.saturating_add(limit / 2) > total / 2 {
+            selection.load_from_end(conn, limit, offset, total)?
+        } else {
+            selection.load(
+                conn,
+                i64::from(query.limit),
+                i64::try_from(offset).unwrap_or(i64::MAX),
+            )?
+        };
+        Ok(Page { items, total })
+    }
+
     /// `query`'s tokens without their total: for reading a whole collection in batches.
     pub fn batch(
         conn: &mut DbConnection,
         account_id: &AccountId,
         query: &Query<TokenField>,
     ) -> Result<Vec<Token>, DbError> {
-        Selection::new(conn, account_id, query).load(
+        Selection::new(conn, account_id, query).batch(
             conn,
             i64::from(query.limit),
             i64::try_from(query.offset).unwrap_or(i64::MAX),
@@ -695,8 +729,8 @@ impl NewToken<'_> {
 struct Selection<'q> {
     account_id: &'q AccountId,
     query: &'q Query<TokenField>,
-    conditions: TokenConditions,
-    search_index: SearchIndex,
+    now: NaiveDateTime,
+    sqlite: bool,
 }
 
 impl<'q> Selection<'q> {
@@ -704,42 +738,95 @@ impl<'q> Selection<'q> {
         Self {
             account_id,
             query,
-            conditions: TokenConditions { now: now() },
-            search_index: match conn {
-                DbConnection::Sqlite(_) => SearchIndex::Fts5,
-                DbConnection::Postgres(_) => SearchIndex::OnTheTest,
-            },
+            now: now(),
+            sqlite: matches!(conn, DbConnection::Sqlite(_)),
         }
     }
 
-    fn matching(&self) -> Result<BoxedTokens<'q>, DbError> {
+    fn matching(&self, membership: Membership) -> Result<BoxedTokens<'q>, DbError> {
         let mut select = tokens::table
             .filter(tokens::account_id.eq(self.account_id.as_str()))
             .filter(tokens::deleted_at.is_null())
             .into_boxed();
         if let Some(filter) = &self.query.filter {
-            select = select.filter(filter.fold(&self.conditions)?);
+            let conditions = TokenConditions {
+                now: self.now,
+                membership,
+            };
+            select = select.filter(filter.fold(&conditions)?);
         }
         if let Some(text) = &self.query.search {
-            select = select.filter(token_filters::search(text, self.search_index));
+            let index = if self.sqlite {
+                SearchIndex::Fts5
+            } else {
+                SearchIndex::OnTheTest
+            };
+            select = select.filter(token_filters::search(text, index));
         }
         Ok(select)
     }
 
-    fn count(&self, conn: &mut DbConnection) -> Result<i64, DbError> {
-        Ok(self.matching()?.count().get_result(conn)?)
+    /// The matching tokens, as the page's rows are best found: on SQLite each token is asked
+    /// for its permissions in the page's order (see `Membership`).
+    fn rows(&self) -> Result<BoxedTokens<'q>, DbError> {
+        self.matching(if self.sqlite {
+            Membership::EachToken
+        } else {
+            Membership::Holders
+        })
     }
 
-    /// The matching tokens in the query's order (newest first when it names none), one page.
-    fn ordered(&self, limit: i64, offset: i64) -> Result<BoxedTokens<'q>, DbError> {
+    fn count(&self, conn: &mut DbConnection) -> Result<i64, DbError> {
+        Ok(self
+            .matching(Membership::Holders)?
+            .count()
+            .get_result(conn)?)
+    }
+
+    /// The query's order (newest first when it names none), or its exact reverse.
+    fn ordering(&self, reversed: bool) -> Vec<(TokenField, Direction)> {
         let ordering = if self.query.ordering.is_empty() {
-            &[(TokenField::CreatedAt, Direction::Descending)][..]
+            vec![(TokenField::CreatedAt, Direction::Descending)]
         } else {
-            &self.query.ordering[..]
+            self.query.ordering.clone()
         };
-        Ok(token_filters::order(self.matching()?, ordering)
+        if !reversed {
+            return ordering;
+        }
+        ordering
+            .into_iter()
+            .map(|(field, direction)| {
+                let opposite = match direction {
+                    Direction::Ascending => Direction::Descending,
+                    Direction::Descending => Direction::Ascending,
+                };
+                (field, opposite)
+            })
+            .collect()
+    }
+
+    /// One page of the matching tokens in `ordering`. The page's ids are chosen first, by a query
+    /// the indexes alone can answer, and only the page's rows are read: skipping 50 000 tokens
+    /// then reads no table row.
+    fn page(
+        &self,
+        limit: i64,
+        offset: i64,
+        ordering: &[(TokenField, Direction)],
+    ) -> Result<BoxedTokens<'q>, DbError> {
+        let ids = token_filters::order(self.rows()?, ordering)
             .limit(limit)
-            .offset(offset))
+            .offset(offset)
+            .select(tokens::id);
+        Ok(token_filters::order(
+            tokens::table
+                .filter(InSubquery {
+                    column: tokens::id,
+                    subquery: ids,
+                })
+                .into_boxed(),
+            ordering,
+        ))
     }
 
     fn load(
@@ -748,13 +835,37 @@ impl<'q> Selection<'q> {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<Token>, DbError> {
-        Ok(self
-            .ordered(limit, offset)?
-            .select(TokenRow::as_select())
-            .load::<TokenRow>(conn)?
-            .into_iter()
-            .map(Token::from)
-            .collect())
+        read(conn, self.page(limit, offset, &self.ordering(false))?)
+    }
+
+    /// `load`, for a page in the second half of `total` matching tokens: read from the other
+    /// end, in the reverse order, so that at most half of them are skipped. Exact when `total`
+    /// is.
+    fn load_from_end(
+        &self,
+        conn: &mut DbConnection,
+        limit: u64,
+        offset: u64,
+        total: u64,
+    ) -> Result<Vec<Token>, DbError> {
+        let end = total.min(offset.saturating_add(limit));
+        let from_end = i64::try_from(total - end).unwrap_or(i64::MAX);
+        let count = i64::try_from(end.saturating_sub(offset)).unwrap_or(0);
+        let mut tokens = read(conn, self.page(count, from_end, &self.ordering(true))?)?;
+        tokens.reverse();
+        Ok(tokens)
+    }
+
+    /// The matching tokens in order, `limit` of them from `offset`, read as they come: for
+    /// walking a whole collection in batches (with a key in the filter, not an offset).
+    fn batch(
+        &self,
+        conn: &mut DbConnection,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<Token>, DbError> {
+        let ordered = token_filters::order(self.rows()?, &self.ordering(false));
+        read(conn, ordered.limit(limit).offset(offset))
     }
 
     /// `load` with the number of matching tokens beside each.
@@ -764,15 +875,25 @@ impl<'q> Selection<'q> {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<(Token, i64)>, DbError> {
-        let total = Total(self.matching()?.count());
+        let total = Total(self.matching(Membership::Holders)?.count());
         Ok(self
-            .ordered(limit, offset)?
+            .page(limit, offset, &self.ordering(false))?
             .select((TokenRow::as_select(), total))
             .load::<(TokenRow, i64)>(conn)?
             .into_iter()
             .map(|(row, total)| (Token::from(row), total))
             .collect())
     }
+}
+
+/// The tokens `select` finds, in its order.
+fn read(conn: &mut DbConnection, select: BoxedTokens<'_>) -> Result<Vec<Token>, DbError> {
+    Ok(select
+        .select(TokenRow::as_select())
+        .load::<TokenRow>(conn)?
+        .into_iter()
+        .map(Token::from)
+        .collect())
 }
 
 /// The account of a live token, whoever asks (the command line).

@@ -215,6 +215,30 @@ impl TokenListQuery {
         pairs
     }
 
+    /// What the query selects (its filters and search, not its page or order), in words that
+    /// stay the same as time passes: a name under which its total may be kept; and whether time
+    /// alone changes which tokens it selects.
+    pub fn question(&self) -> Question {
+        Question {
+            name: format!(
+                "tokens status={:?} extension={:?} module={:?} stale={:?} q={:?}",
+                self.status.map(StatusFilter::as_param),
+                self.extension.map(|e| e.id()),
+                self.module.map(|m| m.id),
+                self.stale_days,
+                self.search,
+            ),
+            changes_with_time: self.stale_days.is_some()
+                || matches!(
+                    self.status,
+                    Some(
+                        StatusFilter::Expiring
+                            | StatusFilter::Is(TokenStatus::Active | TokenStatus::Expired)
+                    )
+                ),
+        }
+    }
+
     pub fn offset(&self) -> u64 {
         u64::from(self.page - 1) * u64::from(self.per_page)
     }
@@ -286,6 +310,15 @@ impl TokenListQuery {
             || self.module.is_some()
             || self.stale_days.is_some()
     }
+}
+
+/// What a total counts: a name for the query's filters and search (the same whatever its page,
+/// its order, or the time), and whether the passing of time alone may change it (expiry, "not
+/// used for N days").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    pub name: String,
+    pub changes_with_time: bool,
 }
 
 /// Where a page of `total` items starts and ends, for the "1-10 of N" footer.

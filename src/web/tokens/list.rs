@@ -2,6 +2,7 @@
 //! filters' choices, and fetching a page.
 
 use super::{LIST_PATH, SelectOption, TokenView};
+use crate::db::counts::Counting;
 use crate::db::query::Page;
 use crate::db::tokens::Token;
 use crate::db::{DbConnection, DbError};
@@ -180,19 +181,27 @@ pub async fn tokens_page<T, F>(
     and_then: F,
 ) -> Result<(Page<Token>, Paging, T), AppError>
 where
-    F: FnOnce(&mut DbConnection, &AccountId, &[Token]) -> Result<T, DbError> + Send + 'static,
+    F: FnOnce(&mut DbConnection, &AccountId, &[Token], &Counting<'_>) -> Result<T, DbError>
+        + Send
+        + 'static,
     T: Send + 'static,
 {
-    let asked = query.to_query(state.clock.now());
+    let now = state.clock.now();
+    let asked = query.to_query(now);
+    let question = query.question();
+    let counts = state.pool.counts().clone();
     let (page, more) = current
         .run(state, move |conn, by| {
-            let mut page = Token::query(conn, &by.account_id, &asked)?;
+            let counting = counts.begin(conn, &by.account_id, now)?;
+            let account = &by.account_id;
+            let mut page = Token::query_counting(conn, account, &asked, &counting, &question)?;
             if page.items.is_empty() && page.total > 0 {
                 let last = PageWindow::clamp(u32::MAX, asked.limit, page.total);
                 let offset = u64::from(last.page - 1) * u64::from(asked.limit);
-                page = Token::query(conn, &by.account_id, &Query { offset, ..asked })?;
+                let asked = Query { offset, ..asked };
+                page = Token::query_counting(conn, account, &asked, &counting, &question)?;
             }
-            let more = and_then(conn, &by.account_id, &page.items)?;
+            let more = and_then(conn, account, &page.items, &counting)?;
             Ok((page, more))
         })
         .await?;
@@ -211,7 +220,7 @@ pub async fn list(
 ) -> Result<impl Responder, AppError> {
     let mut query = params.query();
     let (page, paging, ()) =
-        tokens_page(&current, &state, LIST_PATH, &mut query, |_, _, _| Ok(())).await?;
+        tokens_page(&current, &state, LIST_PATH, &mut query, |_, _, _, _| Ok(())).await?;
     let now = state.clock.now();
     let viewer = current.person();
     let tokens: Vec<TokenView> = page

@@ -3,6 +3,7 @@
 
 use super::list::{FilterOptions, ListParams, Paging, tokens_page};
 use super::{SelectOption, format_time};
+use crate::db::counts::Counting;
 use crate::db::tokens::{Grant, Token};
 use crate::db::{self, DbError};
 use crate::domain::fields::TokenField;
@@ -133,10 +134,11 @@ fn held_by(grants: &HashMap<crate::domain::ids::TokenId, Vec<Grant>>, token: &To
     )
 }
 
-/// How many tokens a list query selects.
+/// How many tokens a list query selects, kept while the account's tokens stay as they were.
 fn total(
     conn: &mut crate::db::DbConnection,
     account_id: &crate::domain::ids::AccountId,
+    counting: &Counting<'_>,
     query: TokenListQuery,
     now: NaiveDateTime,
 ) -> Result<u64, DbError> {
@@ -144,7 +146,7 @@ fn total(
         limit: 0,
         ..query.to_query(now)
     };
-    Ok(Token::query(conn, account_id, &counted)?.total)
+    Ok(Token::query_counting(conn, account_id, &counted, counting, &query.question())?.total)
 }
 
 #[get("/integrations/tokens/review")]
@@ -161,7 +163,7 @@ pub async fn review(
         &state,
         REVIEW_PATH,
         &mut query,
-        move |conn, account, tokens| {
+        move |conn, account, tokens, counting| {
             let ids: Vec<_> = tokens.iter().map(|t| t.id.clone()).collect();
             let grants = Token::grants(conn, &ids)?;
             let active = TokenListQuery {
@@ -172,6 +174,7 @@ pub async fn review(
                 holding_all: total(
                     conn,
                     account,
+                    counting,
                     TokenListQuery {
                         module: Some(Module::ALL),
                         ..active.clone()
@@ -181,13 +184,14 @@ pub async fn review(
                 unused: total(
                     conn,
                     account,
+                    counting,
                     TokenListQuery {
                         stale_days: Some(UNUSED_DAYS),
                         ..TokenListQuery::default()
                     },
                     now,
                 )?,
-                active: total(conn, account, active, now)?,
+                active: total(conn, account, counting, active, now)?,
                 unused_days: UNUSED_DAYS,
             };
             Ok((grants, summary))
