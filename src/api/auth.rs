@@ -235,6 +235,7 @@ impl ApiRequest {
                     client_ip,
                     authenticated,
                     refused,
+                    module,
                 };
                 usage.record(&key.token_id, used);
             }

@@ -43,6 +43,8 @@ pub struct KeyUse {
     pub authenticated: bool,
     /// Answered 401 or 403.
     pub refused: bool,
+    /// The module of the endpoint called, when it belongs to one.
+    pub module: Option<crate::domain::module::Module>,
 }
 
 impl UsageBuffer {
