@@ -44,6 +44,13 @@ ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
 }
 
+# The same as `rate`, for a key with a rate limit: requests/s, and how many were not answered 200
+# (429s would mean the limit, not the limiter, was measured).
+limited_rate() {
+    wrk -t"$threads" -c"$connections" -d"${seconds}s" "$@" \
+        | awk '/Requests\/sec/ {rate = $2} /Non-2xx/ {refused = $5} END {print rate, refused + 0}'
+}
+
 declare -A healthz_rate agreements_rate
 
 # One tokendesk server on $1 (sqlite or postgres): /healthz, then the agreements with a key.
@@ -76,6 +83,18 @@ measure_tokendesk() {
     wrk -t1 -c4 -d2s -H "Authorization: ApiKey $key" "$base/public/v1/agreements?limit=10" >/dev/null
     healthz_rate[$database]=$(rate "$base/healthz")
     agreements_rate[$database]=$(rate -H "Authorization: ApiKey $key" "$base/public/v1/agreements?limit=10")
+    # The same key with a rate limit (the highest there is, so that none of the run is refused):
+    # what counting every request against it costs.
+    local limited refused
+    local set_limit="UPDATE tokens SET rate_limit = 100000 WHERE id = '${key%%:*}'"
+    if [ "$database" = postgres ]; then
+        psql "$DATABASE_URL" -qc "$set_limit"
+    else
+        python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()' \
+            "$DATABASE_URL" "$set_limit"
+    fi
+    curl -sf -o /dev/null -H "Authorization: ApiKey $key" "$base/public/v1/agreements?limit=10"
+    read -r limited refused < <(limited_rate -H "Authorization: ApiKey $key" "$base/public/v1/agreements?limit=10")
     local rss_kb
     rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
 
@@ -85,6 +104,8 @@ measure_tokendesk() {
     echo "GET /healthz:                                 ${healthz_rate[$database]} requests/s"
     echo "GET /public/v1/agreements?limit=10 (ApiKey):  ${agreements_rate[$database]} requests/s"
     echo "ratio agreements/healthz:                     $(ratio "${agreements_rate[$database]}" "${healthz_rate[$database]}") (target >= $target)"
+    echo "same key limited to 100 000/min:              $limited requests/s ($refused not 200)"
+    echo "ratio limited/unlimited key:                  $(ratio "$limited" "${agreements_rate[$database]}")"
     echo "resident memory after load:                   $((rss_kb / 1024)) MB"
 
     kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""

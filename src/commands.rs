@@ -322,6 +322,7 @@ pub fn token_create(config: Config, args: TokenCreate) -> CommandResult<String> 
         status: StoredStatus::Active,
         expires_at,
         allowed_networks: &allowed_networks,
+        rate_limit: None,
         creation_key: None,
     }
     .insert(&mut conn, &config.master_key, &admin.offline())?;

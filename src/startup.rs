@@ -4,6 +4,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::DbPool;
 use crate::db::keys::KeyWatch;
+use crate::db::rates::{RateExchange, RateLimiter};
 use crate::db::usage::UsageBuffer;
 use crate::domain::network::Network;
 use crate::domain::secret_box::MasterKey;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub master_key: MasterKey,
     /// API use waiting to be written; see `db::usage`.
     pub usage: Arc<UsageBuffer>,
+    /// Per-key rate limits; see `db::rates`.
+    pub rates: Arc<RateLimiter>,
     /// Password checks at once: each takes ~20 MiB and a core for a while, and they share the
     /// blocking threads with database work, which they must not crowd out.
     pub password_checks: tokio::sync::Semaphore,
@@ -56,6 +59,7 @@ pub struct Service {
     server: Server,
     housekeeping: Housekeeping,
     key_watch: KeyWatch,
+    rate_exchange: RateExchange,
     pool: DbPool,
     usage: Arc<UsageBuffer>,
 }
@@ -76,8 +80,10 @@ impl Service {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         let (housekeeping, key_watch, pool) = (self.housekeeping, self.key_watch, self.pool);
+        let rate_exchange = self.rate_exchange;
         // Joining a thread and writing to the database block; not on the async threads.
         let _ = actix_web::rt::task::spawn_blocking(move || {
+            rate_exchange.stop();
             key_watch.stop();
             housekeeping.stop();
             drop(pool);
@@ -104,6 +110,8 @@ pub fn run(
         config.database_timeout,
         pool.keys().clone(),
     );
+    let rates = Arc::new(RateLimiter::default());
+    let rate_exchange = RateExchange::start(pool.clone(), rates.clone(), clock.clone());
     let pool_for_stop = pool.clone();
     let usage_for_service = usage.clone();
     let key = Key::from(&config.session_key);
@@ -112,6 +120,7 @@ pub fn run(
         pool,
         master_key: config.master_key.clone(),
         usage,
+        rates,
         password_checks: tokio::sync::Semaphore::new(PASSWORD_CHECKS_AT_ONCE),
         clock,
         trusted_proxies: config.trusted_proxies.clone(),
@@ -212,6 +221,7 @@ pub fn run(
         server,
         housekeeping,
         key_watch,
+        rate_exchange,
         pool: pool_for_stop,
         usage: usage_for_service,
     })

@@ -191,6 +191,7 @@ async fn the_details_page_shows_the_token(backend: Backend) {
             "Created",
             "Updated",
             "Expires",
+            "Rate limit",
             "Allowed networks",
             "Last used"
         ]

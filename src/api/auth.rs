@@ -7,6 +7,7 @@
 
 use super::error::ApiError;
 use crate::db::accounts::Account;
+use crate::db::rates::{RateState, Verdict};
 use crate::db::tokens::KeyHolder;
 use crate::db::tokens::Token;
 use crate::db::usage::KeyUse;
@@ -18,7 +19,7 @@ use crate::request::client_ip;
 use crate::startup::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use chrono::NaiveDateTime;
 use std::future::{Ready, ready};
 use std::net::IpAddr;
@@ -105,6 +106,27 @@ impl ApiCaller {
 
 const SCHEME: &str = "ApiKey";
 
+/// `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` on every answer to a key with a
+/// rate limit, as `ApiRequest::run` left them on the request (errors included).
+pub fn rate_limit_headers(
+    response: &mut actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+) {
+    let Some(state) = response.request().extensions().get::<RateState>().copied() else {
+        return;
+    };
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("ratelimit-limit", state.limit),
+        ("ratelimit-remaining", state.remaining),
+        ("ratelimit-reset", state.reset),
+    ] {
+        headers.insert(
+            header::HeaderName::from_static(name),
+            header::HeaderValue::from(value),
+        );
+    }
+}
+
 /// The key from the header value, strictly: `ApiKey` (any case), one space, the key.
 pub fn key_from_header(value: Option<&header::HeaderValue>) -> Result<ApiKey, ApiError> {
     let value = value.ok_or_else(|| {
@@ -133,6 +155,8 @@ pub struct ApiRequest {
     key: Result<ApiKey, ApiError>,
     client_ip: Option<String>,
     state: Option<web::Data<AppState>>,
+    /// Where the key's rate-limit state is left for `rate_limit_headers`.
+    request: HttpRequest,
 }
 
 impl FromRequest for ApiRequest {
@@ -154,6 +178,7 @@ impl FromRequest for ApiRequest {
             key,
             client_ip: client_ip(req),
             state: req.app_data::<web::Data<AppState>>().cloned(),
+            request: req.clone(),
         }))
     }
 }
@@ -180,7 +205,8 @@ impl ApiRequest {
         let usage = state.usage.clone();
         let now = state.clock.now();
         let keys = state.pool.keys().clone();
-        db::run_with(&state.pool, move |conn| {
+        let rates = state.rates.clone();
+        let (rate, answer) = db::run_with(&state.pool, move |conn| {
             // Looked up once a connection is in hand, not before: a change committed while the
             // request waited for one is not answered from the state before it.
             let cached = keys.get(&key.token_id);
@@ -224,6 +250,24 @@ impl ApiRequest {
                 }
             };
             let named = holder.is_some();
+            // A key let in is counted against its limit, if it has one, before anything else.
+            let mut rate = None;
+            let admitted = match (authenticated, holder.as_deref()) {
+                (true, Some(holder)) => match holder.token.rate_limit {
+                    Some(limit) => match rates.check(key.token_id.as_str(), limit, now) {
+                        Verdict::Allowed(state) => {
+                            rate = Some(state);
+                            admitted
+                        }
+                        Verdict::Refused { state, retry_after } => {
+                            rate = Some(state);
+                            Err(ApiError::too_many_requests(limit, retry_after))
+                        }
+                    },
+                    None => admitted,
+                },
+                _ => admitted,
+            };
             let answer = admitted.and_then(|caller| {
                 let output = work(conn, &caller)?;
                 Ok((caller, output))
@@ -239,9 +283,13 @@ impl ApiRequest {
                 };
                 usage.record(&key.token_id, used);
             }
-            answer
+            Ok::<_, ApiError>((rate, answer))
         })
-        .await
+        .await?;
+        if let Some(rate) = rate {
+            self.request.extensions_mut().insert(rate);
+        }
+        answer
     }
 }
 

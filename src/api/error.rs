@@ -20,6 +20,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     errors: Vec<String>,
+    /// Seconds for `Retry-After`, when the client should wait.
+    retry_after: Option<u32>,
 }
 
 /// Seconds a client should wait before trying again after a 503.
@@ -31,6 +33,21 @@ impl ApiError {
             status,
             code,
             errors: vec![message.into()],
+            retry_after: None,
+        }
+    }
+
+    /// 429: the key's rate limit is spent until `retry_after` seconds from now.
+    pub fn too_many_requests(limit: u32, retry_after: u32) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_001",
+                format!(
+                    "This key may make {limit} requests a minute; try again in {retry_after} s."
+                ),
+            )
         }
     }
 
@@ -52,6 +69,7 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             code: "VAL_001",
             errors,
+            retry_after: None,
         }
     }
 
@@ -168,7 +186,9 @@ impl ResponseError for ApiError {
             errors.push(format!("If it keeps happening, quote the request id {id}."));
         }
         let mut response = HttpResponse::build(self.status);
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((actix_web::http::header::RETRY_AFTER, RETRY_AFTER_SECS));
         }
         response.json(ErrorBody {

@@ -64,6 +64,14 @@ async fn no_such_endpoint() -> Result<HttpResponse, ApiError> {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope(BASE)
+            .wrap_fn(|request, service| {
+                let answer = actix_web::dev::Service::call(service, request);
+                async move {
+                    let mut response = answer.await?;
+                    auth::rate_limit_headers(&mut response);
+                    Ok(response)
+                }
+            })
             .service(openapi::document)
             .service(resources::context)
             .service(resources::modules)

@@ -14,7 +14,7 @@ use crate::domain::extension::Extension;
 use crate::domain::fields::TokenField;
 use crate::domain::form::FieldErrors;
 use crate::domain::ids::TokenId;
-use crate::domain::lifecycle::{AllowedNetworks, RENEWAL_GRACE};
+use crate::domain::lifecycle::{AllowedNetworks, RENEWAL_GRACE, RateLimit};
 use crate::domain::module::{Module, ModuleSet};
 use crate::domain::query::parse_instant;
 use crate::domain::token::StoredStatus;
@@ -142,6 +142,15 @@ fn new_token_of(body: NewTokenIn) -> Result<NewTokenRequest, FieldErrors> {
         .ok()
         .flatten()
         .unwrap_or_default();
+    let rate_limit = body
+        .rate_limit
+        .as_ref()
+        .map(rate_limit_of)
+        .transpose()
+        .map_err(|e| errors.add("rate_limit", e))
+        .ok()
+        .flatten()
+        .flatten();
     let modules = extension.and_then(|extension| {
         let requested = match &body.permissions {
             None => Ok(extension.default_modules()),
@@ -160,6 +169,7 @@ fn new_token_of(body: NewTokenIn) -> Result<NewTokenRequest, FieldErrors> {
                 modules,
                 expires_at,
                 allowed_networks,
+                rate_limit,
             })
         }
         _ => Err(errors),
@@ -173,6 +183,7 @@ struct NewTokenRequest {
     modules: ModuleSet,
     expires_at: Option<NaiveDateTime>,
     allowed_networks: AllowedNetworks,
+    rate_limit: Option<RateLimit>,
 }
 
 /// An expiry as sent: none (`null`, `""`, left out), or a date or RFC 3339 date-time in the
@@ -186,6 +197,19 @@ fn expiry_of(value: Option<&str>, now: NaiveDateTime) -> Result<Option<NaiveDate
             Err(e) => Err(e.to_string()),
         },
     }
+}
+
+/// A rate limit as sent: an integer from 1 to 100000, or null for none. `60.0` and `"60"` are
+/// not integers.
+fn rate_limit_of(value: &serde_json::Value) -> Result<Option<RateLimit>, String> {
+    let limit = match value {
+        serde_json::Value::Null => return Ok(None),
+        serde_json::Value::Number(n) => n.as_u64().and_then(RateLimit::new),
+        _ => None,
+    };
+    limit.map(Some).ok_or_else(|| {
+        "must be an integer from 1 to 100000 (requests per minute), or null for no limit".into()
+    })
 }
 
 /// The networks as sent, if sent.
@@ -216,6 +240,7 @@ pub async fn create(
                 status: StoredStatus::Active,
                 expires_at: request.expires_at,
                 allowed_networks: &request.allowed_networks,
+                rate_limit: request.rate_limit,
                 creation_key: None,
             }
             .insert(conn, &master_key, &caller.requester())?;
@@ -245,7 +270,8 @@ pub async fn get(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse,
     Ok(HttpResponse::Ok().json(token))
 }
 
-/// Changes name, external_id and description; fields left out keep their value.
+/// Changes name, external_id, description, allowed_networks and rate_limit; fields left out
+/// keep their value.
 #[utoipa::path(
     put, path = "/auth/tokens/{id}", tag = "tokens", request_body = TokenChangeIn,
     params(("id" = String, Path, description = "SU-160-984-311")),
@@ -275,12 +301,21 @@ pub async fn update(
                 .map_err(|e| errors.add("allowed_networks", e))
                 .ok()
                 .flatten();
+            let rate_limit = change
+                .rate_limit
+                .as_ref()
+                .map(rate_limit_of)
+                .transpose()
+                .map_err(|e| errors.add("rate_limit", e))
+                .ok()
+                .flatten();
             let Some(general) = general.filter(|_| errors.is_empty()) else {
                 return Err(errors.into());
             };
             let edit = TokenEdit {
                 general: Some(&general),
                 allowed_networks: networks.as_ref(),
+                rate_limit,
                 ..TokenEdit::default()
             };
             Token::update(conn, &caller.requester(), &id, &edit)?;

@@ -113,6 +113,8 @@ pub struct TokenOut {
     pub expiration_date: Option<String>,
     /// Addresses or CIDR blocks the key may be used from; empty means anywhere.
     pub allowed_networks: Vec<String>,
+    /// At most this many requests per UTC minute (1–100000); null means no limit.
+    pub rate_limit: Option<u32>,
 }
 
 impl TokenOut {
@@ -142,6 +144,7 @@ impl TokenOut {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            rate_limit: token.rate_limit,
         }
     }
 }
@@ -211,6 +214,14 @@ fn present<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(deserializer).map(Some)
+}
+
+/// A field that was sent, whatever it holds (`null` included), to be judged by the handler,
+/// whose message says what the field takes.
+fn sent_value<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(deserializer).map(Some)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -327,6 +338,11 @@ pub struct NewTokenIn {
     /// Addresses or CIDR blocks the key may be used from (at most 32); none means anywhere.
     #[serde(default)]
     pub allowed_networks: Option<Vec<String>>,
+    /// At most this many requests per UTC minute, an integer from 1 to 100000; null or left
+    /// out means no limit.
+    #[serde(default, deserialize_with = "sent_value")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
+    pub rate_limit: Option<serde_json::Value>,
     #[serde(flatten)]
     #[schema(ignore)]
     pub other: OtherFields,
@@ -370,6 +386,10 @@ pub struct TokenChangeIn {
     pub external_id: Option<String>,
     /// Replaces the list; `[]` lets the key be used from anywhere.
     pub allowed_networks: Option<Vec<String>>,
+    /// An integer from 1 to 100000 requests per UTC minute; null removes the limit.
+    #[serde(default, deserialize_with = "sent_value")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
+    pub rate_limit: Option<serde_json::Value>,
     #[serde(flatten)]
     #[schema(ignore)]
     pub other: OtherFields,

@@ -2,9 +2,9 @@
 //! that a token changed.
 //!
 //! The cache holds, per token id, what `Token::for_key` reads (status, digests, expiry, modules,
-//! account, allowed networks); the time-based checks (expiry, a rotation's grace period) are made
-//! on every request against the clock, so only writes make an entry stale. Three ways keep it
-//! from serving one:
+//! account, allowed networks, rate limit); the time-based checks (expiry, a rotation's grace
+//! period) are made on every request against the clock, so only writes make an entry stale.
+//! Three ways keep it from serving one:
 //!
 //! - **This instance's writes**: every write of what a key depends on calls `changed` inside its
 //!   transaction; the entry is dropped the moment the transaction commits, before the answer

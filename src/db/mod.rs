@@ -9,6 +9,7 @@ pub mod keys;
 pub mod leaks;
 pub mod pool;
 pub mod query;
+pub mod rates;
 pub mod schema;
 pub mod seed;
 pub mod sessions;

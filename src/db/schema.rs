@@ -67,6 +67,7 @@ diesel::table! {
         previous_secret_digest -> Nullable<Text>,
         previous_secret_expires_at -> Nullable<Timestamp>,
         allowed_networks -> Text,
+        rate_limit -> Nullable<Integer>,
     }
 }
 
@@ -149,6 +150,25 @@ diesel::table! {
         seq -> BigInt,
         account_id -> Text,
         weight -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Requests of a rate-limited key let through per UTC minute (since the epoch), per
+    /// instance. See `db::rates`.
+    rate_counts (token_id, minute, instance) {
+        token_id -> Text,
+        minute -> BigInt,
+        instance -> Text,
+        requests -> Integer,
+    }
+}
+
+diesel::table! {
+    /// The instances alive, each saying so every second. See `db::rates`.
+    rate_instances (instance) {
+        instance -> Text,
+        seen_at -> Timestamp,
     }
 }
 

@@ -243,6 +243,7 @@ pub fn seed_demo_data(conn: &mut DbConnection, master_key: &MasterKey) -> Result
                     status: sample.status,
                     expires_at: sample.expired.then(|| created_at + Duration::days(7)),
                     allowed_networks: &AllowedNetworks::default(),
+                    rate_limit: None,
                     creation_key: None,
                 }
                 .insert(conn, master_key, &by)?;

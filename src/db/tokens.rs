@@ -10,7 +10,7 @@ use crate::domain::event::EventKind;
 use crate::domain::extension::Extension;
 use crate::domain::fields::TokenField;
 use crate::domain::ids::{AccountId, TokenId};
-use crate::domain::lifecycle::AllowedNetworks;
+use crate::domain::lifecycle::{AllowedNetworks, RateLimit};
 use crate::domain::list_query::Question;
 use crate::domain::module::{Module, ModuleSet};
 use crate::domain::query::{Direction, Query};
@@ -42,6 +42,7 @@ struct TokenRow {
     last_used_ip: Option<String>,
     previous_secret_expires_at: Option<NaiveDateTime>,
     allowed_networks: String,
+    rate_limit: Option<i32>,
 }
 
 /// A token as an API key sees it: what to check the key against, and what it may reach.
@@ -79,6 +80,8 @@ pub struct TokenEdit<'a> {
     /// `Some(None)` removes the expiry.
     pub expires_at: Option<Option<NaiveDateTime>>,
     pub allowed_networks: Option<&'a AllowedNetworks>,
+    /// `Some(None)` removes the limit.
+    pub rate_limit: Option<Option<RateLimit>>,
     pub modules: Option<ModuleChange<'a>>,
 }
 
@@ -154,6 +157,8 @@ pub struct Token {
     /// Until when the key replaced by the last rotation keeps working.
     pub previous_key_until: Option<NaiveDateTime>,
     pub allowed_networks: AllowedNetworks,
+    /// At most this many requests per UTC minute; `None`: no limit.
+    pub rate_limit: Option<u32>,
 }
 
 impl From<TokenRow> for Token {
@@ -173,6 +178,8 @@ impl From<TokenRow> for Token {
             last_used_ip: row.last_used_ip,
             previous_key_until: row.previous_secret_expires_at,
             allowed_networks: AllowedNetworks::from_stored(&row.allowed_networks),
+            // The column's CHECK keeps it within 1–100 000.
+            rate_limit: row.rate_limit.and_then(|n| u32::try_from(n).ok()),
         }
     }
 }
@@ -186,6 +193,7 @@ pub struct NewToken<'a> {
     pub status: StoredStatus,
     pub expires_at: Option<NaiveDateTime>,
     pub allowed_networks: &'a AllowedNetworks,
+    pub rate_limit: Option<RateLimit>,
     /// Makes the insert happen once per key: a second insert with it is `AlreadyCreated`.
     pub creation_key: Option<&'a str>,
 }
@@ -307,7 +315,8 @@ impl Token {
         Token::find(conn, account_id, id)
     }
 
-    /// Writes the expiry and the allowed networks where they differ; whether they did.
+    /// Writes the expiry, the allowed networks and the rate limit where they differ; whether
+    /// they did.
     fn write_settings(
         &self,
         conn: &mut DbConnection,
@@ -326,6 +335,15 @@ impl Token {
         {
             diesel::update(tokens::table.find(self.id.as_str()))
                 .set(tokens::allowed_networks.eq(networks.stored()))
+                .execute(conn)?;
+            changed = true;
+        }
+        if let Some(limit) = edit
+            .rate_limit
+            .filter(|limit| limit.map(RateLimit::get) != self.rate_limit)
+        {
+            diesel::update(tokens::table.find(self.id.as_str()))
+                .set(tokens::rate_limit.eq(stored_rate_limit(limit)))
                 .execute(conn)?;
             changed = true;
         }
@@ -715,6 +733,7 @@ impl NewToken<'_> {
                     tokens::updated_by_name.eq(&by.actor.name),
                     tokens::creation_key.eq(self.creation_key),
                     tokens::allowed_networks.eq(self.allowed_networks.stored()),
+                    tokens::rate_limit.eq(stored_rate_limit(self.rate_limit)),
                 ))
                 .execute(conn)?;
             insert_grants(conn, &id, modules, at, &by.actor)?;
@@ -894,6 +913,11 @@ fn read(conn: &mut DbConnection, select: BoxedTokens<'_>) -> Result<Vec<Token>, 
         .into_iter()
         .map(Token::from)
         .collect())
+}
+
+/// A rate limit as its column holds it (at most 100 000, so it fits).
+fn stored_rate_limit(limit: Option<RateLimit>) -> Option<i32> {
+    limit.and_then(|limit| i32::try_from(limit.get()).ok())
 }
 
 /// The account of a live token, whoever asks (the command line).

@@ -1,5 +1,5 @@
-//! A key's life: when it expires, how long an old key keeps working after a rotation, and the
-//! networks it may be used from.
+//! A key's life: when it expires, how long an old key keeps working after a rotation, the
+//! networks it may be used from, and how many requests a minute it may make.
 
 use super::form::FieldErrors;
 use super::network::{BadNetwork, Network};
@@ -224,6 +224,51 @@ impl AllowedNetworks {
     }
 }
 
+/// The highest rate limit a key may be given, in requests per minute.
+pub const MAX_RATE_LIMIT: u32 = 100_000;
+
+/// At most this many requests per UTC minute, from 1 to `MAX_RATE_LIMIT`; a token without one
+/// has no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit(u32);
+
+impl RateLimit {
+    /// A number of requests per minute, if it is one a key may be limited to.
+    pub fn new(requests: u64) -> Option<Self> {
+        u32::try_from(requests)
+            .ok()
+            .filter(|n| (1..=MAX_RATE_LIMIT).contains(n))
+            .map(Self)
+    }
+
+    /// From a form's text: digits only (no sign, point or separator); empty means no limit.
+    pub fn parse_text(text: &str) -> Result<Option<Self>, FieldErrors> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let digits = text.bytes().all(|b| b.is_ascii_digit());
+        // Too many digits for a u64 is far out of range all the same.
+        let requests = if digits { text.parse().ok() } else { None };
+        match requests.map(Self::new) {
+            Some(Some(limit)) => Ok(Some(limit)),
+            _ => Err(FieldErrors::one(
+                "rate_limit",
+                "Rate limit must be a whole number from 1 to 100 000, or empty for no limit",
+            )),
+        }
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+
+    /// The forms' text for a token's limit: the number, or empty for none.
+    pub fn text(limit: Option<u32>) -> String {
+        limit.map(|n| n.to_string()).unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,5 +344,47 @@ mod tests {
                 .unwrap_err()
                 .contains("At most 32")
         );
+    }
+
+    #[test]
+    fn rate_limits() {
+        for (typed, limit) in [
+            ("", None),
+            ("  ", None),
+            ("60", Some(60)),
+            (" 1 ", Some(1)),
+            ("100000", Some(100_000)),
+            ("007", Some(7)),
+        ] {
+            assert_eq!(
+                RateLimit::parse_text(typed).map(|l| l.map(RateLimit::get)),
+                Ok(limit),
+                "{typed:?}"
+            );
+        }
+        for typed in [
+            "0",
+            "100001",
+            "abc",
+            "1.5",
+            "-5",
+            "+5",
+            "1e3",
+            "1 000",
+            "60 rpm",
+            "99999999999999999999999",
+        ] {
+            let errors = RateLimit::parse_text(typed).unwrap_err();
+            assert_eq!(
+                errors.get("rate_limit"),
+                Some("Rate limit must be a whole number from 1 to 100 000, or empty for no limit"),
+                "{typed:?}"
+            );
+        }
+        assert_eq!(RateLimit::new(0), None);
+        assert_eq!(RateLimit::new(u64::from(u32::MAX) + 61), None);
+        assert_eq!(RateLimit::new(100_000).map(RateLimit::get), Some(100_000));
+        assert_eq!(RateLimit::text(Some(60)), "60");
+        assert_eq!(RateLimit::text(None), "");
     }
 }

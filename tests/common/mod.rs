@@ -23,7 +23,7 @@ use tokendesk::db::users::{NewUser, User};
 use tokendesk::db::{self, DatabaseUrl, DbPool};
 use tokendesk::domain::api_key::ApiKey;
 use tokendesk::domain::extension::Extension;
-use tokendesk::domain::lifecycle::AllowedNetworks;
+use tokendesk::domain::lifecycle::{AllowedNetworks, RateLimit};
 use tokendesk::domain::module::ModuleSet;
 use tokendesk::domain::password;
 use tokendesk::domain::secret_box::MasterKey;
@@ -325,6 +325,7 @@ impl TestApp {
             modules: "all".to_owned(),
             expires_at: None,
             allowed_networks: AllowedNetworks::default(),
+            rate_limit: None,
         }
     }
 
@@ -495,6 +496,7 @@ pub struct TokenSpec<'a> {
     modules: String,
     expires_at: Option<NaiveDateTime>,
     allowed_networks: AllowedNetworks,
+    rate_limit: Option<RateLimit>,
 }
 
 impl TokenSpec<'_> {
@@ -530,6 +532,12 @@ impl TokenSpec<'_> {
         self
     }
 
+    /// At most this many requests per minute (1–100 000).
+    pub fn rate_limit(mut self, requests: u32) -> Self {
+        self.rate_limit = Some(RateLimit::new(requests.into()).expect("a valid rate limit"));
+        self
+    }
+
     pub fn create(self) -> (Token, ApiKey) {
         let general = GeneralInput {
             name: self.name,
@@ -546,6 +554,7 @@ impl TokenSpec<'_> {
             status: self.status,
             expires_at: self.expires_at,
             allowed_networks: &self.allowed_networks,
+            rate_limit: self.rate_limit,
             creation_key: None,
         }
         .insert(&mut conn, &self.app.master_key, &self.owner.user.offline())

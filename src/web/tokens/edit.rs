@@ -1,10 +1,10 @@
-//! Editing a token's properties, expiry, allowed networks and permissions in one form, with
-//! the wizard's validation.
+//! Editing a token's properties, expiry, allowed networks, rate limit and permissions in one
+//! form, with the wizard's validation.
 
 use super::{SelectOption, token_id};
 use crate::db::tokens::{ModuleChange, Token, TokenEdit};
 use crate::domain::form::FieldErrors;
-use crate::domain::lifecycle::{AllowedNetworks, ExpiryInput};
+use crate::domain::lifecycle::{AllowedNetworks, ExpiryInput, RateLimit};
 use crate::domain::module::ModuleSet;
 use crate::domain::token_form::{GeneralInput, PermissionsInput};
 use crate::error::AppError;
@@ -21,6 +21,7 @@ struct EditForm {
     general: GeneralInput,
     expiry: ExpiryInput,
     allowed_networks: String,
+    rate_limit: String,
     permissions: PermissionsInput,
 }
 
@@ -34,6 +35,7 @@ impl EditForm {
             },
             expiry: ExpiryInput::of(token.expires_at),
             allowed_networks: token.allowed_networks.lines(),
+            rate_limit: RateLimit::text(token.rate_limit),
             permissions: PermissionsInput::from_set(granted),
         }
     }
@@ -43,6 +45,7 @@ impl EditForm {
             general: fields.general(),
             expiry: fields.expiry(),
             allowed_networks: fields.text("allowed_networks"),
+            rate_limit: fields.text("rate_limit"),
             permissions: fields.permissions(),
         }
     }
@@ -58,6 +61,7 @@ struct EditPage {
     expiry: ExpiryInput,
     expiry_choices: Vec<SelectOption>,
     allowed_networks: String,
+    rate_limit: String,
     extension_title: &'static str,
     fixed: bool,
     all_modules: bool,
@@ -82,6 +86,7 @@ impl EditPage {
             expiry_choices: expiry_choices(&form.expiry),
             expiry: form.expiry,
             allowed_networks: form.allowed_networks,
+            rate_limit: form.rate_limit,
             extension_title: token.extension.title(),
             fixed,
             all_modules: fixed || form.permissions.all_modules,
@@ -140,13 +145,16 @@ pub async fn edit(
     let networks = AllowedNetworks::parse_lines(&sent.allowed_networks)
         .map_err(|e| errors.merge(e))
         .ok();
+    let rate_limit = RateLimit::parse_text(&sent.rate_limit)
+        .map_err(|e| errors.merge(e))
+        .ok();
     let modules = sent
         .permissions
         .parse(token.extension)
         .map_err(|e| errors.merge(e))
         .ok();
-    let (Some(general), Some(expires_at), Some(networks), Some(modules)) =
-        (general, expires_at, networks, modules)
+    let (Some(general), Some(expires_at), Some(networks), Some(rate_limit), Some(modules)) =
+        (general, expires_at, networks, rate_limit, modules)
     else {
         let form = EditPage::new(&current, &session, &token, sent, errors);
         return page(&form, StatusCode::UNPROCESSABLE_ENTITY);
@@ -157,6 +165,7 @@ pub async fn edit(
                 general: Some(&general),
                 expires_at: Some(expires_at),
                 allowed_networks: Some(&networks),
+                rate_limit: Some(rate_limit),
                 modules: Some(ModuleChange::Set(&modules)),
             };
             Token::update(conn, by, &id, &edit)

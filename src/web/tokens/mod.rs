@@ -58,6 +58,8 @@ pub struct TokenView {
     pub previous_key_until: Option<String>,
     /// The networks the key may be used from; empty means anywhere.
     pub allowed_networks: Vec<String>,
+    /// "60 requests per minute", or "No limit".
+    pub rate_limit: String,
     /// Used in the last seven days: disabling or deleting it passes through a confirmation
     /// that says so.
     pub recently_used: bool,
@@ -104,6 +106,11 @@ impl TokenView {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            rate_limit: match token.rate_limit {
+                Some(1) => "1 request per minute".to_owned(),
+                Some(limit) => format!("{limit} requests per minute"),
+                None => "No limit".to_owned(),
+            },
             recently_used: recently_used(token.last_used_at, now),
         }
     }

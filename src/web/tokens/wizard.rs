@@ -6,7 +6,7 @@ use super::SelectOption;
 use crate::db::{self, DbError, tokens::NewToken, tokens::Token};
 use crate::domain::extension::Extension;
 use crate::domain::form::FieldErrors;
-use crate::domain::lifecycle::{AllowedNetworks, ExpiryInput};
+use crate::domain::lifecycle::{AllowedNetworks, ExpiryInput, RateLimit};
 use crate::domain::module::{MODULES, ModuleSet};
 use crate::domain::token::StoredStatus;
 use crate::domain::token_form::{General, GeneralInput, PermissionsInput, parse_extension};
@@ -44,6 +44,9 @@ struct Draft {
     general: GeneralInput,
     #[serde(default)]
     expiry: ExpiryInput,
+    /// Requests per minute as typed; empty for no limit.
+    #[serde(default)]
+    rate_limit: String,
     extension: Option<String>,
     permissions: PermissionsInput,
 }
@@ -52,6 +55,7 @@ struct Draft {
 struct Completed {
     general: General,
     expires_at: Option<NaiveDateTime>,
+    rate_limit: Option<RateLimit>,
     extension: Extension,
 }
 
@@ -63,6 +67,7 @@ impl Draft {
             id: URL_SAFE_NO_PAD.encode(bytes),
             general: GeneralInput::default(),
             expiry: ExpiryInput::default(),
+            rate_limit: String::new(),
             extension: None,
             permissions: PermissionsInput::default(),
         }
@@ -74,10 +79,12 @@ impl Draft {
         let general = self.general.parse().map_err(|_| GENERAL)?;
         // "In 30 days" counts from when the token is made; a date may have passed meanwhile.
         let expires_at = self.expiry.parse(now, None).map_err(|_| GENERAL)?;
+        let rate_limit = RateLimit::parse_text(&self.rate_limit).map_err(|_| GENERAL)?;
         let extension = parse_extension(self.extension.as_deref()).map_err(|_| EXTENSION)?;
         Ok(Completed {
             general,
             expires_at,
+            rate_limit,
             extension,
         })
     }
@@ -148,23 +155,31 @@ struct GeneralPage {
     values: GeneralInput,
     expiry: ExpiryInput,
     expiry_choices: Vec<SelectOption>,
+    rate_limit: String,
     errors: FieldErrors,
+}
+
+/// The General step's fields, as typed.
+struct GeneralStep {
+    general: GeneralInput,
+    expiry: ExpiryInput,
+    rate_limit: String,
 }
 
 impl GeneralPage {
     fn new(
         current: &CurrentUser,
         session: &TypedSession,
-        values: GeneralInput,
-        expiry: ExpiryInput,
+        typed: GeneralStep,
         errors: FieldErrors,
     ) -> Self {
         Self {
             layout: Layout::new(current, session),
             steps: Steps { current: 1 },
-            values,
-            expiry_choices: expiry_choices(&expiry),
-            expiry,
+            values: typed.general,
+            expiry_choices: expiry_choices(&typed.expiry),
+            expiry: typed.expiry,
+            rate_limit: typed.rate_limit,
             errors,
         }
     }
@@ -176,13 +191,12 @@ pub async fn general_form(
     session: TypedSession,
 ) -> Result<HttpResponse, AppError> {
     let draft = draft_of(&session);
-    let step = GeneralPage::new(
-        &current,
-        &session,
-        draft.general,
-        draft.expiry,
-        FieldErrors::default(),
-    );
+    let typed = GeneralStep {
+        general: draft.general,
+        expiry: draft.expiry,
+        rate_limit: draft.rate_limit,
+    };
+    let step = GeneralPage::new(&current, &session, typed, FieldErrors::default());
     page(&step, StatusCode::OK)
 }
 
@@ -194,25 +208,32 @@ pub async fn save_general(
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
     let fields = Fields(form.into_inner());
-    let typed = fields.general();
-    let expiry = fields.expiry();
+    let typed = GeneralStep {
+        general: fields.general(),
+        expiry: fields.expiry(),
+        rate_limit: fields.text("rate_limit"),
+    };
     let mut errors = FieldErrors::default();
-    if let Err(e) = typed.parse() {
+    if let Err(e) = typed.general.parse() {
         errors.merge(e);
     }
-    if let Err(e) = expiry.parse(state.clock.now(), None) {
+    if let Err(e) = typed.expiry.parse(state.clock.now(), None) {
+        errors.merge(e);
+    }
+    if let Err(e) = RateLimit::parse_text(&typed.rate_limit) {
         errors.merge(e);
     }
     if errors.is_empty() {
         // Only valid values are kept in the draft.
         let mut draft = draft_of(&session);
-        draft.general = typed;
-        draft.expiry = expiry;
+        draft.general = typed.general;
+        draft.expiry = typed.expiry;
+        draft.rate_limit = typed.rate_limit;
         session.set_wizard(&Wizard::Draft(draft));
         return Ok(see_other(EXTENSION));
     }
     page(
-        &GeneralPage::new(&current, &session, typed, expiry, errors),
+        &GeneralPage::new(&current, &session, typed, errors),
         StatusCode::UNPROCESSABLE_ENTITY,
     )
 }
@@ -385,6 +406,7 @@ pub async fn create(
     let Completed {
         general,
         expires_at,
+        rate_limit,
         extension,
     } = match draft.complete(state.clock.now()) {
         Ok(done) => done,
@@ -423,6 +445,7 @@ pub async fn create(
             status: StoredStatus::Active,
             expires_at,
             allowed_networks: &AllowedNetworks::default(),
+            rate_limit,
             creation_key: Some(&creation_key),
         }
         .insert(conn, &master_key, &by)

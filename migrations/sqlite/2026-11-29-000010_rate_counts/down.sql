@@ -1,0 +1,2 @@
+DROP TABLE rate_instances;
+DROP TABLE rate_counts;
