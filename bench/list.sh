@@ -62,7 +62,7 @@ INSERT INTO tokens (id, account_id, name, description, external_id, extension_id
 SELECT %ID%, a.id, 'Bench token ' || i, 'Generated for the list benchmark', 'EXT-' || i,
     CASE i % 4 WHEN 0 THEN 'EXT-000' WHEN 1 THEN 'EXT-001' WHEN 2 THEN 'EXT-002' ELSE 'EXT-003' END,
     CASE WHEN i % 5 = 0 THEN 'inactive' ELSE 'active' END,
-    'x', %BLOB%, %TIME%, u.id, u.name, %TIME%, u.id, u.name
+    'x', %BLOB%, %TOKEN_TIME%, u.id, u.name, %TOKEN_TIME%, u.id, u.name
 FROM %SERIES%, accounts a, users u WHERE u.account_id = a.id;
 -- Each token holds one or two modules; every tenth holds All. A third were used, long ago or lately.
 INSERT INTO token_permissions (token_id, module_id, granted_at, granted_by_id, granted_by_name)
@@ -78,6 +78,7 @@ FROM %EVENT_SERIES%, accounts a, users u WHERE u.account_id = a.id;"
 if [ -n "$pg_database" ]; then
     sql=${fill_sql//%ID%/"'SU-' || lpad((i / 1000000)::text, 3, '0') || '-' || lpad((i / 1000 % 1000)::text, 3, '0') || '-' || lpad((i % 1000)::text, 3, '0')"}
     sql=${sql//%BLOB%/"'\\x00'::bytea"}
+    sql=${sql//%TOKEN_TIME%/"now() - (i || ' minutes')::interval"}
     sql=${sql//%TIME%/"now() - (i || ' seconds')::interval"}
     sql=${sql//%SERIES%/"generate_series(1, $tokens) AS i"}
     sql=${sql//%HASH%/"hashtext(id)"}
@@ -92,6 +93,7 @@ if [ -n "$pg_database" ]; then
 else
     sql=${fill_sql//%ID%/"printf('SU-%03d-%03d-%03d', i / 1000000, i / 1000 % 1000, i % 1000)"}
     sql=${sql//%BLOB%/"x'00'"}
+    sql=${sql//%TOKEN_TIME%/"datetime('now', '-' || i || ' minutes')"}
     sql=${sql//%TIME%/"datetime('now', '-' || i || ' seconds')"}
     sql=${sql//%HASH%/"(unicode(substr(id, 14)) + 7 * unicode(substr(id, 13)) + 49 * unicode(substr(id, 11)))"}
     sql=${sql//%USED%/"datetime('now', '-' || (abs(unicode(substr(id, 14)) * 13 + unicode(substr(id, 13)) * 7) % 200) || ' days')"}
@@ -131,6 +133,8 @@ for page in \
     "/integrations/tokens/review?module=MD-0003" \
     "/integrations/tokens/review?module=MD-0000&status=active" \
     "/integrations/tokens/review?stale=90" \
+    "/integrations/tokens/review?overgranted=1" \
+    "/integrations/tokens/review?overgranted=1&page=300" \
     "/account/activity" \
     "/account/activity?page=1000" \
     "/account/activity?kind=user.signed_in" \

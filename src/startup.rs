@@ -199,6 +199,7 @@ pub fn run(
             .service(web::tokens::details::details)
             .service(web::tokens::details::reveal)
             .service(web::tokens::details::permissions)
+            .service(web::tokens::advice::narrow)
             .service(web::tokens::edit::edit_form)
             .service(web::tokens::edit::edit)
             .service(web::tokens::actions::act)

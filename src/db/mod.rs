@@ -7,6 +7,7 @@ pub mod counts;
 pub mod events;
 pub mod keys;
 pub mod leaks;
+pub mod module_usage;
 pub mod pool;
 pub mod query;
 pub mod rates;

@@ -90,6 +90,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// API requests per token, module and UTC day, with the day's last use. See
+    /// `db::module_usage`.
+    token_module_usage (token_id, module_id, day) {
+        token_id -> Text,
+        module_id -> Text,
+        day -> Date,
+        requests -> BigInt,
+        last_used_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     token_permissions (token_id, module_id) {
         token_id -> Text,
         module_id -> Text,
@@ -174,6 +186,7 @@ diesel::table! {
 
 diesel::joinable!(tokens -> accounts (account_id));
 diesel::joinable!(token_permissions -> tokens (token_id));
+diesel::joinable!(token_module_usage -> tokens (token_id));
 diesel::joinable!(events -> accounts (account_id));
 diesel::joinable!(events -> tokens (token_id));
 diesel::joinable!(events -> users (user_id));
@@ -191,4 +204,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     sign_in_attempts,
     token_usage,
     token_usage_hourly,
+    token_module_usage,
 );

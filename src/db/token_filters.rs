@@ -4,10 +4,10 @@
 use super::lower;
 use super::pool::MultiBackend;
 use super::query::{combinators, contains_pattern, order_by, text_test, time_test};
-use super::schema::{token_permissions, tokens};
+use super::schema::{token_module_usage, token_permissions, tokens};
 use crate::domain::extension::Extension;
 use crate::domain::fields::TokenField;
-use crate::domain::module::MODULES;
+use crate::domain::module::{MODULES, Module};
 use crate::domain::query::{CompareOp, Direction, Field, Fold, QueryError, Value};
 use crate::domain::token::{StoredStatus, TokenStatus};
 use chrono::NaiveDateTime;
@@ -68,6 +68,41 @@ fn holds_any(module_ids: Vec<&'static str>, membership: Membership) -> Predicate
                 .filter(token_permissions::module_id.eq_any(module_ids)),
         )),
     }
+}
+
+/// Tokens holding a module that they have not used after `at` (or ever): a module held by name,
+/// or any module for a holder of All (All reaches every module).
+fn holds_unused_since(at: NaiveDateTime) -> Predicate {
+    let named = diesel::dsl::exists(
+        token_permissions::table
+            .filter(token_permissions::token_id.eq(tokens::id))
+            .filter(token_permissions::module_id.ne(Module::ALL.id))
+            .filter(not(diesel::dsl::exists(
+                token_module_usage::table
+                    .filter(token_module_usage::token_id.eq(token_permissions::token_id))
+                    .filter(token_module_usage::module_id.eq(token_permissions::module_id))
+                    .filter(token_module_usage::last_used_at.gt(at)),
+            ))),
+    );
+    let holds_all = diesel::dsl::exists(
+        token_permissions::table
+            .filter(token_permissions::token_id.eq(tokens::id))
+            .filter(token_permissions::module_id.eq(Module::ALL.id)),
+    );
+    let some_module_unused = MODULES
+        .iter()
+        .filter(|m| !m.is_all())
+        .map(|m| -> Predicate {
+            Box::new(not(diesel::dsl::exists(
+                token_module_usage::table
+                    .filter(token_module_usage::token_id.eq(tokens::id))
+                    .filter(token_module_usage::module_id.eq(m.id))
+                    .filter(token_module_usage::last_used_at.gt(at)),
+            )))
+        })
+        .reduce(|a, b| Box::new(a.or(b)))
+        .unwrap_or_else(|| Box::new(tokens::id.ne(tokens::id)));
+    Box::new(named.or(holds_all.and(some_module_unused)))
 }
 
 /// The filter tree of a token query as a SQL condition; `now` decides which tokens are expired.
@@ -152,6 +187,17 @@ impl Fold<TokenField> for TokenConditions {
                 }
                 _ => return Err(QueryError(format!("{name}: only eq compares with null()"))),
             },
+            TokenField::HeldModuleLastUsedAt => {
+                let Value::Text(text) = value else {
+                    return Err(QueryError(format!("{name}: compare with a date-time")));
+                };
+                let at = crate::domain::query::parse_instant(name, text)?;
+                // A last use at or before `at`, or none.
+                if op != CompareOp::Le {
+                    return Err(QueryError(format!("{name}: only le applies")));
+                }
+                holds_unused_since(at)
+            }
             TokenField::ExpirationDate => match (op, value) {
                 (CompareOp::Eq, Value::Null | Value::Empty) => {
                     Box::new(tokens::expires_at.is_null())
@@ -251,7 +297,8 @@ pub fn order<'a>(
             TokenField::ExtensionName
             | TokenField::CreatedBy
             | TokenField::Permission
-            | TokenField::LastUsedAt => select,
+            | TokenField::LastUsedAt
+            | TokenField::HeldModuleLastUsedAt => select,
         };
     }
     let last = ordering

@@ -1,12 +1,15 @@
 //! How tokens are used: when and from where last, and how many requests (and refusals) per UTC
 //! day, and per hour for the last two days. Recording is in memory and cheap (one lock, no
 //! query); the buffer is written in one transaction every few seconds and when the server stops,
-//! so API requests do not each write.
+//! so API requests do not each write. The requests a token was let in with are also counted per
+//! module of the endpoint called (`db::module_usage`), for the least-privilege advice.
 
+use super::module_usage::{self, ModuleDay};
 use super::schema::{token_usage, token_usage_hourly, tokens};
 use super::tokens::Token;
 use super::{DbConnection, DbError};
 use crate::domain::ids::TokenId;
+use crate::domain::module::Module;
 use crate::domain::usage::{
     CHART_DAYS, DayCount, HOURLY_KEPT, RecentUse, USAGE_KEPT, UsageSummary, hour_of,
     last_day_start, recently_used,
@@ -23,6 +26,7 @@ struct Pending {
     last: Option<(NaiveDateTime, Option<String>)>,
     days: HashMap<NaiveDate, (i64, i64)>,
     hours: HashMap<NaiveDateTime, (i64, i64)>,
+    modules: HashMap<(Module, NaiveDate), ModuleDay>,
 }
 
 #[derive(Default)]
@@ -59,6 +63,20 @@ impl UsageBuffer {
         *day = (day.0 + 1, day.1 + refusals);
         let hour = entry.hours.entry(hour_of(used.at)).or_default();
         *hour = (hour.0 + 1, hour.1 + refusals);
+        // A module is used by the requests let in to it, not by those refused.
+        if used.authenticated
+            && !used.refused
+            && let Some(module) = used.module
+        {
+            entry
+                .modules
+                .entry((module, used.at.date()))
+                .or_insert(ModuleDay {
+                    requests: 0,
+                    last_used_at: used.at,
+                })
+                .add(1, used.at);
+        }
         if used.authenticated {
             entry.last = Some((used.at, used.client_ip));
         }
@@ -98,6 +116,16 @@ impl UsageBuffer {
                 for (hour, (requests, refused)) in done.hours {
                     let kept = entry.hours.entry(hour).or_default();
                     *kept = (kept.0 + requests, kept.1 + refused);
+                }
+                for (key, day) in done.modules {
+                    entry
+                        .modules
+                        .entry(key)
+                        .or_insert(ModuleDay {
+                            requests: 0,
+                            last_used_at: day.last_used_at,
+                        })
+                        .add(day.requests, day.last_used_at);
                 }
                 if entry.last.is_none() {
                     entry.last = done.last;
@@ -169,6 +197,7 @@ fn write(conn: &mut DbConnection, batch: &HashMap<TokenId, Pending>) -> Result<u
             ))
             .execute(c))?;
         }
+        module_usage::add(conn, token_id, &pending.modules)?;
     }
     Ok(batch.len())
 }
@@ -262,7 +291,7 @@ pub fn recent_use<'a>(
         .collect())
 }
 
-/// Deletes the days older than the 400 kept, and the hours older than two days.
+/// Deletes the days older than the 400 kept (per module too), and the hours older than two days.
 pub fn prune(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, DbError> {
     let days =
         diesel::delete(token_usage::table.filter(token_usage::day.lt((now - USAGE_KEPT).date())))
@@ -271,5 +300,6 @@ pub fn prune(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, DbErr
         token_usage_hourly::table.filter(token_usage_hourly::hour.lt(now - HOURLY_KEPT)),
     )
     .execute(conn)?;
-    Ok(days + hours)
+    let modules = module_usage::prune(conn, (now - USAGE_KEPT).date())?;
+    Ok(days + hours + modules)
 }

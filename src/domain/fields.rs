@@ -18,6 +18,10 @@ pub enum TokenField {
     Permission,
     /// Not offered by the API (the token object does not show it); the review filters on it.
     LastUsedAt,
+    /// The last use of a module the token holds (every module for All; never used counts as
+    /// the earliest): `le` selects the tokens holding a module not used since then. Not offered
+    /// by the API; the review's `overgranted` filters on it.
+    HeldModuleLastUsedAt,
 }
 
 impl Field for TokenField {
@@ -34,6 +38,7 @@ impl Field for TokenField {
         Self::ExpirationDate,
         Self::Permission,
         Self::LastUsedAt,
+        Self::HeldModuleLastUsedAt,
     ];
 
     fn name(self) -> &'static str {
@@ -50,6 +55,7 @@ impl Field for TokenField {
             Self::ExpirationDate => "expiration_date",
             Self::Permission => "permissions.object.id",
             Self::LastUsedAt => "last_used.at",
+            Self::HeldModuleLastUsedAt => "permissions.last_used.at",
         }
     }
 
@@ -62,13 +68,20 @@ impl Field for TokenField {
     }
 
     fn filterable(self) -> bool {
-        !matches!(self, Self::UpdatedAt | Self::LastUsedAt)
+        !matches!(
+            self,
+            Self::UpdatedAt | Self::LastUsedAt | Self::HeldModuleLastUsedAt
+        )
     }
 
     fn sortable(self) -> bool {
         !matches!(
             self,
-            Self::ExtensionName | Self::CreatedBy | Self::Permission | Self::LastUsedAt
+            Self::ExtensionName
+                | Self::CreatedBy
+                | Self::Permission
+                | Self::LastUsedAt
+                | Self::HeldModuleLastUsedAt
         )
     }
 }

@@ -3,6 +3,7 @@
 
 use super::extension::Extension;
 use super::fields::TokenField;
+use super::least_privilege;
 use super::lifecycle::EXPIRING_SOON_DAYS;
 use super::module::Module;
 use super::query::{CompareOp, Direction, Filter, Query, Value};
@@ -115,6 +116,7 @@ pub struct RawListQuery<'a> {
     pub sort: Option<&'a str>,
     pub module: Option<&'a str>,
     pub stale: Option<&'a str>,
+    pub overgranted: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +133,8 @@ pub struct TokenListQuery {
     pub module: Option<Module>,
     /// Active tokens not used for this many days (never used, and made before that).
     pub stale_days: Option<u32>,
+    /// Only the tokens holding modules they do not use (`domain::least_privilege`).
+    pub overgranted: bool,
 }
 
 impl Default for TokenListQuery {
@@ -144,6 +148,7 @@ impl Default for TokenListQuery {
             sort: TokenSort::default(),
             module: None,
             stale_days: None,
+            overgranted: false,
         }
     }
 }
@@ -182,6 +187,7 @@ impl TokenListQuery {
                 .stale
                 .and_then(|s| s.trim().parse::<u32>().ok())
                 .filter(|days| (1..=MAX_STALE_DAYS).contains(days)),
+            overgranted: raw.overgranted.is_some_and(|o| o.trim() == "1"),
         }
     }
 
@@ -212,6 +218,9 @@ impl TokenListQuery {
         if let Some(days) = self.stale_days {
             pairs.push(("stale", days.to_string()));
         }
+        if self.overgranted {
+            pairs.push(("overgranted", "1".to_owned()));
+        }
         pairs
     }
 
@@ -221,14 +230,17 @@ impl TokenListQuery {
     pub fn question(&self) -> Question {
         Question {
             name: format!(
-                "tokens status={:?} extension={:?} module={:?} stale={:?} q={:?}",
+                "tokens status={:?} extension={:?} module={:?} stale={:?} overgranted={} q={:?}",
                 self.status.map(StatusFilter::as_param),
                 self.extension.map(|e| e.id()),
                 self.module.map(|m| m.id),
                 self.stale_days,
+                self.overgranted,
                 self.search,
             ),
+            // Tokens come of age, and modules fall out of use, as time passes.
             changes_with_time: self.stale_days.is_some()
+                || self.overgranted
                 || matches!(
                     self.status,
                     Some(
@@ -294,6 +306,18 @@ impl TokenListQuery {
                 ]),
             ]));
         }
+        if self.overgranted {
+            filters.push(Filter::text(
+                CompareOp::Le,
+                TokenField::CreatedAt,
+                instant(least_privilege::judged_if_created_by(now)),
+            ));
+            filters.push(Filter::text(
+                CompareOp::Le,
+                TokenField::HeldModuleLastUsedAt,
+                instant(least_privilege::unused_if_last_used_by(now)),
+            ));
+        }
         Query {
             filter: (!filters.is_empty()).then_some(Filter::And(filters)),
             ordering: vec![self.sort.ordering()],
@@ -309,6 +333,7 @@ impl TokenListQuery {
             || self.search.is_some()
             || self.module.is_some()
             || self.stale_days.is_some()
+            || self.overgranted
     }
 }
 
@@ -364,6 +389,7 @@ mod tests {
             sort: get("sort"),
             module: get("module"),
             stale: get("stale"),
+            overgranted: get("overgranted"),
         })
     }
 
@@ -455,6 +481,53 @@ mod tests {
             ]
         );
         assert!(TokenListQuery::default().pairs_for_page(1).is_empty());
+    }
+
+    #[test]
+    fn overgranted_asks_the_least_privilege_rule() {
+        for (value, expected) in [("1", true), (" 1 ", true), ("0", false), ("yes", false)] {
+            assert_eq!(
+                parse(&[("overgranted", value)]).overgranted,
+                expected,
+                "{value}"
+            );
+        }
+        let q = parse(&[("overgranted", "1"), ("status", "active")]);
+        assert!(q.is_filtered());
+        assert_eq!(
+            q.pairs_for_page(2),
+            vec![
+                ("page", "2".into()),
+                ("status", "active".into()),
+                ("overgranted", "1".into())
+            ]
+        );
+        let question = q.question();
+        assert!(question.changes_with_time);
+        assert_ne!(
+            question.name,
+            parse(&[("status", "active")]).question().name
+        );
+
+        let now = chrono::DateTime::UNIX_EPOCH.naive_utc() + Duration::days(1000);
+        let Some(Filter::And(filters)) = parse(&[("overgranted", "1")]).to_query(now).filter else {
+            panic!("old enough, and holding a module not used since");
+        };
+        assert_eq!(
+            filters,
+            [
+                Filter::text(
+                    CompareOp::Le,
+                    TokenField::CreatedAt,
+                    instant(now - Duration::days(30))
+                ),
+                Filter::text(
+                    CompareOp::Le,
+                    TokenField::HeldModuleLastUsedAt,
+                    instant(now - Duration::days(90))
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod fields;
 pub mod form;
 pub mod ids;
 pub mod leaks;
+pub mod least_privilege;
 pub mod lifecycle;
 pub mod list_query;
 pub mod module;

@@ -1160,6 +1160,102 @@ async fn pasting_a_ticket_with_two_live_keys_and_disabling_them() {
     browser.finish().await;
 }
 
+#[tokio::test]
+async fn narrowing_a_token_from_the_advice_panel() {
+    use diesel::prelude::*;
+    use tokendesk::db::schema::tokens;
+    let Some((app, user, mut browser)) = journey("narrow_token").await else {
+        return;
+    };
+    let (token, key) = app
+        .token(&user, "Nightly sync")
+        .modules("MD-0001,MD-0002,MD-0007")
+        .create();
+    app.token(&user, "Fresh").create();
+    // Made a hundred days ago; it has only ever read agreements.
+    diesel::update(tokens::table.find(token.id.as_str()))
+        .set(tokens::created_at.eq(app.clock.now() - chrono::Duration::days(100)))
+        .execute(&mut app.pool.get().unwrap())
+        .unwrap();
+    for _ in 0..3 {
+        let answer = app.call(&key, Method::GET, "/agreements", None).await;
+        assert_eq!(answer.status, 200);
+    }
+    app.flush_usage();
+    sign_in(&app, &mut browser).await;
+
+    // The review points at it.
+    browser.goto(&app.url("/integrations/tokens/review")).await;
+    browser.click("#overgranted").await;
+    browser.click(".filters button[type=submit]").await;
+    browser.wait_for_path("overgranted=1").await;
+    assert_eq!(
+        browser.texts("table.review-table a.token-name").await,
+        ["Nightly sync"]
+    );
+    assert_eq!(browser.text("td.unused-grants").await, "2");
+    browser.screen("review-overgranted").await;
+    browser.click("td.unused-grants a").await;
+    browser
+        .wait_for_path(&format!("/integrations/tokens/{}/permissions", token.id))
+        .await;
+
+    // The tab: its use per module, and the advice.
+    assert_eq!(
+        browser.texts("#advice ul.unused-modules li").await,
+        ["Account", "Integrations"]
+    );
+    assert_eq!(
+        browser.texts("#module-use-table tbody td.requests").await,
+        ["0", "3", "0"]
+    );
+    assert_eq!(
+        browser.texts("#module-use-table tbody td.last-used").await[0],
+        "Never"
+    );
+    browser.screen("advice").await;
+    browser.click("#narrow-button").await;
+    browser.wait_for_path("/permissions/narrow").await;
+    assert_eq!(browser.text("h1").await, "Remove unused modules?");
+    assert_eq!(
+        browser.texts("ul.removed-modules li").await,
+        ["Account", "Integrations"]
+    );
+    browser.screen("confirm").await;
+    browser.click("form.form-actions button.primary").await;
+    browser
+        .wait_for_text(
+            ".alert-info",
+            "Removed 2 unused modules from “Nightly sync”.",
+        )
+        .await;
+    assert!(browser.find_all("#advice").await.is_empty());
+    let modules = browser.texts("td.module-name").await;
+    let statuses = browser
+        .texts("table.permissions-table td:nth-child(2)")
+        .await;
+    let enabled: Vec<&str> = modules
+        .iter()
+        .zip(&statuses)
+        .filter(|(_, s)| *s == "Enabled")
+        .map(|(m, _)| m.as_str())
+        .collect();
+    assert_eq!(enabled, ["Agreements"]);
+    browser.screen("narrowed").await;
+    // The key keeps what it uses and loses the rest at once.
+    assert_eq!(
+        app.call(&key, Method::GET, "/agreements", None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.call(&key, Method::GET, "/accounts", None).await.status,
+        403
+    );
+    browser.finish().await;
+}
+
 /// The accessibility check itself: on a page made worse on purpose it reports the violations,
 /// so a clean run means something.
 #[tokio::test]

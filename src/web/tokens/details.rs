@@ -1,9 +1,10 @@
 //! A token's details: the General tab (with reveal and copy of the key), the Permissions tab,
 //! and the history.
 
+use super::advice::{AdviceSection, ModuleUseRow, module_use_rows};
 use super::usage::UsageView;
 use super::{TokenView, format_time, token_id};
-use crate::db::{events, tokens::Token, usage};
+use crate::db::{events, module_usage, tokens::Token, usage};
 use crate::domain::module::{MODULES, ModuleSet};
 use crate::error::AppError;
 use crate::startup::AppState;
@@ -141,6 +142,9 @@ struct PermissionsTab {
     rows: Vec<PermissionRow>,
     filter: String,
     return_to: String,
+    /// The modules it reaches, with when it last used each and how much.
+    module_use: Vec<ModuleUseRow>,
+    least_privilege: AdviceSection,
 }
 
 #[derive(Deserialize)]
@@ -170,11 +174,15 @@ pub async fn permissions(
     query: web::Query<PermissionsQuery>,
 ) -> Result<impl Responder, AppError> {
     let id = token_id(&path)?;
-    let (token, granted) = current
+    let now = state.clock.now();
+    let (token, granted, used) = current
         .run(&state, move |conn, by| {
-            Token::find_with_permissions(conn, &by.account_id, &id)
+            let (token, granted) = Token::find_with_permissions(conn, &by.account_id, &id)?;
+            let used = module_usage::of_token(conn, &id, now)?;
+            Ok((token, granted, used))
         })
         .await?;
+    let viewer = current.person();
     let filter: String = query
         .q
         .as_deref()
@@ -185,7 +193,9 @@ pub async fn permissions(
     Ok(PermissionsTab {
         layout: Layout::new(&current, &session),
         return_to: format!("/integrations/tokens/{}/permissions", token.id),
-        token: TokenView::new(&token, state.clock.now(), &current.person()),
+        module_use: module_use_rows(&granted, &used, now),
+        least_privilege: AdviceSection::new(&token, &granted, &used, now, &viewer),
+        token: TokenView::new(&token, now, &viewer),
         rows: permission_rows(&granted, &filter),
         filter,
     })

@@ -31,6 +31,8 @@ pub struct ListParams {
     sort: Option<String>,
     module: Option<String>,
     stale: Option<String>,
+    /// `1`: only tokens holding modules they do not use (the review).
+    overgranted: Option<String>,
     /// `all`: the page with every row ticked, the select-all of browsers without JavaScript.
     select: Option<String>,
 }
@@ -46,6 +48,7 @@ impl ListParams {
             sort: self.sort.as_deref(),
             module: self.module.as_deref(),
             stale: self.stale.as_deref(),
+            overgranted: self.overgranted.as_deref(),
         })
     }
 }

@@ -1,6 +1,7 @@
 //! The Tokens pages: the list, a token's details, and the actions of the ⋮ menu.
 
 pub mod actions;
+pub mod advice;
 pub mod bulk;
 pub mod confirm;
 pub mod details;

@@ -4,9 +4,11 @@
 use super::list::{FilterOptions, ListParams, Paging, tokens_page};
 use super::{SelectOption, format_time};
 use crate::db::counts::Counting;
+use crate::db::module_usage;
 use crate::db::tokens::{Grant, Token};
 use crate::db::{self, DbError};
 use crate::domain::fields::TokenField;
+use crate::domain::least_privilege::{Advice, LastUses};
 use crate::domain::list_query::{StatusFilter, TokenListQuery};
 use crate::domain::module::{MODULES, Module, ModuleSet};
 use crate::domain::query::{CompareOp, Direction, Filter, Query};
@@ -77,6 +79,9 @@ pub struct Row {
     pub last_used_ip: String,
     pub expires: String,
     pub cells: Vec<Reach>,
+    /// How many modules it holds without using them (`domain::least_privilege`); `None` while
+    /// too young to tell.
+    pub unused_grants: Option<usize>,
 }
 
 impl Row {
@@ -97,7 +102,22 @@ impl Row {
                 .expires_at
                 .map_or_else(|| "Never".to_owned(), format_time),
             cells: MODULES.iter().map(|m| Reach::of(held, *m)).collect(),
+            unused_grants: None,
         }
+    }
+
+    /// The row with its count of unused grants, by the least-privilege rule.
+    fn with_unused_grants(
+        mut self,
+        token: &Token,
+        held: &ModuleSet,
+        last_uses: Option<&LastUses>,
+        now: NaiveDateTime,
+    ) -> Self {
+        let none = LastUses::new();
+        self.unused_grants =
+            Advice::of(token.created.at, held, last_uses.unwrap_or(&none), now).unused_count();
+        self
     }
 }
 
@@ -120,6 +140,7 @@ struct ReviewPage {
     filters: FilterOptions,
     module_options: Vec<SelectOption>,
     stale: String,
+    overgranted: bool,
     csv_url: String,
 }
 
@@ -158,7 +179,7 @@ pub async fn review(
 ) -> Result<impl Responder, AppError> {
     let mut query = params.query();
     let now = state.clock.now();
-    let (page, paging, (grants, summary)) = tokens_page(
+    let (page, paging, (grants, last_uses, summary)) = tokens_page(
         &current,
         &state,
         REVIEW_PATH,
@@ -166,6 +187,7 @@ pub async fn review(
         move |conn, account, tokens, counting| {
             let ids: Vec<_> = tokens.iter().map(|t| t.id.clone()).collect();
             let grants = Token::grants(conn, &ids)?;
+            let last_uses = module_usage::last_uses(conn, &ids)?;
             let active = TokenListQuery {
                 status: Some(StatusFilter::Is(TokenStatus::Active)),
                 ..TokenListQuery::default()
@@ -194,7 +216,7 @@ pub async fn review(
                 active: total(conn, account, counting, active, now)?,
                 unused_days: UNUSED_DAYS,
             };
-            Ok((grants, summary))
+            Ok((grants, last_uses, summary))
         },
     )
     .await?;
@@ -220,12 +242,16 @@ pub async fn review(
         rows: page
             .items
             .iter()
-            .map(|t| Row::new(t, &held_by(&grants, t), now))
+            .map(|t| {
+                let held = held_by(&grants, t);
+                Row::new(t, &held, now).with_unused_grants(t, &held, last_uses.get(&t.id), now)
+            })
             .collect(),
         paging,
         filters: FilterOptions::new(&query),
         module_options,
         stale: query.stale_days.map(|d| d.to_string()).unwrap_or_default(),
+        overgranted: query.overgranted,
         csv_url: crate::web::url_with(&format!("{REVIEW_PATH}.csv"), &query.pairs_for_page(1)),
     })
 }

@@ -1,0 +1,4 @@
+DROP TRIGGER token_module_usage_written_delete;
+DROP TRIGGER token_module_usage_written_update;
+DROP TRIGGER token_module_usage_written_insert;
+DROP TABLE token_module_usage;
