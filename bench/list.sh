@@ -64,7 +64,9 @@ SELECT %ID%, a.id, 'Bench token ' || i, 'Generated for the list benchmark', 'EXT
     CASE WHEN i % 5 = 0 THEN 'inactive' ELSE 'active' END,
     'x', %BLOB%, %TOKEN_TIME%, u.id, u.name, %TOKEN_TIME%, u.id, u.name
 FROM %SERIES%, accounts a, users u WHERE u.account_id = a.id;
--- Each token holds one or two modules; every tenth holds All. A third were used, long ago or lately.
+-- Tokens were made a minute apart over 69 days: more than half are old enough for the least-privilege
+-- advice, and none used a module. Each token holds one or two modules; every tenth holds All. A
+-- third were used, long ago or lately.
 INSERT INTO token_permissions (token_id, module_id, granted_at, granted_by_id, granted_by_name)
 SELECT id, CASE WHEN abs(%HASH%) % 10 = 0 THEN 'MD-0000' ELSE 'MD-000' || (1 + abs(%HASH%) % 9) END,
     created_at, created_by_id, created_by_name FROM tokens;

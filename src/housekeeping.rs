@@ -6,7 +6,7 @@
 
 use crate::clock::Clock;
 use crate::db::usage::{self, UsageBuffer};
-use crate::db::{self, DatabaseUrl, DbError, DbPool, sessions, sign_in_attempts};
+use crate::db::{self, DatabaseUrl, DbError, DbPool, counts, sessions, sign_in_attempts};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -116,7 +116,12 @@ fn prune(pool: &DbPool, clock: &Clock) {
 }
 
 fn flush(pool: &DbPool, usage_buffer: &UsageBuffer) {
-    let written = db::pool::checkout(pool).and_then(|mut conn| usage_buffer.flush(&mut conn));
+    let written = db::pool::checkout(pool).and_then(|mut conn| {
+        let written = usage_buffer.flush(&mut conn)?;
+        // The flush adds to the token versions; keep their rows few (see `db::counts`).
+        counts::merge_crowded(&mut conn)?;
+        Ok(written)
+    });
     if let Err(e) = written {
         let e: DbError = e;
         tracing::warn!(error = %e, "could not record how tokens were used; kept for the next try");

@@ -274,6 +274,9 @@ impl ApiRequest {
             });
             if named {
                 let refused = answer.as_ref().err().is_some_and(ApiError::is_refusal);
+                // A request held back by the key's rate limit did not use the endpoint's module.
+                let throttled = answer.as_ref().err().is_some_and(ApiError::is_throttled);
+                let module = if throttled { None } else { module };
                 let used = KeyUse {
                     at: now,
                     client_ip,

@@ -86,6 +86,11 @@ impl ApiError {
         )
     }
 
+    /// Answered 429: held back by the key's rate limit.
+    pub fn is_throttled(&self) -> bool {
+        self.status == StatusCode::TOO_MANY_REQUESTS
+    }
+
     pub fn not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

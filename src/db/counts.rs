@@ -127,6 +127,21 @@ impl Counting<'_> {
     }
 }
 
+/// Merges the rows of every account that has many: writes (the usage flush among them) add rows
+/// whether or not anyone opens the account's lists. Run beside the requests; how many accounts
+/// were merged.
+pub fn merge_crowded(conn: &mut DbConnection) -> Result<usize, DbError> {
+    let crowded: Vec<String> = token_writes::table
+        .group_by(token_writes::account_id)
+        .having(diesel::dsl::count_star().gt(MERGE_AFTER))
+        .select(token_writes::account_id)
+        .load(conn)?;
+    for account_id in &crowded {
+        merge(conn, account_id)?;
+    }
+    Ok(crowded.len())
+}
+
 /// The account's token version and how many rows make it.
 fn version(conn: &mut DbConnection, account_id: &str) -> Result<(i64, i64), DbError> {
     Ok(token_writes::table

@@ -7,7 +7,7 @@
 //! instance, the count itself rather than an increment, so a write can be repeated), reads the
 //! others' counts, and says it is alive (`rate_instances`). Until the next exchange an instance
 //! may let through only its share of what is left: with `n` instances alive, half of what is left
-//! split in `n` (the remainder of the split going to one instance, in turn). Each instance's view
+//! split in `n` (the remainder of the split going to one instance, a different one each minute). Each instance's view
 //! of the others is at most an exchange or two old, and what they did meanwhile was itself bounded
 //! by their shares, so together they overshoot a limit of 60 by a request or two (at most 20%);
 //! the price is that a key used through one instance of several reaches its limit over a few
@@ -77,19 +77,18 @@ struct Sharing {
     instances: u32,
     /// This instance's place among them (by id).
     rank: u32,
-    /// Whose turn it is to take the remainder of a split.
-    turn: u32,
 }
 
 impl Sharing {
     const ALONE: Self = Self {
         instances: 1,
         rank: 0,
-        turn: 0,
     };
 
-    /// How many more requests this instance may let through of `left`, until the next exchange.
-    fn share(self, left: u32, fresh: bool) -> u32 {
+    /// How many more requests this instance may let through of `left` in `minute`, until the next
+    /// exchange. The remainder of a split goes to one instance, the same for all of them: the
+    /// minute says whose turn it is.
+    fn share(self, minute: i64, left: u32, fresh: bool) -> u32 {
         let n = self.instances.max(1);
         if n == 1 {
             return left;
@@ -99,12 +98,8 @@ impl Sharing {
             handed = handed.div_ceil(10);
         }
         let remainder = handed % n;
-        handed / n
-            + if self.rank == self.turn % n {
-                remainder
-            } else {
-                0
-            }
+        let turn = u32::try_from(minute.rem_euclid(i64::from(n))).unwrap_or(0);
+        handed / n + if self.rank == turn { remainder } else { 0 }
     }
 }
 
@@ -117,7 +112,7 @@ impl Window {
             limit,
             admitted: 0,
             others: 0,
-            allowed_until: sharing.share(limit, true),
+            allowed_until: sharing.share(minute, limit, true),
             written: 0,
         }
     }
@@ -128,7 +123,9 @@ impl Window {
 
     fn reshare(&mut self, sharing: Sharing) {
         let left = self.limit.saturating_sub(self.used());
-        self.allowed_until = self.admitted.saturating_add(sharing.share(left, false));
+        self.allowed_until = self
+            .admitted
+            .saturating_add(sharing.share(self.minute, left, false));
     }
 }
 
@@ -276,17 +273,7 @@ impl RateLimiter {
             .position(|i| *i == self.instance)
             .and_then(|p| u32::try_from(p).ok())
             .unwrap_or(0);
-        let turn = u32::try_from(
-            (seen_at.and_utc().timestamp_millis()
-                / i64::try_from(EXCHANGE_EVERY.as_millis()).unwrap_or(250))
-            .rem_euclid(i64::from(instances)),
-        )
-        .unwrap_or(0);
-        let sharing = Sharing {
-            instances,
-            rank,
-            turn,
-        };
+        let sharing = Sharing { instances, rank };
         let mut state = self.lock();
         state.sharing = sharing;
         for (token_id, sent) in &windows {
@@ -444,19 +431,21 @@ mod tests {
 
     #[test]
     fn shares_split_what_is_left() {
-        let two = |rank, turn| Sharing {
-            instances: 2,
-            rank,
-            turn,
-        };
+        let two = |rank| Sharing { instances: 2, rank };
         // Half of 60 left, split in two.
-        assert_eq!(two(0, 0).share(60, false), 15);
-        assert_eq!(two(1, 0).share(60, false), 15);
-        // The last request goes to one of them only.
-        assert_eq!(two(0, 0).share(1, false) + two(1, 0).share(1, false), 1);
-        assert_eq!(two(0, 1).share(1, false) + two(1, 1).share(1, false), 1);
-        assert_eq!(Sharing::ALONE.share(7, true), 7);
+        assert_eq!(two(0).share(7, 60, false), 15);
+        assert_eq!(two(1).share(7, 60, false), 15);
+        // The last request goes to one of them only, the same one whoever asks, in turn.
+        for minute in 0..4 {
+            assert_eq!(
+                two(0).share(minute, 1, false) + two(1).share(minute, 1, false),
+                1
+            );
+        }
+        assert_eq!(two(0).share(0, 1, false), 1);
+        assert_eq!(two(1).share(1, 1, false), 1);
+        assert_eq!(Sharing::ALONE.share(0, 7, true), 7);
         // A fresh window: a tenth of that, between them.
-        assert_eq!(two(0, 0).share(60, true) + two(1, 0).share(60, true), 3);
+        assert_eq!(two(0).share(0, 60, true) + two(1).share(0, 60, true), 3);
     }
 }

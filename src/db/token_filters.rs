@@ -72,10 +72,15 @@ fn holds_any(module_ids: Vec<&'static str>, membership: Membership) -> Predicate
 
 /// Tokens holding a module that they have not used after `at` (or ever): a module held by name,
 /// or any module for a holder of All (All reaches every module).
+///
+/// Each test names the outer token in more than an equality (`tokens.deleted_at IS NULL`, true of
+/// every token listed): otherwise PostgreSQL turns the `EXISTS` under the `OR` into a hashed
+/// subplan that reads every grant of every token first (200 ms at 100 000 tokens instead of 1).
 fn holds_unused_since(at: NaiveDateTime) -> Predicate {
     let named = diesel::dsl::exists(
         token_permissions::table
             .filter(token_permissions::token_id.eq(tokens::id))
+            .filter(tokens::deleted_at.is_null())
             .filter(token_permissions::module_id.ne(Module::ALL.id))
             .filter(not(diesel::dsl::exists(
                 token_module_usage::table
@@ -87,6 +92,7 @@ fn holds_unused_since(at: NaiveDateTime) -> Predicate {
     let holds_all = diesel::dsl::exists(
         token_permissions::table
             .filter(token_permissions::token_id.eq(tokens::id))
+            .filter(tokens::deleted_at.is_null())
             .filter(token_permissions::module_id.eq(Module::ALL.id)),
     );
     let some_module_unused = MODULES
