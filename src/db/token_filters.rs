@@ -3,7 +3,7 @@
 
 use super::lower;
 use super::pool::MultiBackend;
-use super::query::{combinators, contains_pattern, order_by, text_test, time_test};
+use super::query::{Total, combinators, contains_pattern, order_by, text_test, time_test};
 use super::schema::{token_module_usage, token_permissions, tokens};
 use crate::domain::extension::Extension;
 use crate::domain::fields::TokenField;
@@ -95,19 +95,22 @@ fn holds_unused_since(at: NaiveDateTime) -> Predicate {
             .filter(tokens::deleted_at.is_null())
             .filter(token_permissions::module_id.eq(Module::ALL.id)),
     );
-    let some_module_unused = MODULES
+    // Some module unused: fewer of them used since `at` than there are (one probe per token,
+    // rather than one per module).
+    let modules: Vec<&'static str> = MODULES
         .iter()
         .filter(|m| !m.is_all())
-        .map(|m| -> Predicate {
-            Box::new(not(diesel::dsl::exists(
-                token_module_usage::table
-                    .filter(token_module_usage::token_id.eq(tokens::id))
-                    .filter(token_module_usage::module_id.eq(m.id))
-                    .filter(token_module_usage::last_used_at.gt(at)),
-            )))
-        })
-        .reduce(|a, b| Box::new(a.or(b)))
-        .unwrap_or_else(|| Box::new(tokens::id.ne(tokens::id)));
+        .map(|m| m.id)
+        .collect();
+    let every_module = i64::try_from(modules.len()).unwrap_or(i64::MAX);
+    let used_since = Total(
+        token_module_usage::table
+            .filter(token_module_usage::token_id.eq(tokens::id))
+            .filter(token_module_usage::module_id.eq_any(modules))
+            .filter(token_module_usage::last_used_at.gt(at))
+            .select(diesel::dsl::count(token_module_usage::module_id).aggregate_distinct()),
+    );
+    let some_module_unused = used_since.lt(every_module);
     Box::new(named.or(holds_all.and(some_module_unused)))
 }
 
