@@ -13,6 +13,16 @@ use tokendesk::domain::api_key::ApiKey;
 use tokendesk::domain::extension::Extension;
 use tokendesk::domain::token::StoredStatus;
 
+/// The list on screen shows `kept` active and every other token disabled.
+async fn only_active_is(browser: &Browser, kept: &str) {
+    let names = browser.texts("a.token-name").await;
+    let statuses = browser.texts("td .status").await;
+    for (name, status) in names.iter().zip(&statuses) {
+        let expected = if name == kept { "Active" } else { "Disabled" };
+        assert_eq!(status, expected, "{name}");
+    }
+}
+
 /// The app with Robert Balboa's account, and a browser, unless the browser is missing.
 async fn journey(name: &str) -> Option<(TestApp, TestUser, Browser)> {
     let browser = Browser::start(name).await?;
@@ -1050,16 +1060,7 @@ async fn selecting_three_tokens_and_disabling_them_from_the_confirmation() {
     browser
         .wait_for_text(".alert-info", "3 tokens disabled.")
         .await;
-    let names = browser.texts("a.token-name").await;
-    let statuses = browser.texts("td .status").await;
-    for (name, status) in names.iter().zip(&statuses) {
-        let expected = if name == "Stays on" {
-            "Active"
-        } else {
-            "Disabled"
-        };
-        assert_eq!(status, expected, "{name}");
-    }
+    only_active_is(&browser, "Stays on").await;
     browser.screen("disabled").await;
     browser.finish().await;
 }
@@ -1147,16 +1148,7 @@ async fn pasting_a_ticket_with_two_live_keys_and_disabling_them() {
     browser
         .wait_for_text(".alert-info", "2 leaked keys disabled.")
         .await;
-    let names = browser.texts("a.token-name").await;
-    let statuses = browser.texts("td .status").await;
-    for (name, status) in names.iter().zip(&statuses) {
-        let expected = if name == "Untouched" {
-            "Active"
-        } else {
-            "Disabled"
-        };
-        assert_eq!(status, expected, "{name}");
-    }
+    only_active_is(&browser, "Untouched").await;
     browser.finish().await;
 }
 
