@@ -1,9 +1,7 @@
 //! The /public/v1 API over HTTP: keys, modules, collections, RQL, and token management.
 
-mod common;
-
+use crate::common::{Answer, Backend, TestApp, TestUser, spawn_app};
 use chrono::{Duration, Utc};
-use common::{Answer, Backend, TestApp, TestUser, spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokendesk::domain::api_key::ApiKey;
@@ -193,7 +191,7 @@ async fn disabled_deleted_and_expired_tokens_are_refused_at_once(backend: Backen
     assert_eq!(refused(&answer), (401, "AUTH_004"));
     let html = app.get_html("/integrations/tokens?q=Expired").await;
     assert_eq!(
-        common::text(&html, ".status"),
+        crate::common::text(&html, ".status"),
         "Expired",
         "and the UI shows it"
     );
@@ -648,7 +646,7 @@ async fn tokens_are_managed_through_the_api(backend: Backend) {
     // What the API did shows in the UI's history, by the token that did it.
     app.sign_in(&user).await;
     let html = app.get_html(&format!("/integrations/tokens/{id}")).await;
-    let history = common::select_all(&html, "table.history td:first-child");
+    let history = crate::common::select_all(&html, "table.history td:first-child");
     assert_eq!(
         history,
         [
@@ -661,7 +659,7 @@ async fn tokens_are_managed_through_the_api(backend: Backend) {
         ]
     );
     assert_eq!(
-        common::select_all(&html, "table.history td:nth-child(2)")[0],
+        crate::common::select_all(&html, "table.history td:nth-child(2)")[0],
         "Admin automation"
     );
 
@@ -879,7 +877,7 @@ async fn last_use_is_recorded_in_batches_and_shown(backend: Backend) {
         let html = app
             .get_html(&format!("/integrations/tokens/{}", token.id))
             .await;
-        let properties = common::select_all(&html, ".properties dd");
+        let properties = crate::common::select_all(&html, ".properties dd");
         shown = properties.last().cloned().unwrap_or_default();
         if shown != "Never" {
             break;
@@ -1163,7 +1161,7 @@ async fn bodies_say_what_they_cannot_carry(backend: Backend) {
     assert_eq!(refused(&Answer::read(response).await), (400, "REQ_001"));
 }
 
-on_both_databases!(
+crate::on_both_databases!(
     a_key_acts_only_on_tokens_within_its_reach,
     bodies_say_what_they_cannot_carry,
     a_token_cannot_grant_what_it_does_not_hold,

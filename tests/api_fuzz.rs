@@ -1,8 +1,6 @@
 //! Property tests: no Authorization header and no query string makes the API panic or answer 5xx.
 
-mod common;
-
-use common::{Backend, TestApp, spawn_app};
+use crate::common::{Backend, TestApp, spawn_app};
 use proptest::prelude::*;
 use tokendesk::domain::api_key::ApiKey;
 use tokendesk::domain::extension::Extension;

@@ -1,8 +1,6 @@
 //! Signing in and out, and what anonymous visitors and forged requests get.
 
-mod common;
-
-use common::{Backend, PASSWORD, attr, location, spawn_app, text};
+use crate::common::{Backend, PASSWORD, attr, location, spawn_app, text};
 use scraper::Html;
 use tokendesk::domain::extension::Extension;
 use tokendesk::domain::token::StoredStatus;
@@ -79,7 +77,7 @@ async fn signing_in_shows_the_account_and_user(backend: Backend) {
     assert_eq!(text(&html, ".topbar .account-name"), "Front Street Inc");
     assert_eq!(text(&html, ".topbar .user-name"), "Vendor: Robert Balboa");
     assert_eq!(text(&html, "nav.sidebar a.active"), "Tokens");
-    assert_eq!(common::listed_names(&html), ["Tutorial API Token"]);
+    assert_eq!(crate::common::listed_names(&html), ["Tutorial API Token"]);
 
     // A signed-in visit to /login goes straight to the list.
     assert_eq!(location(&app.get("/login").await), "/integrations/tokens");
@@ -193,7 +191,7 @@ async fn posts_without_a_valid_csrf_token_are_refused(backend: Backend) {
     );
 
     // A sign-in form needs it too: a login CSRF would sign the victim into the attacker's account.
-    let stranger = common::new_client();
+    let stranger = crate::common::new_client();
     let response = stranger
         .post(app.url("/login"))
         .form(&[
@@ -285,7 +283,7 @@ async fn repeated_failures_hold_sign_in_back(backend: Backend) {
     assert_eq!(response.status(), 303);
 }
 
-on_both_databases!(
+crate::on_both_databases!(
     repeated_failures_hold_sign_in_back,
     anonymous_visitors_are_sent_to_sign_in,
     signing_in_shows_the_account_and_user,

@@ -1,9 +1,7 @@
 //! The binary as an operator runs it: first start, bad configuration, and the commands.
 
-mod common;
-
-use common::binary::{after, run_to_end, start, start_command, tokendesk};
-use common::{Backend, TestDatabase, attr, listed_names, new_client};
+use crate::common::binary::{after, run_to_end, start, start_command, tokendesk};
+use crate::common::{Backend, TestDatabase, attr, listed_names, new_client};
 use scraper::Html;
 use std::time::Duration;
 use tokendesk::db::DatabaseUrl;
@@ -52,14 +50,14 @@ async fn first_start_prints_how_to_sign_in_to_the_demo(backend: Backend) {
     let names = listed_names(&html);
     assert_eq!(names.len(), 12, "{names:?}");
     assert!(names.contains(&"Tutorial API Token".to_owned()));
-    let statuses = common::select_all(&html, ".status");
+    let statuses = crate::common::select_all(&html, ".status");
     for status in ["Active", "Disabled", "Expired"] {
         assert!(
             statuses.iter().any(|s| s == status),
             "a sample token is {status}"
         );
     }
-    let extensions = common::select_all(&html, "table.tokens-table tbody td:nth-child(2)");
+    let extensions = crate::common::select_all(&html, "table.tokens-table tbody td:nth-child(2)");
     for ext in ["EXT-000", "EXT-001", "EXT-002", "EXT-003"] {
         assert!(
             extensions.iter().any(|e| e.ends_with(ext)),
@@ -193,7 +191,7 @@ async fn operators_add_users_and_create_tokens_from_the_command_line(backend: Ba
     );
     assert_eq!(listed_names(&html), ["Nightly export"]);
     assert_eq!(
-        common::select_all(&html, ".token-id"),
+        crate::common::select_all(&html, ".token-id"),
         [key.token_id.to_string()]
     );
 
@@ -437,7 +435,7 @@ async fn a_failed_request_is_logged_with_the_id_its_page_shows(backend: Backend)
         .to_owned();
     let page = Html::parse_document(&response.text().await.unwrap());
     assert_eq!(
-        common::text(&page, ".request-id code"),
+        crate::common::text(&page, ".request-id code"),
         id,
         "the page names it"
     );
@@ -493,7 +491,7 @@ async fn signed_in_client(base: &str, email: &str, password: &str) -> reqwest::C
 async fn operators_list_users_and_reset_passwords(backend: Backend) {
     let database = TestDatabase::new(backend);
     let (_server, lines) = start(&database, &["serve"]);
-    let base = common::binary::base_url(&lines);
+    let base = crate::common::binary::base_url(&lines);
     let password = after(&lines, "password:").to_owned();
     let robert = signed_in_client(&base, "robert@frontstreet.example", &password).await;
 
@@ -554,7 +552,7 @@ async fn operators_list_users_and_reset_passwords(backend: Backend) {
 async fn operators_rotate_keys_and_limit_new_ones(backend: Backend) {
     let database = TestDatabase::new(backend);
     let (_server, lines) = start(&database, &["serve"]);
-    let base = common::binary::base_url(&lines);
+    let base = crate::common::binary::base_url(&lines);
     let create = |extra: &[&str]| {
         let mut command = tokendesk(&database);
         command
@@ -652,7 +650,7 @@ fn scan_finds_keys_in_files_and_nothing_else() {
 
     let folder = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        let output = Command::new(common::binary::BINARY)
+        let output = Command::new(crate::common::binary::BINARY)
             .current_dir(folder.path())
             .env_clear()
             .arg("scan")
@@ -763,7 +761,7 @@ fn uuid_like(hex: &str) -> String {
     )
 }
 
-on_both_databases!(
+crate::on_both_databases!(
     operators_rotate_keys_and_limit_new_ones,
     operators_list_users_and_reset_passwords,
     a_failed_request_is_logged_with_the_id_its_page_shows,

@@ -1,14 +1,12 @@
 //! tokendesk under faults, as an operator meets them: PostgreSQL stopped and started again, or
 //! frozen; many instances started at once; SIGTERM under load; SIGKILL during writes on SQLite;
 //! exit with TLS connections open. The database a fault needs to stop or freeze is a private
-//! cluster of the test's own (see common::cluster), never the shared server. Each test prints
+//! cluster of the test's own (see crate::common::cluster), never the shared server. Each test prints
 //! its figures (`cargo nextest run --test faults --no-capture`).
 
-mod common;
-
-use common::binary::{Running, base_url, run_to_end, start_command, tokendesk_in};
-use common::cluster::Cluster;
-use common::{Backend, TestDatabase, attr};
+use crate::common::binary::{Running, base_url, run_to_end, start_command, tokendesk_in};
+use crate::common::cluster::Cluster;
+use crate::common::{Backend, TestDatabase, attr};
 use diesel::prelude::*;
 use scraper::Html;
 use std::collections::BTreeMap;
@@ -66,7 +64,7 @@ fn client() -> reqwest::Client {
 
 /// Signs the demo admin in with the password the first start printed.
 async fn sign_in(client: &reqwest::Client, base: &str, lines: &[String]) {
-    let password = common::binary::after(lines, "password:");
+    let password = crate::common::binary::after(lines, "password:");
     let login = Html::parse_document(
         &client
             .get(format!("{base}/login"))
@@ -193,7 +191,7 @@ fn by_status(samples: &[&Sample]) -> BTreeMap<u16, usize> {
 /// While the database is away every answer is 503 (with Retry-After, and SRV_002 from the API)
 /// or a success that was under way, never a 500, and none takes longer than the timeout allows.
 /// On failure the server's log is printed: that is where a 500 says what it was.
-fn assert_outage_answers(samples: &[&Sample], server: &common::binary::Running) {
+fn assert_outage_answers(samples: &[&Sample], server: &crate::common::binary::Running) {
     let unexpected = samples.iter().any(|s| ![200, 503].contains(&s.status));
     if unexpected || samples.iter().any(|s| s.took > LONGEST_ANSWER) {
         eprintln!("the server's log:\n{}", server.stderr());
@@ -455,7 +453,7 @@ fn eight_instances_start_at_once_on_sqlite() {
 /// sent by one key just before the signal are all there after a restart).
 async fn sigterm_under_load_loses_no_recorded_use(backend: Backend) {
     let database = TestDatabase::new(backend);
-    let url = common::binary::database_url(&database);
+    let url = crate::common::binary::database_url(&database);
     let (mut server, base, _) = serve(database.dir(), &url, &["serve"]);
     let key = make_key(database.dir(), &url);
     let api = client();
@@ -604,7 +602,7 @@ struct IntegrityCheck {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_during_writes_loses_no_acknowledged_write_on_sqlite() {
     let database = TestDatabase::new(Backend::Sqlite);
-    let url = common::binary::database_url(&database);
+    let url = crate::common::binary::database_url(&database);
     let (mut server, base, _) = serve(database.dir(), &url, &["serve"]);
     let key = make_key(database.dir(), &url);
     let stop = Arc::new(AtomicBool::new(false));
@@ -716,4 +714,4 @@ async fn exits_cleanly_with_tls_connections() {
     }
 }
 
-on_both_databases!(sigterm_under_load_loses_no_recorded_use);
+crate::on_both_databases!(sigterm_under_load_loses_no_recorded_use);

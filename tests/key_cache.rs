@@ -2,9 +2,7 @@
 //! every other instance on the same database, and still after the listener's connection was
 //! killed.
 
-mod common;
-
-use common::{Backend, TestApp, spawn_app};
+use crate::common::{Backend, TestApp, spawn_app};
 use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -264,7 +262,7 @@ fn listeners(app: &TestApp) -> i64 {
     count(app, listener_query("count(*)"))
 }
 
-on_both_databases!(
+crate::on_both_databases!(
     every_change_reaches_every_instance,
     a_token_disabled_in_the_browser_is_refused_everywhere,
 );

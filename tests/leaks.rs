@@ -1,9 +1,7 @@
 //! Leaked keys: pasted text is searched for keys, each told apart as the account sees it, and
 //! the live ones disabled with a reason; on the page, through the API, and never more than asked.
 
-mod common;
-
-use common::{Backend, TestApp, TestUser, spawn_app};
+use crate::common::{Backend, TestApp, TestUser, spawn_app};
 use diesel::prelude::*;
 use reqwest::Method;
 use scraper::{Html, Selector};
@@ -190,7 +188,7 @@ async fn the_page_tells_keys_apart_and_disables_the_live_ones(backend: Backend) 
     assert_eq!(stored(&app, &mix.wrong_secret.token_id).0, "active");
     let activity = app.get_html("/account/activity").await;
     assert!(
-        common::select_all(&activity, ".detail").contains(&"reported as leaked".to_owned()),
+        crate::common::select_all(&activity, ".detail").contains(&"reported as leaked".to_owned()),
         "the activity log says why"
     );
 
@@ -213,7 +211,7 @@ async fn the_page_tells_keys_apart_and_disables_the_live_ones(backend: Backend) 
         .await;
     assert_eq!(response.status(), 413);
     let html = Html::parse_document(&response.text().await.unwrap());
-    assert!(common::text(&html, "#leaks-error").contains("larger than 1 MiB"));
+    assert!(crate::common::text(&html, "#leaks-error").contains("larger than 1 MiB"));
     assert!(rows(&html).is_empty());
     assert_eq!(stored(&app, &still_live.token_id).0, "active");
 }
@@ -297,7 +295,7 @@ async fn the_api_reports_and_disables_in_one_call(backend: Backend) {
     assert_eq!(stored(&app, &fresh.token_id).0, "active");
 }
 
-on_both_databases!(
+crate::on_both_databases!(
     the_page_tells_keys_apart_and_disables_the_live_ones,
     the_api_reports_and_disables_in_one_call,
 );

@@ -4,10 +4,8 @@
 //! and may be narrowed after a confirmation; the review counts the unused grants and filters on
 //! `overgranted=1`. Days pass on the server's clock, and old use is written into the database.
 
-mod common;
-
+use crate::common::{Backend, TestApp, TestUser, attr, location, select_all, spawn_app, text};
 use chrono::{Duration, NaiveDateTime};
-use common::{Backend, TestApp, TestUser, attr, location, select_all, spawn_app, text};
 use diesel::prelude::*;
 use reqwest::Method;
 use scraper::{Html, Selector};
@@ -733,7 +731,7 @@ async fn module_use_adds_to_the_token_version(backend: Backend) {
     assert!(version() > inserted, "an update adds");
 }
 
-on_both_databases!(
+crate::on_both_databases!(
     the_permissions_tab_counts_use_per_module,
     the_advice_starts_at_30_days_old_and_90_days_unused,
     removing_unused_modules_changes_only_those,

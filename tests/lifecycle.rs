@@ -2,10 +2,10 @@
 //! server's clock, moved forward rather than waited for), and the networks a key may be used
 //! from.
 
-mod common;
-
+use crate::common::{
+    Backend, TestApp, TestUser, attr, select_all, spawn_app, spawn_app_trusting, text,
+};
 use chrono::Duration;
-use common::{Backend, TestApp, TestUser, attr, select_all, spawn_app, spawn_app_trusting, text};
 use reqwest::Method;
 use scraper::Html;
 use serde_json::json;
@@ -46,10 +46,10 @@ async fn expiry_is_set_in_the_wizard_badged_and_filtered(backend: Backend) {
         .create();
 
     let html = app.get_html("/integrations/tokens?status=expiring").await;
-    assert_eq!(common::listed_names(&html), ["Soon"]);
+    assert_eq!(crate::common::listed_names(&html), ["Soon"]);
     assert_eq!(text(&html, ".expiring"), "Expires in 5 days");
     let html = app.get_html("/integrations/tokens?status=expired").await;
-    assert_eq!(common::listed_names(&html), ["Gone"]);
+    assert_eq!(crate::common::listed_names(&html), ["Gone"]);
     let html = app.get_html("/integrations/tokens").await;
     assert_eq!(
         select_all(&html, ".expiring"),
@@ -281,7 +281,7 @@ async fn renew_and_rotate_through_the_api(backend: Backend) {
     assert!(spec.contains("/auth/tokens/{id}/renew") && spec.contains("renewed_expiration_date"));
 }
 
-fn networks_of(answer: &common::Answer) -> Vec<String> {
+fn networks_of(answer: &crate::common::Answer) -> Vec<String> {
     answer.body["allowed_networks"]
         .as_array()
         .unwrap()
@@ -439,7 +439,7 @@ async fn behind_a_trusted_proxy_the_forwarded_address_counts(backend: Backend) {
     );
 }
 
-on_both_databases!(
+crate::on_both_databases!(
     expiry_is_set_in_the_wizard_badged_and_filtered,
     rotation_with_and_without_grace,
     renew_and_rotate_through_the_api,

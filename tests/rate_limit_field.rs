@@ -3,9 +3,7 @@
 //! beside its field when it is not a whole number from 1 to 100 000. (Its enforcement is
 //! tested elsewhere.)
 
-mod common;
-
-use common::{Backend, TestApp, attr, location, select_all, spawn_app, text};
+use crate::common::{Backend, TestApp, attr, location, select_all, spawn_app, text};
 use reqwest::Method;
 use scraper::Html;
 use serde_json::{Value, json};
@@ -406,7 +404,7 @@ async fn a_rate_limit_change_is_a_key_change(backend: Backend) {
     assert_eq!(kept_after_use(&b, &key, id).await, Some(1000));
 }
 
-on_both_databases!(
+crate::on_both_databases!(
     the_wizard_sets_a_rate_limit_shown_on_the_summary_and_details,
     the_general_step_refuses_a_bad_rate_limit_and_keeps_it,
     the_edit_page_sets_changes_and_clears_the_rate_limit,

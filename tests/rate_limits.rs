@@ -3,10 +3,8 @@
 //! two instances on one database together let through at most 20% more. Minutes pass on the
 //! server's clock.
 
-mod common;
-
+use crate::common::{Backend, TestApp, spawn_app};
 use chrono::{Duration, Timelike};
-use common::{Backend, TestApp, spawn_app};
 use diesel::prelude::*;
 use reqwest::Method;
 use std::time::Instant;
@@ -134,7 +132,7 @@ async fn two_instances_let_through_at_most_a_fifth_more(backend: Backend) {
     assert!(here.0 > 0 && there.0 > 0, "{here:?} {there:?}");
 }
 
-on_both_databases!(
+crate::on_both_databases!(
     a_limited_key_gets_its_limit_and_then_429,
     two_instances_let_through_at_most_a_fifth_more,
 );

@@ -1,9 +1,7 @@
 //! Every answer names its request in `X-Request-Id`, so that a person can quote it and an
 //! operator can find its log lines (the log itself is checked in tests/cli.rs).
 
-mod common;
-
-use common::{Backend, spawn_app};
+use crate::common::{Backend, spawn_app};
 use reqwest::Method;
 use std::collections::HashSet;
 
@@ -46,4 +44,4 @@ async fn every_answer_names_its_request(backend: Backend) {
     );
 }
 
-on_both_databases!(every_answer_names_its_request);
+crate::on_both_databases!(every_answer_names_its_request);

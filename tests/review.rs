@@ -1,10 +1,8 @@
 //! Admins reviewing permissions: the matrix of who reaches what, its CSV, and the activity log
 //! that records every change, once.
 
-mod common;
-
+use crate::common::{Backend, PASSWORD, TestApp, TestUser, attr, select_all, spawn_app, text};
 use chrono::Duration;
-use common::{Backend, PASSWORD, TestApp, TestUser, attr, select_all, spawn_app, text};
 use diesel::prelude::*;
 use reqwest::Method;
 use scraper::{Html, Selector};
@@ -612,7 +610,7 @@ async fn totals_follow_every_write_and_the_clock(backend: Backend) {
     );
 }
 
-on_both_databases!(
+crate::on_both_databases!(
     the_matrix_marks_exactly_what_each_token_reaches,
     stale_follows_its_definition_at_its_edges,
     the_csv_has_the_pages_rows_and_neutralises_formulas,

@@ -1,13 +1,11 @@
 //! A vendor's staff as a team: sessions that end where they should, roles that hold, the team
 //! managed by its admins, and a sign-in throttle shared by every instance.
 
-mod common;
-
-use chrono::Duration;
-use common::{
+use crate::common::{
     Backend, PASSWORD, TestApp, TestUser, attr, client_with, location, select_all, spawn_app,
     spawn_app_trusting, text,
 };
+use chrono::Duration;
 use reqwest::cookie::Jar;
 use scraper::Html;
 use std::sync::Arc;
@@ -496,7 +494,7 @@ async fn long_values_in_the_wizard_get_field_errors_not_500s(backend: Backend) {
     );
 }
 
-on_both_databases!(
+crate::on_both_databases!(
     a_replayed_cookie_after_sign_out_leads_to_login,
     deactivating_a_user_ends_their_sessions_on_every_instance,
     sessions_end_when_idle_and_after_twelve_hours,

@@ -1,8 +1,6 @@
 //! The ⋮ menu (disable, enable, delete with its confirmation) and the details page it leads to.
 
-mod common;
-
-use common::{Backend, attr, listed_names, location, select_all, spawn_app, text};
+use crate::common::{Backend, attr, listed_names, location, select_all, spawn_app, text};
 use tokendesk::domain::extension::Extension;
 use tokendesk::domain::token::StoredStatus;
 
@@ -213,7 +211,7 @@ async fn the_details_page_shows_the_token(backend: Backend) {
     assert_eq!(select_all(&html, "details.menu button"), ["Disable"]);
 }
 
-on_both_databases!(
+crate::on_both_databases!(
     disable_and_enable_from_the_menu,
     return_to_never_leaves_the_app,
     delete_asks_first_then_removes_the_token,

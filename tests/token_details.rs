@@ -1,8 +1,6 @@
 //! A token's details: revealing the key, the Permissions tab, editing, and the history.
 
-mod common;
-
-use common::{Backend, attr, location, select_all, spawn_app, text};
+use crate::common::{Backend, attr, location, select_all, spawn_app, text};
 use scraper::Html;
 use tokendesk::domain::api_key::ApiKey;
 use tokendesk::domain::extension::Extension;
@@ -354,7 +352,7 @@ async fn another_accounts_token_cannot_be_edited(backend: Backend) {
     assert_eq!(app.find_token(&rival, &theirs).unwrap().name, "Theirs");
 }
 
-on_both_databases!(
+crate::on_both_databases!(
     reveal_returns_the_key_in_the_spec_format,
     reveal_is_refused_without_csrf_or_for_another_account,
     the_permissions_tab_lists_every_module,

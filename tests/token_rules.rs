@@ -1,9 +1,7 @@
 //! The rules every token obeys, whichever way it is made or changed (wizard, edit page, API,
 //! command line): each has one home in `domain`, and these tests fail if it is taken out.
 
-mod common;
-
-use common::{Backend, TestApp, TestUser, attr, spawn_app, text};
+use crate::common::{Backend, TestApp, TestUser, attr, spawn_app, text};
 use reqwest::Method;
 use scraper::Html;
 use serde_json::json;
@@ -232,7 +230,7 @@ async fn names_sort_alike_in_the_list_and_the_api(backend: Backend) {
     );
     app.sign_in(&user).await;
     let html = app.get_html("/integrations/tokens?sort=name").await;
-    assert_eq!(common::listed_names(&html), from_api);
+    assert_eq!(crate::common::listed_names(&html), from_api);
 }
 
 async fn a_secret_that_does_not_decrypt_is_an_internal_error(backend: Backend) {
@@ -261,7 +259,7 @@ async fn a_secret_that_does_not_decrypt_is_an_internal_error(backend: Backend) {
     );
 }
 
-on_both_databases!(
+crate::on_both_databases!(
     a_token_holds_at_least_one_module,
     a_reports_token_holds_all_modules_whatever_the_path,
     general_fields_get_the_wizards_messages_everywhere,

@@ -1,8 +1,6 @@
 //! The Tokens list: pages, filters, search, sort, the empty state, and whose tokens show.
 
-mod common;
-
-use common::{Backend, TestApp, TestUser, attr, listed_names, select_all, spawn_app, text};
+use crate::common::{Backend, TestApp, TestUser, attr, listed_names, select_all, spawn_app, text};
 use diesel::prelude::*;
 use tokendesk::db::schema::tokens;
 use tokendesk::domain::extension::Extension;
@@ -512,7 +510,7 @@ async fn every_page_holds_what_one_long_page_holds(backend: Backend) {
     }
 }
 
-on_both_databases!(
+crate::on_both_databases!(
     every_page_holds_what_one_long_page_holds,
     the_indexed_search_finds_what_a_scan_finds,
     the_list_pages_through_25_tokens,

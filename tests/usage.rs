@@ -2,10 +2,8 @@
 //! the details page's chart and totals, the usage endpoint, the warnings before stopping a key
 //! in use, and acting on a selection of tokens at once. Days pass on the server's clock.
 
-mod common;
-
+use crate::common::{Backend, TestApp, TestUser, attr, select_all, spawn_app, text};
 use chrono::{Duration, NaiveDateTime};
-use common::{Backend, TestApp, TestUser, attr, select_all, spawn_app, text};
 use reqwest::Method;
 use scraper::Html;
 use serde_json::json;
@@ -441,7 +439,11 @@ async fn bulk_actions_are_all_or_nothing(backend: Backend) {
         );
     }
     let html = app.get_html("/integrations/tokens").await;
-    assert_eq!(common::listed_names(&html).len(), 4, "nothing deleted");
+    assert_eq!(
+        crate::common::listed_names(&html).len(),
+        4,
+        "nothing deleted"
+    );
 
     // No selection, or no action: said plainly, nothing changed.
     let response = app
@@ -482,7 +484,7 @@ async fn bulk_actions_are_all_or_nothing(backend: Backend) {
     assert_eq!(app.stored_status(&b.id), StoredStatus::Inactive);
 }
 
-on_both_databases!(
+crate::on_both_databases!(
     calls_are_counted_per_day_refusals_too,
     the_details_chart_shows_thirty_days_with_zeros,
     warnings_before_stopping_a_key_in_use,

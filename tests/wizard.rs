@@ -1,8 +1,6 @@
 //! The create-token wizard walked as a person would: General → Extension → Permissions → Summary.
 
-mod common;
-
-use common::{Backend, TestApp, TestUser, attr, location, select_all, spawn_app, text};
+use crate::common::{Backend, TestApp, TestUser, attr, location, select_all, spawn_app, text};
 use scraper::Html;
 
 const GENERAL: &str = "/integrations/tokens/new/general";
@@ -587,7 +585,7 @@ async fn the_list_invites_to_create_a_token(backend: Backend) {
     assert_eq!(text(&html, ".empty-state a.button"), "Create token");
 }
 
-on_both_databases!(
+crate::on_both_databases!(
     a_token_is_created_for_each_extension,
     back_and_forward_keep_every_value,
     every_validation_error_is_shown_beside_its_field,

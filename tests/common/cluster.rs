@@ -3,7 +3,7 @@
 //! server. It is removed when the test ends.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 pub struct Cluster {
@@ -173,10 +173,6 @@ impl Cluster {
             "postgres://postgres@127.0.0.1:{}/{database}?sslmode=disable",
             self.port
         )
-    }
-
-    pub fn folder(&self) -> &Path {
-        self.folder.path()
     }
 }
 

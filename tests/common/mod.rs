@@ -1,6 +1,5 @@
 //! Test helpers: a real server on port 0 with a fresh database (SQLite file or a new PostgreSQL
 //! database), a cookie-keeping HTTP client, and ways to read the pages a person would see.
-#![allow(dead_code)]
 
 pub mod binary;
 pub mod cluster;

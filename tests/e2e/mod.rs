@@ -2,11 +2,9 @@
 //! screenshot per screen under target/e2e-screenshots/<journey>/ and fails on any script error.
 
 mod browser;
-#[path = "../common/mod.rs"]
-mod common;
 
+use crate::common::{Backend, PASSWORD, TestApp, TestUser, spawn_app};
 use browser::Browser;
-use common::{Backend, PASSWORD, TestApp, TestUser, spawn_app};
 use fantoccini::key::Key;
 use reqwest::Method;
 use tokendesk::domain::api_key::ApiKey;

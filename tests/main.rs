@@ -1,0 +1,26 @@
+//! The integration suite: one binary (one build, one link) whose modules follow the user guide.
+//! Every test starts the real server on port 0 with a fresh database; `common` holds the
+//! helpers, `e2e` the browser journeys.
+
+mod api;
+mod api_fuzz;
+mod auth;
+mod cli;
+mod common;
+mod e2e;
+mod faults;
+mod key_cache;
+mod leaks;
+mod least_privilege;
+mod lifecycle;
+mod rate_limit_field;
+mod rate_limits;
+mod request_ids;
+mod review;
+mod teams;
+mod token_actions;
+mod token_details;
+mod token_rules;
+mod tokens_list;
+mod usage;
+mod wizard;
