@@ -3,9 +3,9 @@
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::accounts::Account;
-use crate::db::tokens::{self, KeyChange, NewKey, NewToken, Token};
-use crate::db::users::{NewUser, User};
-use crate::db::{self, DbConnection, DbPool, seed};
+use crate::db::tokens;
+use crate::db::users::User;
+use crate::db::{self, DbConnection, DbPool};
 use crate::domain::extension::Extension;
 use crate::domain::form::FieldErrors;
 use crate::domain::ids::TokenId;
@@ -16,8 +16,10 @@ use crate::domain::text::{AccountName, PersonName};
 use crate::domain::token::StoredStatus;
 use crate::domain::token_form::GeneralInput;
 use crate::domain::user::{Email, NewPassword, Role};
+use crate::services::demo;
+use crate::services::tokens::{self as token_service, NewKey, NewToken};
+use crate::services::users::{self as team, NewUser};
 use crate::startup;
-use diesel::Connection;
 use std::io::{BufRead, Write};
 use std::net::{SocketAddr, TcpListener};
 
@@ -72,18 +74,20 @@ fn sign_in_url(address: SocketAddr) -> String {
 /// until SIGTERM or SIGINT, then stop gracefully.
 pub fn serve(config: Config, demo: bool) -> CommandResult {
     let mut conn = open_connection(&config)?;
+    let clock = Clock::default();
     // Instances starting at once take turns here, so exactly one of them seeds.
     let first_password = db::under_startup_lock(&mut conn, |conn| {
         let first_password = if Account::any_exists(conn)? {
             None
         } else {
             let generated = NewPassword::generate();
-            seed::create_demo_admin(conn, &password::hash(generated.expose()))?.then_some(generated)
+            let hash = password::hash(generated.expose());
+            demo::create_demo_admin(conn, &hash, clock.now())?.then_some(generated)
         };
         if demo {
-            seed::seed_demo_data(conn, &config.master_key)?;
+            demo::seed_demo_data(conn, &config.master_key, clock.now())?;
         }
-        Ok(first_password)
+        Ok::<_, CommandError>(first_password)
     })?;
     drop(conn);
     let pool = open_pool(&config)?;
@@ -99,7 +103,7 @@ pub fn serve(config: Config, demo: bool) -> CommandResult {
         // Listening for the stop signals before saying "ready": a signal sent as soon as the
         // line appears must stop the server gracefully, not kill it.
         let stop = stop_signals()?;
-        let service = startup::run(listener, pool, &config, Clock::default())?;
+        let service = startup::run(listener, pool, &config, clock)?;
         let server = service.handle();
         actix_web::rt::spawn(async move {
             stop.await;
@@ -120,7 +124,7 @@ fn announce(address: SocketAddr, first_password: Option<&NewPassword>) -> std::i
     match first_password {
         Some(password) => {
             writeln!(out, "tokendesk is ready. Sign in at {url}")?;
-            writeln!(out, "  e-mail:   {}", seed::DEMO_ADMIN_EMAIL)?;
+            writeln!(out, "  e-mail:   {}", demo::DEMO_ADMIN_EMAIL)?;
             writeln!(out, "  password: {}", password.expose())?;
             writeln!(out, "This password is shown only this once.")?;
         }
@@ -179,17 +183,13 @@ pub fn user_add(config: Config, args: UserAdd, stdin: impl BufRead) -> CommandRe
     let password_hash = password::hash(password.expose());
 
     let mut conn = open_connection(&config)?;
-    let user = conn.transaction(|conn| {
-        let account = Account::find_or_insert(conn, &account_name)?;
-        NewUser {
-            account_id: &account.id,
-            email: &email,
-            name: &name,
-            role,
-            password_hash: &password_hash,
-        }
-        .insert(conn)
-    })?;
+    let new = NewUser {
+        email: &email,
+        name: &name,
+        role,
+        password_hash: &password_hash,
+    };
+    let user = team::add_to_account(&mut conn, &account_name, &new, Clock::default().now())?;
     Ok(user.id.to_string())
 }
 
@@ -226,15 +226,8 @@ pub fn reset_password(config: Config, email: &str) -> CommandResult<String> {
     })?;
     let generated = NewPassword::generate();
     let hash = password::hash(generated.expose());
-    let by = User::first_of_account(&mut conn, &user.account_id)?.offline();
-    User::set_password(
-        &mut conn,
-        &by,
-        &user.id,
-        &hash,
-        None,
-        Clock::default().now(),
-    )?;
+    let by = User::first_of_account(&mut conn, &user.account_id)?.offline(Clock::default().now());
+    team::set_password(&mut conn, &by, &user.id, &hash, None)?;
     Ok(generated.expose().to_owned())
 }
 
@@ -315,7 +308,7 @@ pub fn token_create(config: Config, args: TokenCreate) -> CommandResult<String> 
             account.name
         ))
     })?;
-    let (_, key) = NewToken {
+    let new = NewToken {
         general: &general,
         extension,
         modules: &modules,
@@ -324,8 +317,9 @@ pub fn token_create(config: Config, args: TokenCreate) -> CommandResult<String> 
         allowed_networks: &allowed_networks,
         rate_limit: None,
         creation_key: None,
-    }
-    .insert(&mut conn, &config.master_key, &admin.offline())?;
+    };
+    let by = admin.offline(now);
+    let (_, key) = token_service::create(&mut conn, &by, &config.master_key, &new)?;
     Ok(key.expose())
 }
 
@@ -339,19 +333,11 @@ pub fn token_rotate(config: Config, args: TokenRotate) -> CommandResult<String> 
     let account_id = tokens::account_of(&mut conn, &id)?
         .ok_or_else(|| CommandError(format!("--id: no token is {id}")))?;
     let admin = User::first_of_account(&mut conn, &account_id)?;
-    let now = Clock::default().now();
-    let new_key = NewKey {
-        kind: KeyChange::Rotated,
-        previous_until: Some(now + grace.duration()),
-        expires_at: None,
+    let by = admin.offline(Clock::default().now());
+    let how = NewKey::Rotated {
+        grace: grace.duration(),
     };
-    let (_, key) = Token::replace_key(
-        &mut conn,
-        &admin.offline(),
-        &id,
-        &config.master_key,
-        new_key,
-    )?;
+    let (_, key) = token_service::replace_key(&mut conn, &by, &id, &config.master_key, how, None)?;
     Ok(key.expose())
 }
 

@@ -3,6 +3,7 @@
 
 use crate::db::DbError;
 use crate::domain::form::capitalised;
+use crate::services::ServiceError;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
@@ -49,6 +50,22 @@ impl fmt::Display for AppError {
     }
 }
 
+impl From<ServiceError> for AppError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::NotFound => Self::NotFound,
+            ServiceError::Forbidden(why) => Self::Forbidden(why),
+            ServiceError::Conflict(what) => Self::Conflict(what),
+            ServiceError::Refused(why) => Self::Refused(why),
+            ServiceError::Modules(e) => Self::BadRequest(capitalised(&e.to_string())),
+            ServiceError::AlreadyCreated(id) => {
+                Self::Conflict(format!("This was created before, as {id}."))
+            }
+            ServiceError::Storage(error) => error.into(),
+        }
+    }
+}
+
 impl From<DbError> for AppError {
     fn from(error: DbError) -> Self {
         match error {
@@ -58,11 +75,8 @@ impl From<DbError> for AppError {
                 tracing::warn!(%cause, "the database is unavailable");
                 Self::Unavailable
             }
-            DbError::Forbidden(why) => Self::Forbidden(why),
             DbError::Conflict(what) => Self::Conflict(what),
-            DbError::Refused(why) => Self::Refused(why),
             DbError::BadQuery(e) => Self::BadRequest(capitalised(&e.to_string())),
-            DbError::Modules(e) => Self::BadRequest(capitalised(&e.to_string())),
             other => Self::internal("database", other),
         }
     }

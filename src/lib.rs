@@ -1,16 +1,21 @@
 //! tokendesk: the API-token manager of the platform's Integrations module.
 //!
-//! `domain` holds the rules (pure), `db` stores them, `web` serves the screens and `api` the
-//! REST API; `startup` wires the route table and `commands` the command line.
+//! From the bottom up: `domain` holds the rules (pure), `db` stores them (SQL only), `live`
+//! keeps what an instance holds in memory and runs the jobs beside the requests, `services`
+//! makes every change by the rules (for the UI, the API and the command line alike), `app`
+//! holds what handlers reach, `web` serves the screens and `api` the REST API, `startup` builds
+//! the server and `commands` the command line.
 
 pub mod api;
+pub mod app;
 pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
-pub mod housekeeping;
+pub mod live;
 pub mod request;
+pub mod services;
 pub mod startup;
 pub mod web;

@@ -16,6 +16,10 @@ use std::time::Instant;
 use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
 
+/// Where the REST API is mounted: its requests are authenticated by their keys, not by the
+/// session cookie the UI's are.
+pub const API_BASE: &str = "/public/v1";
+
 /// The largest body either accepts: forms and JSON here are small.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -41,7 +45,7 @@ pub async fn read_limited(payload: &mut Payload, limit: usize) -> Result<Bytes, 
 /// the peer's, or behind a trusted proxy the one it forwarded (`TOKENDESK_TRUSTED_PROXIES`).
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
     let trusted = req
-        .app_data::<actix_web::web::Data<crate::startup::AppState>>()
+        .app_data::<actix_web::web::Data<crate::app::AppState>>()
         .map(|state| state.trusted_proxies.as_slice())
         .unwrap_or_default();
     let forwarded: Vec<&str> = req

@@ -1,15 +1,13 @@
-//! Builds the HTTP server: middleware and the one route table.
+//! Builds the HTTP server (its middleware, with the UI's and the API's route tables) and starts
+//! the jobs beside it.
 
+use crate::app::AppState;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::DbPool;
-use crate::db::keys::KeyWatch;
-use crate::db::rates::{RateExchange, RateLimiter};
-use crate::db::usage::UsageBuffer;
-use crate::domain::network::Network;
-use crate::domain::secret_box::MasterKey;
 use crate::error::AppError;
-use crate::housekeeping::Housekeeping;
+use crate::live::worker::Workers;
+use crate::live::{Live, jobs};
 use crate::request::{MAX_BODY_BYTES, RequestSpan};
 use crate::web;
 use crate::web::session::DbSessionStore;
@@ -19,29 +17,8 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{DefaultHeaders, NormalizePath, from_fn};
 use actix_web::{App, HttpServer, web as aweb};
 use std::net::TcpListener;
-use std::sync::Arc;
+use std::time::Duration;
 use tracing_actix_web::TracingLogger;
-
-/// What every handler, of the UI and of the API, can reach.
-pub struct AppState {
-    pub pool: DbPool,
-    pub master_key: MasterKey,
-    /// API use waiting to be written; see `db::usage`.
-    pub usage: Arc<UsageBuffer>,
-    /// Per-key rate limits; see `db::rates`.
-    pub rates: Arc<RateLimiter>,
-    /// Password checks at once: each takes ~20 MiB and a core for a while, and they share the
-    /// blocking threads with database work, which they must not crowd out.
-    pub password_checks: tokio::sync::Semaphore,
-    pub clock: Clock,
-    pub trusted_proxies: Vec<Network>,
-    /// Signs the known-device cookie (the session key's).
-    pub cookie_key: Key,
-    pub cookie_secure: bool,
-}
-
-/// One per core of the machine this is sized for.
-const PASSWORD_CHECKS_AT_ONCE: usize = 2;
 
 /// Enough to keep the pool's connections busy across the default two workers.
 const BLOCKING_THREADS_PER_WORKER: usize = 4;
@@ -54,20 +31,22 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 /// How long a graceful stop waits for the requests under way.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 
+/// How long the stop waits for the jobs beside the requests (their final rounds included): a
+/// job still waiting on the database then is left behind, so that the process ends whatever
+/// the database does.
+const WORKERS_STOP_DEADLINE: Duration = Duration::from_secs(10);
+
 /// The server and the work beside it.
 pub struct Service {
     server: Server,
-    housekeeping: Housekeeping,
-    key_watch: KeyWatch,
-    rate_exchange: RateExchange,
-    pool: DbPool,
-    usage: Arc<UsageBuffer>,
+    workers: Workers,
+    state: aweb::Data<AppState>,
 }
 
 impl Service {
-    /// The API use recorded and not yet written (written every few seconds and at the stop).
-    pub fn usage(&self) -> Arc<UsageBuffer> {
-        self.usage.clone()
+    /// What the handlers reach: the pool, the clock, what is kept in memory.
+    pub fn state(&self) -> aweb::Data<AppState> {
+        self.state.clone()
     }
 
     /// What stops the server: `stop(true)` stops accepting, lets the requests under way finish
@@ -76,17 +55,15 @@ impl Service {
         self.server.handle()
     }
 
-    /// Serves until stopped, then writes every buffer and closes the database connections.
+    /// Serves until stopped, then stops the jobs (writing what is buffered) and closes the
+    /// database connections.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
-        let (housekeeping, key_watch, pool) = (self.housekeeping, self.key_watch, self.pool);
-        let rate_exchange = self.rate_exchange;
-        // Joining a thread and writing to the database block; not on the async threads.
+        let (workers, state) = (self.workers, self.state);
+        // Waiting for threads blocks; not on the async threads.
         let _ = actix_web::rt::task::spawn_blocking(move || {
-            rate_exchange.stop();
-            key_watch.stop();
-            housekeeping.stop();
-            drop(pool);
+            workers.stop(WORKERS_STOP_DEADLINE);
+            drop(state);
         })
         .await;
         tracing::info!("stopped");
@@ -102,31 +79,27 @@ pub fn run(
     config: &Config,
     clock: Clock,
 ) -> std::io::Result<Service> {
-    let usage = Arc::new(UsageBuffer::default());
-    let housekeeping =
-        Housekeeping::start(pool.clone(), &config.database, usage.clone(), clock.clone());
-    let key_watch = KeyWatch::start(
-        &config.database,
-        config.database_timeout,
-        pool.keys().clone(),
-    );
-    let rates = Arc::new(RateLimiter::default());
-    let rate_exchange = RateExchange::start(pool.clone(), rates.clone(), clock.clone());
-    let pool_for_stop = pool.clone();
-    let usage_for_service = usage.clone();
+    let live = Live::new(&pool);
+    let workers = jobs::start(jobs::Setting {
+        pool: &pool,
+        url: &config.database,
+        timeout: config.database_timeout,
+        live: &live,
+        clock: &clock,
+    });
     let key = Key::from(&config.session_key);
     let store = DbSessionStore::new(pool.clone(), clock.clone());
     let state = aweb::Data::new(AppState {
         pool,
-        master_key: config.master_key.clone(),
-        usage,
-        rates,
-        password_checks: tokio::sync::Semaphore::new(PASSWORD_CHECKS_AT_ONCE),
         clock,
+        master_key: config.master_key.clone(),
+        live,
+        passwords: Default::default(),
         trusted_proxies: config.trusted_proxies.clone(),
         cookie_key: key.clone(),
         cookie_secure: config.cookie_secure,
     });
+    let app_state = state.clone();
     let cookie_secure = config.cookie_secure;
     let server = HttpServer::new(move || {
         let sessions = SessionMiddleware::builder(store.clone(), key.clone())
@@ -136,7 +109,7 @@ pub fn run(
             .cookie_same_site(SameSite::Lax)
             .build();
         App::new()
-            .app_data(state.clone())
+            .app_data(app_state.clone())
             .app_data(
                 aweb::FormConfig::default()
                     .limit(MAX_BODY_BYTES)
@@ -162,54 +135,7 @@ pub fn run(
             .wrap(TracingLogger::<RequestSpan>::new())
             .wrap(NormalizePath::trim())
             .configure(crate::api::configure)
-            .service(web::health::healthz)
-            .service(web::health::readyz)
-            .service(web::assets::asset)
-            .service(web::auth::home)
-            .service(web::auth::login_form)
-            .service(web::auth::login)
-            .service(web::auth::logout)
-            .service(web::activity::activity)
-            .service(web::activity::activity_csv)
-            .service(web::account::users)
-            .service(web::account::add_user)
-            .service(web::account::change_role)
-            .service(web::account::set_active)
-            .service(web::account::sessions_page)
-            .service(web::account::end_other_sessions)
-            .service(web::account::end_session)
-            .service(web::account::password_form)
-            .service(web::account::change_password)
-            .service(web::tokens::list::list)
-            .service(web::tokens::review::review)
-            .service(web::tokens::review::review_csv)
-            .service(web::tokens::leaks::leaks_form)
-            .service(web::tokens::leaks::check_leaks)
-            .service(web::tokens::leaks::disable_leaked)
-            // The wizard's fixed paths before `/integrations/tokens/{id}…`, which would take "new".
-            .service(web::tokens::wizard::start)
-            .service(web::tokens::wizard::general_form)
-            .service(web::tokens::wizard::save_general)
-            .service(web::tokens::wizard::extension_form)
-            .service(web::tokens::wizard::save_extension)
-            .service(web::tokens::wizard::permissions_form)
-            .service(web::tokens::wizard::create)
-            .service(web::tokens::wizard::summary)
-            .service(web::tokens::wizard::cancel)
-            .service(web::tokens::details::details)
-            .service(web::tokens::details::reveal)
-            .service(web::tokens::details::permissions)
-            .service(web::tokens::advice::narrow)
-            .service(web::tokens::edit::edit_form)
-            .service(web::tokens::edit::edit)
-            .service(web::tokens::actions::act)
-            .service(web::tokens::actions::confirm_delete)
-            .service(web::tokens::bulk::act_on_selection)
-            .service(web::tokens::actions::confirm_rotate)
-            .service(web::tokens::actions::rotate)
-            .default_service(aweb::to(|| async {
-                Err::<actix_web::HttpResponse, _>(AppError::NotFound)
-            }))
+            .configure(web::configure)
     })
     // Database work runs on each worker's blocking threads; more of them than pooled connections
     // only queue on the pool's lock.
@@ -220,10 +146,7 @@ pub fn run(
     .run();
     Ok(Service {
         server,
-        housekeeping,
-        key_watch,
-        rate_exchange,
-        pool: pool_for_stop,
-        usage: usage_for_service,
+        workers,
+        state,
     })
 }

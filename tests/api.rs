@@ -790,7 +790,8 @@ async fn agreements_accounts_and_modules(backend: Backend) {
     let (user, key) = admin_key(&app);
     {
         let mut conn = app.pool.get().unwrap();
-        tokendesk::db::seed::seed_demo_data(&mut conn, &app.master_key).unwrap();
+        tokendesk::services::demo::seed_demo_data(&mut conn, &app.master_key, app.clock.now())
+            .unwrap();
     }
     let answer = app
         .call(

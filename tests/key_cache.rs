@@ -42,7 +42,7 @@ async fn warm(apps: &[&TestApp], key: &ApiKey) {
         let started = Instant::now();
         loop {
             assert_eq!(status(app, key).await, 200);
-            if app.pool.keys().get(&key.token_id).is_some() {
+            if app.keys().get(&key.token_id).is_some() {
                 break;
             }
             assert!(
@@ -197,7 +197,7 @@ async fn the_listener_comes_back_after_its_connection_is_killed() {
 
     // Listening again, and the cache in use again.
     let started = Instant::now();
-    while listeners(&a) < 2 || !b.pool.keys().is_trusted() {
+    while listeners(&a) < 2 || !b.keys().is_trusted() {
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "listening again"
@@ -214,7 +214,7 @@ async fn the_listener_comes_back_after_its_connection_is_killed() {
         .await;
     assert_eq!(answer.status, 200);
     within(&b, &key, 200, SECOND).await;
-    assert!(b.pool.keys().get(&key.token_id).is_some());
+    assert!(b.keys().get(&key.token_id).is_some());
     let answer = a
         .call(
             &admin,
@@ -231,7 +231,7 @@ fn listener_query(select: &str) -> String {
     format!(
         "SELECT {select} AS n FROM pg_stat_activity \
          WHERE application_name = '{}' AND datname = current_database()",
-        tokendesk::db::keys::LISTENER_NAME
+        tokendesk::db::key_changes::LISTENER_NAME
     )
 }
 

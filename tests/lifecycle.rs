@@ -439,7 +439,54 @@ async fn behind_a_trusted_proxy_the_forwarded_address_counts(backend: Backend) {
     );
 }
 
+/// The statements a request sends that read a token's row (every column of it): the key
+/// check's and any change's.
+fn reads_of_token_rows(statements: &[String]) -> Vec<&String> {
+    statements
+        .iter()
+        .filter(|sql| {
+            let sql = sql.replace(['"', '`'], "");
+            sql.trim_start().starts_with("SELECT")
+                && sql.contains("FROM tokens")
+                && sql.contains("tokens.name")
+        })
+        .collect()
+}
+
+/// A rotation through the API reads the rotated token's row once (and the caller's not at all,
+/// its key being known): one locked read, one write, its event, its grants for the answer.
+async fn an_api_rotation_reads_the_token_row_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.add_user(
+        "Front Street Inc",
+        "robert@frontstreet.example",
+        "Robert Balboa",
+    );
+    let (caller, admin) = app.token(&user, "Automation").create();
+    let (target, _) = app.token(&user, "Rotated").modules("MD-0002").create();
+    let started = std::time::Instant::now();
+    while app.keys().get(&caller.id).is_none() {
+        assert!(started.elapsed().as_secs() < 5, "the key is kept");
+        assert_eq!(works(&app, &admin).await, 200);
+    }
+    let statements = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = statements.clone();
+    app.pool
+        .on_statement(move |sql| seen.lock().unwrap().push(sql.to_owned()));
+    let rotate = format!("/auth/tokens/{}/rotate", target.id);
+    let answer = app.call(&admin, Method::POST, &rotate, json!({})).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let statements = statements.lock().unwrap().clone();
+    let reads = reads_of_token_rows(&statements);
+    assert_eq!(reads.len(), 1, "{reads:#?}");
+    assert!(
+        reads[0].contains(target.id.as_str()),
+        "the rotated one: {reads:?}"
+    );
+}
+
 crate::on_both_databases!(
+    an_api_rotation_reads_the_token_row_once,
     expiry_is_set_in_the_wizard_badged_and_filtered,
     rotation_with_and_without_grace,
     renew_and_rotate_through_the_api,

@@ -17,6 +17,7 @@ mod rate_limit_field;
 mod rate_limits;
 mod request_ids;
 mod review;
+mod schema;
 mod teams;
 mod token_actions;
 mod token_details;

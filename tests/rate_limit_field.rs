@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokendesk::db::tokens::Token;
 use tokendesk::domain::api_key::ApiKey;
 use tokendesk::domain::ids::TokenId;
+use tokendesk::domain::lifecycle::RateLimit;
 
 const GENERAL: &str = "/integrations/tokens/new/general";
 const EXTENSION: &str = "/integrations/tokens/new/extension";
@@ -60,7 +61,7 @@ fn stored_limit(app: &TestApp, details_path: &str) -> Option<u32> {
     let holder = Token::for_key(&mut conn, &id)
         .unwrap()
         .expect("a live token");
-    holder.token.rate_limit
+    holder.token.rate_limit.map(RateLimit::get)
 }
 
 async fn the_wizard_sets_a_rate_limit_shown_on_the_summary_and_details(backend: Backend) {
@@ -358,8 +359,8 @@ async fn the_api_refuses_a_bad_rate_limit(backend: Backend) {
 async fn kept_after_use(app: &TestApp, key: &ApiKey, id: &TokenId) -> Option<u32> {
     let started = Instant::now();
     loop {
-        if let Some(holder) = app.pool.keys().get(id) {
-            return holder.token.rate_limit;
+        if let Some(holder) = app.keys().get(id) {
+            return holder.token.rate_limit.map(RateLimit::get);
         }
         let answer = app.call(key, Method::GET, "/auth/context", None).await;
         assert_eq!(answer.status, 200);
@@ -389,11 +390,11 @@ async fn a_rate_limit_change_is_a_key_change(backend: Backend) {
         .await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     assert!(
-        a.pool.keys().get(id).is_none(),
+        a.keys().get(id).is_none(),
         "forgotten at once where it was changed"
     );
     let started = Instant::now();
-    while b.pool.keys().get(id).is_some() {
+    while b.keys().get(id).is_some() {
         assert!(
             started.elapsed() < Duration::from_secs(1),
             "still kept by the other instance"

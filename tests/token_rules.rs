@@ -5,12 +5,13 @@ use crate::common::{Backend, TestApp, TestUser, attr, spawn_app, text};
 use reqwest::Method;
 use scraper::Html;
 use serde_json::json;
-use tokendesk::db::DbError;
-use tokendesk::db::tokens::{ModuleChange, Token, TokenEdit};
+use tokendesk::db::tokens::Token;
 use tokendesk::domain::api_key::ApiKey;
 use tokendesk::domain::extension::Extension;
 use tokendesk::domain::module::{ModuleError, ModuleSet};
 use tokendesk::domain::text::{Description, ExternalId, TokenName};
+use tokendesk::services::ServiceError;
+use tokendesk::services::tokens::{self as token_service, ModuleChange, TokenEdit};
 
 const AT_LEAST_ONE: &str = "a token must hold at least one module, or All Modules";
 const REPORTS_HOLD_ALL: &str = "Custom Reports tokens always hold All Modules";
@@ -142,11 +143,12 @@ async fn a_reports_token_holds_all_modules_whatever_the_path(backend: Backend) {
         modules: Some(ModuleChange::Set(&narrow)),
         ..TokenEdit::default()
     };
-    let narrowed = Token::update(&mut conn, &user.user.offline(), &reports.id, &edit);
+    let by = user.user.offline(app.clock.now());
+    let narrowed = token_service::update(&mut conn, &by, &reports.id, &edit);
     assert!(
         matches!(
             narrowed,
-            Err(DbError::Modules(ModuleError::Fixed("Custom Reports")))
+            Err(ServiceError::Modules(ModuleError::Fixed("Custom Reports")))
         ),
         "{narrowed:?}"
     );

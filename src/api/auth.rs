@@ -1,22 +1,24 @@
 //! `Authorization: ApiKey <token id>:<secret>`. The key's shape and checksum are checked before
-//! any database work; then the token is looked up (in the instance's key cache, `db::keys`, or
+//! any database work; then the token is looked up (in the instance's key cache, `live::keys`, or
 //! else in the same trip to the database as the request's own work), its secret compared in
 //! constant time, and its status, expiry and networks checked on every request. A token disabled,
 //! deleted, rotated or narrowed is forgotten by the cache when the change commits here, and
 //! within a second on every other instance.
 
 use super::error::ApiError;
+use crate::app::AppState;
 use crate::db::accounts::Account;
-use crate::db::rates::{RateState, Verdict};
 use crate::db::tokens::KeyHolder;
 use crate::db::tokens::Token;
-use crate::db::usage::KeyUse;
 use crate::db::{self, DbConnection, DbError};
+use crate::domain::access::{Actor, Reach, Requester};
 use crate::domain::api_key::ApiKey;
+use crate::domain::lifecycle::RateLimit;
 use crate::domain::module::{Module, ModuleSet};
-use crate::domain::token::{Actor, Reach, Requester, TokenStatus};
+use crate::domain::token::TokenStatus;
+use crate::live::rates::{RateState, Verdict};
+use crate::live::usage::KeyUse;
 use crate::request::client_ip;
-use crate::startup::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
@@ -31,6 +33,8 @@ pub struct ApiCaller {
     pub account: Account,
     pub modules: ModuleSet,
     pub client_ip: Option<String>,
+    /// When the request came, by the application's clock.
+    pub at: NaiveDateTime,
 }
 
 impl ApiCaller {
@@ -57,6 +61,7 @@ impl ApiCaller {
             actor: self.actor(),
             client_ip: self.client_ip.clone(),
             reach: Reach::Modules(self.modules.clone()),
+            at: self.at,
         }
     }
 
@@ -100,6 +105,7 @@ impl ApiCaller {
             account: account.clone(),
             modules: modules.clone(),
             client_ip,
+            at: now,
         })
     }
 }
@@ -184,10 +190,12 @@ impl FromRequest for ApiRequest {
 }
 
 impl ApiRequest {
-    /// Authenticates the key, checks `module` (when the endpoint belongs to one) and runs `work`,
-    /// all in one trip to the database's thread pool. The request is then counted against the
-    /// token the key names, if there is one, accepted or refused; counting is in memory, written
-    /// later (see `db::usage`).
+    /// Authenticates the key and checks `module` (when the endpoint belongs to one) and the key's
+    /// rate limit, then calls `work`: all in one trip to the database's thread pool, where the
+    /// key is looked up once a connection is in hand (a change committed while the request
+    /// waited for one is not answered from the state before it). The request is then counted
+    /// against the token the key names, if there is one, accepted or refused; counting is in
+    /// memory, written later (see `live::usage`).
     pub async fn run<T, F>(
         self,
         module: Option<Module>,
@@ -201,90 +209,21 @@ impl ApiRequest {
         let state = self
             .state
             .ok_or_else(|| ApiError::from(DbError::Cancelled))?;
-        let client_ip = self.client_ip;
-        let usage = state.usage.clone();
-        let now = state.clock.now();
-        let keys = state.pool.keys().clone();
-        let rates = state.rates.clone();
+        let gate = Gate {
+            state: state.clone(),
+            client_ip: self.client_ip,
+            now: state.clock.now(),
+        };
         let (rate, answer) = db::run_with(&state.pool, move |conn| {
-            // Looked up once a connection is in hand, not before: a change committed while the
-            // request waited for one is not answered from the state before it.
-            let cached = keys.get(&key.token_id);
-            let read = |conn: &mut DbConnection| -> Result<Option<Arc<KeyHolder>>, DbError> {
-                let generation = keys.generation();
-                let found = Token::for_key(conn, &key.token_id)?.map(Arc::new);
-                if let Some(holder) = &found {
-                    keys.insert(&key.token_id, holder.clone(), generation);
-                }
-                Ok(found)
-            };
-            // Whether the key was accepted, and whether the caller may go on (it holds the module).
-            let admit = |holder: Option<&KeyHolder>| match ApiCaller::authenticate(
-                holder,
-                &key,
-                client_ip.clone(),
-                now,
-            ) {
-                Err(refused) => (false, Err(refused)),
-                Ok(caller) => match module.map(|module| caller.require(module)) {
-                    Some(Err(refused)) => (true, Err(refused)),
-                    _ => (true, Ok(caller)),
-                },
-            };
-            // The cache may only be behind on a change made elsewhere a moment ago. Behind on a
-            // refusal it is not trusted: whatever it would refuse (a key rotated, a token enabled
-            // or given a module on another instance or by the command line) is asked of the
-            // database before the answer, so only acceptances come from memory.
-            let accepted_from_memory = cached
-                .map(|holder| {
-                    let admitted = admit(Some(&holder));
-                    (Some(holder), admitted)
-                })
-                .filter(|(_, (_, admitted))| admitted.is_ok());
-            let (holder, (authenticated, admitted)) = match accepted_from_memory {
-                Some(accepted) => accepted,
-                None => {
-                    let fresh = read(conn)?;
-                    let admitted = admit(fresh.as_deref());
-                    (fresh, admitted)
-                }
-            };
-            let named = holder.is_some();
-            // A key let in is counted against its limit, if it has one, before anything else.
-            let mut rate = None;
-            let admitted = match (authenticated, holder.as_deref()) {
-                (true, Some(holder)) => match holder.token.rate_limit {
-                    Some(limit) => match rates.check(key.token_id.as_str(), limit, now) {
-                        Verdict::Allowed(state) => {
-                            rate = Some(state);
-                            admitted
-                        }
-                        Verdict::Refused { state, retry_after } => {
-                            rate = Some(state);
-                            Err(ApiError::too_many_requests(limit, retry_after))
-                        }
-                    },
-                    None => admitted,
-                },
-                _ => admitted,
-            };
+            let found = gate.authenticate(conn, &key, module)?;
+            let (rate, admitted) = gate.limit(&key, found.limit(), found.admitted);
             let answer = admitted.and_then(|caller| {
                 let output = work(conn, &caller)?;
                 Ok((caller, output))
             });
-            if named {
-                let refused = answer.as_ref().err().is_some_and(ApiError::is_refusal);
-                // A request held back by the key's rate limit did not use the endpoint's module.
-                let throttled = answer.as_ref().err().is_some_and(ApiError::is_throttled);
-                let module = if throttled { None } else { module };
-                let used = KeyUse {
-                    at: now,
-                    client_ip,
-                    authenticated,
-                    refused,
-                    module,
-                };
-                usage.record(&key.token_id, used);
+            let refusal = answer.as_ref().err();
+            if found.named {
+                gate.record(&key, found.authenticated, module, refusal);
             }
             Ok::<_, ApiError>((rate, answer))
         })
@@ -293,6 +232,127 @@ impl ApiRequest {
             self.request.extensions_mut().insert(rate);
         }
         answer
+    }
+}
+
+/// What the key named, and what that lets it do.
+struct Found {
+    /// The key names a live token.
+    named: bool,
+    /// The key is the token's, and the token may be used from here now.
+    authenticated: bool,
+    /// The token's rate limit, when it has one.
+    rate_limit: Option<RateLimit>,
+    /// Authenticated and holding the endpoint's module: who calls.
+    admitted: Result<ApiCaller, ApiError>,
+}
+
+impl Found {
+    fn of(holder: Option<&KeyHolder>, (authenticated, admitted): Admission) -> Self {
+        Self {
+            named: holder.is_some(),
+            authenticated,
+            rate_limit: holder.and_then(|holder| holder.token.rate_limit),
+            admitted,
+        }
+    }
+
+    /// The limit a key let in is counted against.
+    fn limit(&self) -> Option<RateLimit> {
+        self.rate_limit.filter(|_| self.authenticated)
+    }
+}
+
+/// Whether a key is let in, and whether it may go on (it holds the endpoint's module).
+type Admission = (bool, Result<ApiCaller, ApiError>);
+
+/// What a request's key is checked with.
+struct Gate {
+    /// Its `live` holds the key cache, the rate limits and the use.
+    state: web::Data<AppState>,
+    client_ip: Option<String>,
+    now: NaiveDateTime,
+}
+
+impl Gate {
+    /// Whether the key is let in (`authenticated`) and may use `module` (`admitted`), as the
+    /// token it names says.
+    fn admit(&self, holder: Option<&KeyHolder>, key: &ApiKey, module: Option<Module>) -> Admission {
+        match ApiCaller::authenticate(holder, key, self.client_ip.clone(), self.now) {
+            Err(refused) => (false, Err(refused)),
+            Ok(caller) => match module.map(|module| caller.require(module)) {
+                Some(Err(refused)) => (true, Err(refused)),
+                _ => (true, Ok(caller)),
+            },
+        }
+    }
+
+    /// Looks the key up: in the key cache, or in the database. The cache may only be behind on
+    /// a change made elsewhere a moment ago. Behind on a refusal it is not trusted: whatever it
+    /// would refuse (a key rotated, a token enabled or given a module on another instance or by
+    /// the command line) is asked of the database before the answer, so only acceptances come
+    /// from memory.
+    fn authenticate(
+        &self,
+        conn: &mut DbConnection,
+        key: &ApiKey,
+        module: Option<Module>,
+    ) -> Result<Found, DbError> {
+        let keys = &self.state.live.keys;
+        if let Some(holder) = keys.get(&key.token_id) {
+            let admission = self.admit(Some(&holder), key, module);
+            if admission.1.is_ok() {
+                return Ok(Found::of(Some(&holder), admission));
+            }
+        }
+        let generation = keys.generation();
+        let holder = Token::for_key(conn, &key.token_id)?.map(Arc::new);
+        if let Some(holder) = &holder {
+            keys.insert(&key.token_id, holder.clone(), generation);
+        }
+        let admission = self.admit(holder.as_deref(), key, module);
+        Ok(Found::of(holder.as_deref(), admission))
+    }
+
+    /// A key let in is counted against its rate limit, if it has one, before anything else:
+    /// the limit's state for the answer's headers, and whether the request may go on.
+    fn limit(
+        &self,
+        key: &ApiKey,
+        limit: Option<RateLimit>,
+        admitted: Result<ApiCaller, ApiError>,
+    ) -> (Option<RateState>, Result<ApiCaller, ApiError>) {
+        let Some(limit) = limit else {
+            return (None, admitted);
+        };
+        let rates = &self.state.live.rates;
+        match rates.check(key.token_id.as_str(), limit.get(), self.now) {
+            Verdict::Allowed(state) => (Some(state), admitted),
+            Verdict::Refused { state, retry_after } => (
+                Some(state),
+                Err(ApiError::too_many_requests(limit.get(), retry_after)),
+            ),
+        }
+    }
+
+    /// Counts the request against the token the key names, answered with `refusal` or not.
+    fn record(
+        &self,
+        key: &ApiKey,
+        authenticated: bool,
+        module: Option<Module>,
+        refusal: Option<&ApiError>,
+    ) {
+        // A request held back by the key's rate limit did not use the endpoint's module.
+        let throttled = refusal.is_some_and(ApiError::is_throttled);
+        let used = KeyUse {
+            at: self.now,
+            client_ip: self.client_ip.clone(),
+            authenticated,
+            refused: refusal.is_some_and(ApiError::is_refusal),
+            module: if throttled { None } else { module },
+        };
+        self.state.live.usage.record(&key.token_id, used);
     }
 }
 

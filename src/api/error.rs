@@ -2,6 +2,7 @@
 
 use crate::db::DbError;
 use crate::domain::form::FieldErrors;
+use crate::services::ServiceError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -139,14 +140,30 @@ impl fmt::Display for ApiError {
     }
 }
 
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::NotFound => Self::not_found(),
+            ServiceError::Modules(e) => Self::invalid_field("permissions", e),
+            ServiceError::Forbidden(why) => Self::forbidden(why),
+            ServiceError::Refused(why) | ServiceError::Conflict(why) => {
+                Self::new(StatusCode::CONFLICT, "REQ_004", why)
+            }
+            ServiceError::AlreadyCreated(id) => Self::new(
+                StatusCode::CONFLICT,
+                "REQ_004",
+                format!("This was created before, as {id}."),
+            ),
+            ServiceError::Storage(error) => error.into(),
+        }
+    }
+}
+
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         match error {
             DbError::NotFound => Self::not_found(),
             DbError::BadQuery(e) => Self::bad_request(e.to_string()),
-            DbError::Modules(e) => Self::invalid_field("permissions", e),
-            DbError::Forbidden(why) => Self::forbidden(why),
-            DbError::Refused(why) => Self::new(StatusCode::CONFLICT, "REQ_004", why),
             DbError::Busy => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SRV_002",

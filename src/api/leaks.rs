@@ -5,12 +5,12 @@ use super::auth::ApiRequest;
 use super::body::ApiBody;
 use super::error::{ApiError, ErrorBody};
 use super::views::{LeakOut, LeaksIn};
-use crate::db::bulk;
+use crate::app::AppState;
 use crate::db::leaks::{self, Sighting};
 use crate::domain::leaks::{LeakResult, MAX_TEXT_BYTES, REASON, unique_keys};
 use crate::domain::module::Module;
 use crate::domain::token::{TokenAction, TokenStatus};
-use crate::startup::AppState;
+use crate::services::tokens::act_on_selection;
 use actix_web::{HttpResponse, post, web};
 
 fn result_of(sighting: &Sighting) -> LeakResult {
@@ -58,7 +58,7 @@ pub async fn report(
             if !live.is_empty() {
                 let by = caller.requester();
                 if let Err(refusals) =
-                    bulk::apply_because(conn, &by, &live, TokenAction::Disable, Some(REASON))?
+                    act_on_selection(conn, &by, &live, TokenAction::Disable, Some(REASON))?
                 {
                     let reasons: Vec<String> = refusals.iter().map(ToString::to_string).collect();
                     return Err(ApiError::forbidden(format!(

@@ -18,7 +18,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use error::ApiError;
 use serde::Serialize;
 
-pub const BASE: &str = "/public/v1";
+use crate::request::API_BASE;
 
 /// The list request in the query string, in the collection's fields `F`, or a 400 saying what
 /// is wrong with it.
@@ -63,7 +63,7 @@ async fn no_such_endpoint() -> Result<HttpResponse, ApiError> {
 /// Mounts the API under `/public/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::scope(BASE)
+        web::scope(API_BASE)
             .wrap_fn(|request, service| {
                 let answer = actix_web::dev::Service::call(service, request);
                 async move {

@@ -8,24 +8,26 @@ use super::views::{
     TokenChangeIn, TokenOut, UsageDay, instant,
 };
 use super::{collection, list_query, paging_query};
-use crate::db::tokens::{Grant, KeyChange, ModuleChange, NewKey, NewToken, Token, TokenEdit};
+use crate::app::AppState;
+use crate::db::tokens::{Grant, Token};
 use crate::db::{self, DbConnection};
 use crate::domain::extension::Extension;
 use crate::domain::fields::TokenField;
 use crate::domain::form::FieldErrors;
 use crate::domain::ids::TokenId;
-use crate::domain::lifecycle::{AllowedNetworks, RENEWAL_GRACE, RateLimit};
+use crate::domain::lifecycle::{AllowedNetworks, RateLimit};
 use crate::domain::module::{Module, ModuleSet};
 use crate::domain::query::parse_instant;
+use crate::domain::text::{Description, ExternalId, TokenName};
 use crate::domain::token::StoredStatus;
 use crate::domain::token_form::{General, GeneralInput};
 use crate::domain::usage::parse_range;
-use crate::startup::AppState;
+use crate::services::tokens::{self as token_service, ModuleChange, NewKey, NewToken, TokenEdit};
 use actix_web::http::StatusCode;
 use actix_web::{
     HttpRequest, HttpResponse, delete as delete_route, get as get_route, post, put, web,
 };
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{Duration, NaiveDate, NaiveDateTime};
 
 /// Every endpoint here belongs to the Integrations module.
 const INTEGRATIONS: Option<Module> = Some(Module::INTEGRATIONS);
@@ -35,7 +37,7 @@ fn token_id(raw: &str) -> Result<TokenId, ApiError> {
 }
 
 /// A token of the caller's account with its grants.
-fn find(
+fn find_with_grants(
     conn: &mut DbConnection,
     caller: &ApiCaller,
     id: &TokenId,
@@ -53,8 +55,16 @@ fn token_out(
     caller: &ApiCaller,
     id: &TokenId,
 ) -> Result<TokenOut, ApiError> {
-    let (token, grants) = find(conn, caller, id)?;
-    Ok(TokenOut::new(&token, &caller.account, &grants, db::now()))
+    let (token, _) = find_with_grants(conn, caller, id)?;
+    view(conn, caller, &token)
+}
+
+/// `token` (as a change left it) as the API shows it, with its grants.
+fn view(conn: &mut DbConnection, caller: &ApiCaller, token: &Token) -> Result<TokenOut, ApiError> {
+    let grants = Token::grants(conn, std::slice::from_ref(&token.id))?
+        .remove(&token.id)
+        .unwrap_or_default();
+    Ok(TokenOut::new(token, &caller.account, &grants, caller.at))
 }
 
 /// The account's tokens, filterable with RQL on id, name, external_id, status, extension.id,
@@ -74,10 +84,10 @@ pub async fn list(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, Api
     let (_, (offset, items, total)) = api
         .run(INTEGRATIONS, move |conn, caller| {
             let query = query?;
-            let found = Token::query(conn, &caller.account.id, &query)?;
+            let found = Token::query(conn, &caller.account.id, &query, caller.at)?;
             let ids: Vec<TokenId> = found.items.iter().map(|t| t.id.clone()).collect();
             let mut grants = Token::grants(conn, &ids)?;
-            let now = db::now();
+            let now = caller.at;
             let items: Vec<TokenOut> = found
                 .items
                 .iter()
@@ -120,7 +130,7 @@ fn modules_of(items: &[PermissionIn]) -> Result<ModuleSet, String> {
 }
 
 /// What a create body asks for, checked field by field with the rules the wizard uses.
-fn new_token_of(body: NewTokenIn) -> Result<NewTokenRequest, FieldErrors> {
+fn new_token_of(body: NewTokenIn, now: NaiveDateTime) -> Result<NewTokenRequest, FieldErrors> {
     let mut errors = FieldErrors::default();
     let general = GeneralInput {
         name: body.name.clone(),
@@ -133,7 +143,7 @@ fn new_token_of(body: NewTokenIn) -> Result<NewTokenRequest, FieldErrors> {
     let extension = extension_of(&body)
         .map_err(|e| errors.add("extension", e))
         .ok();
-    let expires_at = expiry_of(body.expiration_date.as_deref(), db::now())
+    let expires_at = expiry_of(body.expiration_date.as_deref(), now)
         .map_err(|e| errors.add("expiration_date", e))
         .ok()
         .flatten();
@@ -230,10 +240,14 @@ pub async fn create(
     body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
     let master_key = state.master_key.clone();
+    // Checked before the database is asked; said once the key is known to be good.
+    let request = body
+        .parse_strict()
+        .and_then(|body| Ok(new_token_of(body, state.clock.now())?));
     let (_, created) = api
         .run(INTEGRATIONS, move |conn, caller| {
-            let request = new_token_of(body.parse_strict()?)?;
-            let (token, key) = NewToken {
+            let request = request?;
+            let new = NewToken {
                 general: &request.general,
                 extension: request.extension,
                 modules: &request.modules,
@@ -242,10 +256,10 @@ pub async fn create(
                 allowed_networks: &request.allowed_networks,
                 rate_limit: request.rate_limit,
                 creation_key: None,
-            }
-            .insert(conn, &master_key, &caller.requester())?;
+            };
+            let (token, key) = token_service::create(conn, &caller.requester(), &master_key, &new)?;
             Ok(CreatedToken {
-                token_fields: token_out(conn, caller, &token.id)?,
+                token_fields: view(conn, caller, &token)?,
                 token: key.expose(),
             })
         })
@@ -285,44 +299,86 @@ pub async fn update(
     body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
     let id = token_id(&id);
+    let change = body
+        .parse_strict()
+        .and_then(|change| Ok(token_change_of(change)?));
     let (_, token) = api
         .run(INTEGRATIONS, move |conn, caller| {
-            let change: TokenChangeIn = body.parse_strict()?;
-            let id = id?;
-            let current = Token::find(conn, &caller.account.id, &id)?;
-            let input = GeneralInput {
-                name: change.name.unwrap_or(current.name),
-                external_id: change.external_id.unwrap_or(current.external_id),
-                description: change.description.unwrap_or(current.description),
-            };
-            let mut errors = FieldErrors::default();
-            let general = input.parse().map_err(|e| errors.merge(e)).ok();
-            let networks = networks_of(change.allowed_networks.as_deref())
-                .map_err(|e| errors.add("allowed_networks", e))
-                .ok()
-                .flatten();
-            let rate_limit = change
-                .rate_limit
-                .as_ref()
-                .map(rate_limit_of)
-                .transpose()
-                .map_err(|e| errors.add("rate_limit", e))
-                .ok()
-                .flatten();
-            let Some(general) = general.filter(|_| errors.is_empty()) else {
-                return Err(errors.into());
-            };
+            let change = change?;
             let edit = TokenEdit {
-                general: Some(&general),
-                allowed_networks: networks.as_ref(),
-                rate_limit,
+                name: change.name.as_ref(),
+                external_id: change.external_id.as_ref(),
+                description: change.description.as_ref(),
+                allowed_networks: change.allowed_networks.as_ref(),
+                rate_limit: change.rate_limit,
                 ..TokenEdit::default()
             };
-            Token::update(conn, &caller.requester(), &id, &edit)?;
-            token_out(conn, caller, &id)
+            let token = token_service::update(conn, &caller.requester(), &id?, &edit)?;
+            view(conn, caller, &token)
         })
         .await?;
     Ok(HttpResponse::Ok().json(token))
+}
+
+/// What a PUT body asks to change, checked field by field; what it leaves out stays.
+struct TokenChange {
+    name: Option<TokenName>,
+    external_id: Option<ExternalId>,
+    description: Option<Description>,
+    allowed_networks: Option<AllowedNetworks>,
+    rate_limit: Option<Option<RateLimit>>,
+}
+
+fn token_change_of(body: TokenChangeIn) -> Result<TokenChange, FieldErrors> {
+    fn checked<T, E: std::fmt::Display>(
+        errors: &mut FieldErrors,
+        field: &'static str,
+        parsed: Result<Option<T>, E>,
+    ) -> Option<T> {
+        parsed
+            .map_err(|e| errors.add(field, e.to_string()))
+            .ok()
+            .flatten()
+    }
+    let mut errors = FieldErrors::default();
+    let change = TokenChange {
+        name: checked(
+            &mut errors,
+            "name",
+            body.name.as_deref().map(TokenName::parse).transpose(),
+        ),
+        external_id: checked(
+            &mut errors,
+            "external_id",
+            body.external_id
+                .as_deref()
+                .map(ExternalId::parse)
+                .transpose(),
+        ),
+        description: checked(
+            &mut errors,
+            "description",
+            body.description
+                .as_deref()
+                .map(Description::parse)
+                .transpose(),
+        ),
+        allowed_networks: checked(
+            &mut errors,
+            "allowed_networks",
+            networks_of(body.allowed_networks.as_deref()),
+        ),
+        rate_limit: checked(
+            &mut errors,
+            "rate_limit",
+            body.rate_limit.as_ref().map(rate_limit_of).transpose(),
+        ),
+    };
+    if errors.is_empty() {
+        Ok(change)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Deletes the token: its key stops working at once.
@@ -336,7 +392,7 @@ pub async fn update(
 pub async fn delete(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = token_id(&id);
     api.run(INTEGRATIONS, move |conn, caller| {
-        Ok(Token::delete(conn, &caller.requester(), &id?)?)
+        Ok(token_service::delete(conn, &caller.requester(), &id?)?)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -350,9 +406,8 @@ async fn set_status(
     let id = token_id(id);
     let (_, token) = api
         .run(INTEGRATIONS, move |conn, caller| {
-            let id = id?;
-            Token::set_status(conn, &caller.requester(), &id, status)?;
-            token_out(conn, caller, &id)
+            let token = token_service::set_status(conn, &caller.requester(), &id?, status, None)?;
+            view(conn, caller, &token)
         })
         .await?;
     Ok(HttpResponse::Ok().json(token))
@@ -402,7 +457,7 @@ pub async fn permissions(
                     "Permissions are listed whole; use limit and offset only.",
                 ));
             }
-            let (_, grants) = find(conn, caller, &id?)?;
+            let (_, grants) = find_with_grants(conn, caller, &id?)?;
             let items: Vec<Permission> = grants
                 .iter()
                 .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
@@ -423,18 +478,21 @@ async fn change_permissions(
     adding: bool,
 ) -> Result<Vec<Permission>, ApiError> {
     let id = token_id(id);
+    let changed = body.parse::<PermissionsIn>().and_then(|body| {
+        let changed =
+            modules_of(&body.into_vec()).map_err(|e| ApiError::invalid_field("permissions", e))?;
+        if changed.is_empty() {
+            return Err(ApiError::invalid_field(
+                "permissions",
+                "list at least one {\"object\": {\"id\": \"MD-…\"}}",
+            ));
+        }
+        Ok(changed)
+    });
     let (_, held) = api
         .run(INTEGRATIONS, move |conn, caller| {
-            let body = body.parse::<PermissionsIn>()?.into_vec();
+            let changed = changed?;
             let id = id?;
-            let changed =
-                modules_of(&body).map_err(|e| ApiError::invalid_field("permissions", e))?;
-            if changed.is_empty() {
-                return Err(ApiError::invalid_field(
-                    "permissions",
-                    "list at least one {\"object\": {\"id\": \"MD-…\"}}",
-                ));
-            }
             let change = if adding {
                 ModuleChange::Grant(&changed)
             } else {
@@ -444,8 +502,10 @@ async fn change_permissions(
                 modules: Some(change),
                 ..TokenEdit::default()
             };
-            Token::update(conn, &caller.requester(), &id, &edit)?;
-            let (_, grants) = find(conn, caller, &id)?;
+            token_service::update(conn, &caller.requester(), &id, &edit)?;
+            let grants = Token::grants(conn, std::slice::from_ref(&id))?
+                .remove(&id)
+                .unwrap_or_default();
             Ok(grants.iter().map(Permission::from).collect())
         })
         .await?;
@@ -508,7 +568,7 @@ pub async fn usage(
     let (_, days) = api
         .run(INTEGRATIONS, move |conn, caller| {
             let (from, to) = range?;
-            let (token, _) = find(conn, caller, &id?)?;
+            let token = Token::find(conn, &caller.account.id, &id?)?;
             Ok(db::usage::days(conn, &token.id, from, to)?)
         })
         .await?;
@@ -547,38 +607,30 @@ async fn new_key(
     state: web::Data<AppState>,
     id: &str,
     body: ApiBody,
-    kind: KeyChange,
+    how: NewKey,
 ) -> Result<HttpResponse, ApiError> {
     let id = token_id(id);
     let master_key = state.master_key.clone();
     let now = state.clock.now();
+    let expires_at = if body.is_empty() {
+        Ok(NewKeyIn::default())
+    } else {
+        body.parse_strict::<NewKeyIn>()
+    }
+    .and_then(|body| {
+        body.expiration_date
+            .map(|value| expiry_of(value.as_deref(), now))
+            .transpose()
+            .map_err(|e| ApiError::invalid_field("expiration_date", e))
+    });
     let (_, renewed) = api
         .run(INTEGRATIONS, move |conn, caller| {
-            let body: NewKeyIn = if body.is_empty() {
-                NewKeyIn::default()
-            } else {
-                body.parse_strict()?
-            };
-            let id = id?;
-            let expires_at = body
-                .expiration_date
-                .map(|value| expiry_of(value.as_deref(), now))
-                .transpose()
-                .map_err(|e| ApiError::invalid_field("expiration_date", e))?;
-            let current = Token::find(conn, &caller.account.id, &id)?;
-            let previous_until = match kind {
-                KeyChange::Rotated => None,
-                KeyChange::Renewed => Some(current.expires_at.unwrap_or(now + RENEWAL_GRACE)),
-            };
-            let new_key = NewKey {
-                kind,
-                previous_until,
-                expires_at,
-            };
+            let (expires_at, id) = (expires_at?, id?);
+            let by = caller.requester();
             let (token, key) =
-                Token::replace_key(conn, &caller.requester(), &id, &master_key, new_key)?;
+                token_service::replace_key(conn, &by, &id, &master_key, how, expires_at)?;
             Ok(RenewedToken {
-                token_fields: token_out(conn, caller, &id)?,
+                token_fields: view(conn, caller, &token)?,
                 token: key.expose(),
                 renewed_expiration_date: token.previous_key_until.map(instant),
             })
@@ -601,7 +653,16 @@ pub async fn rotate(
     id: web::Path<String>,
     body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
-    new_key(api, state, &id, body, KeyChange::Rotated).await
+    new_key(
+        api,
+        state,
+        &id,
+        body,
+        NewKey::Rotated {
+            grace: Duration::zero(),
+        },
+    )
+    .await
 }
 
 /// A new key; the old one keeps working until its former expiry, or for 24 hours where it had
@@ -619,5 +680,5 @@ pub async fn renew(
     id: web::Path<String>,
     body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
-    new_key(api, state, &id, body, KeyChange::Renewed).await
+    new_key(api, state, &id, body, NewKey::Renewed).await
 }

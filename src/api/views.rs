@@ -3,8 +3,9 @@
 use crate::db::accounts::Account;
 use crate::db::agreements::Agreement;
 use crate::db::tokens::{Grant, Stamp, Token};
+use crate::domain::access::Actor;
+use crate::domain::lifecycle::RateLimit;
 use crate::domain::module::Module;
-use crate::domain::token::Actor;
 use crate::domain::usage::DayCount;
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
@@ -144,7 +145,7 @@ impl TokenOut {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
-            rate_limit: token.rate_limit,
+            rate_limit: token.rate_limit.map(RateLimit::get),
         }
     }
 }

@@ -1,7 +1,8 @@
 use super::schema::accounts;
-use super::{DbConnection, DbError, now};
+use super::{DbConnection, DbError};
 use crate::domain::ids::AccountId;
 use crate::domain::text::AccountName;
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -49,8 +50,12 @@ impl Account {
         Ok(count > 0)
     }
 
-    /// Creates an account with a fresh id, retrying on the rare id collision.
-    pub fn insert(conn: &mut DbConnection, name: &AccountName) -> Result<Account, DbError> {
+    /// Creates an account with a fresh id at `at`, retrying on the rare id collision.
+    pub fn insert(
+        conn: &mut DbConnection,
+        name: &AccountName,
+        at: NaiveDateTime,
+    ) -> Result<Account, DbError> {
         for _ in 0..5 {
             let id = AccountId::generate();
             // A nested transaction (a savepoint) keeps an outer transaction usable after a conflict.
@@ -59,7 +64,7 @@ impl Account {
                     .values((
                         accounts::id.eq(id.as_str()),
                         accounts::name.eq(name.as_str()),
-                        accounts::created_at.eq(now()),
+                        accounts::created_at.eq(at),
                     ))
                     .execute(conn)
             });
@@ -80,10 +85,14 @@ impl Account {
     }
 
     /// The named account, created when it does not exist yet.
-    pub fn find_or_insert(conn: &mut DbConnection, name: &AccountName) -> Result<Account, DbError> {
+    pub fn find_or_insert(
+        conn: &mut DbConnection,
+        name: &AccountName,
+        at: NaiveDateTime,
+    ) -> Result<Account, DbError> {
         match Self::find_by_name(conn, name.as_str())? {
             Some(account) => Ok(account),
-            None => Self::insert(conn, name),
+            None => Self::insert(conn, name, at),
         }
     }
 }

@@ -5,11 +5,11 @@ use super::query::{
 };
 use super::schema::agreements;
 use super::tokens::Stamp;
-use super::{DbConnection, DbError, lower, now};
+use super::{DbConnection, DbError, lower};
+use crate::domain::access::Actor;
 use crate::domain::fields::AgreementField;
 use crate::domain::ids::{AccountId, AgreementId};
 use crate::domain::query::{CompareOp, Direction, Field, Fold, Query, QueryError, Value};
-use crate::domain::token::Actor;
 use chrono::NaiveDateTime;
 use diesel::expression::BoxableExpression;
 use diesel::prelude::*;
@@ -242,9 +242,13 @@ pub struct NewAgreement<'a> {
 }
 
 impl NewAgreement<'_> {
-    pub fn insert(&self, conn: &mut DbConnection, actor: &Actor) -> Result<AgreementId, DbError> {
+    pub fn insert(
+        &self,
+        conn: &mut DbConnection,
+        actor: &Actor,
+        at: NaiveDateTime,
+    ) -> Result<AgreementId, DbError> {
         let id = AgreementId::generate();
-        let at = now();
         diesel::insert_into(agreements::table)
             .values((
                 agreements::id.eq(id.as_str()),

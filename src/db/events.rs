@@ -3,13 +3,34 @@
 
 use super::query::InSubquery;
 use super::schema::events;
-use super::{DbConnection, DbError, now};
+use super::{DbConnection, DbError};
+use crate::domain::access::{Actor, Requester};
 use crate::domain::activity::ActivityQuery;
 use crate::domain::event::EventKind;
 use crate::domain::ids::{AccountId, TokenId, UserId};
-use crate::domain::token::{Actor, Requester};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+
+/// An event's row as written.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = events)]
+struct NewEventRow<'a> {
+    account_id: &'a str,
+    kind: &'a str,
+    actor_id: &'a str,
+    actor_name: &'a str,
+    token_id: Option<&'a str>,
+    user_id: Option<&'a str>,
+    detail: Option<&'a str>,
+    client_ip: Option<&'a str>,
+    occurred_at: NaiveDateTime,
+}
+
+/// A kind this version cannot read: an error naming the event, never an event left out.
+fn kind_of(id: i64, kind: &str) -> Result<EventKind, DbError> {
+    EventKind::parse(kind)
+        .ok_or_else(|| DbError::Corrupt(format!("event {id}: kind {kind:?} cannot be read")))
+}
 
 /// One entry of a token's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +40,16 @@ pub struct TokenEvent {
     pub actor_name: String,
     pub client_ip: Option<String>,
     pub occurred_at: NaiveDateTime,
+}
+
+#[derive(Queryable)]
+struct TokenEventRow {
+    id: i64,
+    kind: String,
+    actor_id: String,
+    actor_name: String,
+    client_ip: Option<String>,
+    occurred_at: NaiveDateTime,
 }
 
 /// An event about something other than a token: a user, a sign-in.
@@ -36,53 +67,53 @@ pub struct NewEvent<'a> {
 
 impl NewEvent<'_> {
     pub fn record(&self, conn: &mut DbConnection) -> Result<(), DbError> {
-        diesel::insert_into(events::table)
-            .values((
-                events::account_id.eq(self.account_id.as_str()),
-                events::kind.eq(self.kind.as_str()),
-                events::actor_id.eq(&self.actor.id),
-                events::actor_name.eq(&self.actor.name),
-                events::user_id.eq(self.user_id.map(UserId::as_str)),
-                events::detail.eq(self.detail),
-                events::client_ip.eq(self.client_ip),
-                events::occurred_at.eq(self.at),
-            ))
-            .execute(conn)?;
-        Ok(())
+        insert(
+            conn,
+            &NewEventRow {
+                account_id: self.account_id.as_str(),
+                kind: self.kind.as_str(),
+                actor_id: &self.actor.id,
+                actor_name: &self.actor.name,
+                token_id: None,
+                user_id: self.user_id.map(UserId::as_str),
+                detail: self.detail,
+                client_ip: self.client_ip,
+                occurred_at: self.at,
+            },
+        )
     }
 }
 
-/// Adds what `by` did to the token to the account's events.
-pub fn record_for_token(
-    conn: &mut DbConnection,
-    token_id: &TokenId,
-    kind: EventKind,
-    by: &Requester,
-) -> Result<(), DbError> {
-    record_for_token_because(conn, token_id, kind, by, None)
+fn insert(conn: &mut DbConnection, row: &NewEventRow<'_>) -> Result<(), DbError> {
+    diesel::insert_into(events::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
 }
 
-/// `record_for_token` with why it was done, shown beside the event ("reported as leaked").
-pub fn record_for_token_because(
+/// Adds what `by` did to the token (and why, when said: "reported as leaked") to the account's
+/// events, at the time of the request.
+pub fn record_for_token(
     conn: &mut DbConnection,
     token_id: &TokenId,
     kind: EventKind,
     by: &Requester,
     reason: Option<&str>,
 ) -> Result<(), DbError> {
-    diesel::insert_into(events::table)
-        .values((
-            events::account_id.eq(by.account_id.as_str()),
-            events::kind.eq(kind.as_str()),
-            events::actor_id.eq(&by.actor.id),
-            events::actor_name.eq(&by.actor.name),
-            events::token_id.eq(Some(token_id.as_str())),
-            events::detail.eq(reason),
-            events::client_ip.eq(by.client_ip.as_deref()),
-            events::occurred_at.eq(now()),
-        ))
-        .execute(conn)?;
-    Ok(())
+    insert(
+        conn,
+        &NewEventRow {
+            account_id: by.account_id.as_str(),
+            kind: kind.as_str(),
+            actor_id: &by.actor.id,
+            actor_name: &by.actor.name,
+            token_id: Some(token_id.as_str()),
+            user_id: None,
+            detail: reason,
+            client_ip: by.client_ip.as_deref(),
+            occurred_at: by.at,
+        },
+    )
 }
 
 /// The most recent events of a token, newest first.
@@ -91,30 +122,30 @@ pub fn recent(
     token_id: &TokenId,
     limit: i64,
 ) -> Result<Vec<TokenEvent>, DbError> {
-    let rows = events::table
+    events::table
         .filter(events::token_id.eq(token_id.as_str()))
         .order((events::occurred_at.desc(), events::id.desc()))
         .limit(limit)
         .select((
+            events::id,
             events::kind,
             events::actor_id,
             events::actor_name,
             events::client_ip,
             events::occurred_at,
         ))
-        .load::<(String, String, String, Option<String>, NaiveDateTime)>(conn)?;
-    Ok(rows
+        .load::<TokenEventRow>(conn)?
         .into_iter()
-        .filter_map(|(kind, actor_id, actor_name, client_ip, occurred_at)| {
-            Some(TokenEvent {
-                kind: EventKind::parse(&kind)?,
-                actor_id,
-                actor_name,
-                client_ip,
-                occurred_at,
+        .map(|row| {
+            Ok(TokenEvent {
+                kind: kind_of(row.id, &row.kind)?,
+                actor_id: row.actor_id,
+                actor_name: row.actor_name,
+                client_ip: row.client_ip,
+                occurred_at: row.occurred_at,
             })
         })
-        .collect())
+        .collect()
 }
 
 /// An event as the activity log shows it: who, what, about which token or user, from where.
@@ -133,19 +164,21 @@ pub struct ActivityEvent {
     pub occurred_at: NaiveDateTime,
 }
 
-type ActivityRow = (
-    i64,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    NaiveDateTime,
-);
+/// An event's row with the names of the token and the user it is about.
+#[derive(Queryable)]
+struct ActivityRow {
+    id: i64,
+    kind: String,
+    actor_id: String,
+    actor_name: String,
+    token_id: Option<String>,
+    token_name: Option<String>,
+    user_id: Option<String>,
+    user_name: Option<String>,
+    detail: Option<String>,
+    client_ip: Option<String>,
+    occurred_at: NaiveDateTime,
+}
 
 /// The account's events that `query` selects, newest first: `limit` of them from `offset`, or
 /// (for reading them all in batches) those older than `before`, an (instant, id) pair.
@@ -211,36 +244,21 @@ pub fn activity(
             events::occurred_at,
         ))
         .load::<ActivityRow>(conn)?;
-    Ok(rows
-        .into_iter()
-        .filter_map(
-            |(
-                id,
-                kind,
-                actor_id,
-                actor_name,
-                token_id,
-                token_name,
-                user_id,
-                user_name,
-                detail,
-                client_ip,
-                occurred_at,
-            )| {
-                Some(ActivityEvent {
-                    id,
-                    kind: EventKind::parse(&kind)?,
-                    actor_id,
-                    actor_name,
-                    token_id,
-                    token_name,
-                    user_id,
-                    user_name,
-                    detail,
-                    client_ip,
-                    occurred_at,
-                })
-            },
-        )
-        .collect())
+    rows.into_iter()
+        .map(|row| {
+            Ok(ActivityEvent {
+                kind: kind_of(row.id, &row.kind)?,
+                id: row.id,
+                actor_id: row.actor_id,
+                actor_name: row.actor_name,
+                token_id: row.token_id,
+                token_name: row.token_name,
+                user_id: row.user_id,
+                user_name: row.user_name,
+                detail: row.detail,
+                client_ip: row.client_ip,
+                occurred_at: row.occurred_at,
+            })
+        })
+        .collect()
 }

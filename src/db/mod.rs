@@ -1,21 +1,23 @@
-//! Storage: one module per table, each with the queries that belong to it. No HTTP here.
+//! Storage, and nothing else: the schema, the pool (one connection type over SQLite and
+//! PostgreSQL), and one module per table (or group of tables) with the statements that read and
+//! write it, stamped with the times their callers give. No HTTP, no rules of who may do what
+//! (`services`), nothing kept in memory (`live`, which the pool tells of the commits it cares
+//! about through its hooks), no thread.
 
 pub mod accounts;
 pub mod agreements;
-pub mod bulk;
-pub mod counts;
 pub mod events;
-pub mod keys;
+pub mod key_changes;
 pub mod leaks;
 pub mod module_usage;
 pub mod pool;
 pub mod query;
-pub mod rates;
+pub mod rate_counts;
 pub mod schema;
-pub mod seed;
 pub mod sessions;
 pub mod sign_in_attempts;
 pub mod token_filters;
+pub mod token_versions;
 pub mod tokens;
 pub mod usage;
 pub mod users;
@@ -25,14 +27,12 @@ pub use pool::{
     under_startup_lock,
 };
 
-use chrono::{NaiveDateTime, Timelike, Utc};
-
-/// The current UTC time at the precision both backends keep (microseconds), so a value read
-/// back equals the one written.
-pub fn now() -> NaiveDateTime {
-    let now = Utc::now().naive_utc();
-    now.with_nanosecond(now.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(now)
+/// An UPDATE of one row by its key: `NotFound` when it changed none.
+fn found(changed: usize) -> Result<(), DbError> {
+    match changed {
+        0 => Err(DbError::NotFound),
+        _ => Ok(()),
+    }
 }
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);

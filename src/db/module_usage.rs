@@ -1,16 +1,14 @@
 //! How tokens use each module: requests per token, module and UTC day with the day's last use
 //! (written with the rest of the usage by `db::usage`, kept 400 days), read back for the
-//! Permissions tab, the least-privilege advice and the review's "Unused grants"; and taking that
-//! advice.
+//! Permissions tab, the least-privilege advice and the review's "Unused grants".
 
-use super::pool::{on_backend, write_transaction};
-use super::schema::{token_module_usage, tokens};
-use super::tokens::{ModuleChange, Token, TokenEdit, within_reach};
+use super::pool::on_backend;
+use super::schema::token_module_usage;
+use super::tokens::stored_module;
 use super::{DbConnection, DbError};
 use crate::domain::ids::TokenId;
-use crate::domain::least_privilege::{Advice, LastUses};
-use crate::domain::module::{Module, ModuleSet};
-use crate::domain::token::Requester;
+use crate::domain::least_privilege::LastUses;
+use crate::domain::module::Module;
 use crate::domain::usage::CHART_DAYS;
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use diesel::dsl::{case_when, max};
@@ -89,10 +87,10 @@ pub fn last_uses(
     let mut uses: HashMap<TokenId, LastUses> =
         ids.iter().map(|id| (id.clone(), LastUses::new())).collect();
     for (token_id, module_id, at) in rows {
-        if let (Ok(module), Some(at)) = (Module::find(&module_id), at) {
+        if let Some(at) = at {
             uses.entry(TokenId::from_trusted(token_id))
                 .or_default()
-                .insert(module, at);
+                .insert(stored_module(&module_id)?, at);
         }
     }
     Ok(uses)
@@ -122,80 +120,12 @@ pub fn of_token(
         .load(conn)?;
     let mut last_month = HashMap::new();
     for (module_id, requests) in rows {
-        if let Ok(module) = Module::find(&module_id) {
-            *last_month.entry(module).or_default() += u64::try_from(requests).unwrap_or(0);
-        }
+        *last_month.entry(stored_module(&module_id)?).or_default() +=
+            u64::try_from(requests).unwrap_or(0);
     }
     Ok(ModuleUsage {
         last_uses,
         last_month,
-    })
-}
-
-/// What a person confirmed of the advice: the modules the token keeps, and those it loses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Narrowing {
-    pub keep: ModuleSet,
-    pub remove: ModuleSet,
-}
-
-impl Narrowing {
-    /// What taking `advice` does to a token holding `held`, when there is advice.
-    pub fn of(advice: &Advice, held: &ModuleSet) -> Option<Self> {
-        let keep = advice.narrowed(held)?;
-        Some(Self {
-            remove: held.without(&keep),
-            keep,
-        })
-    }
-}
-
-/// Takes the least-privilege advice for the token `id` as it stands at `now`, provided it still
-/// is what the person confirmed (`expected`): the token then holds only the modules kept,
-/// changed as every edit of permissions is (the extension's rule, one `token.permissions_changed`
-/// event). Otherwise nothing changes, and the error says why.
-pub fn narrow(
-    conn: &mut DbConnection,
-    by: &Requester,
-    id: &TokenId,
-    expected: &Narrowing,
-    now: NaiveDateTime,
-) -> Result<Token, DbError> {
-    write_transaction(conn, |conn| {
-        // Held until the change is written, so that no other change of its permissions comes
-        // between the advice and the change (SQLite's write lock already does).
-        if let DbConnection::Postgres(pg) = conn {
-            tokens::table
-                .filter(tokens::id.eq(id.as_str()))
-                .filter(tokens::account_id.eq(by.account_id.as_str()))
-                .select(tokens::id)
-                .for_update()
-                .first::<String>(pg)?;
-        }
-        let held = within_reach(conn, by, id)?;
-        let token = Token::find(conn, &by.account_id, id)?;
-        let uses = last_uses(conn, std::slice::from_ref(id))?
-            .remove(id)
-            .unwrap_or_default();
-        let advice = Advice::of(token.created.at, &held, &uses, now);
-        let Some(narrowing) = Narrowing::of(&advice, &held) else {
-            return Err(DbError::Refused(format!(
-                "“{}” holds no module it has not used: nothing was changed.",
-                token.name
-            )));
-        };
-        if narrowing != *expected {
-            return Err(DbError::Refused(format!(
-                "The permissions or the use of “{}” changed since the advice was shown: nothing \
-                 was changed. Look at the advice again.",
-                token.name
-            )));
-        }
-        let edit = TokenEdit {
-            modules: Some(ModuleChange::Set(&narrowing.keep)),
-            ..TokenEdit::default()
-        };
-        Token::update(conn, by, id, &edit)
     })
 }
 

@@ -1,8 +1,6 @@
 //! One connection type over SQLite and PostgreSQL, its pool, migrations, and the one way async
 //! code reaches the database (`run`).
 
-use super::counts::CountCache;
-use super::keys::KeyCache;
 use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
@@ -35,12 +33,11 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-/// The pooled connections, and the cache of API keys their writes keep in step (`db::keys`).
+/// The pooled connections, and who is told of what they do (`Hooks`).
 #[derive(Clone)]
 pub struct DbPool {
     pool: r2d2::Pool<ConnectionManager>,
-    keys: Arc<KeyCache>,
-    counts: Arc<CountCache>,
+    hooks: Arc<Hooks>,
 }
 
 impl std::ops::Deref for DbPool {
@@ -52,15 +49,52 @@ impl std::ops::Deref for DbPool {
 }
 
 impl DbPool {
-    /// What API keys need checked, forgotten as the pool's connections change it.
-    pub fn keys(&self) -> &Arc<KeyCache> {
-        &self.keys
+    /// `hook` is told, after each commit of a transaction on this pool's connections, which
+    /// tokens it changed in a way their API keys depend on (see `token_changed`).
+    pub fn on_tokens_changed(&self, hook: impl Fn(&[String]) + Send + Sync + 'static) {
+        write_lock(&self.hooks.tokens_changed).push(Box::new(hook));
     }
 
-    /// The totals of tokens counted while the account's tokens stay as they were.
-    pub fn counts(&self) -> &Arc<CountCache> {
-        &self.counts
+    /// `hook` is told the SQL of every statement this pool's connections start: for a test to
+    /// count what a request asks of the database.
+    pub fn on_statement(&self, hook: impl Fn(&str) + Send + Sync + 'static) {
+        *write_lock(&self.hooks.statement) = Some(Box::new(hook));
+        self.hooks
+            .watching_statements
+            .store(true, Ordering::Release);
     }
+}
+
+type TokensChanged = Box<dyn Fn(&[String]) + Send + Sync>;
+type StatementStarted = Box<dyn Fn(&str) + Send + Sync>;
+
+/// Who is told of what a pool's connections do. Storage knows nothing of what they keep: the
+/// hooks are registered by whoever keeps something (the key cache, a test).
+#[derive(Default)]
+pub struct Hooks {
+    tokens_changed: std::sync::RwLock<Vec<TokensChanged>>,
+    statement: std::sync::RwLock<Option<StatementStarted>>,
+    /// Whether `statement` is set: checked on every statement without taking the lock.
+    watching_statements: std::sync::atomic::AtomicBool,
+}
+
+impl Hooks {
+    fn committed(&self, tokens: &[String]) {
+        for hook in read_lock(&self.tokens_changed).iter() {
+            hook(tokens);
+        }
+    }
+}
+
+/// A poisoned lock (a hook panicked) still holds a valid list.
+fn read_lock<T>(lock: &std::sync::RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write_lock<T>(lock: &std::sync::RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
@@ -142,35 +176,51 @@ impl Health {
 /// it, and every other connection is checked once before its next use: the pool does not pay a
 /// query on every checkout, and after an outage the first requests still succeed.
 ///
-/// On both, it holds the tokens the transaction under way changed, to be forgotten by the
-/// pool's key cache when it commits (`keys::changed`).
-pub(crate) struct Link {
+/// On both, it holds the tokens the transaction under way changed, for the pool's hooks to be
+/// told when it commits (`token_changed`).
+struct Link {
     watches_losses: bool,
     lost: bool,
     /// `Health::losses` when this connection last worked.
     checked_at: u64,
     health: Arc<Health>,
-    keys: Arc<KeyCache>,
-    pub(crate) changed: Vec<String>,
-}
-
-impl Link {
-    pub(crate) fn keys(&self) -> &KeyCache {
-        &self.keys
-    }
+    hooks: Arc<Hooks>,
+    changed: Vec<String>,
 }
 
 impl Instrumentation for Link {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        if let InstrumentationEvent::FinishQuery {
-            error: Some(error), ..
-        } = event
-            && self.watches_losses
-            && is_connection_lost(error)
-        {
-            self.lost = true;
-            self.health.losses.fetch_add(1, Ordering::AcqRel);
+        match event {
+            InstrumentationEvent::StartQuery { query, .. }
+                if self.hooks.watching_statements.load(Ordering::Acquire) =>
+            {
+                if let Some(hook) = read_lock(&self.hooks.statement).as_ref() {
+                    hook(&query.to_string());
+                }
+            }
+            InstrumentationEvent::FinishQuery {
+                error: Some(error), ..
+            } if self.watches_losses && is_connection_lost(error) => {
+                self.lost = true;
+                self.health.losses.fetch_add(1, Ordering::AcqRel);
+            }
+            _ => {}
         }
+    }
+}
+
+/// Token `id` changed in a way its API key depends on (status, secret, expiry, modules,
+/// networks, rate limit). Inside a transaction (as every token write is) the pool's hooks are
+/// told when it commits, so that nothing reads the token again as it was; outside one, at once.
+pub fn token_changed(conn: &mut DbConnection, id: &crate::domain::ids::TokenId) {
+    let open = in_transaction(conn);
+    let Some(link) = link_of(conn) else {
+        return;
+    };
+    if open {
+        link.changed.push(id.as_str().to_owned());
+    } else {
+        link.hooks.committed(&[id.as_str().to_owned()]);
     }
 }
 
@@ -210,7 +260,7 @@ fn watch_of(conn: &mut DbConnection) -> Option<&mut Link> {
 }
 
 /// The link of any connection this module opened.
-pub(crate) fn link_of(conn: &mut DbConnection) -> Option<&mut Link> {
+fn link_of(conn: &mut DbConnection) -> Option<&mut Link> {
     match conn {
         DbConnection::Postgres(pg) => pg.instrumentation().downcast_mut::<Link>(),
         DbConnection::Sqlite(sqlite) => sqlite.instrumentation().downcast_mut::<Link>(),
@@ -218,7 +268,7 @@ pub(crate) fn link_of(conn: &mut DbConnection) -> Option<&mut Link> {
 }
 
 /// Whether a transaction is open on the connection.
-pub(crate) fn in_transaction(conn: &mut DbConnection) -> bool {
+fn in_transaction(conn: &mut DbConnection) -> bool {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     let status = match conn {
         DbConnection::Postgres(pg) => AnsiTransactionManager::transaction_manager_status_mut(pg),
@@ -237,7 +287,7 @@ pub struct ConnectionManager {
     url: DatabaseUrl,
     timeout: Duration,
     health: Arc<Health>,
-    keys: Arc<KeyCache>,
+    hooks: Arc<Hooks>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -256,7 +306,7 @@ impl ConnectionManager {
             url,
             timeout,
             health: Arc::default(),
-            keys: Arc::default(),
+            hooks: Arc::default(),
         }
     }
 
@@ -270,12 +320,12 @@ impl ConnectionManager {
             lost: false,
             checked_at: self.health.losses(),
             health: self.health.clone(),
-            keys: self.keys.clone(),
+            hooks: self.hooks.clone(),
             changed: Vec::new(),
         }
     }
 
-    pub(crate) fn open(&self) -> Result<DbConnection, ConnectError> {
+    pub fn open(&self) -> Result<DbConnection, ConnectError> {
         match &self.url {
             DatabaseUrl::Postgres(url) => {
                 // An unreachable server must be reported in seconds, not after the TCP timeout.
@@ -383,7 +433,7 @@ pub fn connect(url: &DatabaseUrl, timeout: Duration) -> Result<DbPool, PoolSetup
         DatabaseUrl::Postgres(_) => 10,
     };
     let manager = ConnectionManager::new(url.clone(), timeout);
-    let keys = manager.keys.clone();
+    let hooks = manager.hooks.clone();
     let pool = r2d2::Pool::builder()
         .max_size(size)
         // Connections are opened on demand, never in the background: none is half-open (in
@@ -395,20 +445,19 @@ pub fn connect(url: &DatabaseUrl, timeout: Duration) -> Result<DbPool, PoolSetup
         .connection_timeout(timeout)
         .build(manager)
         .map_err(|e| PoolSetupError::Pool(url.redacted(), e))?;
-    Ok(DbPool {
-        pool,
-        keys,
-        counts: Arc::default(),
-    })
+    Ok(DbPool { pool, hooks })
 }
 
 /// Any number of instances may start at once on one database: each migrates and seeds while
 /// holding this lock (a PostgreSQL advisory lock; SQLite's write lock), one after the other, so
 /// none trips over another's half-made tables and exactly one seeds.
-pub fn under_startup_lock<T>(
+pub fn under_startup_lock<T, E>(
     conn: &mut DbConnection,
-    work: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
-) -> Result<T, DbError> {
+    work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<DbError> + From<diesel::result::Error>,
+{
     /// Any number that is this program's own: "SU-160-984-311".
     const LOCK: i64 = 160_984_311;
     const WAIT: Duration = Duration::from_secs(120);
@@ -418,7 +467,9 @@ pub fn under_startup_lock<T>(
     // Waited for in steps, so that no single statement runs into the statement timeout.
     let deadline = std::time::Instant::now() + WAIT;
     loop {
-        let locked: bool = diesel::select(pg_try_advisory_lock(LOCK)).get_result(pg)?;
+        let locked: bool = diesel::select(pg_try_advisory_lock(LOCK))
+            .get_result(pg)
+            .map_err(DbError::from)?;
         if locked {
             break;
         }
@@ -426,13 +477,16 @@ pub fn under_startup_lock<T>(
             return Err(DbError::Unavailable(format!(
                 "another instance held the start-up lock for {}s",
                 WAIT.as_secs()
-            )));
+            ))
+            .into());
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     let result = work(conn);
     if let DbConnection::Postgres(pg) = conn {
-        diesel::select(pg_advisory_unlock(LOCK)).get_result::<bool>(pg)?;
+        diesel::select(pg_advisory_unlock(LOCK))
+            .get_result::<bool>(pg)
+            .map_err(DbError::from)?;
     }
     result
 }
@@ -448,29 +502,20 @@ fn run_migrations(conn: &mut DbConnection) -> Result<(), DbError> {
     result.map_err(|e| DbError::Migration(e.to_string()))
 }
 
-/// Everything that can go wrong talking to the database.
+/// Everything that can go wrong storing and reading: storage's failures only (what the rules
+/// refuse is `services::ServiceError`).
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("not found")]
     NotFound,
     #[error("conflicts with an existing row: {0}")]
     Conflict(String),
-    /// The creation was asked for before and made this token; nothing new was made.
-    #[error("already created as {0}")]
-    AlreadyCreated(crate::domain::ids::TokenId),
-    /// A list query names an unknown field or compares it with a value it cannot hold.
+    /// A list query that cannot be put into SQL: it names an unknown field or compares it with
+    /// a value it cannot hold.
     #[error("{0}")]
     BadQuery(#[from] crate::domain::query::QueryError),
-    /// The modules asked for are not what a token of its extension may hold.
-    #[error("{0}")]
-    Modules(#[from] crate::domain::module::ModuleError),
-    /// The requester may not do this (an API key acting beyond what it reaches); says why.
-    #[error("{0}")]
-    Forbidden(String),
-    /// A change the rules do not allow in this state (demoting the last admin); says why.
-    #[error("{0}")]
-    Refused(String),
-    /// Stored data that cannot be read back: a secret that does not open under this master key.
+    /// Stored data that cannot be read back: a secret that does not open under this master key,
+    /// a value this version does not know.
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
     #[error("database query failed: {0}")]
@@ -520,11 +565,12 @@ impl From<r2d2::Error> for DbError {
 /// another write committed in between, whatever busy_timeout says; an immediate one waits its
 /// turn. Inside another transaction it is a savepoint, as `transaction` is.
 ///
-/// When the outermost one ends, the tokens it changed (`keys::changed`) are forgotten by the
-/// key cache: after the commit, so that no request can read them again as they were.
-pub fn write_transaction<T, F>(conn: &mut DbConnection, work: F) -> Result<T, DbError>
+/// When the outermost one commits, the pool's hooks are told the tokens it changed
+/// (`token_changed`): after the commit, so that no request can read them again as they were.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
 where
-    F: FnOnce(&mut DbConnection) -> Result<T, DbError>,
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<DbError> + From<diesel::result::Error>,
 {
     if in_transaction(conn) {
         return conn.transaction(work);
@@ -532,16 +578,18 @@ where
     let done = outermost_write(conn, work);
     if let Some(link) = link_of(conn) {
         let changed = std::mem::take(&mut link.changed);
+        // A rolled-back transaction changed nothing, but forgetting more than needed is harmless.
         if !changed.is_empty() {
-            link.keys.forget(changed.iter().map(String::as_str));
+            link.hooks.committed(&changed);
         }
     }
     done
 }
 
-fn outermost_write<T, F>(conn: &mut DbConnection, work: F) -> Result<T, DbError>
+fn outermost_write<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
 where
-    F: FnOnce(&mut DbConnection) -> Result<T, DbError>,
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<DbError> + From<diesel::result::Error>,
 {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     let DbConnection::Sqlite(sqlite) = conn else {
@@ -554,14 +602,17 @@ where
     if open {
         return conn.transaction(work);
     }
-    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
+        .map_err(DbError::from)?;
     match work(conn) {
         Ok(value) => {
-            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)
+                .map_err(DbError::from)?;
             Ok(value)
         }
         Err(error) => {
-            <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)?;
+            <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)
+                .map_err(DbError::from)?;
             Err(error)
         }
     }

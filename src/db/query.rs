@@ -10,6 +10,21 @@ use diesel::expression::{
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::BigInt;
 
+/// A page's total as it is known: counted now, or kept from an earlier page (`live::counts`).
+#[derive(Debug, Clone, Copy)]
+pub struct KnownTotal {
+    pub count: u64,
+    /// Exactly the number of rows the query selects now: counted just now, or kept while
+    /// nothing could change it (no write, and a question the time does not change).
+    pub exact: bool,
+}
+
+/// Where a page's total comes from, given the way to count it.
+pub trait Totals {
+    fn total(&self, count: &mut dyn FnMut() -> Result<u64, DbError>)
+    -> Result<KnownTotal, DbError>;
+}
+
 /// An RQL `like` pattern (`*` is the wildcard) as a SQL LIKE pattern with `\` escapes.
 pub fn like_pattern(value: &str) -> String {
     let mut pattern = String::with_capacity(value.len() + 2);

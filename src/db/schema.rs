@@ -147,7 +147,7 @@ diesel::table! {
 diesel::joinable!(users -> accounts (account_id));
 diesel::table! {
     /// SQLite only: what the triggers record of every change an API key depends on, for each
-    /// instance to read (PostgreSQL notifies instead). See `db::keys`.
+    /// instance to read (PostgreSQL notifies instead). See `db::key_changes`.
     key_changes (seq) {
         seq -> BigInt,
         token_id -> Text,
@@ -157,7 +157,7 @@ diesel::table! {
 
 diesel::table! {
     /// One row per write to an account's tokens or their permissions, added by triggers; the
-    /// sum of an account's weights is its token version. See `db::counts`.
+    /// sum of an account's weights is its token version. See `db::token_versions`.
     token_writes (seq) {
         seq -> BigInt,
         account_id -> Text,
@@ -167,7 +167,7 @@ diesel::table! {
 
 diesel::table! {
     /// Requests of a rate-limited key let through per UTC minute (since the epoch), per
-    /// instance. See `db::rates`.
+    /// instance. See `live::rates`.
     rate_counts (token_id, minute, instance) {
         token_id -> Text,
         minute -> BigInt,
@@ -177,7 +177,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// The instances alive, each saying so every second. See `db::rates`.
+    /// The instances alive, each saying so at every exchange. See `live::rates`.
     rate_instances (instance) {
         instance -> Text,
         seen_at -> Timestamp,

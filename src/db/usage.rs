@@ -1,8 +1,6 @@
-//! How tokens are used: when and from where last, and how many requests (and refusals) per UTC
-//! day, and per hour for the last two days. Recording is in memory and cheap (one lock, no
-//! query); the buffer is written in one transaction every few seconds and when the server stops,
-//! so API requests do not each write. The requests a token was let in with are also counted per
-//! module of the endpoint called (`db::module_usage`), for the least-privilege advice.
+//! How tokens are used, as stored: when and from where last, and how many requests (and
+//! refusals) per UTC day, and per hour for the last two days, and per module (`module_usage`).
+//! What is recorded in memory and written in batches is `live::usage`'s.
 
 use super::module_usage::{self, ModuleDay};
 use super::schema::{token_usage, token_usage_hourly, tokens};
@@ -11,133 +9,37 @@ use super::{DbConnection, DbError};
 use crate::domain::ids::TokenId;
 use crate::domain::module::Module;
 use crate::domain::usage::{
-    CHART_DAYS, DayCount, HOURLY_KEPT, RecentUse, USAGE_KEPT, UsageSummary, hour_of,
-    last_day_start, recently_used,
+    CHART_DAYS, DayCount, HOURLY_KEPT, RecentUse, USAGE_KEPT, UsageSummary, last_day_start,
+    recently_used,
 };
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 
-/// What one token did since the last flush.
+/// What one token did in a batch: its last use (when, from where), requests and refusals per
+/// day and per hour, and requests per module and day.
 #[derive(Debug, Default)]
-struct Pending {
-    last: Option<(NaiveDateTime, Option<String>)>,
-    days: HashMap<NaiveDate, (i64, i64)>,
-    hours: HashMap<NaiveDateTime, (i64, i64)>,
-    modules: HashMap<(Module, NaiveDate), ModuleDay>,
+pub struct TokenUse {
+    pub last: Option<(NaiveDateTime, Option<String>)>,
+    pub days: HashMap<NaiveDate, (i64, i64)>,
+    pub hours: HashMap<NaiveDateTime, (i64, i64)>,
+    pub modules: HashMap<(Module, NaiveDate), ModuleDay>,
 }
 
-#[derive(Default)]
-pub struct UsageBuffer {
-    pending: Mutex<HashMap<TokenId, Pending>>,
-    /// Held while a batch is written: a flush returns once everything recorded before it is
-    /// in the database, even when another flush had taken part of it.
-    writing: Mutex<()>,
+/// Adds a batch to what is stored, in one transaction; how many tokens it was about. Tokens
+/// deleted meanwhile are left out (a missing one would fail the batch again and again).
+pub fn write(
+    conn: &mut DbConnection,
+    batch: &HashMap<TokenId, TokenUse>,
+) -> Result<usize, DbError> {
+    conn.transaction(|conn| write_batch(conn, batch))
 }
 
-/// One API request made with a token's key.
-#[derive(Debug, Clone)]
-pub struct KeyUse {
-    pub at: NaiveDateTime,
-    pub client_ip: Option<String>,
-    /// The key was the token's and allowed in: this is the token's last use, whatever the
-    /// endpoint then answered.
-    pub authenticated: bool,
-    /// Answered 401 or 403.
-    pub refused: bool,
-    /// The module of the endpoint called, when it belongs to one.
-    pub module: Option<crate::domain::module::Module>,
-}
-
-impl UsageBuffer {
-    /// Counts one request of the token `token_id`.
-    pub fn record(&self, token_id: &TokenId, used: KeyUse) {
-        let Ok(mut pending) = self.pending.lock() else {
-            return;
-        };
-        let entry = pending.entry(token_id.clone()).or_default();
-        let refusals = i64::from(used.refused);
-        let day = entry.days.entry(used.at.date()).or_default();
-        *day = (day.0 + 1, day.1 + refusals);
-        let hour = entry.hours.entry(hour_of(used.at)).or_default();
-        *hour = (hour.0 + 1, hour.1 + refusals);
-        // A module is used by the requests let in to it, not by those refused.
-        if used.authenticated
-            && !used.refused
-            && let Some(module) = used.module
-        {
-            entry
-                .modules
-                .entry((module, used.at.date()))
-                .or_insert(ModuleDay {
-                    requests: 0,
-                    last_used_at: used.at,
-                })
-                .add(1, used.at);
-        }
-        if used.authenticated {
-            entry.last = Some((used.at, used.client_ip));
-        }
-    }
-
-    /// Requests recorded and not yet written.
-    pub fn pending(&self) -> u64 {
-        self.pending.lock().map_or(0, |pending| {
-            pending
-                .values()
-                .flat_map(|p| p.days.values())
-                .map(|(requests, _)| u64::try_from(*requests).unwrap_or(0))
-                .sum()
-        })
-    }
-
-    /// Writes what was recorded since the last flush; on failure it is kept for the next one.
-    pub fn flush(&self, conn: &mut DbConnection) -> Result<usize, DbError> {
-        let _writing = self.writing.lock();
-        let batch = match self.pending.lock() {
-            Ok(mut pending) => std::mem::take(&mut *pending),
-            Err(_) => return Ok(0),
-        };
-        if batch.is_empty() {
-            return Ok(0);
-        }
-        let written = conn.transaction(|conn| write(conn, &batch));
-        if written.is_err()
-            && let Ok(mut pending) = self.pending.lock()
-        {
-            for (token_id, done) in batch {
-                let entry = pending.entry(token_id).or_default();
-                for (day, (requests, refused)) in done.days {
-                    let kept = entry.days.entry(day).or_default();
-                    *kept = (kept.0 + requests, kept.1 + refused);
-                }
-                for (hour, (requests, refused)) in done.hours {
-                    let kept = entry.hours.entry(hour).or_default();
-                    *kept = (kept.0 + requests, kept.1 + refused);
-                }
-                for (key, day) in done.modules {
-                    entry
-                        .modules
-                        .entry(key)
-                        .or_insert(ModuleDay {
-                            requests: 0,
-                            last_used_at: day.last_used_at,
-                        })
-                        .add(day.requests, day.last_used_at);
-                }
-                if entry.last.is_none() {
-                    entry.last = done.last;
-                }
-            }
-        }
-        written
-    }
-}
-
-fn write(conn: &mut DbConnection, batch: &HashMap<TokenId, Pending>) -> Result<usize, DbError> {
-    // Only rows of tokens still there: one missing would fail the whole batch, again and again.
+fn write_batch(
+    conn: &mut DbConnection,
+    batch: &HashMap<TokenId, TokenUse>,
+) -> Result<usize, DbError> {
     let ids: Vec<&str> = batch.keys().map(TokenId::as_str).collect();
     let live: HashSet<String> = tokens::table
         .filter(tokens::id.eq_any(&ids))

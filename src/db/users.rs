@@ -1,15 +1,14 @@
-//! Staff users: signing in, the team an admin manages, and passwords.
+//! Staff users as stored: signing in, the team an admin manages, and passwords. What a change to
+//! the team may do is `services::users`'.
 
 use super::accounts::{Account, AccountRow};
 use super::events::NewEvent;
-use super::pool::write_transaction;
 use super::schema::{accounts, sessions, users};
-use super::{DbConnection, DbError};
+use super::{DbConnection, DbError, found};
 use crate::domain::access::Person;
+use crate::domain::access::{Actor, Reach, Requester};
 use crate::domain::event::EventKind;
 use crate::domain::ids::{AccountId, UserId};
-use crate::domain::text::PersonName;
-use crate::domain::token::{Actor, Reach, Requester};
 use crate::domain::user::{Email, Role};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -38,19 +37,49 @@ pub struct User {
     pub last_sign_in_at: Option<NaiveDateTime>,
 }
 
-impl From<UserRow> for User {
-    fn from(row: UserRow) -> Self {
-        Self {
+impl TryFrom<UserRow> for User {
+    type Error = DbError;
+
+    fn try_from(row: UserRow) -> Result<Self, DbError> {
+        let role = Role::parse(&row.role).map_err(|_| {
+            DbError::Corrupt(format!(
+                "user {}: role {:?} cannot be read",
+                row.id, row.role
+            ))
+        })?;
+        Ok(Self {
             id: UserId::from_trusted(row.id),
             account_id: AccountId::from_trusted(row.account_id),
             email: row.email,
             name: row.name,
-            // The column only holds the two (a CHECK constraint); the lesser is the safe reading.
-            role: Role::parse(&row.role).unwrap_or(Role::Member),
+            role,
             active: row.active,
             last_sign_in_at: row.last_sign_in_at,
-        }
+        })
     }
+}
+
+/// A user's row as written.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUserRow<'a> {
+    pub id: &'a str,
+    pub account_id: &'a str,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub role: &'a str,
+    pub password_hash: &'a str,
+    pub created_at: NaiveDateTime,
+}
+
+/// The columns a change to a user writes; `None` leaves one as it is.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserChanges<'a> {
+    pub role: Option<&'a str>,
+    pub active: Option<bool>,
+    pub password_hash: Option<&'a str>,
+    pub last_sign_in_at: Option<Option<NaiveDateTime>>,
 }
 
 /// What signing in needs: the user and the stored password hash.
@@ -61,18 +90,6 @@ pub struct Credentials {
     pub active: bool,
     pub password_hash: String,
 }
-
-pub struct NewUser<'a> {
-    pub account_id: &'a AccountId,
-    pub email: &'a Email,
-    pub name: &'a PersonName,
-    pub role: Role,
-    pub password_hash: &'a str,
-}
-
-/// Why a change to the team was refused.
-pub const LAST_ADMIN: &str = "An account keeps at least one active admin: make another user an \
-    admin first.";
 
 impl User {
     pub fn actor(&self) -> Actor {
@@ -87,13 +104,14 @@ impl User {
     }
 
     /// The user as the author of a change made outside any request (the command line, the
-    /// demo data).
-    pub fn offline(&self) -> Requester {
+    /// demo data), at `at`.
+    pub fn offline(&self, at: NaiveDateTime) -> Requester {
         Requester {
             account_id: self.account_id.clone(),
             actor: self.actor(),
             client_ip: None,
             reach: Reach::Person(self.person()),
+            at,
         }
     }
 
@@ -133,7 +151,7 @@ impl User {
             .filter(users::id.eq(id.as_str()))
             .select((UserRow::as_select(), AccountRow::as_select()))
             .first::<(UserRow, AccountRow)>(conn)?;
-        Ok((user.into(), account.into()))
+        Ok((user.try_into()?, account.into()))
     }
 
     /// A user of the account; another account's is `NotFound`.
@@ -142,32 +160,32 @@ impl User {
         account_id: &AccountId,
         id: &UserId,
     ) -> Result<User, DbError> {
-        Ok(users::table
+        users::table
             .filter(users::id.eq(id.as_str()))
             .filter(users::account_id.eq(account_id.as_str()))
             .select(UserRow::as_select())
             .first::<UserRow>(conn)?
-            .into())
+            .try_into()
     }
 
     pub fn find_by_email(conn: &mut DbConnection, email: &Email) -> Result<User, DbError> {
-        Ok(users::table
+        users::table
             .filter(users::email.eq(email.as_str()))
             .select(UserRow::as_select())
             .first::<UserRow>(conn)?
-            .into())
+            .try_into()
     }
 
     /// The account's team, admins first, then by name.
     pub fn list(conn: &mut DbConnection, account_id: &AccountId) -> Result<Vec<User>, DbError> {
-        let mut team: Vec<User> = users::table
+        let mut team = users::table
             .filter(users::account_id.eq(account_id.as_str()))
             .order((super::lower(users::name).asc(), users::id.asc()))
             .select(UserRow::as_select())
             .load::<UserRow>(conn)?
             .into_iter()
-            .map(User::from)
-            .collect();
+            .map(User::try_from)
+            .collect::<Result<Vec<User>, DbError>>()?;
         team.sort_by_key(|u| u.role != Role::Admin);
         Ok(team)
     }
@@ -189,7 +207,7 @@ impl User {
         if rows.is_empty() {
             return Err(DbError::NotFound);
         }
-        Ok(rows.swap_remove(position).into())
+        rows.swap_remove(position).try_into()
     }
 
     /// Notes a successful sign-in on the user and in the account's events.
@@ -199,9 +217,16 @@ impl User {
         client_ip: Option<&str>,
         at: NaiveDateTime,
     ) -> Result<(), DbError> {
-        diesel::update(users::table.find(credentials.user_id.as_str()))
-            .set(users::last_sign_in_at.eq(Some(at)))
-            .execute(conn)?;
+        let changes = UserChanges {
+            last_sign_in_at: Some(Some(at)),
+            ..UserChanges::default()
+        };
+        User::change(
+            conn,
+            &credentials.account_id,
+            &credentials.user_id,
+            &changes,
+        )?;
         NewEvent {
             account_id: &credentials.account_id,
             kind: EventKind::UserSignedIn,
@@ -214,81 +239,44 @@ impl User {
         .record(conn)
     }
 
-    /// Changes the role of a user of `by`'s account; demoting the last active admin is refused.
-    pub fn set_role(
-        conn: &mut DbConnection,
-        by: &Requester,
-        id: &UserId,
-        role: Role,
-        at: NaiveDateTime,
-    ) -> Result<User, DbError> {
-        write_transaction(conn, |conn| {
-            let user = User::find(conn, &by.account_id, id)?;
-            if user.role == role {
-                return Ok(user);
-            }
-            if user.role == Role::Admin && user.active {
-                ensure_another_admin(conn, &by.account_id, id)?;
-            }
-            diesel::update(users::table.find(id.as_str()))
-                .set(users::role.eq(role.as_str()))
-                .execute(conn)?;
-            let change = format!("{} → {}", user.role.as_str(), role.as_str());
-            record(conn, by, EventKind::UserRoleChanged, id, Some(&change), at)?;
-            User::find(conn, &by.account_id, id)
-        })
+    /// Inserts a user's row; a taken id or e-mail is `Conflict`.
+    pub fn insert(conn: &mut DbConnection, row: &NewUserRow<'_>) -> Result<(), DbError> {
+        diesel::insert_into(users::table)
+            .values(row)
+            .execute(conn)?;
+        Ok(())
     }
 
-    /// Deactivates (ending every session at once) or activates a user of `by`'s account;
-    /// deactivating the last active admin is refused.
-    pub fn set_active(
+    /// Writes `changes` to the account's user `id`; `NotFound` when there is none.
+    pub fn change(
         conn: &mut DbConnection,
-        by: &Requester,
+        account_id: &AccountId,
         id: &UserId,
-        active: bool,
-        at: NaiveDateTime,
-    ) -> Result<User, DbError> {
-        write_transaction(conn, |conn| {
-            let user = User::find(conn, &by.account_id, id)?;
-            if user.active == active {
-                return Ok(user);
-            }
-            if !active && user.role == Role::Admin {
-                ensure_another_admin(conn, &by.account_id, id)?;
-            }
-            diesel::update(users::table.find(id.as_str()))
-                .set(users::active.eq(active))
-                .execute(conn)?;
-            if !active {
-                end_sessions(conn, id, None)?;
-            }
-            let kind = if active {
-                EventKind::UserActivated
-            } else {
-                EventKind::UserDeactivated
-            };
-            record(conn, by, kind, id, None, at)?;
-            User::find(conn, &by.account_id, id)
-        })
-    }
-
-    /// Sets a new password hash and ends the user's sessions but `keep` (the one changing it).
-    pub fn set_password(
-        conn: &mut DbConnection,
-        by: &Requester,
-        id: &UserId,
-        password_hash: &str,
-        keep: Option<&str>,
-        at: NaiveDateTime,
+        changes: &UserChanges<'_>,
     ) -> Result<(), DbError> {
-        write_transaction(conn, |conn| {
-            User::find(conn, &by.account_id, id)?;
-            diesel::update(users::table.find(id.as_str()))
-                .set(users::password_hash.eq(password_hash))
-                .execute(conn)?;
-            end_sessions(conn, id, keep)?;
-            record(conn, by, EventKind::UserPasswordChanged, id, None, at)
-        })
+        let changed = diesel::update(
+            users::table
+                .filter(users::id.eq(id.as_str()))
+                .filter(users::account_id.eq(account_id.as_str())),
+        )
+        .set(changes)
+        .execute(conn)?;
+        found(changed)
+    }
+
+    /// How many active admins the account has besides `leaving`.
+    pub fn other_active_admins(
+        conn: &mut DbConnection,
+        account_id: &AccountId,
+        leaving: &UserId,
+    ) -> Result<i64, DbError> {
+        Ok(users::table
+            .filter(users::account_id.eq(account_id.as_str()))
+            .filter(users::role.eq(Role::Admin.as_str()))
+            .filter(users::active.eq(true))
+            .filter(users::id.ne(leaving.as_str()))
+            .count()
+            .get_result(conn)?)
     }
 }
 
@@ -303,99 +291,4 @@ pub fn end_sessions(
         Some(keep) => diesel::delete(mine.filter(sessions::id_hash.ne(keep))).execute(conn)?,
         None => diesel::delete(mine).execute(conn)?,
     })
-}
-
-/// Refuses to leave the account without an active admin once `leaving` is no longer one.
-fn ensure_another_admin(
-    conn: &mut DbConnection,
-    account_id: &AccountId,
-    leaving: &UserId,
-) -> Result<(), DbError> {
-    let others: i64 = users::table
-        .filter(users::account_id.eq(account_id.as_str()))
-        .filter(users::role.eq(Role::Admin.as_str()))
-        .filter(users::active.eq(true))
-        .filter(users::id.ne(leaving.as_str()))
-        .count()
-        .get_result(conn)?;
-    if others == 0 {
-        Err(DbError::Refused(LAST_ADMIN.to_owned()))
-    } else {
-        Ok(())
-    }
-}
-
-fn record(
-    conn: &mut DbConnection,
-    by: &Requester,
-    kind: EventKind,
-    user: &UserId,
-    detail: Option<&str>,
-    at: NaiveDateTime,
-) -> Result<(), DbError> {
-    NewEvent {
-        account_id: &by.account_id,
-        kind,
-        actor: &by.actor,
-        user_id: Some(user),
-        detail,
-        client_ip: by.client_ip.as_deref(),
-        at,
-    }
-    .record(conn)
-}
-
-impl NewUser<'_> {
-    /// Fails with `Conflict` when the e-mail is taken; retries the rare id collision. Each attempt
-    /// runs in its own (nested) transaction, so a failed one leaves an outer transaction usable.
-    pub fn insert(&self, conn: &mut DbConnection) -> Result<User, DbError> {
-        let taken = || DbError::Conflict(format!("a user with the e-mail {} exists", self.email));
-        for _ in 0..5 {
-            if User::credentials(conn, self.email)?.is_some() {
-                return Err(taken());
-            }
-            let id = UserId::generate();
-            let inserted = conn.transaction(|conn| {
-                diesel::insert_into(users::table)
-                    .values((
-                        users::id.eq(id.as_str()),
-                        users::account_id.eq(self.account_id.as_str()),
-                        users::email.eq(self.email.as_str()),
-                        users::name.eq(self.name.as_str()),
-                        users::role.eq(self.role.as_str()),
-                        users::password_hash.eq(self.password_hash),
-                        users::created_at.eq(super::now()),
-                    ))
-                    .execute(conn)
-            });
-            match inserted.map_err(DbError::from) {
-                Ok(_) => return User::find(conn, self.account_id, &id),
-                // Either the id or the e-mail was taken meanwhile; the next round tells which.
-                Err(DbError::Conflict(_)) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(DbError::Conflict("could not find a free user id".into()))
-    }
-
-    /// `insert`, by an admin of the account, recorded as an event.
-    pub fn add(
-        &self,
-        conn: &mut DbConnection,
-        by: &Requester,
-        at: NaiveDateTime,
-    ) -> Result<User, DbError> {
-        write_transaction(conn, |conn| {
-            let user = self.insert(conn)?;
-            record(
-                conn,
-                by,
-                EventKind::UserAdded,
-                &user.id,
-                Some(user.role.as_str()),
-                at,
-            )?;
-            Ok(user)
-        })
-    }
 }

@@ -114,6 +114,24 @@ impl Advice {
     }
 }
 
+/// What a person confirmed of the advice: the modules the token keeps, and those it loses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Narrowing {
+    pub keep: ModuleSet,
+    pub remove: ModuleSet,
+}
+
+impl Narrowing {
+    /// What taking `advice` does to a token holding `held`, when there is advice.
+    pub fn of(advice: &Advice, held: &ModuleSet) -> Option<Self> {
+        let keep = advice.narrowed(held)?;
+        Some(Self {
+            remove: held.without(&keep),
+            keep,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -190,14 +190,15 @@ impl AllowedNetworks {
             .join(",")
     }
 
-    /// What `stored` wrote; an entry that no longer parses is dropped rather than failing.
-    pub fn from_stored(value: &str) -> Self {
-        Self(
-            value
-                .split(',')
-                .filter_map(|entry| Network::parse(entry).ok())
-                .collect(),
-        )
+    /// What `stored` wrote; an entry that does not parse is an error, never dropped (that
+    /// would widen what the key may reach).
+    pub fn from_stored(value: &str) -> Result<Self, String> {
+        value
+            .split(',')
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| Network::parse(entry).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -264,8 +265,8 @@ impl RateLimit {
     }
 
     /// The forms' text for a token's limit: the number, or empty for none.
-    pub fn text(limit: Option<u32>) -> String {
-        limit.map(|n| n.to_string()).unwrap_or_default()
+    pub fn text(limit: Option<Self>) -> String {
+        limit.map(|n| n.0.to_string()).unwrap_or_default()
     }
 }
 
@@ -324,7 +325,10 @@ mod tests {
     fn network_lists() {
         let list = AllowedNetworks::parse_lines("10.0.0.0/8\n\n ::1/128 , 10.0.0.0/8\n").unwrap();
         assert_eq!(list.stored(), "10.0.0.0/8,::1");
-        assert_eq!(AllowedNetworks::from_stored(&list.stored()), list);
+        assert_eq!(
+            AllowedNetworks::from_stored(&list.stored()),
+            Ok(list.clone())
+        );
         assert!(list.admits(Some("10.2.3.4".parse().unwrap())));
         assert!(list.admits(Some("::1".parse().unwrap())));
         assert!(!list.admits(Some("127.0.0.1".parse().unwrap())));
@@ -384,7 +388,7 @@ mod tests {
         assert_eq!(RateLimit::new(0), None);
         assert_eq!(RateLimit::new(u64::from(u32::MAX) + 61), None);
         assert_eq!(RateLimit::new(100_000).map(RateLimit::get), Some(100_000));
-        assert_eq!(RateLimit::text(Some(60)), "60");
+        assert_eq!(RateLimit::text(RateLimit::new(60)), "60");
         assert_eq!(RateLimit::text(None), "");
     }
 }

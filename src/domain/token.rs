@@ -1,8 +1,5 @@
 //! A token's life-cycle status as people see it.
 
-use super::access::Person;
-use super::ids::{AccountId, TokenId, UserId};
-use super::module::ModuleSet;
 use chrono::NaiveDateTime;
 
 /// What is stored: a token is switched on or off by people.
@@ -20,12 +17,11 @@ impl StoredStatus {
         }
     }
 
-    pub fn from_stored(value: &str) -> Self {
-        if value == "active" {
-            Self::Active
-        } else {
-            Self::Inactive
-        }
+    /// As `as_str` writes it; anything else is not a status.
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Active, Self::Inactive]
+            .into_iter()
+            .find(|status| status.as_str() == value)
     }
 }
 
@@ -122,77 +118,6 @@ impl TokenStatus {
     }
 }
 
-/// Who did something: a signed-in user, or a token acting through the API.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor {
-    pub id: String,
-    pub name: String,
-}
-
-impl Actor {
-    pub fn user(id: &UserId, name: &str) -> Self {
-        Self {
-            id: id.to_string(),
-            name: name.to_owned(),
-        }
-    }
-
-    pub fn token(id: &TokenId, name: &str) -> Self {
-        Self {
-            id: id.to_string(),
-            name: name.to_owned(),
-        }
-    }
-}
-
-/// Who asks for a change, for which account, and from where: what every change checks and
-/// records.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Requester {
-    pub account_id: AccountId,
-    pub actor: Actor,
-    pub client_ip: Option<String>,
-    pub reach: Reach,
-}
-
-/// Which of the account's tokens a requester may manage.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reach {
-    /// A person of the account, as their role allows (see `access`).
-    Person(Person),
-    /// An API key: a token must not reach, through the tokens it manages, what it cannot reach
-    /// itself; so it manages only tokens holding nothing it lacks, and grants only what it holds.
-    Modules(ModuleSet),
-}
-
-impl Reach {
-    /// Whether an existing token, made by `creator` and holding `modules`, may be managed; if
-    /// not, why.
-    pub fn may_manage(&self, creator: &Actor, modules: &ModuleSet) -> Result<(), String> {
-        match self {
-            Self::Person(person) => person.may_manage_token(creator),
-            Self::Modules(_) => self.covers(modules),
-        }
-    }
-
-    /// Whether a token holding (or about to hold) `modules` is within reach; if not, why.
-    pub fn covers(&self, modules: &ModuleSet) -> Result<(), String> {
-        let Self::Modules(held) = self else {
-            return Ok(());
-        };
-        let lacking: Vec<&str> = held.lacking(modules).map(|m| m.id).collect();
-        if lacking.is_empty() {
-            Ok(())
-        } else {
-            Err(format!(
-                "This key does not hold {}: it can neither grant that nor manage a token that \
-                 holds it.",
-                lacking.join(", ")
-            ))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,24 +139,6 @@ mod tests {
         for (stored, expires, expected) in cases {
             assert_eq!(TokenStatus::of(stored, expires, now), expected);
         }
-    }
-
-    #[test]
-    fn a_key_reaches_no_further_than_its_own_modules() {
-        let key = Reach::Modules(ModuleSet::parse(["MD-0002", "MD-0007"]).unwrap());
-        let within = ModuleSet::parse(["MD-0002"]).unwrap();
-        assert_eq!(key.covers(&within), Ok(()));
-        let beyond = ModuleSet::parse(["MD-0002", "MD-0001"]).unwrap();
-        assert!(key.covers(&beyond).unwrap_err().contains("MD-0001"));
-        assert!(
-            key.covers(&ModuleSet::all())
-                .unwrap_err()
-                .contains("MD-0000")
-        );
-        assert_eq!(
-            Reach::Modules(ModuleSet::all()).covers(&ModuleSet::all()),
-            Ok(())
-        );
     }
 
     #[test]

@@ -3,15 +3,16 @@
 use super::session::TypedSession;
 use super::tokens::format_time;
 use super::{CurrentUser, Layout, Section, page, see_other};
-use crate::db::users::{NewUser, User};
+use crate::app::AppState;
+use crate::db::users::User;
 use crate::db::{self, DbError, sessions};
 use crate::domain::form::FieldErrors;
 use crate::domain::ids::UserId;
 use crate::domain::password;
 use crate::domain::user::{NewPassword, NewUserInput, PasswordChangeInput, Role};
 use crate::error::AppError;
-use crate::startup::AppState;
-use actix_web::http::{StatusCode, header};
+use crate::services::users::{self as team, NewUser};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
@@ -55,7 +56,7 @@ impl UsersPage {
         state: &AppState,
     ) -> Result<Self, AppError> {
         let team = current
-            .run(state, |conn, by| User::list(conn, &by.account_id))
+            .read(state, |conn, by| User::list(conn, &by.account_id))
             .await?;
         Ok(Self {
             layout: Layout::new(current, session).in_section(Section::Users),
@@ -83,14 +84,10 @@ impl UsersPage {
         })
     }
 
-    /// A page that shows a password must not be kept by any cache.
+    /// A page that shows a password: like every page, it is sent `Cache-Control: no-store`
+    /// (a default header of the server's).
     fn respond(&self, status: StatusCode) -> Result<HttpResponse, AppError> {
-        let mut response = page(self, status)?;
-        response.headers_mut().insert(
-            header::CACHE_CONTROL,
-            header::HeaderValue::from_static("no-store"),
-        );
-        Ok(response)
+        page(self, status)
     }
 }
 
@@ -126,30 +123,22 @@ pub async fn add_user(
         }
     };
     let generated = NewPassword::generate();
-    let hash = {
-        let plain = generated.expose().to_owned();
-        let _turn = state
-            .password_checks
-            .acquire()
-            .await
-            .map_err(|e| AppError::internal("waiting to hash a password", e))?;
-        web::block(move || password::hash(&plain))
-            .await
-            .map_err(|e| AppError::internal("hashing a password", e))?
-    };
-    let now = state.clock.now();
+    let hash = state
+        .passwords
+        .hash(generated.expose().to_owned())
+        .await
+        .map_err(|e| AppError::internal("hashing a password", e))?;
     let added = {
         let (name, email) = (name.clone(), email.clone());
         current
             .run(&state, move |conn, by| {
-                NewUser {
-                    account_id: &by.account_id,
+                let new = NewUser {
                     email: &email,
                     name: &name,
                     role,
                     password_hash: &hash,
-                }
-                .add(conn, by, now)
+                };
+                team::add(conn, by, &new)
             })
             .await
     };
@@ -217,11 +206,8 @@ pub async fn change_role(
     current.require_admin()?;
     let id = user_id(&path)?;
     let role = Role::parse(&form.role).map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let now = state.clock.now();
     let done = current
-        .run(&state, move |conn, by| {
-            User::set_role(conn, by, &id, role, now)
-        })
+        .run(&state, move |conn, by| team::set_role(conn, by, &id, role))
         .await;
     let verb = format!(
         "is now {}",
@@ -246,10 +232,9 @@ pub async fn set_active(
     let (raw_id, action) = path.into_inner();
     let id = user_id(&raw_id)?;
     let active = action == "activate";
-    let now = state.clock.now();
     let done = current
         .run(&state, move |conn, by| {
-            User::set_active(conn, by, &id, active, now)
+            team::set_active(conn, by, &id, active)
         })
         .await;
     let verb = if active {
@@ -317,7 +302,7 @@ pub async fn sessions_page(
     let now = state.clock.now();
     let user_id = current.user.id.clone();
     let open = current
-        .run(&state, move |conn, _| {
+        .read(&state, move |conn, _| {
             sessions::open_for(conn, &user_id, now)
         })
         .await?;
@@ -354,7 +339,7 @@ pub async fn end_session(
     }
     let user_id = current.user.id.clone();
     current
-        .run(&state, move |conn, _| sessions::end(conn, &user_id, &row))
+        .read(&state, move |conn, _| sessions::end(conn, &user_id, &row))
         .await?;
     session.set_flash("The session was ended; that browser is signed out.");
     Ok(see_other(SESSIONS))
@@ -369,7 +354,7 @@ pub async fn end_other_sessions(
     let user_id = current.user.id.clone();
     let keep = session.row();
     let ended = current
-        .run(&state, move |conn, _| {
+        .read(&state, move |conn, _| {
             db::users::end_sessions(conn, &user_id, keep.as_deref())
         })
         .await?;
@@ -463,35 +448,29 @@ pub async fn change_password(
     let email = crate::domain::user::Email::parse(&current.user.email)
         .map_err(|e| AppError::internal("a stored e-mail", e))?;
     let stored = current
-        .run(&state, move |conn, _| {
+        .read(&state, move |conn, _| {
             User::credentials(conn, &email)?.ok_or(DbError::NotFound)
         })
         .await?
         .password_hash;
-    let _turn = state
-        .password_checks
-        .acquire()
-        .await
-        .map_err(|e| AppError::internal("waiting to check a password", e))?;
     let candidate = input.current_password.clone();
     let plain = new.expose().to_owned();
-    let (matches, hash) = web::block(move || {
-        let matches = password::verify(&stored, &candidate);
-        (matches, matches.then(|| password::hash(&plain)))
-    })
-    .await
-    .map_err(|e| AppError::internal("checking a password", e))?;
-    let Some(hash) = hash.filter(|_| matches) else {
+    let hash = state
+        .passwords
+        .run(move || password::verify(&stored, &candidate).then(|| password::hash(&plain)))
+        .await
+        .map_err(|e| AppError::internal("checking a password", e))?;
+    let Some(hash) = hash else {
         let errors = FieldErrors::one("current_password", "The current password is not correct");
         return page(
             &PasswordPage::new(&current, &session, &errors),
             StatusCode::UNPROCESSABLE_ENTITY,
         );
     };
-    let (user_id, keep, now) = (current.user.id.clone(), session.row(), state.clock.now());
+    let (user_id, keep) = (current.user.id.clone(), session.row());
     current
         .run(&state, move |conn, by| {
-            User::set_password(conn, by, &user_id, &hash, keep.as_deref(), now)
+            team::set_password(conn, by, &user_id, &hash, keep.as_deref())
         })
         .await?;
     session.set_flash("Your password was changed; your other sessions were signed out.");

@@ -4,13 +4,13 @@
 use super::session::TypedSession;
 use super::tokens::{SelectOption, format_time};
 use super::{CurrentUser, Layout, Section, csv, page};
+use crate::app::AppState;
 use crate::db::events::{self, ActivityEvent};
 use crate::db::{self, DbError};
 use crate::domain::activity::{ActivityQuery, RawActivityQuery};
 use crate::domain::event::EventKind;
 use crate::domain::list_query::PAGE_SIZES;
 use crate::error::AppError;
-use crate::startup::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, web};
 use askama::Template;
@@ -110,7 +110,7 @@ pub async fn activity(
     let asked = query.clone();
     // One more than a page tells whether there is a next one, without counting them all.
     let mut found = current
-        .run(&state, move |conn, by| {
+        .read(&state, move |conn, by| {
             events::activity(
                 conn,
                 &by.account_id,

@@ -2,17 +2,17 @@
 
 use super::session::{TypedSession, new_random_token};
 use super::{local_path, page, see_other};
+use crate::app::AppState;
 use crate::db::events::NewEvent;
 use crate::db::users::{Credentials, User};
 use crate::db::{self, sign_in_attempts};
+use crate::domain::access::Actor;
 use crate::domain::event::EventKind;
 use crate::domain::password;
 use crate::domain::throttle::{AttemptKey, retry_message};
-use crate::domain::token::Actor;
 use crate::domain::user::Email;
 use crate::error::AppError;
 use crate::request::ClientIp;
-use crate::startup::AppState;
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
 use actix_web::http::{StatusCode, header};
@@ -190,12 +190,9 @@ pub async fn login(
         || password::DUMMY_HASH.to_owned(),
         |c| c.password_hash.clone(),
     );
-    let _turn = state
-        .password_checks
-        .acquire()
-        .await
-        .map_err(|e| AppError::internal("waiting to check a password", e))?;
-    let matches = web::block(move || password::verify(&stored_hash, &candidate))
+    let matches = state
+        .passwords
+        .verify(stored_hash, candidate)
         .await
         .map_err(|e| AppError::internal("verifying a password", e))?;
     let Some(credentials) = gate.credentials else {

@@ -4,7 +4,7 @@
 
 use super::session::TypedSession;
 use crate::error::error_page;
-use crate::request::{BodyError, MAX_BODY_BYTES, read_limited};
+use crate::request::{API_BASE, BodyError, MAX_BODY_BYTES, read_limited};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode, header};
@@ -29,7 +29,7 @@ pub async fn protect(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     // The API authenticates every request by its key, not by a cookie a browser sends along.
-    if req.method() != Method::POST || req.path().starts_with(crate::api::BASE) {
+    if req.method() != Method::POST || req.path().starts_with(API_BASE) {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     let session = TypedSession::of(req.request());

@@ -1,7 +1,7 @@
 //! Probes for load balancers and orchestrators.
 
+use crate::app::AppState;
 use crate::db;
-use crate::startup::AppState;
 use actix_web::{HttpResponse, get, web};
 use diesel::connection::SimpleConnection;
 

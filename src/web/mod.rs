@@ -12,17 +12,19 @@ pub mod health;
 pub mod session;
 pub mod tokens;
 
+use crate::app::AppState;
 use crate::db::accounts::Account;
 use crate::db::users::User;
 use crate::db::{self, DbConnection, DbError};
 use crate::domain::access::Person;
-use crate::domain::token::{Actor, Reach, Requester};
+use crate::domain::access::{Actor, Reach, Requester};
 use crate::error::AppError;
 use crate::request::client_ip;
-use crate::startup::AppState;
+use crate::services::ServiceError;
 use actix_web::dev::Payload;
 use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use chrono::NaiveDateTime;
 use session::TypedSession;
 use std::future::Future;
 use std::pin::Pin;
@@ -33,6 +35,8 @@ pub struct CurrentUser {
     pub user: User,
     pub account: Account,
     pub client_ip: Option<String>,
+    /// When the request came, by the application's clock: what its changes are stamped with.
+    pub at: NaiveDateTime,
 }
 
 impl CurrentUser {
@@ -47,6 +51,7 @@ impl CurrentUser {
             actor: self.user.actor(),
             client_ip: self.client_ip.clone(),
             reach: Reach::Person(self.person()),
+            at: self.at,
         }
     }
 
@@ -62,15 +67,25 @@ impl CurrentUser {
         self.person().may_administer().map_err(AppError::Forbidden)
     }
 
-    /// Runs `work` on the database for this user: in their account, with them as the author of
-    /// what it changes.
-    pub async fn run<T, F>(&self, state: &AppState, work: F) -> Result<T, AppError>
+    /// Reads what `work` reads for this user, in their account.
+    pub async fn read<T, F>(&self, state: &AppState, work: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut DbConnection, &Requester) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
         let by = self.requester();
         Ok(db::run(&state.pool, move |conn| work(conn, &by)).await?)
+    }
+
+    /// Runs `work` on the database for this user: in their account, with them as the author of
+    /// what it changes.
+    pub async fn run<T, F>(&self, state: &AppState, work: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConnection, &Requester) -> Result<T, ServiceError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let by = self.requester();
+        Ok(db::run_with(&state.pool, move |conn| work(conn, &by)).await?)
     }
 }
 
@@ -101,6 +116,7 @@ impl FromRequest for CurrentUser {
                     user,
                     account,
                     client_ip,
+                    at: state.clock.now(),
                 }),
                 // The user was removed or deactivated since signing in (their sessions were
                 // ended then; this one is too, should it have been missed).
@@ -112,6 +128,58 @@ impl FromRequest for CurrentUser {
             }
         })
     }
+}
+
+/// Mounts the UI: every page, the health checks and the assets; anything else is the UI's 404.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(assets::asset)
+        .service(auth::home)
+        .service(auth::login_form)
+        .service(auth::login)
+        .service(auth::logout)
+        .service(activity::activity)
+        .service(activity::activity_csv)
+        .service(account::users)
+        .service(account::add_user)
+        .service(account::change_role)
+        .service(account::set_active)
+        .service(account::sessions_page)
+        .service(account::end_other_sessions)
+        .service(account::end_session)
+        .service(account::password_form)
+        .service(account::change_password)
+        .service(tokens::list::list)
+        .service(tokens::review::review)
+        .service(tokens::review::review_csv)
+        .service(tokens::leaks::leaks_form)
+        .service(tokens::leaks::check_leaks)
+        .service(tokens::leaks::disable_leaked)
+        // The wizard's fixed paths before `/integrations/tokens/{id}…`, which would take "new".
+        .service(tokens::wizard::start)
+        .service(tokens::wizard::general_form)
+        .service(tokens::wizard::save_general)
+        .service(tokens::wizard::extension_form)
+        .service(tokens::wizard::save_extension)
+        .service(tokens::wizard::permissions_form)
+        .service(tokens::wizard::create)
+        .service(tokens::wizard::summary)
+        .service(tokens::wizard::cancel)
+        .service(tokens::details::details)
+        .service(tokens::details::reveal)
+        .service(tokens::details::permissions)
+        .service(tokens::advice::narrow)
+        .service(tokens::edit::edit_form)
+        .service(tokens::edit::edit)
+        .service(tokens::actions::act)
+        .service(tokens::actions::confirm_delete)
+        .service(tokens::bulk::act_on_selection)
+        .service(tokens::actions::confirm_rotate)
+        .service(tokens::actions::rotate)
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(AppError::NotFound)
+        }));
 }
 
 /// What base.html needs on every signed-in page.

@@ -16,9 +16,8 @@ use std::sync::Arc;
 use tokendesk::clock::Clock;
 use tokendesk::config::Config;
 use tokendesk::db::accounts::Account;
-use tokendesk::db::tokens::{NewToken, Token};
-use tokendesk::db::usage::UsageBuffer;
-use tokendesk::db::users::{NewUser, User};
+use tokendesk::db::tokens::Token;
+use tokendesk::db::users::User;
 use tokendesk::db::{self, DatabaseUrl, DbPool};
 use tokendesk::domain::api_key::ApiKey;
 use tokendesk::domain::extension::Extension;
@@ -30,6 +29,8 @@ use tokendesk::domain::text::{AccountName, PersonName};
 use tokendesk::domain::token::StoredStatus;
 use tokendesk::domain::token_form::GeneralInput;
 use tokendesk::domain::user::{Email, Role};
+use tokendesk::services::tokens::{self as token_service, NewToken};
+use tokendesk::services::users::{self as team, NewUser};
 
 /// Runs each named `async fn(Backend)` once on SQLite and once on PostgreSQL, as
 /// `<name>::sqlite` and `<name>::postgres`.
@@ -130,11 +131,12 @@ pub struct TestApp {
     pub pool: DbPool,
     pub master_key: MasterKey,
     pub backend: Backend,
-    /// The server's clock: moving it forward ages sessions and sign-in counts.
+    /// The server's clock: moving it forward ages sessions, sign-in attempts, keys and limits.
     pub clock: Clock,
     pub config: Config,
-    /// The server's buffer of API use, written every few seconds; `flush_usage` writes it now.
-    pub usage: Arc<UsageBuffer>,
+    /// What the server's handlers reach: its key cache and its buffer of API use (written every
+    /// few seconds; `flush_usage` writes it now) among them.
+    pub state: actix_web::web::Data<tokendesk::app::AppState>,
     /// Removed with the first instance; `None` on another instance sharing it.
     _database: Option<TestDatabase>,
 }
@@ -195,7 +197,7 @@ fn serve(config: Config, clock: Clock, backend: Backend) -> TestApp {
     let port = listener.local_addr().unwrap().port();
     let service = tokendesk::startup::run(listener, pool.clone(), &config, clock.clone())
         .expect("server starts");
-    let usage = service.usage();
+    let state = service.state();
     tokio::spawn(service.run_until_stopped());
     let jar = Arc::new(Jar::default());
     TestApp {
@@ -207,7 +209,7 @@ fn serve(config: Config, clock: Clock, backend: Backend) -> TestApp {
         backend,
         clock,
         config,
-        usage,
+        state,
         _database: None,
     }
 }
@@ -229,13 +231,22 @@ impl TestApp {
             .select(tokens::status)
             .first(&mut conn)
             .unwrap();
-        StoredStatus::from_stored(&status)
+        StoredStatus::parse(&status).expect("a stored status")
     }
 
     /// Writes the API use recorded so far, as the server does every few seconds.
     pub fn flush_usage(&self) {
         let mut conn = db::pool::checkout(&self.pool).expect("a connection");
-        self.usage.flush(&mut conn).expect("usage written");
+        self.state
+            .live
+            .usage
+            .flush(&mut conn)
+            .expect("usage written");
+    }
+
+    /// The server's cache of what API keys need checked.
+    pub fn keys(&self) -> &tokendesk::live::keys::KeyCache {
+        &self.state.live.keys
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -280,7 +291,7 @@ impl TestApp {
         let mut conn = self.pool.get().unwrap();
         let query =
             tokendesk::domain::list_query::TokenListQuery::default().to_query(self.clock.now());
-        Token::query(&mut conn, &owner.account.id, &query)
+        Token::query(&mut conn, &owner.account.id, &query, self.clock.now())
             .unwrap()
             .total
     }
@@ -294,17 +305,15 @@ impl TestApp {
     pub fn add_user_as(&self, account: &str, email: &str, name: &str, role: Role) -> TestUser {
         let hash = password::hash(PASSWORD);
         let mut conn = self.pool.get().unwrap();
-        let account =
-            Account::find_or_insert(&mut conn, &AccountName::parse(account).unwrap()).unwrap();
-        let user = NewUser {
-            account_id: &account.id,
+        let new = NewUser {
             email: &Email::parse(email).unwrap(),
             name: &PersonName::parse(name).unwrap(),
             role,
             password_hash: &hash,
-        }
-        .insert(&mut conn)
-        .unwrap();
+        };
+        let account_name = AccountName::parse(account).unwrap();
+        let user = team::add_to_account(&mut conn, &account_name, &new, self.clock.now()).unwrap();
+        let account = Account::find(&mut conn, &user.account_id).unwrap();
         TestUser {
             user,
             account,
@@ -546,7 +555,7 @@ impl TokenSpec<'_> {
         .parse()
         .expect("valid test token");
         let mut conn = self.app.pool.get().unwrap();
-        NewToken {
+        let new = NewToken {
             general: &general,
             extension: self.extension,
             modules: &ModuleSet::parse_list(&self.modules).unwrap(),
@@ -555,9 +564,9 @@ impl TokenSpec<'_> {
             allowed_networks: &self.allowed_networks,
             rate_limit: self.rate_limit,
             creation_key: None,
-        }
-        .insert(&mut conn, &self.app.master_key, &self.owner.user.offline())
-        .unwrap()
+        };
+        let by = self.owner.user.offline(self.app.clock.now());
+        token_service::create(&mut conn, &by, &self.app.master_key, &new).unwrap()
     }
 }
 

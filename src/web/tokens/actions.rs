@@ -2,15 +2,15 @@
 
 use super::confirm::{ConfirmPage, Confirmation, Target};
 use super::{LIST_PATH, SelectOption, TokenView, token_id};
-use crate::db::bulk::{self, Refusal};
-use crate::db::tokens::{KeyChange, NewKey, Token};
+use crate::app::AppState;
+use crate::db::tokens::Token;
 use crate::db::usage;
 use crate::domain::ids::TokenId;
 use crate::domain::lifecycle::Grace;
 use crate::domain::token::TokenAction;
 use crate::domain::usage::RecentUse;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::services::tokens::{self as token_service, NewKey, Refusal};
 use crate::web::session::TypedSession;
 use crate::web::{CurrentUser, Layout, local_path, page, see_other};
 use actix_web::{HttpResponse, Responder, get, post, web};
@@ -69,7 +69,13 @@ pub async fn act(
                 }
             }
             Ok(
-                match bulk::apply(conn, by, std::slice::from_ref(&id), action)? {
+                match token_service::act_on_selection(
+                    conn,
+                    by,
+                    std::slice::from_ref(&id),
+                    action,
+                    None,
+                )? {
                     Ok(done) => {
                         Outcome::Done(done.into_iter().map(|t| t.name).next().unwrap_or_default())
                     }
@@ -176,7 +182,7 @@ pub async fn confirm_rotate(
 ) -> Result<impl Responder, AppError> {
     let id = token_id(&path)?;
     let token = current
-        .run(&state, move |conn, by| {
+        .read(&state, move |conn, by| {
             Token::find(conn, &by.account_id, &id)
         })
         .await?;
@@ -221,26 +227,18 @@ pub async fn rotate(
         AppError::BadRequest("Choose how long the current key keeps working.".into())
     })?;
     let master_key = state.master_key.clone();
-    let now = state.clock.now();
     let (token, key) = current
         .run(&state, move |conn, by| {
-            let new_key = NewKey {
-                kind: KeyChange::Rotated,
-                previous_until: Some(now + grace.duration()),
-                expires_at: None,
+            let how = NewKey::Rotated {
+                grace: grace.duration(),
             };
-            Token::replace_key(conn, by, &id, &master_key, new_key)
+            token_service::replace_key(conn, by, &id, &master_key, how, None)
         })
         .await?;
     let shown = RotatedPage {
         layout: Layout::new(&current, &session),
-        token: TokenView::new(&token, now, &current.person()),
+        token: TokenView::new(&token, current.at, &current.person()),
         key: key.expose(),
     };
-    let mut response = page(&shown, actix_web::http::StatusCode::OK)?;
-    response.headers_mut().insert(
-        actix_web::http::header::CACHE_CONTROL,
-        actix_web::http::header::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    page(&shown, actix_web::http::StatusCode::OK)
 }

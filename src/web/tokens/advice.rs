@@ -4,13 +4,14 @@
 //! after a confirmation.
 
 use super::{LIST_PATH, TokenView, format_time, token_id};
-use crate::db::module_usage::{self, ModuleUsage, Narrowing};
+use crate::app::AppState;
+use crate::db::module_usage::{self, ModuleUsage};
 use crate::db::tokens::Token;
 use crate::domain::access::Person;
-use crate::domain::least_privilege::{Advice, MIN_AGE_DAYS, UNUSED_DAYS, reached};
+use crate::domain::least_privilege::{Advice, MIN_AGE_DAYS, Narrowing, UNUSED_DAYS, reached};
 use crate::domain::module::{ModuleError, ModuleSet};
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::services::tokens as token_service;
 use crate::web::forms::Fields;
 use crate::web::session::TypedSession;
 use crate::web::{CurrentUser, Layout, page, see_other};
@@ -231,7 +232,7 @@ pub async fn narrow(
     let lookup = id.clone();
     let done = current
         .run(&state, move |conn, by| {
-            module_usage::narrow(conn, by, &lookup, &expected, now)
+            token_service::narrow(conn, by, &lookup, &expected)
         })
         .await;
     match done {

@@ -4,7 +4,7 @@
 
 use super::LIST_PATH;
 use super::confirm::{ConfirmPage, Confirmation, Target};
-use crate::db::bulk::{self, Refusal};
+use crate::app::AppState;
 use crate::db::tokens::Token;
 use crate::db::usage;
 use crate::domain::ids::TokenId;
@@ -12,7 +12,7 @@ use crate::domain::list_query::PAGE_SIZES;
 use crate::domain::token::TokenAction;
 use crate::domain::usage::RecentUse;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::services::tokens::{self as token_service, Refusal};
 use crate::web::session::TypedSession;
 use crate::web::{CurrentUser, Layout, local_path, see_other};
 use actix_web::{HttpResponse, post, web};
@@ -95,17 +95,17 @@ pub(super) async fn act_or_confirm(
     current
         .run(state, move |conn, by| {
             if confirmed {
-                match bulk::apply_because(conn, by, &ids, action, reason)? {
+                match token_service::act_on_selection(conn, by, &ids, action, reason)? {
                     Ok(done) => {
                         return Ok((Some(done.len()), Vec::new(), HashMap::new(), Vec::new()));
                     }
                     Err(refusals) => {
-                        let (tokens, _) = bulk::check(conn, by, &ids)?;
+                        let (tokens, _) = token_service::check_selection(conn, by, &ids)?;
                         return Ok((None, tokens, HashMap::new(), refusals));
                     }
                 }
             }
-            let (tokens, refusals) = bulk::check(conn, by, &ids)?;
+            let (tokens, refusals) = token_service::check_selection(conn, by, &ids)?;
             let recent = usage::recent_use(conn, &tokens, now)?;
             Ok((None, tokens, recent, refusals))
         })

@@ -4,13 +4,13 @@
 
 use super::usage::WarningView;
 use super::{LIST_PATH, TokenView};
-use crate::db::bulk::Refusal;
 use crate::db::tokens::Token;
 use crate::domain::access::Person;
 use crate::domain::ids::TokenId;
 use crate::domain::token::TokenAction;
 use crate::domain::usage::RecentUse;
 use crate::error::AppError;
+use crate::services::tokens::Refusal;
 use crate::web::{Layout, page};
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;

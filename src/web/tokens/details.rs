@@ -4,10 +4,11 @@
 use super::advice::{AdviceSection, ModuleUseRow, module_use_rows};
 use super::usage::UsageView;
 use super::{TokenView, format_time, token_id};
+use crate::app::AppState;
 use crate::db::{events, module_usage, tokens::Token, usage};
 use crate::domain::module::{MODULES, ModuleSet};
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::services::tokens as token_service;
 use crate::web::session::TypedSession;
 use crate::web::{CurrentUser, Layout, page};
 use actix_web::http::{StatusCode, header};
@@ -70,14 +71,10 @@ impl DetailsPage {
         })
     }
 
-    /// The key may be on this page: it must never be cached.
+    /// The key may be on this page: like every page, it is sent `Cache-Control: no-store` (a
+    /// default header of the server's).
     fn respond(self) -> Result<HttpResponse, AppError> {
-        let mut response = page(&self, StatusCode::OK)?;
-        response.headers_mut().insert(
-            header::CACHE_CONTROL,
-            header::HeaderValue::from_static("no-store"),
-        );
-        Ok(response)
+        page(&self, StatusCode::OK)
     }
 }
 
@@ -110,7 +107,7 @@ pub async fn reveal(
     let lookup = id.clone();
     let key = current
         .run(&state, move |conn, by| {
-            Token::reveal(conn, by, &lookup, &master_key)
+            token_service::reveal(conn, by, &lookup, &master_key)
         })
         .await?;
     let wants_json = req.headers().contains_key(crate::web::csrf::HEADER)
@@ -120,9 +117,7 @@ pub async fn reveal(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("application/json"));
     if wants_json {
-        return Ok(HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(serde_json::json!({ "key": key.expose() })));
+        return Ok(HttpResponse::Ok().json(serde_json::json!({ "key": key.expose() })));
     }
     DetailsPage::load(&current, &session, &state, id, Some(key.expose()))
         .await?

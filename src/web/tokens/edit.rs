@@ -2,13 +2,14 @@
 //! form, with the wizard's validation.
 
 use super::{SelectOption, token_id};
-use crate::db::tokens::{ModuleChange, Token, TokenEdit};
+use crate::app::AppState;
+use crate::db::tokens::Token;
 use crate::domain::form::FieldErrors;
 use crate::domain::lifecycle::{AllowedNetworks, ExpiryInput, RateLimit};
 use crate::domain::module::ModuleSet;
 use crate::domain::token_form::{GeneralInput, PermissionsInput};
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::services::tokens::{self as token_service, ModuleChange, TokenEdit};
 use crate::web::forms::{Fields, ModuleChoice, expiry_choices, module_choices};
 use crate::web::session::TypedSession;
 use crate::web::{CurrentUser, Layout, page, see_other};
@@ -105,7 +106,7 @@ pub async fn edit_form(
 ) -> Result<HttpResponse, AppError> {
     let id = token_id(&path)?;
     let (token, granted) = current
-        .run(&state, move |conn, by| {
+        .read(&state, move |conn, by| {
             Token::find_with_permissions(conn, &by.account_id, &id)
         })
         .await?;
@@ -129,7 +130,7 @@ pub async fn edit(
     let sent = EditForm::sent(&Fields(form.into_inner()));
     let lookup = id.clone();
     let token = current
-        .run(&state, move |conn, by| {
+        .read(&state, move |conn, by| {
             Token::find(conn, &by.account_id, &lookup)
         })
         .await?;
@@ -162,13 +163,13 @@ pub async fn edit(
     let updated = current
         .run(&state, move |conn, by| {
             let edit = TokenEdit {
-                general: Some(&general),
                 expires_at: Some(expires_at),
                 allowed_networks: Some(&networks),
                 rate_limit: Some(rate_limit),
                 modules: Some(ModuleChange::Set(&modules)),
+                ..TokenEdit::general(&general)
             };
-            Token::update(conn, by, &id, &edit)
+            token_service::update(conn, by, &id, &edit)
         })
         .await?;
     session.set_flash(&format!("Token “{}” saved.", updated.name));

@@ -6,12 +6,12 @@
 use super::LIST_PATH;
 use super::bulk::BulkForm;
 use super::confirm::{ConfirmPage, Confirmation, Target};
+use crate::app::AppState;
 use crate::db::leaks::{self, Sighting};
 use crate::domain::leaks::{MAX_TEXT_BYTES, REASON, unique_keys};
 use crate::domain::token::TokenAction;
 use crate::error::AppError;
 use crate::request::{BodyError, read_limited};
-use crate::startup::AppState;
 use crate::web::session::TypedSession;
 use crate::web::{CurrentUser, Layout, Section, page, see_other};
 use actix_web::http::StatusCode;
@@ -144,7 +144,7 @@ pub async fn check_leaks(
     let keys = unique_keys(&text);
     let now = state.clock.now();
     let sightings = current
-        .run(&state, move |conn, by| {
+        .read(&state, move |conn, by| {
             leaks::sightings(conn, &by.account_id, &keys, now)
         })
         .await?;

@@ -2,7 +2,7 @@
 //! filters' choices, and fetching a page.
 
 use super::{LIST_PATH, SelectOption, TokenView};
-use crate::db::counts::Counting;
+use crate::app::AppState;
 use crate::db::query::Page;
 use crate::db::tokens::Token;
 use crate::db::{DbConnection, DbError};
@@ -13,7 +13,7 @@ use crate::domain::list_query::{
 };
 use crate::domain::query::Query;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::live::counts::Counting;
 use crate::web::session::TypedSession;
 use crate::web::{CurrentUser, Layout};
 use actix_web::{Responder, get, web};
@@ -192,17 +192,19 @@ where
     let now = state.clock.now();
     let asked = query.to_query(now);
     let question = query.question();
-    let counts = state.pool.counts().clone();
+    let counts = state.live.counts.clone();
     let (page, more) = current
         .run(state, move |conn, by| {
             let counting = counts.begin(conn, &by.account_id, now)?;
             let account = &by.account_id;
-            let mut page = Token::query_counting(conn, account, &asked, &counting, &question)?;
+            let mut page =
+                Token::query_with_totals(conn, account, &asked, &counting.of(&question), now)?;
             if page.items.is_empty() && page.total > 0 {
                 let last = PageWindow::clamp(u32::MAX, asked.limit, page.total);
                 let offset = u64::from(last.page - 1) * u64::from(asked.limit);
                 let asked = Query { offset, ..asked };
-                page = Token::query_counting(conn, account, &asked, &counting, &question)?;
+                page =
+                    Token::query_with_totals(conn, account, &asked, &counting.of(&question), now)?;
             }
             let more = and_then(conn, account, &page.items, &counting)?;
             Ok((page, more))

@@ -16,7 +16,7 @@ use crate::db::tokens::Token;
 use crate::domain::access::Person;
 use crate::domain::api_key::ApiKey;
 use crate::domain::ids::TokenId;
-use crate::domain::lifecycle::EXPIRING_SOON_DAYS;
+use crate::domain::lifecycle::{EXPIRING_SOON_DAYS, RateLimit};
 use crate::domain::token::TokenStatus;
 use crate::domain::usage::recently_used;
 use crate::error::AppError;
@@ -107,7 +107,7 @@ impl TokenView {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
-            rate_limit: match token.rate_limit {
+            rate_limit: match token.rate_limit.map(RateLimit::get) {
                 Some(1) => "1 request per minute".to_owned(),
                 Some(limit) => format!("{limit} requests per minute"),
                 None => "No limit".to_owned(),

@@ -3,7 +3,7 @@
 
 use super::list::{FilterOptions, ListParams, Paging, tokens_page};
 use super::{SelectOption, format_time};
-use crate::db::counts::Counting;
+use crate::app::AppState;
 use crate::db::module_usage;
 use crate::db::tokens::{Grant, Token};
 use crate::db::{self, DbError};
@@ -14,7 +14,7 @@ use crate::domain::module::{MODULES, Module, ModuleSet};
 use crate::domain::query::{CompareOp, Direction, Filter, Query};
 use crate::domain::token::TokenStatus;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::live::counts::Counting;
 use crate::web::csv;
 use crate::web::session::TypedSession;
 use crate::web::{CurrentUser, Layout, Section};
@@ -167,7 +167,8 @@ fn total(
         limit: 0,
         ..query.to_query(now)
     };
-    Ok(Token::query_counting(conn, account_id, &counted, counting, &query.question())?.total)
+    let question = query.question();
+    Ok(Token::query_with_totals(conn, account_id, &counted, &counting.of(&question), now)?.total)
 }
 
 #[get("/integrations/tokens/review")]
@@ -304,7 +305,7 @@ pub async fn review_csv(
         }
         async move {
             let (tokens, grants) = db::run(&pool, move |conn| {
-                let tokens = Token::batch(conn, &account_id, &batch)?;
+                let tokens = Token::batch(conn, &account_id, &batch, now)?;
                 let ids: Vec<_> = tokens.iter().map(|t| t.id.clone()).collect();
                 let grants = Token::grants(conn, &ids)?;
                 Ok((tokens, grants))

@@ -3,7 +3,8 @@
 //! the token exactly once per draft (the draft id is a unique creation key in the database).
 
 use super::SelectOption;
-use crate::db::{self, DbError, tokens::NewToken, tokens::Token};
+use crate::app::AppState;
+use crate::db::tokens::Token;
 use crate::domain::extension::Extension;
 use crate::domain::form::FieldErrors;
 use crate::domain::lifecycle::{AllowedNetworks, ExpiryInput, RateLimit};
@@ -11,7 +12,8 @@ use crate::domain::module::{MODULES, ModuleSet};
 use crate::domain::token::StoredStatus;
 use crate::domain::token_form::{General, GeneralInput, PermissionsInput, parse_extension};
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::services::ServiceError;
+use crate::services::tokens::{self as token_service, NewToken};
 use crate::web::forms::{Fields, ModuleChoice, expiry_choices, module_choices};
 use crate::web::session::TypedSession;
 use crate::web::{CurrentUser, Layout, page, see_other};
@@ -434,28 +436,29 @@ pub async fn create(
             return page(&step, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
-    let by = current.requester();
     let creation_key = draft.id.clone();
     let master_key = state.master_key.clone();
-    let created = db::run(&state.pool, move |conn| {
-        NewToken {
-            general: &general,
-            extension,
-            modules: &modules,
-            status: StoredStatus::Active,
-            expires_at,
-            allowed_networks: &AllowedNetworks::default(),
-            rate_limit,
-            creation_key: Some(&creation_key),
-        }
-        .insert(conn, &master_key, &by)
-        .map(|(token, _key)| token.id)
-    })
-    .await;
-    let token_id = match created {
-        Ok(id) | Err(DbError::AlreadyCreated(id)) => id,
-        Err(e) => return Err(e.into()),
-    };
+    let created = current
+        .run(&state, move |conn, by| {
+            let new = NewToken {
+                general: &general,
+                extension,
+                modules: &modules,
+                status: StoredStatus::Active,
+                expires_at,
+                allowed_networks: &AllowedNetworks::default(),
+                rate_limit,
+                creation_key: Some(&creation_key),
+            };
+            match token_service::create(conn, by, &master_key, &new) {
+                Ok((token, _key)) => Ok(token.id),
+                // Sent again after the token was made (a reload): the same token.
+                Err(ServiceError::AlreadyCreated(id)) => Ok(id),
+                Err(refused) => Err(refused),
+            }
+        })
+        .await?;
+    let token_id = created;
     session.set_wizard(&Wizard::Created {
         token_id: token_id.to_string(),
     });
@@ -482,7 +485,7 @@ pub async fn summary(
     };
     let id = super::token_id(&token_id)?;
     let (token, modules) = current
-        .run(&state, move |conn, by| {
+        .read(&state, move |conn, by| {
             Token::find_with_permissions(conn, &by.account_id, &id)
         })
         .await?;

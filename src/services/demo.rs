@@ -1,12 +1,15 @@
 //! What a fresh installation starts with: the demo account and its admin, and with `--demo`
 //! sample tokens and agreements to look at.
 
-use super::accounts::Account;
-use super::agreements::{self, NewAgreement};
-use super::schema::tokens;
-use super::tokens::NewToken;
-use super::users::{NewUser, User};
-use super::{DbConnection, DbError, now};
+use super::ServiceError;
+use super::tokens::{self, NewToken};
+use super::users::{self, NewUser};
+use crate::db::accounts::Account;
+use crate::db::agreements::{self, NewAgreement};
+use crate::db::pool::write_transaction;
+use crate::db::tokens::Token;
+use crate::db::users::User;
+use crate::db::{DbConnection, DbError};
 use crate::domain::extension::Extension;
 use crate::domain::lifecycle::AllowedNetworks;
 use crate::domain::module::ModuleSet;
@@ -15,33 +18,40 @@ use crate::domain::text::{AccountName, PersonName};
 use crate::domain::token::StoredStatus;
 use crate::domain::token_form::GeneralInput;
 use crate::domain::user::{Email, Role};
-use chrono::Duration;
-use diesel::prelude::*;
+use chrono::{Duration, NaiveDateTime};
 
 pub const DEMO_ACCOUNT: &str = "Front Street Inc";
 pub const DEMO_ADMIN_NAME: &str = "Robert Balboa";
 pub const DEMO_ADMIN_EMAIL: &str = "robert@frontstreet.example";
 
-fn parsed<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, DbError> {
-    result.map_err(|e| DbError::Corrupt(format!("seed data is invalid: {e}")))
+fn parsed<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, ServiceError> {
+    result
+        .map_err(|e| ServiceError::Storage(DbError::Corrupt(format!("seed data is invalid: {e}"))))
 }
 
 /// On an empty database, creates Front Street Inc with its admin Robert Balboa, whose password
-/// hash is given. Returns false (and changes nothing) when any account exists already.
-pub fn create_demo_admin(conn: &mut DbConnection, password_hash: &str) -> Result<bool, DbError> {
-    conn.transaction(|conn| {
+/// hash is given, at `now`. Returns false (and changes nothing) when any account exists already.
+pub fn create_demo_admin(
+    conn: &mut DbConnection,
+    password_hash: &str,
+    now: NaiveDateTime,
+) -> Result<bool, ServiceError> {
+    write_transaction(conn, |conn| {
         if Account::any_exists(conn)? {
             return Ok(false);
         }
-        let account = Account::insert(conn, &parsed(AccountName::parse(DEMO_ACCOUNT))?)?;
-        NewUser {
-            account_id: &account.id,
+        let admin = NewUser {
             email: &parsed(Email::parse(DEMO_ADMIN_EMAIL))?,
             name: &parsed(PersonName::parse(DEMO_ADMIN_NAME))?,
             role: Role::Admin,
             password_hash,
-        }
-        .insert(conn)?;
+        };
+        users::add_to_account(
+            conn,
+            &parsed(AccountName::parse(DEMO_ACCOUNT))?,
+            &admin,
+            now,
+        )?;
         Ok(true)
     })
 }
@@ -214,22 +224,23 @@ const SAMPLE_AGREEMENTS: [(&str, &str, &str, bool); 5] = [
 ];
 
 /// Seeds sample tokens of every extension and status, and sample agreements, into the demo
-/// account, once: an account that has tokens or agreements already is left alone.
-pub fn seed_demo_data(conn: &mut DbConnection, master_key: &MasterKey) -> Result<(), DbError> {
+/// account, once: an account that has tokens or agreements already is left alone. Each token is
+/// made as its admin would have made it, the days before `now` its sample says, by the rules
+/// every token is made by.
+pub fn seed_demo_data(
+    conn: &mut DbConnection,
+    master_key: &MasterKey,
+    now: NaiveDateTime,
+) -> Result<(), ServiceError> {
     let Some(account) = Account::find_by_name(conn, DEMO_ACCOUNT)? else {
         return Ok(());
     };
     let admin = User::first_of_account(conn, &account.id)?;
-    let by = admin.offline();
-    conn.transaction(|conn| {
-        let existing: i64 = tokens::table
-            .filter(tokens::account_id.eq(account.id.as_str()))
-            .count()
-            .get_result(conn)?;
-        if existing == 0 {
+    write_transaction(conn, |conn| {
+        if !Token::any_in_account(conn, &account.id)? {
             for sample in &SAMPLE_TOKENS {
-                let created_at = now() - Duration::days(sample.age_days);
-                let (token, _) = NewToken {
+                let created_at = now - Duration::days(sample.age_days);
+                let token = NewToken {
                     general: &parsed(
                         GeneralInput {
                             name: sample.name.into(),
@@ -245,14 +256,8 @@ pub fn seed_demo_data(conn: &mut DbConnection, master_key: &MasterKey) -> Result
                     allowed_networks: &AllowedNetworks::default(),
                     rate_limit: None,
                     creation_key: None,
-                }
-                .insert(conn, master_key, &by)?;
-                diesel::update(tokens::table.find(token.id.as_str()))
-                    .set((
-                        tokens::created_at.eq(created_at),
-                        tokens::updated_at.eq(created_at),
-                    ))
-                    .execute(conn)?;
+                };
+                tokens::create(conn, &admin.offline(created_at), master_key, &token)?;
             }
         }
         if agreements::count_for_account(conn, &account.id)? == 0 {
@@ -265,7 +270,7 @@ pub fn seed_demo_data(conn: &mut DbConnection, master_key: &MasterKey) -> Result
                     description,
                     active,
                 }
-                .insert(conn, &by.actor)?;
+                .insert(conn, &admin.actor(), now)?;
             }
         }
         Ok(())

@@ -14,27 +14,20 @@
 //! seconds rather than at once. A window first seen mid-minute gets a tenth of the split until
 //! the next exchange, since others may already have spent the budget.
 
-use super::pool::on_backend;
-use super::schema::{rate_counts, rate_instances};
-use super::{DbConnection, DbError, DbPool};
+use super::worker::Job;
 use crate::clock::Clock;
-use chrono::{NaiveDateTime, TimeDelta};
-use diesel::prelude::*;
-use diesel::upsert::excluded;
+use crate::db::{self, DbConnection, DbError, DbPool, rate_counts};
+use chrono::NaiveDateTime;
 use rand::Rng;
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// How often instances exchange their counts.
 pub const EXCHANGE_EVERY: Duration = Duration::from_millis(250);
 
-/// An instance not heard of for this long no longer shares the budgets.
-const ALIVE_FOR: TimeDelta = TimeDelta::seconds(3);
-
-/// Old counts and instances are deleted every this many exchanges (~10 s).
-const PRUNE_EVERY: u32 = 40;
+/// An instance not heard of for this many seconds no longer shares the budgets.
+const ALIVE_FOR_SECONDS: u32 = 3;
 
 /// What a limited key's answer says of its budget: the `RateLimit-*` headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,7 +146,8 @@ impl Default for RateLimiter {
     }
 }
 
-fn minute_of(at: NaiveDateTime) -> (i64, u32) {
+/// The minute `at` falls in (minutes since the epoch), and the seconds left in it.
+pub fn minute_of(at: NaiveDateTime) -> (i64, u32) {
     let seconds = at.and_utc().timestamp();
     let reset = 60 - u32::try_from(seconds.rem_euclid(60)).unwrap_or(0);
     (seconds.div_euclid(60), reset)
@@ -161,7 +155,7 @@ fn minute_of(at: NaiveDateTime) -> (i64, u32) {
 
 impl RateLimiter {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        super::lock(&self.state)
     }
 
     /// Counts one request of the key `token_id`, limited to `limit` a minute, at `now`.
@@ -203,24 +197,9 @@ impl RateLimiter {
     }
 
     /// One exchange with the other instances through the database: this instance's counts out,
-    /// theirs in, and who is alive.
+    /// theirs in, and who is alive, at `now`.
     pub fn exchange(&self, conn: &mut DbConnection, now: NaiveDateTime) -> Result<(), DbError> {
-        let seen_at = super::now();
-        let alive_row = (
-            rate_instances::instance.eq(&self.instance),
-            rate_instances::seen_at.eq(seen_at),
-        );
-        on_backend!(&mut *conn, |c| diesel::insert_into(rate_instances::table)
-            .values(alive_row)
-            .on_conflict(rate_instances::instance)
-            .do_update()
-            .set(rate_instances::seen_at.eq(excluded(rate_instances::seen_at)))
-            .execute(c))?;
-        let alive: Vec<String> = rate_instances::table
-            .filter(rate_instances::seen_at.ge(seen_at - ALIVE_FOR))
-            .select(rate_instances::instance)
-            .order(rate_instances::instance)
-            .load(conn)?;
+        let alive = rate_counts::alive(conn, &self.instance, ALIVE_FOR_SECONDS)?;
         let (current, _) = minute_of(now);
         let windows: Vec<(String, Window)> = {
             let mut state = self.lock();
@@ -232,39 +211,21 @@ impl RateLimiter {
                 .collect()
         };
         for (token_id, window) in windows.iter().filter(|(_, w)| w.admitted > w.written) {
-            let row = (
-                rate_counts::token_id.eq(token_id),
-                rate_counts::minute.eq(window.minute),
-                rate_counts::instance.eq(&self.instance),
-                rate_counts::requests.eq(i32::try_from(window.admitted).unwrap_or(i32::MAX)),
-            );
-            on_backend!(&mut *conn, |c| diesel::insert_into(rate_counts::table)
-                .values(row)
-                .on_conflict((
-                    rate_counts::token_id,
-                    rate_counts::minute,
-                    rate_counts::instance,
-                ))
-                .do_update()
-                .set(rate_counts::requests.eq(excluded(rate_counts::requests)))
-                .execute(c))?;
+            rate_counts::write(
+                conn,
+                token_id,
+                window.minute,
+                &self.instance,
+                window.admitted,
+            )?;
         }
         let mut others: HashMap<(String, i64), u32> = HashMap::new();
         let ids: Vec<&str> = windows.iter().map(|(id, _)| id.as_str()).collect();
         if !ids.is_empty() {
-            let rows: Vec<(String, i64, i32)> = rate_counts::table
-                .filter(rate_counts::minute.ge(current - 1))
-                .filter(rate_counts::instance.ne(&self.instance))
-                .filter(rate_counts::token_id.eq_any(&ids))
-                .select((
-                    rate_counts::token_id,
-                    rate_counts::minute,
-                    rate_counts::requests,
-                ))
-                .load(conn)?;
-            for (token_id, minute, requests) in rows {
-                *others.entry((token_id, minute)).or_default() +=
-                    u32::try_from(requests).unwrap_or(0);
+            for (token_id, minute, requests) in
+                rate_counts::others(conn, &self.instance, &ids, current - 1)?
+            {
+                *others.entry((token_id, minute)).or_default() += requests;
             }
         }
         let instances = u32::try_from(alive.len()).unwrap_or(u32::MAX).max(1);
@@ -290,98 +251,32 @@ impl RateLimiter {
         }
         Ok(())
     }
-
-    /// Deletes the counts of minutes past and instances long gone.
-    fn prune(&self, conn: &mut DbConnection, now: NaiveDateTime) -> Result<(), DbError> {
-        let (current, _) = minute_of(now);
-        diesel::delete(rate_counts::table.filter(rate_counts::minute.lt(current - 2)))
-            .execute(conn)?;
-        diesel::delete(
-            rate_instances::table
-                .filter(rate_instances::seen_at.lt(super::now() - TimeDelta::hours(1))),
-        )
-        .execute(conn)?;
-        Ok(())
-    }
-
-    /// Says this instance is gone, so that the others take its share at once.
-    fn leave(&self, conn: &mut DbConnection) -> Result<(), DbError> {
-        diesel::delete(rate_instances::table.find(&self.instance)).execute(conn)?;
-        Ok(())
-    }
 }
 
-/// The thread exchanging counts every `EXCHANGE_EVERY`; `stop` ends it.
+/// The job exchanging counts with the other instances every `EXCHANGE_EVERY`; at the stop it
+/// takes this instance out of the sharing.
 pub struct RateExchange {
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    thread: Option<JoinHandle<()>>,
-    limiter: Arc<RateLimiter>,
-    pool: DbPool,
+    pub pool: DbPool,
+    pub limiter: Arc<RateLimiter>,
+    pub clock: Clock,
 }
 
-impl RateExchange {
-    pub fn start(pool: DbPool, limiter: Arc<RateLimiter>, clock: Clock) -> Self {
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let thread = {
-            let (stop, pool, limiter) = (stop.clone(), pool.clone(), limiter.clone());
-            std::thread::Builder::new()
-                .name("rate exchange".into())
-                .spawn(move || {
-                    let mut rounds = 0u32;
-                    loop {
-                        let exchanged = super::pool::checkout(&pool).and_then(|mut conn| {
-                            limiter.exchange(&mut conn, clock.now())?;
-                            if rounds.is_multiple_of(PRUNE_EVERY) {
-                                limiter.prune(&mut conn, clock.now())?;
-                            }
-                            Ok(())
-                        });
-                        if let Err(e) = exchanged {
-                            tracing::warn!(error = %e, "could not exchange rate-limit counts");
-                        }
-                        rounds = rounds.wrapping_add(1);
-                        let (stopped, wake) = &*stop;
-                        let guard = stopped.lock().unwrap_or_else(PoisonError::into_inner);
-                        let (guard, _) = wake
-                            .wait_timeout_while(guard, EXCHANGE_EVERY, |stopped| !*stopped)
-                            .unwrap_or_else(PoisonError::into_inner);
-                        if *guard {
-                            break;
-                        }
-                    }
-                })
-                .expect("a thread can be started at start-up")
-        };
-        Self {
-            stop,
-            thread: Some(thread),
-            limiter,
-            pool,
-        }
+impl Job for RateExchange {
+    fn run(&mut self) -> Result<(), DbError> {
+        let mut conn = db::pool::checkout(&self.pool)?;
+        self.limiter.exchange(&mut conn, self.clock.now())
     }
 
-    /// Ends the thread and takes this instance out of the sharing.
-    pub fn stop(mut self) {
-        {
-            let (stopped, wake) = &*self.stop;
-            *stopped.lock().unwrap_or_else(PoisonError::into_inner) = true;
-            wake.notify_all();
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        let left =
-            super::pool::checkout(&self.pool).and_then(|mut conn| self.limiter.leave(&mut conn));
-        if let Err(e) = left {
-            tracing::warn!(error = %e, "could not say this instance is leaving the rate limits");
-        }
+    fn finish(&mut self) -> Result<(), DbError> {
+        let mut conn = db::pool::checkout(&self.pool)?;
+        rate_counts::leave(&mut conn, &self.limiter.instance)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::NaiveDate;
+    use chrono::{NaiveDate, TimeDelta};
 
     fn at(second: u32) -> NaiveDateTime {
         NaiveDate::from_ymd_opt(2026, 11, 29)

@@ -19,16 +19,14 @@
 //! A read that began before a change and ends after it must not put the old state back: every
 //! change moves a generation, and an entry read under an older generation is not kept.
 
-use super::pool::{ConnectionManager, DbConnection, in_transaction, link_of};
-use super::tokens::KeyHolder;
-use super::{DatabaseUrl, DbError};
+use super::worker::Job;
+use crate::db::key_changes::{self, BATCH, Listener};
+use crate::db::pool::ConnectionManager;
+use crate::db::tokens::KeyHolder;
+use crate::db::{DatabaseUrl, DbConnection, DbError};
 use crate::domain::ids::TokenId;
-use diesel::connection::SimpleConnection;
-use diesel::prelude::*;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How many keys are kept at most; past that, one is forgotten for each new one.
@@ -37,12 +35,6 @@ pub const CAPACITY: usize = 10_000;
 /// An entry older than this is read again even if nothing said it changed: a bound on the harm
 /// of any change that was somehow not heard of.
 const MAX_AGE: Duration = Duration::from_secs(60);
-
-/// The PostgreSQL channel the triggers notify.
-pub const CHANNEL: &str = "tokendesk_keys";
-
-/// The listener's name in `pg_stat_activity`.
-pub const LISTENER_NAME: &str = "tokendesk key watch";
 
 struct Entry<V> {
     holder: Arc<V>,
@@ -97,10 +89,7 @@ impl<V> Cache<V> {
     }
 
     fn lock(&self) -> MutexGuard<'_, Entries<V>> {
-        // A panic while holding the lock leaves a map that is still a valid map.
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        super::lock(&self.entries)
     }
 
     /// What the key of token `id` needs checked, if it is known and fresh.
@@ -158,7 +147,7 @@ impl<V> Cache<V> {
     }
 
     /// Changes are heard of from now on: what was kept before may be stale and goes.
-    pub(crate) fn trust(&self) {
+    fn trust(&self) {
         let mut entries = self.lock();
         entries.generation += 1;
         entries.map.clear();
@@ -194,261 +183,144 @@ impl<V> Cache<V> {
     }
 }
 
-/// Token `id` changed in a way its key depends on. Inside a transaction (as every token write
-/// is) it is forgotten when the transaction commits; outside one, at once.
-pub fn changed(conn: &mut DbConnection, id: &TokenId) {
-    let open = in_transaction(conn);
-    let Some(link) = link_of(conn) else {
-        return;
-    };
-    if open {
-        link.changed.push(id.as_str().to_owned());
-    } else {
-        link.keys().forget([id.as_str()]);
-    }
-}
-
-/// How often SQLite's `key_changes` is read, and PostgreSQL's listener looks for notifications.
-const POLL: Duration = Duration::from_millis(200);
-const LISTEN_POLL: Duration = Duration::from_millis(50);
+/// How often SQLite's `key_changes` is read.
+pub const POLL: Duration = Duration::from_millis(200);
+/// How often the PostgreSQL listener looks for notifications.
+pub const LISTEN_POLL: Duration = Duration::from_millis(50);
 /// How often the listener asks its connection whether it is still there, when nothing arrives.
 const LISTEN_PING: Duration = Duration::from_secs(1);
 /// How long to wait before connecting again after a failure.
 const RETRY: Duration = Duration::from_millis(250);
-/// `key_changes` rows older than this are deleted (every instance has read them long before).
-const KEEP_CHANGES_MINUTES: u32 = 10;
-const PRUNE_EVERY: u32 = 300;
-/// More changes than this at once: everything is forgotten rather than read one by one.
-const BATCH: i64 = 5_000;
 
-/// The thread that hears of changes made elsewhere; `stop` ends it.
+/// The job that hears of changes made elsewhere (other instances, the command line) and keeps
+/// the cache from serving what they changed; run every `period()`.
 pub struct KeyWatch {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    manager: ConnectionManager,
+    keys: Arc<KeyCache>,
+    hearing: Hearing,
+    /// No connection is tried again before this, after a failure.
+    retry_at: Instant,
+    /// Whether hearing was lost, so that the next success is logged.
+    lost: bool,
+}
+
+/// What the watch hears with.
+enum Hearing {
+    Nothing,
+    /// PostgreSQL: a listening connection, and when it last proved alive.
+    Listening {
+        listener: Listener,
+        pinged: Instant,
+    },
+    /// SQLite: a connection of its own, and the last change read.
+    Polling {
+        conn: DbConnection,
+        seen: i64,
+    },
 }
 
 impl KeyWatch {
-    pub fn start(url: &DatabaseUrl, timeout: Duration, keys: Arc<KeyCache>) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let watching = Watching {
+    pub fn new(url: &DatabaseUrl, timeout: Duration, keys: Arc<KeyCache>) -> Self {
+        Self {
             manager: ConnectionManager::new(url.clone(), timeout),
             keys,
-            stop: stop.clone(),
+            hearing: Hearing::Nothing,
+            retry_at: Instant::now(),
+            lost: false,
+        }
+    }
+
+    /// How often the watch looks for changes.
+    pub fn period(url: &DatabaseUrl) -> Duration {
+        match url {
+            DatabaseUrl::Postgres(_) => LISTEN_POLL,
+            DatabaseUrl::Sqlite(_) => POLL,
+        }
+    }
+
+    /// Starts hearing: a listener (PostgreSQL) or the last change so far (SQLite).
+    fn connect(&mut self) -> Result<(), DbError> {
+        self.hearing = match self.manager.url() {
+            DatabaseUrl::Postgres(_) => Hearing::Listening {
+                listener: Listener::open(&self.manager)?,
+                pinged: Instant::now(),
+            },
+            DatabaseUrl::Sqlite(_) => {
+                let mut conn = self
+                    .manager
+                    .open()
+                    .map_err(|e| DbError::Unavailable(e.to_string()))?;
+                let seen = key_changes::last_change(&mut conn)?;
+                Hearing::Polling { conn, seen }
+            }
         };
-        let thread = std::thread::Builder::new()
-            .name("key-watch".into())
-            .spawn(move || match watching.manager.url() {
-                DatabaseUrl::Postgres(_) => watching.listen(),
-                DatabaseUrl::Sqlite(_) => watching.poll(),
-            })
-            .expect("a thread can be started at start-up");
-        Self {
-            stop,
-            thread: Some(thread),
+        self.keys.trust();
+        if std::mem::take(&mut self.lost) {
+            tracing::info!("hearing of key changes again");
         }
+        Ok(())
     }
 
-    pub fn stop(mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for KeyWatch {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-    }
-}
-
-struct Watching {
-    manager: ConnectionManager,
-    keys: Arc<KeyCache>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Watching {
-    fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Acquire)
-    }
-
-    /// Sleeps `time` in short steps; whether the watch was stopped meanwhile.
-    fn pause(&self, time: Duration) -> bool {
-        let until = Instant::now() + time;
-        while Instant::now() < until {
-            if self.stopped() {
-                return true;
-            }
-            std::thread::sleep(LISTEN_POLL.min(until - Instant::now()));
-        }
-        self.stopped()
-    }
-
-    /// Changes cannot be heard of: the cache stops, the first failure of a series is logged, and
-    /// the next attempt waits a little; whether the watch was stopped meanwhile.
-    fn failed(&self, error: &DbError, logged: &mut bool) -> bool {
-        self.keys.distrust();
-        if !*logged {
-            tracing::warn!(%error, "cannot hear of key changes; API keys are checked in the database meanwhile");
-            *logged = true;
-        }
-        self.pause(RETRY)
-    }
-
-    /// PostgreSQL: `LISTEN`, then forget what each notification names. A lost connection stops
-    /// the cache until a new one listens.
-    fn listen(&self) {
-        let mut lost_logged = false;
-        while !self.stopped() {
-            let mut conn = match self.listener() {
-                Ok(conn) => conn,
-                Err(e) => {
-                    if self.failed(&e, &mut lost_logged) {
-                        return;
-                    }
-                    continue;
-                }
-            };
-            self.keys.trust();
-            if lost_logged {
-                tracing::info!("listening for key changes again");
-            }
-            let mut pinged = Instant::now();
-            loop {
-                if self.pause(LISTEN_POLL) {
-                    return;
-                }
-                let mut heard = Vec::new();
-                let mut failure = None;
-                for notification in conn.notifications_iter() {
-                    match notification {
-                        Ok(notification) => heard.push(notification.payload),
-                        Err(e) => {
-                            failure = Some(e.to_string());
-                            break;
-                        }
-                    }
-                }
+    /// One look for changes; whether the connection proved alive.
+    fn hear(&mut self) -> Result<(), DbError> {
+        match &mut self.hearing {
+            Hearing::Nothing => Ok(()),
+            Hearing::Listening { listener, pinged } => {
+                let heard = listener.heard()?;
                 if !heard.is_empty() {
                     self.keys.forget(heard.iter().map(String::as_str));
                 }
-                if failure.is_none() && pinged.elapsed() >= LISTEN_PING {
-                    failure = conn.batch_execute("SELECT 1").err().map(|e| e.to_string());
-                    pinged = Instant::now();
-                    if failure.is_none() {
-                        self.keys.alive();
-                    }
+                if pinged.elapsed() >= LISTEN_PING {
+                    listener.ping()?;
+                    *pinged = Instant::now();
+                    self.keys.alive();
                 }
-                if let Some(e) = failure {
-                    self.keys.distrust();
-                    tracing::warn!(error = %e, "the key-change listener lost its connection");
-                    lost_logged = true;
-                    break;
-                }
+                Ok(())
+            }
+            Hearing::Polling { conn, seen } => {
+                let changes = key_changes::changes_after(conn, *seen)?;
+                *seen = apply(&self.keys, *seen, changes);
+                self.keys.alive();
+                Ok(())
             }
         }
     }
+}
 
-    fn listener(&self) -> Result<PgConnection, DbError> {
-        let DbConnection::Postgres(mut conn) = self
-            .manager
-            .open()
-            .map_err(|e| DbError::Unavailable(e.to_string()))?
-        else {
-            return Err(DbError::Unavailable("not a PostgreSQL database".into()));
-        };
-        conn.batch_execute(&format!(
-            "SET application_name = '{LISTENER_NAME}'; LISTEN {CHANNEL};"
-        ))?;
-        Ok(conn)
-    }
-
-    /// SQLite: read the rows the triggers add to `key_changes`.
-    fn poll(&self) {
-        let mut ticks = 0u32;
-        let mut failing = false;
-        while !self.stopped() {
-            let opened = self
-                .manager
-                .open()
-                .map_err(|e| DbError::Unavailable(e.to_string()))
-                .and_then(|mut conn| last_change(&mut conn).map(|seen| (conn, seen)));
-            let (mut conn, mut seen) = match opened {
-                Ok(opened) => opened,
-                Err(e) => {
-                    if self.failed(&e, &mut failing) {
-                        return;
-                    }
-                    continue;
-                }
-            };
-            self.keys.trust();
-            loop {
-                if self.pause(POLL) {
-                    return;
-                }
-                match changes_after(&mut conn, seen) {
-                    Ok(changes) => {
-                        seen = self.apply(seen, changes);
-                        self.keys.alive();
-                    }
-                    Err(e) => {
-                        self.keys.distrust();
-                        tracing::warn!(error = %e, "cannot read key changes");
-                        failing = true;
-                        break;
-                    }
-                }
-                ticks = ticks.wrapping_add(1);
-                if ticks.is_multiple_of(PRUNE_EVERY)
-                    && let Err(e) = prune_changes(&mut conn)
-                {
-                    tracing::warn!(error = %e, "cannot delete old key changes");
-                }
+impl Job for KeyWatch {
+    /// Connects if it must, then hears. Changes cannot be heard of while this fails: the cache
+    /// is not used until a new connection hears again, and forgets everything then.
+    fn run(&mut self) -> Result<(), DbError> {
+        if matches!(self.hearing, Hearing::Nothing) {
+            if Instant::now() < self.retry_at {
+                return Ok(());
             }
-        }
-    }
-
-    /// Forgets the tokens `changes` name; the last change seen. A gap in the numbers (rows
-    /// pruned before they were read) or a full batch forgets everything.
-    fn apply(&self, seen: i64, changes: Vec<(i64, String)>) -> i64 {
-        let Some(&(last, _)) = changes.last() else {
-            return seen;
-        };
-        let gap = changes.first().is_some_and(|(first, _)| *first != seen + 1);
-        if gap || changes.len() as i64 >= BATCH {
-            self.keys.forget_all();
+            self.connect()
         } else {
-            self.keys.forget(changes.iter().map(|(_, id)| id.as_str()));
+            self.hear()
         }
-        last
+        .inspect_err(|_| {
+            self.keys.distrust();
+            self.hearing = Hearing::Nothing;
+            self.retry_at = Instant::now() + RETRY;
+            self.lost = true;
+        })
     }
 }
 
-fn last_change(conn: &mut DbConnection) -> Result<i64, DbError> {
-    use super::schema::key_changes;
-    Ok(key_changes::table
-        .select(diesel::dsl::max(key_changes::seq))
-        .first::<Option<i64>>(conn)?
-        .unwrap_or(0))
-}
-
-fn changes_after(conn: &mut DbConnection, seen: i64) -> Result<Vec<(i64, String)>, DbError> {
-    use super::schema::key_changes;
-    Ok(key_changes::table
-        .filter(key_changes::seq.gt(seen))
-        .order(key_changes::seq)
-        .limit(BATCH)
-        .select((key_changes::seq, key_changes::token_id))
-        .load(conn)?)
-}
-
-fn prune_changes(conn: &mut DbConnection) -> Result<(), DbError> {
-    conn.batch_execute(&format!(
-        "DELETE FROM key_changes WHERE changed_at < datetime('now', '-{KEEP_CHANGES_MINUTES} minutes')"
-    ))?;
-    Ok(())
+/// Forgets the tokens `changes` name; the last change seen. A gap in the numbers (rows pruned
+/// before they were read) or a full batch forgets everything.
+fn apply(keys: &KeyCache, seen: i64, changes: Vec<(i64, String)>) -> i64 {
+    let Some(&(last, _)) = changes.last() else {
+        return seen;
+    };
+    let gap = changes.first().is_some_and(|(first, _)| *first != seen + 1);
+    if gap || changes.len() as i64 >= BATCH {
+        keys.forget_all();
+    } else {
+        keys.forget(changes.iter().map(|(_, id)| id.as_str()));
+    }
+    last
 }
 
 #[cfg(test)]
