@@ -31,6 +31,8 @@ pub struct Config {
     pub master_key: MasterKey,
     pub cookie_secure: bool,
     pub log_filter: String,
+    /// Where API use that could not be written at a stop waits for the next start.
+    pub spool_dir: PathBuf,
 }
 
 impl fmt::Debug for Config {
@@ -153,6 +155,14 @@ impl Config {
         let log_filter = lookup("RUST_LOG").unwrap_or_else(|| "info".into());
         tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| error("RUST_LOG", e))?;
 
+        let spool_dir = match lookup("TOKENDESK_SPOOL_DIR") {
+            Some(value) if value.trim().is_empty() => {
+                return Err(error("TOKENDESK_SPOOL_DIR", "is empty"));
+            }
+            Some(value) => PathBuf::from(value.trim()),
+            None => data_dir.join("spool"),
+        };
+
         Ok(Self {
             database,
             database_timeout,
@@ -162,6 +172,7 @@ impl Config {
             master_key,
             cookie_secure,
             log_filter,
+            spool_dir,
         })
     }
 }

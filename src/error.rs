@@ -19,6 +19,8 @@ pub enum AppError {
     Busy,
     /// The database cannot be reached; the request may be repeated once it is back.
     Unavailable,
+    /// The storage is full: nothing was changed.
+    Full,
     /// The signed-in user may not do this; says why.
     Forbidden(String),
     /// It exists already (a user with that e-mail); says what.
@@ -42,6 +44,7 @@ impl fmt::Display for AppError {
             Self::BadRequest(why) => write!(f, "bad request: {why}"),
             Self::Busy => f.write_str("database busy"),
             Self::Unavailable => f.write_str("database unavailable"),
+            Self::Full => f.write_str("storage full"),
             Self::Forbidden(why) => write!(f, "forbidden: {why}"),
             Self::Conflict(what) => write!(f, "conflict: {what}"),
             Self::Refused(why) => write!(f, "refused: {why}"),
@@ -61,6 +64,9 @@ impl From<ServiceError> for AppError {
             ServiceError::AlreadyCreated(id) => {
                 Self::Conflict(format!("This was created before, as {id}."))
             }
+            ServiceError::AlreadyDone => {
+                Self::Conflict("This form was sent before, and acted then.".into())
+            }
             ServiceError::Storage(error) => error.into(),
         }
     }
@@ -74,6 +80,10 @@ impl From<DbError> for AppError {
             DbError::Unavailable(cause) => {
                 tracing::warn!(%cause, "the database is unavailable");
                 Self::Unavailable
+            }
+            DbError::Full(cause) => {
+                tracing::error!(%cause, "the storage is full");
+                Self::Full
             }
             DbError::Conflict(what) => Self::Conflict(what),
             DbError::BadQuery(e) => Self::BadRequest(capitalised(&e.to_string())),
@@ -98,6 +108,7 @@ impl ResponseError for AppError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Busy | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Full => StatusCode::INSUFFICIENT_STORAGE,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict(_) | Self::Refused(_) => StatusCode::CONFLICT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -132,6 +143,11 @@ impl ResponseError for AppError {
             Self::Busy => (
                 "Busy",
                 "Nothing was changed; the system is busy. Please try again in a moment.",
+            ),
+            Self::Full => (
+                "Storage full",
+                "tokendesk's storage is full: nothing was changed. Pages can still be read; \
+                 changes work again once space is freed.",
             ),
             Self::Internal(cause) => {
                 tracing::error!(%cause, "request failed");

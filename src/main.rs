@@ -115,7 +115,20 @@ fn scan(paths: &[std::path::PathBuf]) -> ExitCode {
     }
 }
 
+/// glibc keeps what a thread frees in that thread's own arena: argon2's 19 MiB work buffer,
+/// once in every thread that checked a password, stayed for good (≈ 20 MB more after each of
+/// the first sign-ins, 277 MB after 42). Allocations of 1 MiB and more are mapped on their own
+/// and given back when freed; nothing smaller is affected.
+fn give_back_large_allocations() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tunable of the allocator; it runs before any other thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 fn main() -> ExitCode {
+    give_back_large_allocations();
     let cli = Cli::parse();
     // Offline: no configuration read, no key file made, no database opened.
     if let Some(Command::Scan { paths }) = &cli.command {

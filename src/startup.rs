@@ -1,22 +1,26 @@
 //! Builds the HTTP server (its middleware, with the UI's and the API's route tables) and starts
 //! the jobs beside it.
 
+use crate::api::error::ApiError;
 use crate::app::AppState;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::DbPool;
-use crate::error::AppError;
+use crate::error::{AppError, error_page};
 use crate::live::worker::Workers;
 use crate::live::{Live, jobs};
-use crate::request::{MAX_BODY_BYTES, RequestSpan};
+use crate::request::{API_BASE, MAX_BODY_BYTES, RequestSpan};
 use crate::web;
 use crate::web::session::DbSessionStore;
 use actix_session::SessionMiddleware;
+use actix_web::ResponseError;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::cookie::{Key, SameSite};
-use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::{DefaultHeaders, NormalizePath, from_fn};
+use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{DefaultHeaders, Next, NormalizePath, from_fn};
 use actix_web::{App, HttpServer, web as aweb};
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::time::Duration;
 use tracing_actix_web::TracingLogger;
 
@@ -27,6 +31,15 @@ pub const SESSION_COOKIE: &str = "tokendesk_session";
 
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+/// What every answer carries (a handler's may say otherwise: the assets are cached).
+const HEADERS: [(&str, &str); 5] = [
+    ("content-security-policy", CONTENT_SECURITY_POLICY),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "same-origin"),
+    ("cache-control", "no-store"),
+];
 
 /// How long a graceful stop waits for the requests under way.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
@@ -41,6 +54,7 @@ pub struct Service {
     server: Server,
     workers: Workers,
     state: aweb::Data<AppState>,
+    spool_dir: PathBuf,
 }
 
 impl Service {
@@ -56,18 +70,78 @@ impl Service {
     }
 
     /// Serves until stopped, then stops the jobs (writing what is buffered) and closes the
-    /// database connections.
+    /// database connections. API use the last flush could not write (the database away, or too
+    /// slow to answer within the jobs' deadline) goes to the spool folder for the next start.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
-        let (workers, state) = (self.workers, self.state);
+        let (workers, state, spool_dir) = (self.workers, self.state, self.spool_dir);
         // Waiting for threads blocks; not on the async threads.
         let _ = actix_web::rt::task::spawn_blocking(move || {
             workers.stop(WORKERS_STOP_DEADLINE);
+            match state.live.usage.spool(&spool_dir) {
+                Ok((0, _)) => {}
+                Ok((requests, files)) => tracing::warn!(
+                    requests,
+                    files = ?files,
+                    "the API use recorded before the stop could not be written; spooled for the next start"
+                ),
+                Err(error) => tracing::error!(
+                    %error,
+                    folder = %spool_dir.display(),
+                    requests = state.live.usage.pending(),
+                    "the API use recorded before the stop could be neither written nor spooled: it is lost"
+                ),
+            }
             drop(state);
         })
         .await;
         tracing::info!("stopped");
         served
+    }
+}
+
+/// A failure no handler answered (a middleware's: the session store's, say) is answered as any
+/// other: the UI's error page or the API's error body, with the headers every answer carries
+/// (its id is added outside), never an empty 500.
+async fn failures_answered(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let api = req.path().starts_with(API_BASE);
+    match next.call(req).await {
+        Ok(response) => Ok(response.map_into_boxed_body()),
+        Err(error) => {
+            let status = error.as_response_error().status_code();
+            let mut response = if api {
+                tracing::error!(%error, "an API request failed outside its handler");
+                let code = if status.is_server_error() {
+                    "SRV_001"
+                } else {
+                    "REQ_001"
+                };
+                ApiError::new(
+                    status,
+                    code,
+                    "The request could not be completed; try again.",
+                )
+                .error_response()
+            } else if status.is_server_error() {
+                AppError::internal("outside the handler", &error).error_response()
+            } else {
+                error_page(
+                    status,
+                    "Request refused",
+                    "The request could not be completed.",
+                )
+            };
+            for (name, value) in HEADERS {
+                response.headers_mut().insert(
+                    actix_web::http::header::HeaderName::from_static(name),
+                    actix_web::http::header::HeaderValue::from_static(value),
+                );
+            }
+            Err(actix_web::error::InternalError::from_response(error, response).into())
+        }
     }
 }
 
@@ -80,13 +154,6 @@ pub fn run(
     clock: Clock,
 ) -> std::io::Result<Service> {
     let live = Live::new(&pool);
-    let workers = jobs::start(jobs::Setting {
-        pool: &pool,
-        url: &config.database,
-        timeout: config.database_timeout,
-        live: &live,
-        clock: &clock,
-    });
     let key = Key::from(&config.session_key);
     let store = DbSessionStore::new(pool.clone(), clock.clone());
     let state = aweb::Data::new(AppState {
@@ -123,13 +190,11 @@ pub fn run(
             .app_data(aweb::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
             .wrap(from_fn(web::csrf::protect))
             .wrap(sessions)
+            .wrap(from_fn(failures_answered))
             .wrap(
-                DefaultHeaders::new()
-                    .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
-                    .add(("X-Content-Type-Options", "nosniff"))
-                    .add(("X-Frame-Options", "DENY"))
-                    .add(("Referrer-Policy", "same-origin"))
-                    .add(("Cache-Control", "no-store")),
+                HEADERS
+                    .into_iter()
+                    .fold(DefaultHeaders::new(), |headers, header| headers.add(header)),
             )
             .wrap(from_fn(crate::request::with_request_id))
             .wrap(TracingLogger::<RequestSpan>::new())
@@ -144,9 +209,19 @@ pub fn run(
     .disable_signals()
     .listen(listener)?
     .run();
+    // Once the server listens: a server that cannot listen leaves no job behind.
+    let workers = jobs::start(jobs::Setting {
+        pool: &state.pool,
+        url: &config.database,
+        timeout: config.database_timeout,
+        live: &state.live,
+        clock: &state.clock,
+        spool_dir: &config.spool_dir,
+    });
     Ok(Service {
         server,
         workers,
         state,
+        spool_dir: config.spool_dir.clone(),
     })
 }

@@ -138,7 +138,7 @@ async fn rotation_with_and_without_grace(backend: Backend) {
     );
 
     // At once: the old key is refused from the next request on.
-    let response = app.post(&rotate, &[("grace", "0")]).await;
+    let response = app.post_and_follow(&rotate, &[("grace", "0")]).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let page = html_of(response).await;
@@ -152,7 +152,7 @@ async fn rotation_with_and_without_grace(backend: Backend) {
     assert_eq!(works(&app, &new).await, 200);
 
     // With an hour's grace both work, until the hour is over.
-    let response = app.post(&rotate, &[("grace", "1h")]).await;
+    let response = app.post_and_follow(&rotate, &[("grace", "1h")]).await;
     let newer = key_of(&text(&html_of(response).await, "#api-key"));
     assert_eq!(
         works(&app, &new).await,

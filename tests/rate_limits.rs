@@ -103,9 +103,18 @@ async fn hammer(app: &TestApp, key: &ApiKey, seconds: u64) -> (u32, u32) {
     let until = Instant::now() + std::time::Duration::from_secs(seconds);
     let (mut through, mut refused) = (0, 0);
     while Instant::now() < until {
-        match get(app, key).await.status().as_u16() {
+        let answer = get(app, key).await;
+        match answer.status().as_u16() {
             200 => through += 1,
-            429 => refused += 1,
+            429 => {
+                // When to come back, said the same way twice: the minute's end, or this
+                // instance's next share.
+                assert_eq!(
+                    header(&answer, "retry-after"),
+                    header(&answer, "ratelimit-reset")
+                );
+                refused += 1;
+            }
             other => panic!("answered {other}"),
         }
     }

@@ -348,7 +348,7 @@ async fn every_change_writes_exactly_one_event_of_its_kind(backend: Backend) {
     .await;
     one_event(&app, &robert, "token.rotated", async {
         let response = app.post(&format!("{base}/rotate"), &[("grace", "0")]).await;
-        assert_eq!(response.status(), 200);
+        assert_eq!(response.status(), 303);
     })
     .await;
     let (_, key) = app.token(&robert, "Automation").create();
@@ -380,7 +380,7 @@ async fn every_change_writes_exactly_one_event_of_its_kind(backend: Backend) {
                 ],
             )
             .await;
-        assert_eq!(response.status(), 200);
+        assert_eq!(response.status(), 303);
     })
     .await;
     let users = app.get_html("/account/users").await;

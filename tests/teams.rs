@@ -251,7 +251,7 @@ async fn admins_add_users_who_sign_in_with_the_password_shown(backend: Backend) 
     assert_eq!(attr(&html, "#email", "value").as_deref(), Some("nope"));
 
     let response = app
-        .post(
+        .post_and_follow(
             "/account/users",
             &[
                 ("name", "Paulie Pennino"),

@@ -161,6 +161,8 @@ pub struct ApiRequest {
     key: Result<ApiKey, ApiError>,
     client_ip: Option<String>,
     state: Option<web::Data<AppState>>,
+    /// When the request came, by the application's clock: what it is judged and stamped by.
+    at: NaiveDateTime,
     /// Where the key's rate-limit state is left for `rate_limit_headers`.
     request: HttpRequest,
 }
@@ -180,16 +182,26 @@ impl FromRequest for ApiRequest {
         } else {
             key_from_header(first)
         };
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let at = state
+            .as_ref()
+            .map_or_else(|| crate::clock::Clock::default().now(), |s| s.clock.now());
         ready(Ok(Self {
             key,
             client_ip: client_ip(req),
-            state: req.app_data::<web::Data<AppState>>().cloned(),
+            state,
+            at,
             request: req.clone(),
         }))
     }
 }
 
 impl ApiRequest {
+    /// When the request came, by the application's clock.
+    pub fn at(&self) -> NaiveDateTime {
+        self.at
+    }
+
     /// Authenticates the key and checks `module` (when the endpoint belongs to one) and the key's
     /// rate limit, then calls `work`: all in one trip to the database's thread pool, where the
     /// key is looked up once a connection is in hand (a change committed while the request
@@ -212,7 +224,7 @@ impl ApiRequest {
         let gate = Gate {
             state: state.clone(),
             client_ip: self.client_ip,
-            now: state.clock.now(),
+            now: self.at,
         };
         let (rate, answer) = db::run_with(&state.pool, move |conn| {
             let found = gate.authenticate(conn, &key, module)?;

@@ -65,6 +65,11 @@ impl FromRequest for ApiBody {
 }
 
 impl ApiBody {
+    /// The bytes sent (none when they could not be read, which `parse` reports).
+    pub fn bytes(&self) -> &[u8] {
+        self.0.as_deref().unwrap_or_default()
+    }
+
     /// Nothing was sent (or it could not be read, which `parse` reports).
     pub fn is_empty(&self) -> bool {
         self.0.as_ref().is_ok_and(|body| body.is_empty())

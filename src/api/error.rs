@@ -149,6 +149,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::Refused(why) | ServiceError::Conflict(why) => {
                 Self::new(StatusCode::CONFLICT, "REQ_004", why)
             }
+            ServiceError::AlreadyDone => Self::new(
+                StatusCode::CONFLICT,
+                "REQ_004",
+                "This was sent before, and done then.",
+            ),
             ServiceError::AlreadyCreated(id) => Self::new(
                 StatusCode::CONFLICT,
                 "REQ_004",
@@ -164,6 +169,14 @@ impl From<DbError> for ApiError {
         match error {
             DbError::NotFound => Self::not_found(),
             DbError::BadQuery(e) => Self::bad_request(e.to_string()),
+            DbError::Full(cause) => {
+                tracing::error!(%cause, "the storage is full");
+                Self::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "SRV_003",
+                    "The storage is full; nothing was changed. Reading still works.",
+                )
+            }
             DbError::Busy => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SRV_002",

@@ -3,6 +3,7 @@
 use super::auth::{ApiCaller, ApiRequest};
 use super::body::ApiBody;
 use super::error::{ApiError, ErrorBody};
+use super::idempotency::{Answer, Idempotency, once};
 use super::views::{
     CreatedToken, NewKeyIn, NewTokenIn, Permission, PermissionIn, PermissionsIn, RenewedToken,
     TokenChangeIn, TokenOut, UsageDay, instant,
@@ -18,9 +19,9 @@ use crate::domain::ids::TokenId;
 use crate::domain::lifecycle::{AllowedNetworks, RateLimit};
 use crate::domain::module::{Module, ModuleSet};
 use crate::domain::query::parse_instant;
-use crate::domain::text::{Description, ExternalId, TokenName};
+use crate::domain::secret_box::MasterKey;
 use crate::domain::token::StoredStatus;
-use crate::domain::token_form::{General, GeneralInput};
+use crate::domain::token_form::{General, GeneralChange, GeneralInput};
 use crate::domain::usage::parse_range;
 use crate::services::tokens::{self as token_service, ModuleChange, NewKey, NewToken, TokenEdit};
 use actix_web::http::StatusCode;
@@ -43,9 +44,7 @@ fn find_with_grants(
     id: &TokenId,
 ) -> Result<(Token, Vec<Grant>), ApiError> {
     let token = Token::find(conn, &caller.account.id, id)?;
-    let grants = Token::grants(conn, std::slice::from_ref(id))?
-        .remove(id)
-        .unwrap_or_default();
+    let grants = Token::grants_of(conn, id)?;
     Ok((token, grants))
 }
 
@@ -61,9 +60,7 @@ fn token_out(
 
 /// `token` (as a change left it) as the API shows it, with its grants.
 fn view(conn: &mut DbConnection, caller: &ApiCaller, token: &Token) -> Result<TokenOut, ApiError> {
-    let grants = Token::grants(conn, std::slice::from_ref(&token.id))?
-        .remove(&token.id)
-        .unwrap_or_default();
+    let grants = Token::grants_of(conn, &token.id)?;
     Ok(TokenOut::new(token, &caller.account, &grants, caller.at))
 }
 
@@ -235,36 +232,43 @@ fn networks_of(value: Option<&[String]>) -> Result<Option<AllowedNetworks>, Stri
 )]
 #[post("/auth/tokens")]
 pub async fn create(
+    req: HttpRequest,
     api: ApiRequest,
     state: web::Data<AppState>,
     body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
     let master_key = state.master_key.clone();
     // Checked before the database is asked; said once the key is known to be good.
+    let idempotency = Idempotency::of(&req, body.bytes());
     let request = body
         .parse_strict()
-        .and_then(|body| Ok(new_token_of(body, state.clock.now())?));
-    let (_, created) = api
+        .and_then(|body| Ok(new_token_of(body, api.at())?));
+    let (_, (answer, replayed)) = api
         .run(INTEGRATIONS, move |conn, caller| {
-            let request = request?;
-            let new = NewToken {
-                general: &request.general,
-                extension: request.extension,
-                modules: &request.modules,
-                status: StoredStatus::Active,
-                expires_at: request.expires_at,
-                allowed_networks: &request.allowed_networks,
-                rate_limit: request.rate_limit,
-                creation_key: None,
-            };
-            let (token, key) = token_service::create(conn, &caller.requester(), &master_key, &new)?;
-            Ok(CreatedToken {
-                token_fields: view(conn, caller, &token)?,
-                token: key.expose(),
+            let idempotency = idempotency?;
+            once(conn, caller, &master_key, idempotency.as_ref(), |conn| {
+                let request = request?;
+                let new = NewToken {
+                    general: &request.general,
+                    extension: request.extension,
+                    modules: &request.modules,
+                    status: StoredStatus::Active,
+                    expires_at: request.expires_at,
+                    allowed_networks: &request.allowed_networks,
+                    rate_limit: request.rate_limit,
+                    creation_key: None,
+                };
+                let by = caller.requester();
+                let (token, key) = token_service::create(conn, &by, &master_key, &new)?;
+                let created = CreatedToken {
+                    token_fields: view(conn, caller, &token)?,
+                    token: key.expose(),
+                };
+                Answer::new(StatusCode::CREATED, &created)
             })
         })
         .await?;
-    Ok(HttpResponse::Created().json(created))
+    Ok(answer.response(replayed))
 }
 
 #[utoipa::path(
@@ -306,9 +310,9 @@ pub async fn update(
         .run(INTEGRATIONS, move |conn, caller| {
             let change = change?;
             let edit = TokenEdit {
-                name: change.name.as_ref(),
-                external_id: change.external_id.as_ref(),
-                description: change.description.as_ref(),
+                name: change.general.name.as_ref(),
+                external_id: change.general.external_id.as_ref(),
+                description: change.general.description.as_ref(),
                 allowed_networks: change.allowed_networks.as_ref(),
                 rate_limit: change.rate_limit,
                 ..TokenEdit::default()
@@ -322,60 +326,38 @@ pub async fn update(
 
 /// What a PUT body asks to change, checked field by field; what it leaves out stays.
 struct TokenChange {
-    name: Option<TokenName>,
-    external_id: Option<ExternalId>,
-    description: Option<Description>,
+    general: GeneralChange,
     allowed_networks: Option<AllowedNetworks>,
     rate_limit: Option<Option<RateLimit>>,
 }
 
 fn token_change_of(body: TokenChangeIn) -> Result<TokenChange, FieldErrors> {
-    fn checked<T, E: std::fmt::Display>(
-        errors: &mut FieldErrors,
-        field: &'static str,
-        parsed: Result<Option<T>, E>,
-    ) -> Option<T> {
-        parsed
-            .map_err(|e| errors.add(field, e.to_string()))
-            .ok()
-            .flatten()
-    }
     let mut errors = FieldErrors::default();
-    let change = TokenChange {
-        name: checked(
-            &mut errors,
-            "name",
-            body.name.as_deref().map(TokenName::parse).transpose(),
-        ),
-        external_id: checked(
-            &mut errors,
-            "external_id",
-            body.external_id
-                .as_deref()
-                .map(ExternalId::parse)
-                .transpose(),
-        ),
-        description: checked(
-            &mut errors,
-            "description",
-            body.description
-                .as_deref()
-                .map(Description::parse)
-                .transpose(),
-        ),
-        allowed_networks: checked(
-            &mut errors,
-            "allowed_networks",
-            networks_of(body.allowed_networks.as_deref()),
-        ),
-        rate_limit: checked(
-            &mut errors,
-            "rate_limit",
-            body.rate_limit.as_ref().map(rate_limit_of).transpose(),
-        ),
-    };
+    let general = GeneralChange::parse(
+        body.name.as_deref(),
+        body.external_id.as_deref(),
+        body.description.as_deref(),
+    )
+    .map_err(|e| errors.merge(e))
+    .unwrap_or_default();
+    let allowed_networks = networks_of(body.allowed_networks.as_deref())
+        .map_err(|e| errors.add("allowed_networks", e))
+        .ok()
+        .flatten();
+    let rate_limit = body
+        .rate_limit
+        .as_ref()
+        .map(rate_limit_of)
+        .transpose()
+        .map_err(|e| errors.add("rate_limit", e))
+        .ok()
+        .flatten();
     if errors.is_empty() {
-        Ok(change)
+        Ok(TokenChange {
+            general,
+            allowed_networks,
+            rate_limit,
+        })
     } else {
         Err(errors)
     }
@@ -399,18 +381,27 @@ pub async fn delete(api: ApiRequest, id: web::Path<String>) -> Result<HttpRespon
 }
 
 async fn set_status(
+    req: HttpRequest,
     api: ApiRequest,
+    state: web::Data<AppState>,
     id: &str,
+    body: ApiBody,
     status: StoredStatus,
 ) -> Result<HttpResponse, ApiError> {
     let id = token_id(id);
-    let (_, token) = api
+    let idempotency = Idempotency::of(&req, body.bytes());
+    let master_key = state.master_key.clone();
+    let (_, (answer, replayed)) = api
         .run(INTEGRATIONS, move |conn, caller| {
-            let token = token_service::set_status(conn, &caller.requester(), &id?, status, None)?;
-            view(conn, caller, &token)
+            let idempotency = idempotency?;
+            once(conn, caller, &master_key, idempotency.as_ref(), |conn| {
+                let by = caller.requester();
+                let token = token_service::set_status(conn, &by, &id?, status, None)?;
+                Answer::new(StatusCode::OK, &view(conn, caller, &token)?)
+            })
         })
         .await?;
-    Ok(HttpResponse::Ok().json(token))
+    Ok(answer.response(replayed))
 }
 
 #[utoipa::path(
@@ -420,8 +411,14 @@ async fn set_status(
     security(("ApiKey" = []))
 )]
 #[post("/auth/tokens/{id}/activate")]
-pub async fn activate(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    set_status(api, &id, StoredStatus::Active).await
+pub async fn activate(
+    req: HttpRequest,
+    api: ApiRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: ApiBody,
+) -> Result<HttpResponse, ApiError> {
+    set_status(req, api, state, &id, body, StoredStatus::Active).await
 }
 
 #[utoipa::path(
@@ -431,8 +428,14 @@ pub async fn activate(api: ApiRequest, id: web::Path<String>) -> Result<HttpResp
     security(("ApiKey" = []))
 )]
 #[post("/auth/tokens/{id}/deactivate")]
-pub async fn deactivate(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    set_status(api, &id, StoredStatus::Inactive).await
+pub async fn deactivate(
+    req: HttpRequest,
+    api: ApiRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: ApiBody,
+) -> Result<HttpResponse, ApiError> {
+    set_status(req, api, state, &id, body, StoredStatus::Inactive).await
 }
 
 #[utoipa::path(
@@ -473,10 +476,12 @@ pub async fn permissions(
 /// Adds to or removes from the token's modules, and answers the permissions it then holds.
 async fn change_permissions(
     api: ApiRequest,
+    master_key: MasterKey,
     id: &str,
     body: ApiBody,
     adding: bool,
-) -> Result<Vec<Permission>, ApiError> {
+    idempotency: Result<Option<Idempotency>, ApiError>,
+) -> Result<(Answer, bool), ApiError> {
     let id = token_id(id);
     let changed = body.parse::<PermissionsIn>().and_then(|body| {
         let changed =
@@ -489,27 +494,36 @@ async fn change_permissions(
         }
         Ok(changed)
     });
-    let (_, held) = api
+    let (_, answered) = api
         .run(INTEGRATIONS, move |conn, caller| {
-            let changed = changed?;
-            let id = id?;
-            let change = if adding {
-                ModuleChange::Grant(&changed)
-            } else {
-                ModuleChange::Revoke(&changed)
-            };
-            let edit = TokenEdit {
-                modules: Some(change),
-                ..TokenEdit::default()
-            };
-            token_service::update(conn, &caller.requester(), &id, &edit)?;
-            let grants = Token::grants(conn, std::slice::from_ref(&id))?
-                .remove(&id)
-                .unwrap_or_default();
-            Ok(grants.iter().map(Permission::from).collect())
+            let idempotency = idempotency?;
+            once(conn, caller, &master_key, idempotency.as_ref(), |conn| {
+                let changed = changed?;
+                let id = id?;
+                let change = if adding {
+                    ModuleChange::Grant(&changed)
+                } else {
+                    ModuleChange::Revoke(&changed)
+                };
+                let edit = TokenEdit {
+                    modules: Some(change),
+                    ..TokenEdit::default()
+                };
+                token_service::update(conn, &caller.requester(), &id, &edit)?;
+                let held: Vec<Permission> = Token::grants_of(conn, &id)?
+                    .iter()
+                    .map(Permission::from)
+                    .collect();
+                let status = if adding {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::NO_CONTENT
+                };
+                Answer::new(status, &held)
+            })
         })
         .await?;
-    Ok(held)
+    Ok(answered)
 }
 
 #[utoipa::path(
@@ -520,12 +534,17 @@ async fn change_permissions(
 )]
 #[post("/auth/tokens/{id}/permissions")]
 pub async fn grant(
+    req: HttpRequest,
     api: ApiRequest,
+    state: web::Data<AppState>,
     id: web::Path<String>,
     body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
-    let held = change_permissions(api, &id, body, true).await?;
-    Ok(HttpResponse::build(StatusCode::CREATED).json(held))
+    let idempotency = Idempotency::of(&req, body.bytes());
+    let master_key = state.master_key.clone();
+    let (answer, replayed) =
+        change_permissions(api, master_key, &id, body, true, idempotency).await?;
+    Ok(answer.response(replayed))
 }
 
 #[utoipa::path(
@@ -537,10 +556,12 @@ pub async fn grant(
 #[delete_route("/auth/tokens/{id}/permissions")]
 pub async fn revoke(
     api: ApiRequest,
+    state: web::Data<AppState>,
     id: web::Path<String>,
     body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
-    change_permissions(api, &id, body, false).await?;
+    let master_key = state.master_key.clone();
+    change_permissions(api, master_key, &id, body, false, Ok(None)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -559,12 +580,11 @@ pub async fn revoke(
 #[get_route("/auth/tokens/{id}/usage")]
 pub async fn usage(
     req: HttpRequest,
-    state: web::Data<AppState>,
     api: ApiRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = token_id(&id);
-    let range = usage_range(req.query_string(), state.clock.now().date());
+    let range = usage_range(req.query_string(), api.at().date());
     let (_, days) = api
         .run(INTEGRATIONS, move |conn, caller| {
             let (from, to) = range?;
@@ -603,6 +623,7 @@ fn usage_range(query: &str, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), 
 
 /// Gives the token a new key, as rotate and renew do; answers it with the key this once.
 async fn new_key(
+    req: HttpRequest,
     api: ApiRequest,
     state: web::Data<AppState>,
     id: &str,
@@ -610,8 +631,9 @@ async fn new_key(
     how: NewKey,
 ) -> Result<HttpResponse, ApiError> {
     let id = token_id(id);
+    let idempotency = Idempotency::of(&req, body.bytes());
     let master_key = state.master_key.clone();
-    let now = state.clock.now();
+    let now = api.at();
     let expires_at = if body.is_empty() {
         Ok(NewKeyIn::default())
     } else {
@@ -623,20 +645,24 @@ async fn new_key(
             .transpose()
             .map_err(|e| ApiError::invalid_field("expiration_date", e))
     });
-    let (_, renewed) = api
+    let (_, (answer, replayed)) = api
         .run(INTEGRATIONS, move |conn, caller| {
-            let (expires_at, id) = (expires_at?, id?);
-            let by = caller.requester();
-            let (token, key) =
-                token_service::replace_key(conn, &by, &id, &master_key, how, expires_at)?;
-            Ok(RenewedToken {
-                token_fields: view(conn, caller, &token)?,
-                token: key.expose(),
-                renewed_expiration_date: token.previous_key_until.map(instant),
+            let idempotency = idempotency?;
+            once(conn, caller, &master_key, idempotency.as_ref(), |conn| {
+                let (expires_at, id) = (expires_at?, id?);
+                let by = caller.requester();
+                let (token, key) =
+                    token_service::replace_key(conn, &by, &id, &master_key, how, expires_at)?;
+                let renewed = RenewedToken {
+                    token_fields: view(conn, caller, &token)?,
+                    token: key.expose(),
+                    renewed_expiration_date: token.previous_key_until.map(instant),
+                };
+                Answer::new(StatusCode::OK, &renewed)
             })
         })
         .await?;
-    Ok(HttpResponse::Ok().json(renewed))
+    Ok(answer.response(replayed))
 }
 
 /// A new key; the old one stops at once. The body may set the token's expiry.
@@ -648,12 +674,14 @@ async fn new_key(
 )]
 #[post("/auth/tokens/{id}/rotate")]
 pub async fn rotate(
+    req: HttpRequest,
     api: ApiRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
     new_key(
+        req,
         api,
         state,
         &id,
@@ -675,10 +703,11 @@ pub async fn rotate(
 )]
 #[post("/auth/tokens/{id}/renew")]
 pub async fn renew(
+    req: HttpRequest,
     api: ApiRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
-    new_key(api, state, &id, body, NewKey::Renewed).await
+    new_key(req, api, state, &id, body, NewKey::Renewed).await
 }

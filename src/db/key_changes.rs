@@ -2,9 +2,9 @@
 //! triggers (migration `key_changes`) report every such change in the writing transaction, on
 //! PostgreSQL as `NOTIFY tokendesk_keys, '<token id>'`, on SQLite as a row of `key_changes`.
 
-use super::DbError;
 use super::pool::{ConnectionManager, DbConnection};
 use super::schema::key_changes;
+use super::{DbError, database_time};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
@@ -18,7 +18,7 @@ pub const LISTENER_NAME: &str = "tokendesk key watch";
 pub const BATCH: i64 = 5_000;
 
 /// `key_changes` rows older than this are deleted (every instance has read them long before).
-const KEEP_MINUTES: u32 = 10;
+const KEEP_SECONDS: i64 = 600;
 
 /// A PostgreSQL connection of its own that listens on `CHANNEL`.
 pub struct Listener(PgConnection);
@@ -79,8 +79,9 @@ pub fn prune(conn: &mut DbConnection) -> Result<usize, DbError> {
     if !matches!(conn, DbConnection::Sqlite(_)) {
         return Ok(0);
     }
+    let read_long_ago = database_time(conn, -KEEP_SECONDS);
     Ok(diesel::sql_query(format!(
-        "DELETE FROM key_changes WHERE changed_at < datetime('now', '-{KEEP_MINUTES} minutes')"
+        "DELETE FROM key_changes WHERE changed_at < {read_long_ago}"
     ))
     .execute(conn)?)
 }

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod agreements;
 pub mod events;
+pub mod idempotency;
 pub mod key_changes;
 pub mod leaks;
 pub mod module_usage;
@@ -16,6 +17,7 @@ pub mod rate_counts;
 pub mod schema;
 pub mod sessions;
 pub mod sign_in_attempts;
+pub mod submitted_forms;
 pub mod token_filters;
 pub mod token_versions;
 pub mod tokens;
@@ -26,6 +28,21 @@ pub use pool::{
     DatabaseUrl, DbConnection, DbError, DbPool, connect, connect_one, run, run_with,
     under_startup_lock,
 };
+
+/// The database's own clock, `seconds` from now, as SQL that writes or compares a timestamp:
+/// for what is told by the clock every instance shares (whether an instance is alive, how old a
+/// trigger's row is), never for what requests are judged by (the application's clock, which a
+/// test moves an hour ahead).
+fn database_time(conn: &DbConnection, seconds: i64) -> String {
+    match conn {
+        DbConnection::Postgres(_) => {
+            format!("((now() AT TIME ZONE 'UTC') + interval '{seconds} seconds')")
+        }
+        DbConnection::Sqlite(_) => {
+            format!("strftime('%Y-%m-%d %H:%M:%f', 'now', '{seconds} seconds')")
+        }
+    }
+}
 
 /// An UPDATE of one row by its key: `NotFound` when it changed none.
 fn found(changed: usize) -> Result<(), DbError> {

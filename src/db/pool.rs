@@ -33,11 +33,14 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-/// The pooled connections, and who is told of what they do (`Hooks`).
+/// The pooled connections, who is told of what they do (`Hooks`), and whether the database
+/// answers (`Health`).
 #[derive(Clone)]
 pub struct DbPool {
     pool: r2d2::Pool<ConnectionManager>,
     hooks: Arc<Hooks>,
+    health: Arc<Health>,
+    url: DatabaseUrl,
 }
 
 impl std::ops::Deref for DbPool {
@@ -49,6 +52,16 @@ impl std::ops::Deref for DbPool {
 }
 
 impl DbPool {
+    /// Whether the database answers, as far as the watch knows.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Where the data lives.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
     /// `hook` is told, after each commit of a transaction on this pool's connections, which
     /// tokens it changed in a way their API keys depend on (see `token_changed`).
     pub fn on_tokens_changed(&self, hook: impl Fn(&[String]) + Send + Sync + 'static) {
@@ -157,17 +170,110 @@ impl DatabaseUrl {
     }
 }
 
-/// What the connections of one pool share: how often one of them found the database gone.
+/// What the connections of one pool share: how often one of them found the database gone, and
+/// whether the database answers at all, as the watch (`ping`) last found it.
+///
+/// While it does not, requests are answered "unavailable" at once, but for one at a time, let
+/// through to find out (a circuit breaker): the watch of a server that refuses connections
+/// finds out in milliseconds, and one that is frozen is taken for gone once it has not answered
+/// for `FROZEN_AFTER` (`note_silence`). Requests already waiting are told at that moment.
 #[derive(Debug, Default)]
 pub struct Health {
     losses: AtomicU64,
+    /// The database does not answer (the watch's last word).
+    down: std::sync::atomic::AtomicBool,
+    /// When the next request may be let through while down, to find out (milliseconds since
+    /// `epoch()`): one a second.
+    next_probe: AtomicU64,
+    /// Told when the database is found gone, so that requests waiting on it stop waiting.
+    went_down: tokio::sync::Notify,
+    /// When the database last answered the watch or a request (milliseconds since `epoch()`;
+    /// 0: never).
+    last_answer: AtomicU64,
 }
+
+/// The instant `Health::last_answer` counts from.
+fn epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+fn millis_since_epoch() -> u64 {
+    u64::try_from(epoch().elapsed().as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// How long a database that does not answer the watch is given before it is taken for gone.
+pub const FROZEN_AFTER: Duration = Duration::from_millis(750);
 
 impl Health {
     fn losses(&self) -> u64 {
         self.losses.load(Ordering::Acquire)
     }
+
+    /// Whether the database answers, as far as is known.
+    pub fn is_up(&self) -> bool {
+        !self.down.load(Ordering::Acquire)
+    }
+
+    /// A statement was answered: the database is there.
+    fn answered(&self) {
+        self.last_answer
+            .store(millis_since_epoch(), Ordering::Release);
+        if self.down.load(Ordering::Acquire) && self.down.swap(false, Ordering::AcqRel) {
+            tracing::info!("the database answers again");
+        }
+    }
+
+    fn gone(&self, why: &str) {
+        if !self.down.swap(true, Ordering::AcqRel) {
+            tracing::warn!(
+                why,
+                "the database does not answer; requests are answered 503 at once, one at a time let through to find out"
+            );
+            self.went_down.notify_waiters();
+        }
+    }
+
+    /// Nothing has answered for `FROZEN_AFTER` (the watch's own question is stuck, or failed):
+    /// the database is taken for gone. For a watch that asks every `FROZEN_AFTER` / 3 or so. A
+    /// failure while other statements are answered (a pool too busy to lend the watch a
+    /// connection in time) is not an outage.
+    pub fn note_silence(&self) {
+        let last = self.last_answer.load(Ordering::Acquire);
+        let silent = last > 0
+            && millis_since_epoch().saturating_sub(last)
+                > u64::try_from(FROZEN_AFTER.as_millis()).unwrap_or(u64::MAX);
+        if silent {
+            self.gone("no answer for 750 ms");
+        }
+    }
+
+    /// Whether a request may try the database now: always while it answers (`Some(false)`);
+    /// while it does not, one a second, to find out (`Some(true)`, a probe).
+    fn admit(&self) -> Option<bool> {
+        if self.is_up() {
+            return Some(false);
+        }
+        let now = millis_since_epoch();
+        let next = self.next_probe.load(Ordering::Acquire);
+        (now >= next
+            && self
+                .next_probe
+                .compare_exchange(
+                    next,
+                    now + PROBE_EVERY_MS,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok())
+        .then_some(true)
+    }
 }
+
+/// While the database does not answer, a request is let through to find out this often.
+const PROBE_EVERY_MS: u64 = 1000;
 
 /// What a connection carries besides the connection itself (diesel's instrumentation slot).
 ///
@@ -203,6 +309,12 @@ impl Instrumentation for Link {
             } if self.watches_losses && is_connection_lost(error) => {
                 self.lost = true;
                 self.health.losses.fetch_add(1, Ordering::AcqRel);
+            }
+            // An answer, whatever it says: the database is there.
+            InstrumentationEvent::FinishQuery { error, .. }
+                if error.is_none_or(|e| !is_connection_lost(e)) =>
+            {
+                self.health.answered();
             }
             _ => {}
         }
@@ -433,7 +545,7 @@ pub fn connect(url: &DatabaseUrl, timeout: Duration) -> Result<DbPool, PoolSetup
         DatabaseUrl::Postgres(_) => 10,
     };
     let manager = ConnectionManager::new(url.clone(), timeout);
-    let hooks = manager.hooks.clone();
+    let (hooks, health) = (manager.hooks.clone(), manager.health.clone());
     let pool = r2d2::Pool::builder()
         .max_size(size)
         // Connections are opened on demand, never in the background: none is half-open (in
@@ -445,7 +557,12 @@ pub fn connect(url: &DatabaseUrl, timeout: Duration) -> Result<DbPool, PoolSetup
         .connection_timeout(timeout)
         .build(manager)
         .map_err(|e| PoolSetupError::Pool(url.redacted(), e))?;
-    Ok(DbPool { pool, hooks })
+    Ok(DbPool {
+        pool,
+        hooks,
+        health,
+        url: url.clone(),
+    })
 }
 
 /// Any number of instances may start at once on one database: each migrates and seeds while
@@ -531,7 +648,19 @@ pub enum DbError {
     /// SQLite's lock was held longer than busy_timeout: the request may be tried again.
     #[error("the database is busy")]
     Busy,
+    /// The storage is full: nothing was written; reads still work.
+    #[error("the storage is full: {0}")]
+    Full(String),
 }
+
+/// What SQLite and PostgreSQL say when there is no room left to write. Neither backend's error
+/// code reaches diesel's error type, so their words are what tells (as for a lost connection).
+const NO_ROOM: [&str; 4] = [
+    "database or disk is full",
+    "No space left on device",
+    "could not extend file",
+    "disk full",
+];
 
 impl From<diesel::result::Error> for DbError {
     fn from(error: diesel::result::Error) -> Self {
@@ -546,6 +675,9 @@ impl From<diesel::result::Error> for DbError {
             }
             Error::DatabaseError(_, info) if info.message().contains("statement timeout") => {
                 Self::Unavailable(info.message().to_owned())
+            }
+            Error::DatabaseError(_, info) if NO_ROOM.iter().any(|w| info.message().contains(w)) => {
+                Self::Full(info.message().to_owned())
             }
             lost if is_connection_lost(&lost) => Self::Unavailable(lost.to_string()),
             other => Self::Query(other),
@@ -611,8 +743,13 @@ where
             Ok(value)
         }
         Err(error) => {
-            <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)
-                .map_err(DbError::from)?;
+            // SQLite rolls back by itself after some failures (a full disk, for one): then there
+            // is nothing left to roll back, and the failure that matters is the first.
+            if let Err(rollback) =
+                <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)
+            {
+                tracing::debug!(%rollback, "the failed transaction was already rolled back");
+            }
             Err(error)
         }
     }
@@ -629,6 +766,23 @@ where
     // cut off) is not heard from again, so the request stops waiting here. Its thread goes on
     // until the server answers or the connection drops.
     let patience = pool.connection_timeout() * 2;
+    let health = pool.health.clone();
+    // Registered before the state is read: a fall between the two is not missed.
+    let went_down = health.went_down.notified();
+    tokio::pin!(went_down);
+    went_down.as_mut().enable();
+    let Some(probing) = health.admit() else {
+        return Err(E::from(DbError::Unavailable(
+            "the database did not answer the last check".into(),
+        )));
+    };
+    // A request let through to find out whether the database is back waits no longer than the
+    // watch would to take it for gone: its answer is due within a second either way.
+    let patience = if probing {
+        patience.min(FROZEN_AFTER)
+    } else {
+        patience
+    };
     let pool = pool.clone();
     // What the work logs belongs to the request that asked for it.
     let span = tracing::Span::current();
@@ -637,13 +791,16 @@ where
         let mut conn = checkout(&pool)?;
         work(&mut conn)
     });
-    match actix_web::rt::time::timeout(patience, work).await {
-        Ok(done) => done.map_err(|_| E::from(DbError::Cancelled))?,
-        Err(_) => Err(E::from(DbError::Unavailable(format!(
-            "no answer within {}s",
-            patience.as_secs()
-        )))),
-    }
+    let unavailable = |why: String| Err(E::from(DbError::Unavailable(why)));
+    let answer = tokio::select! {
+        done = actix_web::rt::time::timeout(patience, work) => match done {
+            Ok(done) => done.map_err(|_| E::from(DbError::Cancelled))?,
+            Err(_) => unavailable(format!("no answer within {}s", patience.as_secs())),
+        },
+        // Found gone meanwhile: no use waiting (a probe waits, to find out).
+        () = &mut went_down, if !probing => unavailable("the database stopped answering".into()),
+    };
+    answer
 }
 
 /// A pooled connection that is known to work: after any connection found the database gone,
@@ -671,11 +828,17 @@ pub fn checkout(pool: &DbPool) -> Result<PooledConnection, DbError> {
     ))
 }
 
-/// Asks the database whether it is there, for the readiness probe and the watchdog: a failure
-/// also marks every pooled connection for a check before its next use.
+/// Asks the database whether it is there, for the watch: the answer (or the failure) is what
+/// `Health` knows; a failure also marks every pooled connection for a check before its next use.
 pub fn ping(pool: &DbPool) -> Result<(), DbError> {
-    let mut conn = pool.get()?;
-    conn.batch_execute("SELECT 1").map_err(DbError::from)
+    let answered = pool
+        .get()
+        .map_err(DbError::from)
+        .and_then(|mut conn| conn.batch_execute("SELECT 1").map_err(DbError::from));
+    if answered.is_err() {
+        pool.health.note_silence();
+    }
+    answered
 }
 
 /// Runs `work` with a pooled connection on the blocking thread pool, off the async executor.

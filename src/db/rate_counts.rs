@@ -4,27 +4,13 @@
 
 use super::pool::on_backend;
 use super::schema::{rate_counts, rate_instances};
-use super::{DbConnection, DbError};
+use super::{DbConnection, DbError, database_time};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel::upsert::excluded;
 
 /// An instance not heard of for this long is gone; its row is deleted.
 const INSTANCES_KEPT_SECONDS: u32 = 3600;
-
-/// The database's own clock, `seconds` from now, as the backend writes a timestamp. Whether an
-/// instance is alive is told by the clock every instance shares, the database's: the
-/// application's clock is for what the requests are judged by (a test moves it an hour ahead).
-fn database_time(conn: &DbConnection, seconds: i64) -> String {
-    match conn {
-        DbConnection::Postgres(_) => {
-            format!("((now() AT TIME ZONE 'UTC') + interval '{seconds} seconds')")
-        }
-        DbConnection::Sqlite(_) => {
-            format!("strftime('%Y-%m-%d %H:%M:%f', 'now', '{seconds} seconds')")
-        }
-    }
-}
 
 #[derive(QueryableByName)]
 struct Instance {

@@ -184,6 +184,38 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Each batch of recorded API use written, by its id. See `db::usage`.
+    usage_batches (id) {
+        id -> Text,
+        written_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Each form that acts, by its one-time id, and where a second sending goes. See
+    /// `db::submitted_forms`.
+    submitted_forms (form_id) {
+        form_id -> Text,
+        account_id -> Text,
+        result -> Text,
+        submitted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Each API POST sent with an Idempotency-Key, and its first answer (sealed). See
+    /// `db::idempotency`.
+    idempotency_keys (account_id, key) {
+        account_id -> Text,
+        key -> Text,
+        fingerprint -> Text,
+        status -> Integer,
+        answer -> Binary,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(tokens -> accounts (account_id));
 diesel::joinable!(token_permissions -> tokens (token_id));
 diesel::joinable!(token_module_usage -> tokens (token_id));

@@ -20,6 +20,17 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use std::collections::HashMap;
 
+/// The account's live (not deleted) token `id`, as a query to go on from: every read or write of
+/// one token by its account starts here.
+macro_rules! live_token {
+    ($account_id:expr, $id:expr) => {
+        tokens::table
+            .filter(tokens::id.eq($id.as_str()))
+            .filter(tokens::account_id.eq($account_id.as_str()))
+            .filter(tokens::deleted_at.is_null())
+    };
+}
+
 /// A token's row as read (its secret left out).
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = tokens)]
@@ -232,6 +243,16 @@ pub struct ForChange {
     pub digest: String,
 }
 
+impl ForChange {
+    /// A token read to be shown, not changed: its digest is not read (and not needed).
+    pub fn shown(token: Token) -> Self {
+        Self {
+            token,
+            digest: String::new(),
+        }
+    }
+}
+
 impl Token {
     pub fn status(&self, at: NaiveDateTime) -> TokenStatus {
         TokenStatus::of(self.stored_status, self.expires_at, at)
@@ -243,10 +264,7 @@ impl Token {
         account_id: &AccountId,
         id: &TokenId,
     ) -> Result<Token, DbError> {
-        tokens::table
-            .filter(tokens::id.eq(id.as_str()))
-            .filter(tokens::account_id.eq(account_id.as_str()))
-            .filter(tokens::deleted_at.is_null())
+        live_token!(account_id, id)
             .select(TokenRow::as_select())
             .first::<TokenRow>(conn)?
             .try_into()
@@ -258,18 +276,14 @@ impl Token {
         account_id: &AccountId,
         id: &TokenId,
     ) -> Result<ForChange, DbError> {
-        macro_rules! live {
-            () => {
-                tokens::table
-                    .filter(tokens::id.eq(id.as_str()))
-                    .filter(tokens::account_id.eq(account_id.as_str()))
-                    .filter(tokens::deleted_at.is_null())
-                    .select((TokenRow::as_select(), tokens::secret_digest))
-            };
-        }
         let (row, digest) = match conn {
-            DbConnection::Postgres(pg) => live!().for_update().first::<(TokenRow, String)>(pg)?,
-            DbConnection::Sqlite(sqlite) => live!().first::<(TokenRow, String)>(sqlite)?,
+            DbConnection::Postgres(pg) => live_token!(account_id, id)
+                .select((TokenRow::as_select(), tokens::secret_digest))
+                .for_update()
+                .first::<(TokenRow, String)>(pg)?,
+            DbConnection::Sqlite(sqlite) => live_token!(account_id, id)
+                .select((TokenRow::as_select(), tokens::secret_digest))
+                .first::<(TokenRow, String)>(sqlite)?,
         };
         Ok(ForChange {
             token: row.try_into()?,
@@ -310,10 +324,7 @@ impl Token {
         account_id: &AccountId,
         id: &TokenId,
     ) -> Result<Vec<u8>, DbError> {
-        Ok(tokens::table
-            .filter(tokens::id.eq(id.as_str()))
-            .filter(tokens::account_id.eq(account_id.as_str()))
-            .filter(tokens::deleted_at.is_null())
+        Ok(live_token!(account_id, id)
             .select(tokens::secret_ciphertext)
             .first(conn)?)
     }
@@ -333,14 +344,9 @@ impl Token {
         id: &TokenId,
         changes: &TokenChanges<'_>,
     ) -> Result<(), DbError> {
-        let changed = diesel::update(
-            tokens::table
-                .filter(tokens::id.eq(id.as_str()))
-                .filter(tokens::account_id.eq(account_id.as_str()))
-                .filter(tokens::deleted_at.is_null()),
-        )
-        .set(changes)
-        .execute(conn)?;
+        let changed = diesel::update(live_token!(account_id, id))
+            .set(changes)
+            .execute(conn)?;
         found(changed)
     }
 
@@ -409,6 +415,13 @@ impl Token {
                 .map(|id| stored_module(id))
                 .collect::<Result<Vec<_>, _>>()?,
         ))
+    }
+
+    /// The permissions of one token, with when and by whom they were granted.
+    pub fn grants_of(conn: &mut DbConnection, id: &TokenId) -> Result<Vec<Grant>, DbError> {
+        Ok(Token::grants(conn, std::slice::from_ref(id))?
+            .remove(id)
+            .unwrap_or_default())
     }
 
     /// The permissions of each of `ids`, with when and by whom they were granted, in one query.

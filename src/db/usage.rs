@@ -3,7 +3,8 @@
 //! What is recorded in memory and written in batches is `live::usage`'s.
 
 use super::module_usage::{self, ModuleDay};
-use super::schema::{token_usage, token_usage_hourly, tokens};
+use super::pool::write_transaction;
+use super::schema::{token_usage, token_usage_hourly, tokens, usage_batches};
 use super::tokens::Token;
 use super::{DbConnection, DbError};
 use crate::domain::ids::TokenId;
@@ -17,6 +18,9 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 use std::collections::{HashMap, HashSet};
 
+/// How long a written batch's id is remembered.
+const BATCH_IDS_KEPT: Duration = Duration::days(30);
+
 /// What one token did in a batch: its last use (when, from where), requests and refusals per
 /// day and per hour, and requests per module and day.
 #[derive(Debug, Default)]
@@ -27,13 +31,34 @@ pub struct TokenUse {
     pub modules: HashMap<(Module, NaiveDate), ModuleDay>,
 }
 
-/// Adds a batch to what is stored, in one transaction; how many tokens it was about. Tokens
-/// deleted meanwhile are left out (a missing one would fail the batch again and again).
+/// Adds the batch `batch_id` to what is stored, in one transaction, at `at`, unless it was
+/// added before (a batch written again after a stop that could not tell): whether it was added
+/// now. Tokens deleted meanwhile are left out (a missing one would fail the batch again and
+/// again).
 pub fn write(
     conn: &mut DbConnection,
+    batch_id: &str,
     batch: &HashMap<TokenId, TokenUse>,
-) -> Result<usize, DbError> {
-    conn.transaction(|conn| write_batch(conn, batch))
+    at: NaiveDateTime,
+) -> Result<bool, DbError> {
+    // The write lock first (SQLite): a transaction that reads, then writes, fails at once with
+    // "database is busy" when another writer committed in between.
+    write_transaction(conn, |conn| {
+        let first = (
+            usage_batches::id.eq(batch_id),
+            usage_batches::written_at.eq(at),
+        );
+        let added =
+            super::pool::on_backend!(&mut *conn, |c| diesel::insert_into(usage_batches::table)
+                .values(first)
+                .on_conflict_do_nothing()
+                .execute(c))?;
+        if added == 0 {
+            return Ok(false);
+        }
+        write_batch(conn, batch)?;
+        Ok(true)
+    })
 }
 
 fn write_batch(
@@ -47,7 +72,11 @@ fn write_batch(
         .load::<String>(conn)?
         .into_iter()
         .collect();
-    for (token_id, pending) in batch {
+    // In the order of their ids, as every change of several tokens takes their rows: two
+    // writers never wait on each other in turn.
+    let mut in_order: Vec<(&TokenId, &TokenUse)> = batch.iter().collect();
+    in_order.sort_by_key(|(id, _)| *id);
+    for (token_id, pending) in in_order {
         let id = token_id.as_str();
         if !live.contains(id) {
             continue;
@@ -203,5 +232,10 @@ pub fn prune(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, DbErr
     )
     .execute(conn)?;
     let modules = module_usage::prune(conn, (now - USAGE_KEPT).date())?;
-    Ok(days + hours + modules)
+    // A spooled batch is replayed at the next start: a month is long past that.
+    let batches = diesel::delete(
+        usage_batches::table.filter(usage_batches::written_at.lt(now - BATCH_IDS_KEPT)),
+    )
+    .execute(conn)?;
+    Ok(days + hours + modules + batches)
 }

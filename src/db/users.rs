@@ -264,6 +264,20 @@ impl User {
         found(changed)
     }
 
+    /// Holds the account's admins' rows until the transaction ends (PostgreSQL; SQLite's write
+    /// lock already does), so that two changes to the team are judged one after the other.
+    pub fn lock_admins(conn: &mut DbConnection, account_id: &AccountId) -> Result<(), DbError> {
+        if let DbConnection::Postgres(pg) = conn {
+            users::table
+                .filter(users::account_id.eq(account_id.as_str()))
+                .filter(users::role.eq(Role::Admin.as_str()))
+                .select(users::id)
+                .for_update()
+                .load::<String>(pg)?;
+        }
+        Ok(())
+    }
+
     /// How many active admins the account has besides `leaving`.
     pub fn other_active_admins(
         conn: &mut DbConnection,

@@ -89,6 +89,16 @@ platform_id!(
     AgreementId, "agreement", "AGP", 3, 3, "AGP-123-456-789"
 );
 
+/// 256 random bits from the OS, URL-safe: session ids, CSRF tokens, one-time form ids, batch
+/// ids.
+pub fn random_token() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,6 +32,19 @@ impl MasterKey {
 
     /// `nonce ‖ ciphertext`, with a fresh random nonce each time.
     pub fn seal(&self, token_id: &TokenId, secret: &TokenSecret) -> Vec<u8> {
+        self.seal_bytes(token_id.as_str().as_bytes(), secret.expose().as_bytes())
+    }
+
+    pub fn open(&self, token_id: &TokenId, sealed: &[u8]) -> Result<TokenSecret, SecretBoxError> {
+        let plain = self.open_bytes(token_id.as_str().as_bytes(), sealed)?;
+        String::from_utf8(plain)
+            .map(TokenSecret::from_trusted)
+            .map_err(|_| SecretBoxError::Decrypt)
+    }
+
+    /// Any short secret, bound to `context` (what it belongs to): `nonce ‖ ciphertext`, with a
+    /// fresh random nonce each time.
+    pub fn seal_bytes(&self, context: &[u8], plain: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ciphertext = self
@@ -39,31 +52,28 @@ impl MasterKey {
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
-                    msg: secret.expose().as_bytes(),
-                    aad: token_id.as_str().as_bytes(),
+                    msg: plain,
+                    aad: context,
                 },
             )
             .expect("AES-GCM encryption of a short message cannot fail");
         [nonce.as_slice(), &ciphertext].concat()
     }
 
-    pub fn open(&self, token_id: &TokenId, sealed: &[u8]) -> Result<TokenSecret, SecretBoxError> {
+    /// What `seal_bytes` sealed with the same `context`.
+    pub fn open_bytes(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, SecretBoxError> {
         if sealed.len() <= NONCE_LEN {
             return Err(SecretBoxError::Decrypt);
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let plain = self
-            .0
+        self.0
             .decrypt(
                 Nonce::from_slice(nonce),
                 Payload {
                     msg: ciphertext,
-                    aad: token_id.as_str().as_bytes(),
+                    aad: context,
                 },
             )
-            .map_err(|_| SecretBoxError::Decrypt)?;
-        String::from_utf8(plain)
-            .map(TokenSecret::from_trusted)
             .map_err(|_| SecretBoxError::Decrypt)
     }
 }

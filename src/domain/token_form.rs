@@ -23,23 +23,66 @@ pub struct General {
 
 impl GeneralInput {
     pub fn parse(&self) -> Result<General, FieldErrors> {
-        let mut errors = FieldErrors::default();
-        let name = TokenName::parse(&self.name)
-            .map_err(|e| errors.add("name", e.to_string()))
-            .ok();
-        let external_id = ExternalId::parse(&self.external_id)
-            .map_err(|e| errors.add("external_id", e.to_string()))
-            .ok();
-        let description = Description::parse(&self.description)
-            .map_err(|e| errors.add("description", e.to_string()))
-            .ok();
-        match (name, external_id, description) {
-            (Some(name), Some(external_id), Some(description)) => Ok(General {
+        let sent = GeneralChange::parse(
+            Some(&self.name),
+            Some(&self.external_id),
+            Some(&self.description),
+        )?;
+        match sent {
+            GeneralChange {
+                name: Some(name),
+                external_id: Some(external_id),
+                description: Some(description),
+            } => Ok(General {
                 name,
                 external_id,
                 description,
             }),
-            _ => Err(errors),
+            _ => Err(FieldErrors::default()),
+        }
+    }
+}
+
+/// The general fields a change sends (the API's PUT), each checked as the form checks it; those
+/// not sent stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GeneralChange {
+    pub name: Option<TokenName>,
+    pub external_id: Option<ExternalId>,
+    pub description: Option<Description>,
+}
+
+impl GeneralChange {
+    pub fn parse(
+        name: Option<&str>,
+        external_id: Option<&str>,
+        description: Option<&str>,
+    ) -> Result<Self, FieldErrors> {
+        fn checked<T, E: std::fmt::Display>(
+            errors: &mut FieldErrors,
+            field: &'static str,
+            sent: Option<Result<T, E>>,
+        ) -> Option<T> {
+            sent?.map_err(|e| errors.add(field, e.to_string())).ok()
+        }
+        let mut errors = FieldErrors::default();
+        let change = Self {
+            name: checked(&mut errors, "name", name.map(TokenName::parse)),
+            external_id: checked(
+                &mut errors,
+                "external_id",
+                external_id.map(ExternalId::parse),
+            ),
+            description: checked(
+                &mut errors,
+                "description",
+                description.map(Description::parse),
+            ),
+        };
+        if errors.is_empty() {
+            Ok(change)
+        } else {
+            Err(errors)
         }
     }
 }

@@ -10,13 +10,19 @@ use super::usage::UsageFlush;
 use super::worker::{Job, Workers};
 use crate::clock::Clock;
 use crate::db::{
-    self, DatabaseUrl, DbError, DbPool, key_changes, rate_counts, sessions, sign_in_attempts,
+    self, DatabaseUrl, DbError, DbPool, idempotency, key_changes, rate_counts, sessions,
+    sign_in_attempts, submitted_forms,
 };
+use std::path::Path;
 use std::time::Duration;
 
-/// How often PostgreSQL is asked whether it is there, so that a restart is noticed (and every
-/// pooled connection checked before its next use) even when no request is running.
-const WATCH_EVERY: Duration = Duration::from_secs(1);
+/// How often PostgreSQL is asked whether it is there, so that an outage is noticed (and answered
+/// at once, `db::pool::Health`) and a restart too (every pooled connection checked before its
+/// next use), even when no request is running. Often enough for a frozen server to be told from
+/// a slow one within `FROZEN_AFTER`.
+const WATCH_EVERY: Duration = Duration::from_millis(250);
+/// How often the silence of a frozen server is looked for: its own question is stuck.
+const SILENCE_EVERY: Duration = Duration::from_millis(100);
 /// How often the recorded API use is written.
 const FLUSH_EVERY: Duration = Duration::from_secs(2);
 /// How often what is no longer kept is deleted.
@@ -29,6 +35,8 @@ pub struct Setting<'a> {
     pub timeout: Duration,
     pub live: &'a Live,
     pub clock: &'a Clock,
+    /// Where API use a stop could not write waits.
+    pub spool_dir: &'a Path,
 }
 
 /// Starts every job.
@@ -39,15 +47,20 @@ pub fn start(setting: Setting<'_>) -> Workers {
         timeout,
         live,
         clock,
+        spool_dir,
     } = setting;
     let mut workers = Workers::default();
     // A file cannot go away as a server can; there is nothing to watch.
     if let DatabaseUrl::Postgres(_) = url {
         workers.spawn("database watch", WATCH_EVERY, DatabaseWatch(pool.clone()));
+        workers.spawn("database silence", SILENCE_EVERY, Silence(pool.clone()));
     }
     let flush = UsageFlush {
         pool: pool.clone(),
         buffer: live.usage.clone(),
+        clock: clock.clone(),
+        spool_dir: spool_dir.to_owned(),
+        replayed: false,
     };
     workers.spawn("usage flush", FLUSH_EVERY, flush);
     let watch = KeyWatch::new(url, timeout, live.keys.clone());
@@ -76,9 +89,20 @@ impl Job for DatabaseWatch {
     }
 }
 
+/// Takes a database that has answered nothing for a while for gone, though the watch's own
+/// question has not failed (it is stuck on a frozen server).
+struct Silence(DbPool);
+
+impl Job for Silence {
+    fn run(&mut self) -> Result<(), DbError> {
+        self.0.health().note_silence();
+        Ok(())
+    }
+}
+
 /// Deletes, in one place, everything kept for a while: expired sessions, old sign-in attempts,
-/// usage past its days, key changes every instance has read, and rate-limit counts of minutes
-/// past.
+/// usage past its days, key changes every instance has read, rate-limit counts of minutes past,
+/// and the one-time ids of forms and API requests past their day.
 struct Prune {
     pool: DbPool,
     clock: Clock,
@@ -93,7 +117,9 @@ impl Job for Prune {
         let rows = sign_in_attempts::prune(&mut conn, now)?
             + db::usage::prune(&mut conn, now)?
             + key_changes::prune(&mut conn)?
-            + rate_counts::prune(&mut conn, minute - 2)?;
+            + rate_counts::prune(&mut conn, minute - 2)?
+            + submitted_forms::prune(&mut conn, now)?
+            + idempotency::prune(&mut conn, now)?;
         if sessions + rows > 0 {
             tracing::info!(
                 sessions,

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod keys;
 pub mod passwords;
 pub mod rates;
+pub mod spool;
 pub mod usage;
 pub mod worker;
 

@@ -173,11 +173,13 @@ impl RateLimiter {
             window.limit = limit;
             window.reshare(sharing);
         }
+        // Retry-After and RateLimit-Reset say the same: when this key may be let in here again
+        // (the next minute; or, when only this instance's share is spent, the next exchange).
         let refused = |retry_after| Verdict::Refused {
             state: RateState {
                 limit,
                 remaining: 0,
-                reset,
+                reset: retry_after,
             },
             retry_after,
         };

@@ -4,7 +4,9 @@
 //! token was let in with are also counted per module of the endpoint called, for the
 //! least-privilege advice. What is stored, and how, is `db::usage`'s.
 
+use super::spool::{self, Batch};
 use super::worker::Job;
+use crate::clock::Clock;
 use crate::db::module_usage::ModuleDay;
 use crate::db::usage::TokenUse;
 use crate::db::{self, DbConnection, DbError, DbPool, token_versions};
@@ -12,11 +14,15 @@ use crate::domain::ids::TokenId;
 use crate::domain::usage::hour_of;
 use chrono::NaiveDateTime;
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
 pub struct UsageBuffer {
     pending: Mutex<HashMap<TokenId, TokenUse>>,
+    /// A batch taken to be written and not known to be: written again, under the same id,
+    /// until it is (the database adds a batch once, whatever is sent twice).
+    in_flight: Mutex<Option<Arc<Batch>>>,
     /// Held while a batch is written: a flush returns once everything recorded before it is
     /// in the database, even when another flush had taken part of it.
     writing: Mutex<()>,
@@ -67,63 +73,103 @@ impl UsageBuffer {
 
     /// Requests recorded and not yet written.
     pub fn pending(&self) -> u64 {
-        super::lock(&self.pending)
+        let in_flight = super::lock(&self.in_flight)
+            .as_ref()
+            .map_or(0, |batch| batch.requests());
+        let pending: u64 = super::lock(&self.pending)
             .values()
             .flat_map(|p| p.days.values())
             .map(|(requests, _)| u64::try_from(*requests).unwrap_or(0))
-            .sum()
+            .sum();
+        in_flight + pending
     }
 
-    /// Writes what was recorded since the last flush; on failure it is kept for the next one.
-    pub fn flush(&self, conn: &mut DbConnection) -> Result<usize, DbError> {
-        let _writing = super::lock(&self.writing);
-        let batch = std::mem::take(&mut *super::lock(&self.pending));
-        if batch.is_empty() {
-            return Ok(0);
+    /// The batch to write next: the one in flight, or what was recorded since, as a new one.
+    fn next_batch(&self) -> Option<Arc<Batch>> {
+        let mut in_flight = super::lock(&self.in_flight);
+        if in_flight.is_none() {
+            let uses = std::mem::take(&mut *super::lock(&self.pending));
+            if uses.is_empty() {
+                return None;
+            }
+            *in_flight = Some(Arc::new(Batch {
+                id: crate::domain::ids::random_token(),
+                uses,
+            }));
         }
-        let written = db::usage::write(conn, &batch);
-        if written.is_err() {
-            let mut pending = super::lock(&self.pending);
-            for (token_id, done) in batch {
-                let entry = pending.entry(token_id).or_default();
-                for (day, (requests, refused)) in done.days {
-                    let kept = entry.days.entry(day).or_default();
-                    *kept = (kept.0 + requests, kept.1 + refused);
-                }
-                for (hour, (requests, refused)) in done.hours {
-                    let kept = entry.hours.entry(hour).or_default();
-                    *kept = (kept.0 + requests, kept.1 + refused);
-                }
-                for (key, day) in done.modules {
-                    entry
-                        .modules
-                        .entry(key)
-                        .or_insert(ModuleDay {
-                            requests: 0,
-                            last_used_at: day.last_used_at,
-                        })
-                        .add(day.requests, day.last_used_at);
-                }
-                if entry.last.is_none() {
-                    entry.last = done.last;
-                }
+        in_flight.clone()
+    }
+
+    /// Writes what was recorded until now, at `at`: the batch in flight, then the rest. On
+    /// failure, what is not written stays for the next flush (or the spool).
+    pub fn flush(&self, conn: &mut DbConnection, at: NaiveDateTime) -> Result<u64, DbError> {
+        let _writing = super::lock(&self.writing);
+        let mut requests = 0;
+        while let Some(batch) = self.next_batch() {
+            db::usage::write(conn, &batch.id, &batch.uses, at)?;
+            requests += batch.requests();
+            let mut in_flight = super::lock(&self.in_flight);
+            if in_flight.as_ref().is_some_and(|b| b.id == batch.id) {
+                *in_flight = None;
             }
         }
-        written
+        Ok(requests)
+    }
+
+    /// Takes whatever is not written (the batch in flight, if any, and what was recorded since)
+    /// into the spool folder `dir`, for the next start; the requests spooled and the files.
+    pub fn spool(&self, dir: &Path) -> std::io::Result<(u64, Vec<PathBuf>)> {
+        let mut batches: Vec<Arc<Batch>> =
+            super::lock(&self.in_flight).take().into_iter().collect();
+        let uses = std::mem::take(&mut *super::lock(&self.pending));
+        if !uses.is_empty() {
+            batches.push(Arc::new(Batch {
+                id: crate::domain::ids::random_token(),
+                uses,
+            }));
+        }
+        let mut requests = 0;
+        let mut files = Vec::new();
+        for batch in batches {
+            files.push(spool::keep(dir, &batch)?);
+            requests += batch.requests();
+        }
+        Ok((requests, files))
     }
 }
 
-/// The job writing the recorded use every few seconds, and what is left of it at the stop.
+/// The job writing the recorded use every few seconds, and what is left of it at the stop; it
+/// first writes what a stop left in the spool folder.
 pub struct UsageFlush {
     pub pool: DbPool,
     pub buffer: Arc<UsageBuffer>,
+    pub clock: Clock,
+    pub spool_dir: PathBuf,
+    /// Whether the spool was written (or found empty) since the start.
+    pub replayed: bool,
 }
 
 impl UsageFlush {
-    fn flush(&self) -> Result<u64, DbError> {
-        let requests = self.buffer.pending();
+    fn flush(&mut self) -> Result<u64, DbError> {
         let mut conn = db::pool::checkout(&self.pool)?;
-        self.buffer.flush(&mut conn)?;
+        if !self.replayed {
+            let replayed = spool::replay(&self.spool_dir, &mut conn, self.clock.now())?;
+            if replayed.written > 0 {
+                tracing::info!(
+                    batches = replayed.written,
+                    requests = replayed.requests,
+                    "wrote the API use a stop had spooled"
+                );
+            }
+            if replayed.already > 0 {
+                tracing::info!(
+                    batches = replayed.already,
+                    "found spooled API use written already; not added again"
+                );
+            }
+            self.replayed = true;
+        }
+        let requests = self.buffer.flush(&mut conn, self.clock.now())?;
         // The flush adds to the token versions; keep their rows few (see `live::counts`).
         token_versions::merge_crowded(&mut conn)?;
         Ok(requests)

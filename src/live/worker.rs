@@ -57,11 +57,18 @@ struct Running {
     ended: Receiver<()>,
 }
 
-/// The workers of one server.
+/// The workers of one server. Dropped without `stop` (a server that never ran), they are told
+/// to stop all the same, and not waited for.
 #[derive(Default)]
 pub struct Workers {
     stop: Arc<Stop>,
     running: Vec<Running>,
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.stop.signal();
+    }
 }
 
 impl Workers {
@@ -83,7 +90,12 @@ impl Workers {
                         break;
                     }
                 }
-                round(&mut failing, || job.finish());
+                // Always logged, whatever came before: there is no next round.
+                match catch_unwind(AssertUnwindSafe(|| job.finish())) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => tracing::warn!(%error, "the last round, at the stop, failed"),
+                    Err(_) => tracing::error!("the last round, at the stop, panicked"),
+                }
             });
         match started {
             Ok(_) => self.running.push(Running { name, ended }),
@@ -93,10 +105,10 @@ impl Workers {
 
     /// Stops every worker and waits for them, their final rounds included, until `deadline`
     /// has passed; a worker not done by then is left behind, and said so.
-    pub fn stop(self, deadline: Duration) {
+    pub fn stop(mut self, deadline: Duration) {
         self.stop.signal();
         let until = Instant::now() + deadline;
-        for worker in self.running {
+        for worker in std::mem::take(&mut self.running) {
             let left = until.saturating_duration_since(Instant::now());
             match worker.ended.recv_timeout(left) {
                 Ok(()) | Err(RecvTimeoutError::Disconnected) => {}

@@ -8,7 +8,9 @@ pub mod demo;
 pub mod tokens;
 pub mod users;
 
-use crate::db::DbError;
+use crate::db::pool::write_transaction;
+use crate::db::{DbConnection, DbError, submitted_forms};
+use crate::domain::access::Requester;
 use crate::domain::ids::TokenId;
 use crate::domain::module::ModuleError;
 
@@ -35,6 +37,9 @@ pub enum ServiceError {
     /// The creation was asked for before and made this token; nothing new was made.
     #[error("already created as {0}")]
     AlreadyCreated(TokenId),
+    /// The form was sent before, and acted then; nothing was done again.
+    #[error("this form was sent before")]
+    AlreadyDone,
     /// Storage failed: the database is away, busy, or holds what cannot be read.
     #[error(transparent)]
     Storage(DbError),
@@ -53,5 +58,62 @@ impl From<DbError> for ServiceError {
             DbError::Conflict(what) => Self::Conflict(what),
             other => Self::Storage(other),
         }
+    }
+}
+
+/// What a form that acts was sent with: the one-time id its page gave it, and where a second
+/// sending of it goes.
+pub struct Sent<'a> {
+    pub form_id: Option<&'a str>,
+    pub result: &'a str,
+}
+
+/// What came of sending a form.
+pub enum Once<T> {
+    Done(T),
+    /// It was sent before and acted then: where that went.
+    AlreadyDone(String),
+}
+
+/// Where the form `form_id` went, if it was sent before: for a form whose checks would
+/// themselves fail the second time (the current password, once it has changed).
+pub fn sent_before(
+    conn: &mut DbConnection,
+    by: &Requester,
+    form_id: &str,
+) -> Result<Option<String>, ServiceError> {
+    Ok(submitted_forms::result_of(conn, &by.account_id, form_id)?)
+}
+
+/// Runs `work` once per form: its one-time id is claimed in the same transaction, so that a
+/// second sending (a reload, a double click, the browser's resubmission) changes nothing and is
+/// told where the first went. A form without an id (a script, an older page) acts each time.
+pub fn once<T>(
+    conn: &mut DbConnection,
+    by: &Requester,
+    sent: &Sent<'_>,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, ServiceError>,
+) -> Result<Once<T>, ServiceError> {
+    let Some(form_id) = sent.form_id else {
+        return work(conn).map(Once::Done);
+    };
+    let done = write_transaction(conn, |conn| {
+        submitted_forms::claim(conn, &by.account_id, form_id, sent.result, by.at).map_err(|e| {
+            match e {
+                DbError::Conflict(_) => ServiceError::AlreadyDone,
+                other => other.into(),
+            }
+        })?;
+        work(conn)
+    });
+    match done {
+        Ok(done) => Ok(Once::Done(done)),
+        Err(ServiceError::AlreadyDone) => {
+            let result = submitted_forms::result_of(conn, &by.account_id, form_id)?;
+            Ok(Once::AlreadyDone(
+                result.unwrap_or_else(|| sent.result.to_owned()),
+            ))
+        }
+        Err(refused) => Err(refused),
     }
 }

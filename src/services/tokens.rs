@@ -154,7 +154,7 @@ pub fn update(
     edit: &TokenEdit<'_>,
 ) -> Result<Token, ServiceError> {
     write_transaction(conn, |conn| {
-        let (found, held) = reach(conn, by, id)?;
+        let (found, held) = reach(conn, by, id, Read::ForChange)?;
         edit_token(conn, by, found.token, &held, edit)
     })
 }
@@ -279,7 +279,7 @@ pub fn replace_key(
                 digest: old,
             },
             _,
-        ) = reach(conn, by, id)?;
+        ) = reach(conn, by, id, Read::ForChange)?;
         let previous_until = match how {
             NewKey::Rotated { grace } => by.at + grace,
             NewKey::Renewed => token.expires_at.unwrap_or(by.at + RENEWAL_GRACE),
@@ -320,7 +320,7 @@ pub fn set_status(
     reason: Option<&str>,
 ) -> Result<Token, ServiceError> {
     write_transaction(conn, |conn| {
-        let (found, _) = reach(conn, by, id)?;
+        let (found, _) = reach(conn, by, id, Read::ForChange)?;
         switch(conn, by, found.token, status, reason)
     })
 }
@@ -356,7 +356,7 @@ fn switch(
 /// secret is wiped. The row stays so that its history remains.
 pub fn delete(conn: &mut DbConnection, by: &Requester, id: &TokenId) -> Result<(), ServiceError> {
     write_transaction(conn, |conn| {
-        reach(conn, by, id)?;
+        reach(conn, by, id, Read::ForChange)?;
         remove(conn, by, id)
     })
 }
@@ -384,7 +384,7 @@ pub fn reveal(
     master_key: &MasterKey,
 ) -> Result<ApiKey, ServiceError> {
     write_transaction(conn, |conn| {
-        reach(conn, by, id)?;
+        reach(conn, by, id, Read::Plain)?;
         let sealed = Token::sealed_secret(conn, &by.account_id, id)?;
         let secret = master_key
             .open(id, &sealed)
@@ -407,7 +407,7 @@ pub fn narrow(
     write_transaction(conn, |conn| {
         // The row is held until the change is written, so that no other change of its
         // permissions comes between the advice and the change.
-        let (ForChange { token, .. }, held) = reach(conn, by, id)?;
+        let (ForChange { token, .. }, held) = reach(conn, by, id, Read::ForChange)?;
         let uses = module_usage::last_uses(conn, std::slice::from_ref(id))?
             .remove(id)
             .unwrap_or_default();
@@ -452,30 +452,51 @@ impl fmt::Display for Refusal {
 }
 
 /// The selected tokens the requester may act on, in the order given, and the refusals for the
-/// others. Repeated ids count once.
+/// others, as a confirmation shows them (nothing is locked). Repeated ids count once.
 pub fn check_selection(
     conn: &mut DbConnection,
     by: &Requester,
     ids: &[TokenId],
 ) -> Result<(Vec<Token>, Vec<Refusal>), ServiceError> {
-    let (found, refusals) = judge_selection(conn, by, ids)?;
+    let (found, refusals) = judge_selection(conn, by, ids, Read::Plain)?;
     Ok((found.into_iter().map(|f| f.token).collect(), refusals))
 }
 
+/// How a token is read before it is judged.
+#[derive(Clone, Copy)]
+enum Read {
+    /// To be shown: nothing is held.
+    Plain,
+    /// To be changed: its row is held until the transaction ends (PostgreSQL).
+    ForChange,
+}
+
+/// Each distinct selected token judged, in the order given. Rows are read (and, for a change,
+/// locked) in the order of their ids, so that two selections never wait on each other in turn.
 fn judge_selection(
     conn: &mut DbConnection,
     by: &Requester,
     ids: &[TokenId],
+    read: Read,
 ) -> Result<(Vec<ForChange>, Vec<Refusal>), ServiceError> {
-    let mut found: Vec<ForChange> = Vec::with_capacity(ids.len());
-    let mut refusals: Vec<Refusal> = Vec::new();
+    let mut in_order: Vec<&TokenId> = Vec::with_capacity(ids.len());
     for id in ids {
-        if found.iter().any(|f| &f.token.id == id) || refusals.iter().any(|r| &r.id == id) {
-            continue;
+        if !in_order.contains(&id) {
+            in_order.push(id);
         }
-        match judge(conn, by, id)? {
-            Ok((token, _)) => found.push(token),
-            Err(refusal) => refusals.push(refusal),
+    }
+    let mut by_id: Vec<&TokenId> = in_order.clone();
+    by_id.sort();
+    let mut judged = std::collections::HashMap::with_capacity(by_id.len());
+    for id in by_id {
+        judged.insert(id.clone(), judge(conn, by, id, read)?);
+    }
+    let (mut found, mut refusals) = (Vec::new(), Vec::new());
+    for id in in_order {
+        match judged.remove(id) {
+            Some(Ok((token, _))) => found.push(token),
+            Some(Err(refusal)) => refusals.push(refusal),
+            None => {}
         }
     }
     Ok((found, refusals))
@@ -492,7 +513,7 @@ pub fn act_on_selection(
     reason: Option<&str>,
 ) -> Result<Result<Vec<Token>, Vec<Refusal>>, ServiceError> {
     write_transaction(conn, |conn| {
-        let (found, refusals) = judge_selection(conn, by, ids)?;
+        let (found, refusals) = judge_selection(conn, by, ids, Read::ForChange)?;
         if !refusals.is_empty() {
             return Ok(Err(refusals));
         }
@@ -512,14 +533,19 @@ pub fn act_on_selection(
     })
 }
 
-/// The account's live token `id`, read for a change, and the modules it holds, if the requester
-/// may manage a token holding those; otherwise why not.
+/// The account's live token `id` and the modules it holds, if the requester may manage a token
+/// holding those; otherwise why not.
 fn judge(
     conn: &mut DbConnection,
     by: &Requester,
     id: &TokenId,
+    read: Read,
 ) -> Result<Result<(ForChange, ModuleSet), Refusal>, ServiceError> {
-    let found = match Token::find_for_change(conn, &by.account_id, id) {
+    let found = match read {
+        Read::ForChange => Token::find_for_change(conn, &by.account_id, id),
+        Read::Plain => Token::find(conn, &by.account_id, id).map(ForChange::shown),
+    };
+    let found = match found {
         Ok(found) => found,
         Err(DbError::NotFound) => {
             return Ok(Err(Refusal {
@@ -546,8 +572,9 @@ fn reach(
     conn: &mut DbConnection,
     by: &Requester,
     id: &TokenId,
+    read: Read,
 ) -> Result<(ForChange, ModuleSet), ServiceError> {
-    match judge(conn, by, id)? {
+    match judge(conn, by, id, read)? {
         Ok(found) => Ok(found),
         Err(Refusal { name: None, .. }) => Err(ServiceError::NotFound),
         Err(refusal) => Err(ServiceError::Forbidden(refusal.reason)),

@@ -103,6 +103,7 @@ pub fn set_role(
     role: Role,
 ) -> Result<User, ServiceError> {
     write_transaction(conn, |conn| {
+        User::lock_admins(conn, &by.account_id)?;
         let mut user = User::find(conn, &by.account_id, id)?;
         if user.role == role {
             return Ok(user);
@@ -131,6 +132,7 @@ pub fn set_active(
     active: bool,
 ) -> Result<User, ServiceError> {
     write_transaction(conn, |conn| {
+        User::lock_admins(conn, &by.account_id)?;
         let mut user = User::find(conn, &by.account_id, id)?;
         if user.active == active {
             return Ok(user);

@@ -2,7 +2,7 @@
 
 use super::session::TypedSession;
 use super::tokens::format_time;
-use super::{CurrentUser, Layout, Section, page, see_other};
+use super::{ALREADY_DONE, CurrentUser, Layout, Section, page, see_other};
 use crate::app::AppState;
 use crate::db::users::User;
 use crate::db::{self, DbError, sessions};
@@ -12,6 +12,7 @@ use crate::domain::password;
 use crate::domain::user::{NewPassword, NewUserInput, PasswordChangeInput, Role};
 use crate::error::AppError;
 use crate::services::users::{self as team, NewUser};
+use crate::services::{self, Once, Sent};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
@@ -32,10 +33,32 @@ pub struct UserRow {
 }
 
 /// The password of a user just added, shown this once.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct AddedUser {
     pub name: String,
     pub email: String,
     pub password: String,
+}
+
+const PASSWORD: &str = "/account/password";
+
+/// The password form: what was typed, and the form's one-time id.
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(flatten)]
+    input: PasswordChangeInput,
+    form_id: Option<String>,
+}
+
+/// What the user just added is kept in the session for, until the page shows it.
+const ADDED: &str = "/account/users#added";
+
+/// The Add user form: what was typed, and the form's one-time id.
+#[derive(Deserialize)]
+pub struct AddUserForm {
+    #[serde(flatten)]
+    input: NewUserInput,
+    form_id: Option<String>,
 }
 
 #[derive(Template)]
@@ -98,21 +121,28 @@ pub async fn users(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     current.require_admin()?;
-    UsersPage::load(&current, &session, &state)
-        .await?
-        .respond(StatusCode::OK)
+    let mut page = UsersPage::load(&current, &session, &state).await?;
+    // The password of the user just added, this once.
+    page.added = session
+        .take_secret(&state.master_key, ADDED)
+        .and_then(|added| serde_json::from_str(&added).ok());
+    page.respond(StatusCode::OK)
 }
 
-/// Adds a user with a generated password, shown on the page this once.
+/// Adds a user with a generated password, then shows it once on the Users page it leads to: a
+/// reload or a resubmitted form adds no one more.
 #[post("/account/users")]
 pub async fn add_user(
     current: CurrentUser,
     session: TypedSession,
     state: web::Data<AppState>,
-    form: web::Form<NewUserInput>,
+    form: web::Form<AddUserForm>,
 ) -> Result<HttpResponse, AppError> {
     current.require_admin()?;
-    let typed = form.into_inner();
+    let AddUserForm {
+        input: typed,
+        form_id,
+    } = form.into_inner();
     let (name, email, role) = match typed.parse() {
         Ok(parsed) => parsed,
         Err(errors) => {
@@ -138,21 +168,32 @@ pub async fn add_user(
                     role,
                     password_hash: &hash,
                 };
-                team::add(conn, by, &new)
+                let sent = Sent {
+                    form_id: form_id.as_deref(),
+                    result: USERS,
+                };
+                services::once(conn, by, &sent, |conn| team::add(conn, by, &new))
             })
             .await
     };
-    let mut page = UsersPage::load(&current, &session, &state).await?;
     match added {
-        Ok(user) => {
-            page.added = Some(AddedUser {
+        Ok(Once::Done(user)) => {
+            let added = AddedUser {
                 name: user.name,
                 email: user.email,
                 password: generated.expose().to_owned(),
-            });
-            page.respond(StatusCode::OK)
+            };
+            let added = serde_json::to_string(&added)
+                .map_err(|e| AppError::internal("keeping the new password", e))?;
+            session.set_secret(&state.master_key, ADDED, &added);
+            Ok(see_other(USERS))
+        }
+        Ok(Once::AlreadyDone(result)) => {
+            session.set_flash(ALREADY_DONE);
+            Ok(see_other(&result))
         }
         Err(AppError::Conflict(_)) => {
+            let mut page = UsersPage::load(&current, &session, &state).await?;
             page.form = typed;
             page.errors
                 .add("email", "A user with this e-mail exists already");
@@ -299,7 +340,7 @@ pub async fn sessions_page(
     session: TypedSession,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let now = state.clock.now();
+    let now = current.at;
     let user_id = current.user.id.clone();
     let open = current
         .read(&state, move |conn, _| {
@@ -433,9 +474,21 @@ pub async fn change_password(
     current: CurrentUser,
     session: TypedSession,
     state: web::Data<AppState>,
-    form: web::Form<PasswordChangeInput>,
+    form: web::Form<PasswordForm>,
 ) -> Result<HttpResponse, AppError> {
-    let input = form.into_inner();
+    let PasswordForm { input, form_id } = form.into_inner();
+    // Sent again after it acted: the current password has changed, and nothing is to be done.
+    if let Some(form_id) = form_id.clone() {
+        let sent = current
+            .run(&state, move |conn, by| {
+                services::sent_before(conn, by, &form_id)
+            })
+            .await?;
+        if let Some(result) = sent {
+            session.set_flash(ALREADY_DONE);
+            return Ok(see_other(&result));
+        }
+    }
     let new = match input.parse() {
         Ok(new) => new,
         Err(errors) => {
@@ -468,13 +521,24 @@ pub async fn change_password(
         );
     };
     let (user_id, keep) = (current.user.id.clone(), session.row());
-    current
+    let changed = current
         .run(&state, move |conn, by| {
-            team::set_password(conn, by, &user_id, &hash, keep.as_deref())
+            let sent = Sent {
+                form_id: form_id.as_deref(),
+                result: PASSWORD,
+            };
+            services::once(conn, by, &sent, |conn| {
+                team::set_password(conn, by, &user_id, &hash, keep.as_deref())
+            })
         })
         .await?;
-    session.set_flash("Your password was changed; your other sessions were signed out.");
-    Ok(see_other("/account/password"))
+    match changed {
+        Once::Done(()) => {
+            session.set_flash("Your password was changed; your other sessions were signed out.")
+        }
+        Once::AlreadyDone(_) => session.set_flash(ALREADY_DONE),
+    }
+    Ok(see_other(PASSWORD))
 }
 
 #[cfg(test)]

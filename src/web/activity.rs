@@ -210,11 +210,5 @@ pub async fn activity_csv(
             Ok::<_, DbError>((lines, following))
         }
     };
-    Ok(csv::download(
-        "activity",
-        state.clock.now(),
-        header,
-        None,
-        next,
-    ))
+    Ok(csv::download("activity", current.at, header, None, next))
 }

@@ -1,6 +1,6 @@
 //! Signing in and out, with sign-in attempts counted in the database.
 
-use super::session::{TypedSession, new_random_token};
+use super::session::TypedSession;
 use super::{local_path, page, see_other};
 use crate::app::AppState;
 use crate::db::events::NewEvent;
@@ -8,6 +8,7 @@ use crate::db::users::{Credentials, User};
 use crate::db::{self, sign_in_attempts};
 use crate::domain::access::Actor;
 use crate::domain::event::EventKind;
+use crate::domain::ids::random_token;
 use crate::domain::password;
 use crate::domain::throttle::{AttemptKey, retry_message};
 use crate::domain::user::Email;
@@ -251,7 +252,7 @@ pub async fn login(
         .and_then(|v| v.to_str().ok());
     session.sign_in(&user_id, address.as_deref(), user_agent);
     tracing::info!(user = %user_id, "signed in");
-    let device = device.unwrap_or_else(new_random_token);
+    let device = device.unwrap_or_else(random_token);
     let secure = state.cookie_secure;
     let mut response = see_other(&next);
     if let Some(cookie) = known_device_cookie(&state.cookie_key, &device, &tried, now, secure) {

@@ -177,10 +177,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(tokens::bulk::act_on_selection)
         .service(tokens::actions::confirm_rotate)
         .service(tokens::actions::rotate)
+        .service(tokens::actions::rotated_key)
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(AppError::NotFound)
         }));
 }
+
+/// The line a page shows when a form that acted is sent again.
+pub const ALREADY_DONE: &str = "This was already done; nothing was done twice.";
 
 /// What base.html needs on every signed-in page.
 pub struct Layout {
@@ -217,6 +221,12 @@ impl Layout {
             is_admin: current.person().is_admin(),
             section: Section::default(),
         }
+    }
+
+    /// A fresh one-time id for a form that acts (hidden field `form_id`): sent twice, it acts
+    /// once (`services::once`).
+    pub fn form_id(&self) -> String {
+        crate::domain::ids::random_token()
     }
 
     /// The layout of a page in another part of the navigation.

@@ -5,7 +5,8 @@
 
 use crate::clock::Clock;
 use crate::db::{self, DbError, DbPool, sessions};
-use crate::domain::ids::UserId;
+use crate::domain::ids::{UserId, random_token};
+use crate::domain::secret_box::MasterKey;
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_session::{Session, SessionExt};
 use actix_web::cookie::time::Duration as CookieDuration;
@@ -13,7 +14,6 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::future::{Ready, ready};
@@ -21,6 +21,9 @@ use std::future::{Ready, ready};
 const USER_ID: &str = "user_id";
 const CSRF_TOKEN: &str = "csrf_token";
 const FLASH: &str = "flash";
+/// A secret to show once on the page a POST redirects to (a new key, a new password), sealed
+/// with the master key: the session's row never holds it in clear.
+const SECRET: &str = "secret";
 const WIZARD: &str = "wizard";
 const CLIENT_IP: &str = "client_ip";
 const USER_AGENT: &str = "user_agent";
@@ -64,7 +67,7 @@ impl TypedSession {
         self.0.clear();
         // Inserting strings into a fresh session cannot fail.
         let _ = self.0.insert(USER_ID, user_id.as_str());
-        let _ = self.0.insert(CSRF_TOKEN, new_random_token());
+        let _ = self.0.insert(CSRF_TOKEN, random_token());
         if let Some(ip) = client_ip {
             let _ = self.0.insert(CLIENT_IP, ip);
         }
@@ -85,7 +88,7 @@ impl TypedSession {
         if let Some(token) = self.0.get::<String>(CSRF_TOKEN).ok().flatten() {
             return token;
         }
-        let token = new_random_token();
+        let token = random_token();
         let _ = self.0.insert(CSRF_TOKEN, &token);
         token
     }
@@ -114,13 +117,22 @@ impl TypedSession {
     pub fn take_flash(&self) -> Option<String> {
         self.0.remove_as::<String>(FLASH).and_then(Result::ok)
     }
-}
 
-/// 256 random bits, URL-safe.
-pub fn new_random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
+    /// Keeps `secret` for the next page that asks for it with the same `purpose` (say
+    /// `rotated:SU-…`), sealed with `master_key` and bound to that purpose.
+    pub fn set_secret(&self, master_key: &MasterKey, purpose: &str, secret: &str) {
+        let sealed = master_key.seal_bytes(purpose.as_bytes(), secret.as_bytes());
+        let _ = self.0.insert(SECRET, URL_SAFE_NO_PAD.encode(sealed));
+    }
+
+    /// The secret kept for `purpose`, once: it is gone from the session afterwards, whatever it
+    /// was kept for.
+    pub fn take_secret(&self, master_key: &MasterKey, purpose: &str) -> Option<String> {
+        let sealed = self.0.remove_as::<String>(SECRET)?.ok()?;
+        let sealed = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        let plain = master_key.open_bytes(purpose.as_bytes(), &sealed).ok()?;
+        String::from_utf8(plain).ok()
+    }
 }
 
 impl FromRequest for TypedSession {
@@ -209,20 +221,28 @@ impl SessionStore for DbSessionStore {
         state: HashMap<String, String>,
         _ttl: &CookieDuration,
     ) -> Result<SessionKey, SaveError> {
+        let key = random_token();
+        // Read while the database was away: nothing is written (the answer is a 503 anyway),
+        // and the cookie names a session the next request starts afresh.
         if state.contains_key(UNAVAILABLE) {
-            return Err(SaveError::Other(anyhow::anyhow!(
-                "the database is unavailable"
-            )));
+            return SessionKey::try_from(key).map_err(|e| SaveError::Other(e.into()));
         }
-        let key = new_random_token();
         let row = row_of(&key);
         let stored = stored(&state, &row).map_err(|e| SaveError::Serialization(e.into()))?;
         let now = self.clock.now();
-        db::run(&self.pool, move |conn| {
+        match db::run(&self.pool, move |conn| {
             sessions::insert(conn, &row, &stored.data(), now)
         })
         .await
-        .map_err(|e| SaveError::Other(anyhow::anyhow!(e)))?;
+        {
+            Ok(()) => {}
+            // Not kept: the answer stands (the page was made), and the browser's cookie names a
+            // session that does not exist, which the next request starts afresh.
+            Err(e @ (DbError::Unavailable(_) | DbError::Busy | DbError::Full(_))) => {
+                tracing::warn!(error = %e, "a new session could not be saved");
+            }
+            Err(e) => return Err(SaveError::Other(anyhow::anyhow!(e))),
+        }
         SessionKey::try_from(key).map_err(|e| SaveError::Other(e.into()))
     }
 
@@ -247,7 +267,7 @@ impl SessionStore for DbSessionStore {
             Ok(found) => found,
             // Gone after the answer was made: the answer stands (a 503 page, most likely),
             // without this change to the session, rather than turning into a 500.
-            Err(e @ (DbError::Unavailable(_) | DbError::Busy)) => {
+            Err(e @ (DbError::Unavailable(_) | DbError::Busy | DbError::Full(_))) => {
                 tracing::warn!(error = %e, "the session could not be saved");
                 return Ok(key);
             }
@@ -284,12 +304,12 @@ mod tests {
 
     #[test]
     fn the_row_is_found_by_a_hash_of_the_cookie_never_the_id_itself() {
-        let key = new_random_token();
+        let key = random_token();
         assert_eq!(key.len(), 43, "256 bits");
         let row = row_of(&key);
         assert_eq!(row.len(), 64);
         assert!(!row.contains(&key));
-        assert_ne!(new_random_token(), key);
+        assert_ne!(random_token(), key);
     }
 
     #[test]

@@ -183,6 +183,7 @@ pub async fn spawn_app_trusting(backend: Backend, proxies: &[&str]) -> TestApp {
         master_key: master_key.clone(),
         cookie_secure: false,
         log_filter: "warn".into(),
+        spool_dir: database.dir().join("spool"),
     };
     db::connect_one(&config.database, config.database_timeout).expect("test database");
     let mut app = serve(config, Clock::default(), backend);
@@ -240,7 +241,7 @@ impl TestApp {
         self.state
             .live
             .usage
-            .flush(&mut conn)
+            .flush(&mut conn, self.clock.now())
             .expect("usage written");
     }
 
@@ -408,6 +409,14 @@ impl TestApp {
         let mut all: Vec<(&str, &str)> = fields.to_vec();
         all.push(("csrf_token", &token));
         self.post_raw(path, &all).await
+    }
+
+    /// POSTs a form as `post` does, and follows the redirect its success answers with (every
+    /// successful POST leads to a GET page), as a browser would.
+    pub async fn post_and_follow(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let response = self.post(path, fields).await;
+        assert_eq!(response.status(), 303, "POST {path} leads to a page");
+        self.get(&location(&response)).await
     }
 
     /// The token the signed-in pages put in their forms, read from the sign-in page or the list.

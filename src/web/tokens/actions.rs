@@ -11,8 +11,9 @@ use crate::domain::token::TokenAction;
 use crate::domain::usage::RecentUse;
 use crate::error::AppError;
 use crate::services::tokens::{self as token_service, NewKey, Refusal};
+use crate::services::{self, Once, Sent};
 use crate::web::session::TypedSession;
-use crate::web::{CurrentUser, Layout, local_path, page, see_other};
+use crate::web::{ALREADY_DONE, CurrentUser, Layout, local_path, see_other};
 use actix_web::{HttpResponse, Responder, get, post, web};
 use askama::Template;
 use askama_web::WebTemplate;
@@ -25,6 +26,8 @@ pub struct ActionForm {
     return_to: Option<String>,
     /// `yes` once the user has seen the confirmation.
     confirm: Option<String>,
+    /// The confirmation's one-time id: sent twice, it acts once.
+    form_id: Option<String>,
 }
 
 /// Back to where the action was started (the list page with its filters, or the details page).
@@ -35,6 +38,8 @@ fn back(return_to: Option<&str>) -> String {
 /// What happened to a token the ⋮ menu acted on.
 enum Outcome {
     Done(String),
+    /// The confirmation was sent before, and acted then: where that went.
+    AlreadyDone(String),
     /// In use: the user must see the warning first.
     Confirm(Box<Token>, HashMap<TokenId, RecentUse>),
     Refused(Option<Refusal>),
@@ -57,8 +62,12 @@ pub async fn act(
     let form = form.map(web::Form::into_inner);
     let return_to = back(form.as_ref().and_then(|f| f.return_to.as_deref()));
     let confirmed = form.as_ref().and_then(|f| f.confirm.as_deref()) == Some("yes");
-    let now = state.clock.now();
+    let form_id = form.and_then(|f| f.form_id);
+    let now = current.at;
     let target = id.clone();
+    // A deleted token's own page is gone; it cannot be the way back.
+    let gone = action == TokenAction::Delete && return_to.starts_with(&format!("{LIST_PATH}/{id}"));
+    let result = if gone { LIST_PATH } else { &return_to }.to_owned();
     let outcome = current
         .run(&state, move |conn, by| {
             if action.stops_keys() && !confirmed {
@@ -68,20 +77,21 @@ pub async fn act(
                     return Ok(Outcome::Confirm(Box::new(token), recent));
                 }
             }
-            Ok(
-                match token_service::act_on_selection(
-                    conn,
-                    by,
-                    std::slice::from_ref(&id),
-                    action,
-                    None,
-                )? {
-                    Ok(done) => {
-                        Outcome::Done(done.into_iter().map(|t| t.name).next().unwrap_or_default())
-                    }
-                    Err(refusals) => Outcome::Refused(refusals.into_iter().next()),
-                },
-            )
+            let sent = Sent {
+                form_id: form_id.as_deref(),
+                result: &result,
+            };
+            let acted = services::once(conn, by, &sent, |conn| {
+                let ids = std::slice::from_ref(&id);
+                token_service::act_on_selection(conn, by, ids, action, None)
+            })?;
+            Ok(match acted {
+                Once::Done(Ok(done)) => {
+                    Outcome::Done(done.into_iter().map(|t| t.name).next().unwrap_or_default())
+                }
+                Once::Done(Err(refusals)) => Outcome::Refused(refusals.into_iter().next()),
+                Once::AlreadyDone(result) => Outcome::AlreadyDone(result),
+            })
         })
         .await?;
     match outcome {
@@ -113,10 +123,11 @@ pub async fn act(
         }
         Outcome::Done(name) => {
             session.set_flash(&format!("Token “{name}” {}.", action.done()));
-            // A deleted token's own page is gone; it cannot be the way back.
-            let gone = action == TokenAction::Delete
-                && return_to.starts_with(&format!("{LIST_PATH}/{target}"));
             Ok(see_other(if gone { LIST_PATH } else { &return_to }))
+        }
+        Outcome::AlreadyDone(result) => {
+            session.set_flash(ALREADY_DONE);
+            Ok(see_other(&result))
         }
     }
 }
@@ -136,7 +147,7 @@ pub async fn confirm_delete(
     query: web::Query<ReturnQuery>,
 ) -> Result<HttpResponse, AppError> {
     let id = token_id(&path)?;
-    let now = state.clock.now();
+    let now = current.at;
     let (token, recent) = current
         .run(&state, move |conn, by| {
             let token = Token::find(conn, &by.account_id, &id)?;
@@ -195,25 +206,33 @@ pub async fn confirm_rotate(
             .map(|g| SelectOption::new(g.as_param(), g.label(), g == Grace::Day))
             .collect(),
         return_to: local_path(query.return_to.as_deref(), LIST_PATH).unwrap_or(details),
-        token: TokenView::new(&token, state.clock.now(), &current.person()),
+        token: TokenView::new(&token, current.at, &current.person()),
     })
 }
 
-#[derive(Template)]
+#[derive(Template, WebTemplate)]
 #[template(path = "tokens/rotated.html")]
 struct RotatedPage {
     layout: Layout,
     token: TokenView,
-    key: String,
+    /// The new key, on the page the rotation leads to only: shown this once.
+    key: Option<String>,
 }
 
 #[derive(Deserialize)]
 pub struct RotateForm {
     #[serde(default)]
     grace: String,
+    form_id: Option<String>,
 }
 
-/// Gives the token a new key and shows it this once.
+/// What the new key of token `id` is kept in the session for.
+fn rotated(id: &TokenId) -> String {
+    format!("{LIST_PATH}/{id}/rotated")
+}
+
+/// Gives the token a new key, then shows it once on the page it leads to: a reload or a
+/// resubmitted form rotates nothing more (the form's one-time id), and lands there again.
 #[post("/integrations/tokens/{id}/rotate")]
 pub async fn rotate(
     current: CurrentUser,
@@ -226,19 +245,56 @@ pub async fn rotate(
     let grace = Grace::parse(&form.grace).ok_or_else(|| {
         AppError::BadRequest("Choose how long the current key keeps working.".into())
     })?;
-    let master_key = state.master_key.clone();
-    let (token, key) = current
+    let shown = rotated(&id);
+    let (master_key, result, form_id) = (
+        state.master_key.clone(),
+        shown.clone(),
+        form.into_inner().form_id,
+    );
+    let outcome = current
         .run(&state, move |conn, by| {
-            let how = NewKey::Rotated {
-                grace: grace.duration(),
+            let sent = Sent {
+                form_id: form_id.as_deref(),
+                result: &result,
             };
-            token_service::replace_key(conn, by, &id, &master_key, how, None)
+            services::once(conn, by, &sent, |conn| {
+                let how = NewKey::Rotated {
+                    grace: grace.duration(),
+                };
+                token_service::replace_key(conn, by, &id, &master_key, how, None)
+            })
         })
         .await?;
-    let shown = RotatedPage {
+    match outcome {
+        Once::Done((_, key)) => {
+            session.set_secret(&state.master_key, &shown, &key.expose());
+            Ok(see_other(&shown))
+        }
+        Once::AlreadyDone(result) => {
+            session.set_flash(ALREADY_DONE);
+            Ok(see_other(&result))
+        }
+    }
+}
+
+/// The page a rotation leads to: the new key, this once.
+#[get("/integrations/tokens/{id}/rotated")]
+pub async fn rotated_key(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<impl Responder, AppError> {
+    let id = token_id(&path)?;
+    let key = session.take_secret(&state.master_key, &rotated(&id));
+    let token = current
+        .read(&state, move |conn, by| {
+            Token::find(conn, &by.account_id, &id)
+        })
+        .await?;
+    Ok(RotatedPage {
         layout: Layout::new(&current, &session),
         token: TokenView::new(&token, current.at, &current.person()),
-        key: key.expose(),
-    };
-    page(&shown, actix_web::http::StatusCode::OK)
+        key,
+    })
 }

@@ -12,9 +12,10 @@ use crate::domain::least_privilege::{Advice, MIN_AGE_DAYS, Narrowing, UNUSED_DAY
 use crate::domain::module::{ModuleError, ModuleSet};
 use crate::error::AppError;
 use crate::services::tokens as token_service;
+use crate::services::{self, Once, Sent};
 use crate::web::forms::Fields;
 use crate::web::session::TypedSession;
-use crate::web::{CurrentUser, Layout, page, see_other};
+use crate::web::{ALREADY_DONE, CurrentUser, Layout, page, see_other};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, post, web};
 use askama::Template;
@@ -176,7 +177,7 @@ pub async fn narrow(
 ) -> Result<HttpResponse, AppError> {
     let id = token_id(&path)?;
     let fields = Fields(form.into_inner());
-    let now = state.clock.now();
+    let now = current.at;
     let tab = format!("{LIST_PATH}/{id}/permissions");
     if fields.get("confirm") != Some("yes") {
         let lookup = id.clone();
@@ -230,13 +231,24 @@ pub async fn narrow(
     };
     let removed = expected.remove.clone();
     let lookup = id.clone();
+    let (form_id, result) = (fields.get("form_id").map(str::to_owned), tab.clone());
     let done = current
         .run(&state, move |conn, by| {
-            token_service::narrow(conn, by, &lookup, &expected)
+            let sent = Sent {
+                form_id: form_id.as_deref(),
+                result: &result,
+            };
+            services::once(conn, by, &sent, |conn| {
+                token_service::narrow(conn, by, &lookup, &expected)
+            })
         })
         .await;
     match done {
-        Ok(token) => {
+        Ok(Once::AlreadyDone(result)) => {
+            session.set_flash(ALREADY_DONE);
+            Ok(see_other(&result))
+        }
+        Ok(Once::Done(token)) => {
             let message = if removed.has_all() {
                 format!(
                     "“{}” now holds only the modules it used instead of All.",

@@ -13,8 +13,9 @@ use crate::domain::token::TokenAction;
 use crate::domain::usage::RecentUse;
 use crate::error::AppError;
 use crate::services::tokens::{self as token_service, Refusal};
+use crate::services::{self, Once, Sent};
 use crate::web::session::TypedSession;
-use crate::web::{CurrentUser, Layout, local_path, see_other};
+use crate::web::{ALREADY_DONE, CurrentUser, Layout, local_path, see_other};
 use actix_web::{HttpResponse, post, web};
 use std::collections::HashMap;
 
@@ -27,6 +28,8 @@ pub(super) struct BulkForm {
     ids: Vec<String>,
     pub(super) confirmed: bool,
     return_to: String,
+    /// The confirmation's one-time id: sent twice, it acts once.
+    pub(super) form_id: Option<String>,
 }
 
 impl BulkForm {
@@ -36,12 +39,14 @@ impl BulkForm {
             ids: Vec::new(),
             confirmed: false,
             return_to: LIST_PATH.to_owned(),
+            form_id: None,
         };
         for (name, value) in fields {
             match name.as_str() {
                 "action" => form.action = Some(value),
                 "ids" => form.ids.push(value),
                 "confirm" => form.confirmed = value == "yes",
+                "form_id" => form.form_id = Some(value),
                 "return_to" => {
                     form.return_to =
                         local_path(Some(&value), LIST_PATH).unwrap_or_else(|| LIST_PATH.to_owned());
@@ -72,42 +77,57 @@ impl BulkForm {
     }
 }
 
-/// What a selection came to: how many tokens were acted on, or (none yet) the tokens, their
-/// recent use and the refusals the confirmation shows.
-pub(super) type Outcome = (
-    Option<usize>,
-    Vec<Token>,
-    HashMap<TokenId, RecentUse>,
-    Vec<Refusal>,
-);
+/// What a selection came to.
+pub(super) enum Outcome {
+    /// This many tokens were acted on.
+    Done(usize),
+    /// The confirmation was sent before, and acted then: where that went.
+    AlreadyDone(String),
+    /// Not yet: the tokens, their recent use and the refusals the confirmation shows.
+    Confirm(Vec<Token>, HashMap<TokenId, RecentUse>, Vec<Refusal>),
+}
 
-/// Confirmed, does `action` to all of `ids` (with `reason` on each event) or to none; not yet,
-/// reads what the confirmation shows.
+/// What the confirmation of a selection was sent with.
+pub(super) struct Confirmed {
+    /// The confirmation's one-time id, if it had one.
+    pub form_id: Option<String>,
+    /// Where a second sending of it goes.
+    pub result: String,
+}
+
+/// Confirmed, does `action` to all of `ids` (with `reason` on each event) or to none, once per
+/// confirmation; not yet, reads what the confirmation shows.
 pub(super) async fn act_or_confirm(
     current: &CurrentUser,
     state: &AppState,
     ids: Vec<TokenId>,
     action: TokenAction,
     reason: Option<&'static str>,
-    confirmed: bool,
+    confirmed: Option<Confirmed>,
 ) -> Result<Outcome, AppError> {
-    let now = state.clock.now();
+    let now = current.at;
     current
         .run(state, move |conn, by| {
-            if confirmed {
-                match token_service::act_on_selection(conn, by, &ids, action, reason)? {
-                    Ok(done) => {
-                        return Ok((Some(done.len()), Vec::new(), HashMap::new(), Vec::new()));
-                    }
-                    Err(refusals) => {
+            if let Some(confirmed) = confirmed {
+                let sent = Sent {
+                    form_id: confirmed.form_id.as_deref(),
+                    result: &confirmed.result,
+                };
+                let acted = services::once(conn, by, &sent, |conn| {
+                    token_service::act_on_selection(conn, by, &ids, action, reason)
+                })?;
+                return match acted {
+                    Once::Done(Ok(done)) => Ok(Outcome::Done(done.len())),
+                    Once::AlreadyDone(result) => Ok(Outcome::AlreadyDone(result)),
+                    Once::Done(Err(refusals)) => {
                         let (tokens, _) = token_service::check_selection(conn, by, &ids)?;
-                        return Ok((None, tokens, HashMap::new(), refusals));
+                        Ok(Outcome::Confirm(tokens, HashMap::new(), refusals))
                     }
-                }
+                };
             }
             let (tokens, refusals) = token_service::check_selection(conn, by, &ids)?;
             let recent = usage::recent_use(conn, &tokens, now)?;
-            Ok((None, tokens, recent, refusals))
+            Ok(Outcome::Confirm(tokens, recent, refusals))
         })
         .await
 }
@@ -130,18 +150,28 @@ pub async fn act_on_selection(
         return Ok(see_other(&form.return_to));
     }
     let ids = form.token_ids()?;
-    let now = state.clock.now();
-    let (done, tokens, recent, refusals) =
-        act_or_confirm(&current, &state, ids, action, None, form.confirmed).await?;
-    if let Some(count) = done {
-        let what = if count == 1 {
-            "1 token".to_owned()
-        } else {
-            format!("{count} tokens")
+    let now = current.at;
+    let confirmed = form.confirmed.then(|| Confirmed {
+        form_id: form.form_id.clone(),
+        result: form.return_to.clone(),
+    });
+    let (tokens, recent, refusals) =
+        match act_or_confirm(&current, &state, ids, action, None, confirmed).await? {
+            Outcome::Done(count) => {
+                let what = if count == 1 {
+                    "1 token".to_owned()
+                } else {
+                    format!("{count} tokens")
+                };
+                session.set_flash(&format!("{what} {}.", action.done()));
+                return Ok(see_other(&form.return_to));
+            }
+            Outcome::AlreadyDone(result) => {
+                session.set_flash(ALREADY_DONE);
+                return Ok(see_other(&result));
+            }
+            Outcome::Confirm(tokens, recent, refusals) => (tokens, recent, refusals),
         };
-        session.set_flash(&format!("{what} {}.", action.done()));
-        return Ok(see_other(&form.return_to));
-    }
     let confirmation = Confirmation {
         action,
         target: Target::Selection,

@@ -44,7 +44,7 @@ impl DetailsPage {
         id: crate::domain::ids::TokenId,
         revealed_key: Option<String>,
     ) -> Result<Self, AppError> {
-        let now = state.clock.now();
+        let now = current.at;
         let (token, history, summary) = current
             .run(state, move |conn, by| {
                 let token = Token::find(conn, &by.account_id, &id)?;
@@ -169,7 +169,7 @@ pub async fn permissions(
     query: web::Query<PermissionsQuery>,
 ) -> Result<impl Responder, AppError> {
     let id = token_id(&path)?;
-    let now = state.clock.now();
+    let now = current.at;
     let (token, granted, used) = current
         .run(&state, move |conn, by| {
             let (token, granted) = Token::find_with_permissions(conn, &by.account_id, &id)?;

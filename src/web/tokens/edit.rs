@@ -140,7 +140,7 @@ pub async fn edit(
     let general = sent.general.parse().map_err(|e| errors.merge(e)).ok();
     let expires_at = sent
         .expiry
-        .parse(state.clock.now(), token.expires_at)
+        .parse(current.at, token.expires_at)
         .map_err(|e| errors.merge(e))
         .ok();
     let networks = AllowedNetworks::parse_lines(&sent.allowed_networks)

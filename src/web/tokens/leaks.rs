@@ -4,7 +4,7 @@
 //! can then be disabled, after a confirmation, each with an event saying why.
 
 use super::LIST_PATH;
-use super::bulk::BulkForm;
+use super::bulk::{BulkForm, Confirmed, Outcome, act_or_confirm};
 use super::confirm::{ConfirmPage, Confirmation, Target};
 use crate::app::AppState;
 use crate::db::leaks::{self, Sighting};
@@ -13,7 +13,7 @@ use crate::domain::token::TokenAction;
 use crate::error::AppError;
 use crate::request::{BodyError, read_limited};
 use crate::web::session::TypedSession;
-use crate::web::{CurrentUser, Layout, Section, page, see_other};
+use crate::web::{ALREADY_DONE, CurrentUser, Layout, Section, page, see_other};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
@@ -142,7 +142,7 @@ pub async fn check_leaks(
         return page(&view, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let keys = unique_keys(&text);
-    let now = state.clock.now();
+    let now = current.at;
     let sightings = current
         .read(&state, move |conn, by| {
             leaks::sightings(conn, &by.account_id, &keys, now)
@@ -171,20 +171,30 @@ pub async fn disable_leaked(
     if form.is_empty() {
         return Err(AppError::BadRequest("Choose the keys to disable.".into()));
     }
-    let (ids, confirmed) = (form.token_ids()?, form.confirmed);
-    let now = state.clock.now();
+    let ids = form.token_ids()?;
+    let confirmed = form.confirmed.then(|| Confirmed {
+        form_id: form.form_id.clone(),
+        result: LIST_PATH.to_owned(),
+    });
+    let now = current.at;
     let action = TokenAction::Disable;
-    let (done, tokens, recent, refusals) =
-        super::bulk::act_or_confirm(&current, &state, ids, action, Some(REASON), confirmed).await?;
-    if let Some(count) = done {
-        let what = if count == 1 {
-            "1 leaked key".to_owned()
-        } else {
-            format!("{count} leaked keys")
-        };
-        session.set_flash(&format!("{what} disabled."));
-        return Ok(see_other(LIST_PATH));
-    }
+    let outcome = act_or_confirm(&current, &state, ids, action, Some(REASON), confirmed).await?;
+    let (tokens, recent, refusals) = match outcome {
+        Outcome::Done(count) => {
+            let what = if count == 1 {
+                "1 leaked key".to_owned()
+            } else {
+                format!("{count} leaked keys")
+            };
+            session.set_flash(&format!("{what} disabled."));
+            return Ok(see_other(LIST_PATH));
+        }
+        Outcome::AlreadyDone(result) => {
+            session.set_flash(ALREADY_DONE);
+            return Ok(see_other(&result));
+        }
+        Outcome::Confirm(tokens, recent, refusals) => (tokens, recent, refusals),
+    };
     let confirmation = Confirmation {
         action,
         target: Target::Leaked,

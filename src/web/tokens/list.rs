@@ -189,7 +189,7 @@ where
         + 'static,
     T: Send + 'static,
 {
-    let now = state.clock.now();
+    let now = current.at;
     let asked = query.to_query(now);
     let question = query.question();
     let counts = state.live.counts.clone();
@@ -226,7 +226,7 @@ pub async fn list(
     let mut query = params.query();
     let (page, paging, ()) =
         tokens_page(&current, &state, LIST_PATH, &mut query, |_, _, _, _| Ok(())).await?;
-    let now = state.clock.now();
+    let now = current.at;
     let viewer = current.person();
     let tokens: Vec<TokenView> = page
         .items

@@ -179,7 +179,7 @@ pub async fn review(
     params: web::Query<ListParams>,
 ) -> Result<impl Responder, AppError> {
     let mut query = params.query();
-    let now = state.clock.now();
+    let now = current.at;
     let (page, paging, (grants, last_uses, summary)) = tokens_page(
         &current,
         &state,
@@ -264,7 +264,7 @@ pub async fn review_csv(
     state: web::Data<AppState>,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, AppError> {
-    let now = state.clock.now();
+    let now = current.at;
     // Newest first, then by id: a key that walks the whole set without offsets.
     let mut base = params.query().to_query(now);
     base.ordering = vec![(TokenField::CreatedAt, Direction::Descending)];

@@ -16,7 +16,7 @@ use crate::services::ServiceError;
 use crate::services::tokens::{self as token_service, NewToken};
 use crate::web::forms::{Fields, ModuleChoice, expiry_choices, module_choices};
 use crate::web::session::TypedSession;
-use crate::web::{CurrentUser, Layout, page, see_other};
+use crate::web::{ALREADY_DONE, CurrentUser, Layout, page, see_other};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
@@ -206,7 +206,6 @@ pub async fn general_form(
 pub async fn save_general(
     current: CurrentUser,
     session: TypedSession,
-    state: web::Data<AppState>,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
     let fields = Fields(form.into_inner());
@@ -219,7 +218,7 @@ pub async fn save_general(
     if let Err(e) = typed.general.parse() {
         errors.merge(e);
     }
-    if let Err(e) = typed.expiry.parse(state.clock.now(), None) {
+    if let Err(e) = typed.expiry.parse(current.at, None) {
         errors.merge(e);
     }
     if let Err(e) = RateLimit::parse_text(&typed.rate_limit) {
@@ -367,14 +366,13 @@ impl PermissionsPage {
 pub async fn permissions_form(
     current: CurrentUser,
     session: TypedSession,
-    state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     if let Some(Wizard::Created { .. }) = session.wizard::<Wizard>() {
         // Back after Create: the token exists; show it rather than a form that would look unsent.
         return Ok(see_other(SUMMARY));
     }
     let draft = draft_of(&session);
-    let extension = match draft.complete(state.clock.now()) {
+    let extension = match draft.complete(current.at) {
         Ok(done) => done.extension,
         Err(step) => return Ok(see_other(step)),
     };
@@ -402,7 +400,10 @@ pub async fn create(
     let mut draft = match session.wizard::<Wizard>() {
         Some(Wizard::Draft(draft)) => draft,
         // Sent again after the token was made (a double click, a reload): nothing new is made.
-        Some(Wizard::Created { .. }) => return Ok(see_other(SUMMARY)),
+        Some(Wizard::Created { .. }) => {
+            session.set_flash(ALREADY_DONE);
+            return Ok(see_other(SUMMARY));
+        }
         None => return Ok(see_other(GENERAL)),
     };
     let Completed {
@@ -410,7 +411,7 @@ pub async fn create(
         expires_at,
         rate_limit,
         extension,
-    } = match draft.complete(state.clock.now()) {
+    } = match draft.complete(current.at) {
         Ok(done) => done,
         Err(step) => return Ok(see_other(step)),
     };
@@ -451,14 +452,17 @@ pub async fn create(
                 creation_key: Some(&creation_key),
             };
             match token_service::create(conn, by, &master_key, &new) {
-                Ok((token, _key)) => Ok(token.id),
-                // Sent again after the token was made (a reload): the same token.
-                Err(ServiceError::AlreadyCreated(id)) => Ok(id),
+                Ok((token, _key)) => Ok((token.id, false)),
+                // Sent again while the first was being made (a double click): the same token.
+                Err(ServiceError::AlreadyCreated(id)) => Ok((id, true)),
                 Err(refused) => Err(refused),
             }
         })
         .await?;
-    let token_id = created;
+    let (token_id, again) = created;
+    if again {
+        session.set_flash(ALREADY_DONE);
+    }
     session.set_wizard(&Wizard::Created {
         token_id: token_id.to_string(),
     });
@@ -492,7 +496,7 @@ pub async fn summary(
     let step = SummaryPage {
         layout: Layout::new(&current, &session),
         steps: Steps { current: 4 },
-        token: super::TokenView::new(&token, state.clock.now(), &current.person()),
+        token: super::TokenView::new(&token, current.at, &current.person()),
         modules: module_names(&modules),
     };
     page(&step, StatusCode::OK)

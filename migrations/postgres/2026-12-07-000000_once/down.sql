@@ -1,0 +1,3 @@
+DROP TABLE idempotency_keys;
+DROP TABLE submitted_forms;
+DROP TABLE usage_batches;
