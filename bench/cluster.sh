@@ -7,7 +7,9 @@
 #      failed (target 0 once the balancer marks it down; HAProxy resends the ones that found it
 #      gone) and the rate meanwhile;
 #   3. a token disabled through one instance, asked for through the other: how long until it is
-#      refused (target < 1 s).
+#      refused (target < 1 s);
+#   4. both instances stopped: the balancer answers the API with the contract's JSON 503 SRV_002
+#      and Retry-After, and the UI with our page (deploy/haproxy-503.html), not HAProxy's own.
 #
 #   bash bench/cluster.sh
 #
@@ -71,6 +73,7 @@ pid_b=${pids[-1]}
 sed -e "s/127.0.0.1:8000/127.0.0.1:$port_lb/" \
     -e "s/127.0.0.1:8081/127.0.0.1:$port_a/" \
     -e "s/127.0.0.1:8082/127.0.0.1:$port_b/" deploy/haproxy.cfg >"$work/haproxy.cfg"
+cp deploy/haproxy-503.html "$work/"
 haproxy -c -q -f "$work/haproxy.cfg"
 haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
 pids+=($!)
@@ -116,6 +119,7 @@ echo "failed requests (non-2xx and socket errors):       $(failures_of <"$work/s
 
 # Back to two, then a token disabled through one instance and asked for through the other.
 start_instance b "$port_b"
+pid_b=${pids[-1]}
 for _ in $(seq 1 100); do
     grep -q "tokendesk-b.*UP" "$work/haproxy.log" 2>/dev/null && break
     sleep 0.1
@@ -134,3 +138,27 @@ while [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: ApiKey $key
 done
 echo "== token disabled on instance a"
 echo "refused by instance b after:                       $(( ($(date +%s%N) - started) / 1000000 )) ms (target < 1000)"
+
+# No instance left: the balancer answers for them.
+kill -TERM "$pid_a" "$pid_b"
+wait "$pid_a" "$pid_b" 2>/dev/null || true
+for _ in $(seq 1 100); do
+    grep -q "backend 'tokendesk' has no server available" "$work/haproxy.log" && break
+    sleep 0.1
+done
+api_answer=$(curl -s -D "$work/api.headers" "$lb/public/v1/agreements?limit=1")
+ui_answer=$(curl -s -D "$work/ui.headers" "$lb/integrations/tokens")
+echo "== both instances stopped"
+if ! grep -q '^HTTP/1.1 503' "$work/api.headers" || ! grep -qi '^retry-after: 5' "$work/api.headers" \
+    || ! grep -qi '^content-type: application/json' "$work/api.headers" \
+    || ! grep -q '"error_code":"SRV_002"' <<<"$api_answer"; then
+    echo "the API through the balancer is not the contract's 503:" >&2
+    cat "$work/api.headers" >&2; echo "$api_answer" >&2; exit 1
+fi
+if ! grep -q '^HTTP/1.1 503' "$work/ui.headers" || ! grep -qi '^retry-after: 5' "$work/ui.headers" \
+    || ! grep -q 'tokendesk is temporarily unavailable' <<<"$ui_answer"; then
+    echo "the UI through the balancer is not our 503 page:" >&2
+    cat "$work/ui.headers" >&2; echo "$ui_answer" >&2; exit 1
+fi
+echo "the API through the balancer:                      503 SRV_002 (JSON, Retry-After)"
+echo "the UI through the balancer:                       503, deploy/haproxy-503.html"

@@ -1,7 +1,8 @@
 //! tokendesk under faults, as an operator meets them: PostgreSQL stopped and started again, or
 //! frozen; many instances started at once; SIGTERM under load; SIGKILL during writes on SQLite;
-//! exit with TLS connections open. The database a fault needs to stop or freeze is a private
-//! cluster of the test's own (see crate::common::cluster), never the shared server. Each test prints
+//! exit with TLS connections open; HAProxy (deploy/haproxy.cfg) with no instance up. The database
+//! a fault needs to stop or freeze is a private cluster of the test's own (see
+//! crate::common::cluster), never the shared server. Each test prints
 //! its figures (`cargo nextest run --test faults --no-capture`).
 
 use crate::common::binary::{Running, base_url, run_to_end, start_command, tokendesk_in};
@@ -39,7 +40,11 @@ fn serve(folder: &Path, url: &str, args: &[&str]) -> (Running, String, Vec<Strin
 
 /// A key of the demo account holding every module, made by the command line.
 fn make_key(folder: &Path, url: &str) -> String {
-    let mut command = tokendesk_in(folder, url);
+    create_key(tokendesk_in(folder, url))
+}
+
+/// `make_key` with a command of the caller's (its environment, say).
+fn create_key(mut command: Command) -> String {
     command.args([
         "token",
         "create",
@@ -1071,3 +1076,468 @@ async fn exits_cleanly_with_tls_connections() {
 }
 
 crate::on_both_databases!(sigterm_under_load_loses_no_recorded_use);
+
+/// Debian's HAProxy, which the shipped deploy/haproxy.cfg is written for.
+const HAPROXY: &str = "/usr/sbin/haproxy";
+/// A sentence only the balancer's page (deploy/haproxy-503.html) says.
+const BALANCER_PAGE: &str = "tokendesk is temporarily unavailable. Please try again shortly.";
+
+/// Free ports, all different: each is held until every one is chosen.
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    std::array::from_fn(|n| listeners[n].local_addr().unwrap().port())
+}
+
+/// HAProxy run from deploy/haproxy.cfg, its ports replaced by free ones and its page beside it,
+/// as a child in a process group of its own; killed, group and all, when dropped.
+struct Balancer {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+    _folder: tempfile::TempDir,
+}
+
+impl Balancer {
+    fn start(port: u16, instance_a: u16, instance_b: u16) -> Balancer {
+        use std::os::unix::process::CommandExt;
+        let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+        let shipped = std::fs::read_to_string(deploy.join("haproxy.cfg")).unwrap();
+        let mut config = shipped.clone();
+        for (address, port) in [
+            ("127.0.0.1:8000", port),
+            ("127.0.0.1:8081", instance_a),
+            ("127.0.0.1:8082", instance_b),
+        ] {
+            assert!(shipped.contains(address), "haproxy.cfg names {address}");
+            config = config.replace(address, &format!("127.0.0.1:{port}"));
+        }
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join("haproxy.cfg");
+        std::fs::write(&file, config).unwrap();
+        std::fs::copy(
+            deploy.join("haproxy-503.html"),
+            folder.path().join("haproxy-503.html"),
+        )
+        .unwrap();
+        let mut check = Command::new(HAPROXY);
+        check.args(["-c", "-q", "-f"]).arg(&file);
+        let (code, stdout, stderr) = run_to_end(check, Duration::from_secs(30), None);
+        assert_eq!(code, Some(0), "haproxy -c: {stdout}{stderr}");
+
+        let log = folder.path().join("haproxy.log");
+        let output = std::fs::File::create(&log).unwrap();
+        // Started from elsewhere than its folder: the page is found beside the file all the same.
+        let child = Command::new(HAPROXY)
+            .arg("-f")
+            .arg(&file)
+            .arg("-db")
+            .stdin(std::process::Stdio::null())
+            .stdout(output.try_clone().unwrap())
+            .stderr(output)
+            .process_group(0)
+            .spawn()
+            .expect("haproxy starts");
+        let mut balancer = Balancer {
+            child,
+            log,
+            _folder: folder,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = balancer.child.try_wait().unwrap() {
+                panic!("haproxy ended ({status}): {}", balancer.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "haproxy does not listen: {}",
+                balancer.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        balancer
+    }
+
+    /// What HAProxy wrote so far (server state changes among it).
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// How many times HAProxy said that `backend` had no server left.
+    fn emptied(&self, backend: &str) -> usize {
+        self.log()
+            .matches(&format!("backend '{backend}' has no server available!"))
+            .count()
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// One answer seen through the balancer, sorted by what gave it.
+#[derive(Debug)]
+struct Seen {
+    path: &'static str,
+    api: bool,
+    sent: Instant,
+    status: u16,
+    content_type: String,
+    retry_after: bool,
+    /// Every answer of an instance carries one; the balancer's own do not.
+    request_id: bool,
+    error_code: String,
+    body: String,
+}
+
+impl Seen {
+    async fn of(
+        path: &'static str,
+        sent: Instant,
+        answer: reqwest::Result<reqwest::Response>,
+    ) -> Seen {
+        let api = path.starts_with("/public/v1") || path.starts_with("/auth/verify");
+        let Ok(response) = answer else {
+            return Seen {
+                path,
+                api,
+                sent,
+                status: 0,
+                content_type: String::new(),
+                retry_after: false,
+                request_id: false,
+                error_code: String::new(),
+                body: String::new(),
+            };
+        };
+        let headers = response.headers();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let retry_after = headers.contains_key("retry-after");
+        let request_id = headers.contains_key("x-request-id");
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        let error_code = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error_code"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        Seen {
+            path,
+            api,
+            sent,
+            status,
+            content_type,
+            retry_after,
+            request_id,
+            error_code,
+            body,
+        }
+    }
+
+    /// HAProxy's built-in error pages (`<html><body><h1>503 Service Unavailable</h1>…`).
+    fn haproxy_default(&self) -> bool {
+        self.body.starts_with("<html><body><h1>")
+            || self
+                .body
+                .contains("No server is available to handle this request")
+    }
+
+    /// The balancer's answer for the API: the contract's 503 in JSON.
+    fn balancer_json(&self) -> bool {
+        self.status == 503
+            && !self.request_id
+            && self.retry_after
+            && self.content_type.starts_with("application/json")
+            && self.error_code == "SRV_002"
+            && serde_json::from_str::<serde_json::Value>(&self.body).is_ok_and(|v| {
+                v["errors"]
+                    .as_array()
+                    .is_some_and(|e| e.len() == 1 && e[0].is_string())
+            })
+    }
+
+    /// The balancer's answer for the UI: our page.
+    fn balancer_page(&self) -> bool {
+        self.status == 503
+            && !self.request_id
+            && self.retry_after
+            && self.content_type.starts_with("text/html")
+            && self.body.contains(BALANCER_PAGE)
+    }
+
+    fn kind(&self) -> String {
+        if self.haproxy_default() {
+            "HAProxy's own page".to_owned()
+        } else if self.balancer_json() {
+            "balancer JSON 503".to_owned()
+        } else if self.balancer_page() {
+            "balancer page 503".to_owned()
+        } else if self.status == 0 {
+            "no answer".to_owned()
+        } else if self.request_id {
+            format!("instance {}", self.status)
+        } else {
+            format!("other {}", self.status)
+        }
+    }
+}
+
+/// The requests a client and a browser make, through the balancer.
+fn outage_requests(
+    client: &reqwest::Client,
+    lb: &str,
+    key: &str,
+) -> Vec<(&'static str, reqwest::RequestBuilder)> {
+    let api_key = format!("ApiKey {key}");
+    [
+        "/public/v1/agreements?limit=10",
+        "/public/v1/modules",
+        "/integrations/tokens",
+        "/login",
+    ]
+    .into_iter()
+    .map(|path| {
+        let request = client.get(format!("{lb}{path}"));
+        let request = if path.starts_with("/public/v1/agreements") {
+            request.header("Authorization", &api_key)
+        } else {
+            request
+        };
+        (path, request)
+    })
+    .collect()
+}
+
+/// deploy/haproxy.cfg in front of two instances on one PostgreSQL database, which stops: once
+/// HAProxy has taken both instances out, the API answers the contract's 503 SRV_002 in JSON with
+/// Retry-After and the UI our page (deploy/haproxy-503.html), never HAProxy's own page; when the
+/// database is back, the API answers through the balancer again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn haproxy_answers_our_503_when_no_instance_is_up() {
+    if !Path::new(HAPROXY).exists() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "CI=true but {HAPROXY} is missing: apt-get install haproxy"
+        );
+        eprintln!("skipped: no {HAPROXY}");
+        return;
+    }
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let url = cluster.create_database("tokendesk");
+    // The keys every instance shares (README "Several instances"), and the command line too.
+    let encode = |n: usize| {
+        use base64::Engine;
+        use rand::Rng;
+        let mut bytes = vec![0u8; n];
+        rand::thread_rng().fill(&mut bytes[..]);
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    let (session_key, master_key) = (encode(64), encode(32));
+    let shared = |command: &mut Command| {
+        command
+            .env("TOKENDESK_SESSION_KEY", &session_key)
+            .env("TOKENDESK_MASTER_KEY", &master_key)
+            .env("TOKENDESK_TRUSTED_PROXIES", "127.0.0.1/32")
+            .env("TOKENDESK_DB_TIMEOUT", DB_TIMEOUT_SECS.to_string());
+    };
+    let [port_a, port_b, port_lb] = free_ports();
+    let folders = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut instances: Vec<Running> = [port_a, port_b]
+        .into_iter()
+        .zip(&folders)
+        .map(|(port, folder)| {
+            let mut command = tokendesk_in(folder.path(), &url);
+            shared(&mut command);
+            command
+                .env("TOKENDESK_BIND", format!("127.0.0.1:{port}"))
+                .arg("serve");
+            start_command(command).0
+        })
+        .collect();
+    let mut command = tokendesk_in(folders[0].path(), &url);
+    shared(&mut command);
+    let key = create_key(command);
+    let balancer = Balancer::start(port_lb, port_a, port_b);
+    let lb = format!("http://127.0.0.1:{port_lb}");
+    let api = client();
+    let agreements = |api: &reqwest::Client| {
+        api.get(format!("{lb}/public/v1/agreements?limit=10"))
+            .header("Authorization", format!("ApiKey {key}"))
+            .send()
+    };
+
+    // The database up: the API answers through the balancer.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = agreements(&api).await.map(|r| r.status().as_u16());
+        if status.as_ref().is_ok_and(|s| *s == 200) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no 200 through the balancer: {status:?}\n{}",
+            balancer.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The database stops; what clients see meanwhile, as they keep asking.
+    let emptied = (
+        balancer.emptied("tokendesk"),
+        balancer.emptied("tokendesk-api"),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (stop, requests) = (stop.clone(), outage_requests(&api, &lb, &key));
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                for (path, request) in &requests {
+                    let sent = Instant::now();
+                    let answer = request.try_clone().unwrap().send().await;
+                    seen.push(Seen::of(path, sent, answer).await);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            seen
+        })
+    };
+    let down_at = Instant::now();
+    cluster.down();
+    let deadline = down_at + Duration::from_secs(10);
+    while balancer.emptied("tokendesk") == emptied.0
+        || balancer.emptied("tokendesk-api") == emptied.1
+    {
+        assert!(
+            Instant::now() < deadline,
+            "HAProxy did not take both instances out within 10 s:\n{}",
+            balancer.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let all_down_at = Instant::now();
+    let all_down = all_down_at - down_at;
+
+    // Every instance out: each kind of request, once, checked in full.
+    let mut checked = Vec::new();
+    for (path, request) in outage_requests(&api, &lb, &key).into_iter().chain([(
+        "/auth/verify",
+        api.get(format!("{lb}/auth/verify"))
+            .header("Authorization", format!("ApiKey {key}")),
+    )]) {
+        let seen = Seen::of(path, Instant::now(), request.send().await).await;
+        assert!(!seen.haproxy_default(), "HAProxy's own page: {seen:?}");
+        assert_eq!(seen.status, 503, "{seen:?}");
+        assert!(seen.retry_after, "Retry-After: {seen:?}");
+        if seen.api {
+            assert!(
+                seen.content_type.starts_with("application/json"),
+                "{seen:?}"
+            );
+            assert_eq!(seen.error_code, "SRV_002", "{seen:?}");
+            assert!(seen.balancer_json(), "{seen:?}");
+        } else {
+            assert!(seen.content_type.starts_with("text/html"), "{seen:?}");
+            assert!(seen.body.contains(BALANCER_PAGE), "{seen:?}");
+            let page = Html::parse_document(&seen.body);
+            for part in ["html[lang=en]", "title", "main", "main h1"] {
+                let selector = scraper::Selector::parse(part).unwrap();
+                assert!(page.select(&selector).next().is_some(), "{part}: {seen:?}");
+            }
+        }
+        checked.push(seen);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    let seen = sampler.await.unwrap();
+
+    // Everything seen while the database was away: never HAProxy's page, nor a failed
+    // connection. Until HAProxy took both instances out they answered themselves (the API 503
+    // SRV_002 with Retry-After, or what needs no database; the UI is the app's business, and
+    // counted); once it had, the balancer answered every request, in our form.
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for sample in seen.iter().filter(|s| s.sent >= down_at) {
+        *kinds.entry(sample.kind()).or_insert(0) += 1;
+        assert!(!sample.haproxy_default(), "HAProxy's own page: {sample:?}");
+        assert!(sample.status != 0, "no answer: {sample:?}");
+        if sample.api {
+            assert!(
+                sample.status < 500 || sample.status == 503,
+                "while the database was away: {sample:?}"
+            );
+            if sample.status == 503 {
+                assert!(
+                    sample.retry_after
+                        && sample.content_type.starts_with("application/json")
+                        && sample.error_code == "SRV_002",
+                    "{sample:?}"
+                );
+            }
+        }
+        if sample.sent >= all_down_at {
+            assert!(
+                if sample.api {
+                    sample.balancer_json()
+                } else {
+                    sample.balancer_page()
+                },
+                "with every instance out: {sample:?}"
+            );
+        }
+    }
+    assert!(
+        kinds.contains_key("balancer JSON 503") && kinds.contains_key("balancer page 503"),
+        "{kinds:?}"
+    );
+
+    // The database back: the API answers through the balancer again.
+    cluster.up();
+    let up_at = Instant::now();
+    let deadline = up_at + Duration::from_secs(10);
+    loop {
+        let answer = Seen::of(
+            "/public/v1/agreements",
+            Instant::now(),
+            agreements(&api).await,
+        )
+        .await;
+        if answer.status == 200 {
+            break;
+        }
+        assert!(!answer.haproxy_default(), "HAProxy's own page: {answer:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no 200 within 10 s of PostgreSQL's return: {answer:?}\n{}",
+            balancer.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let recovered = up_at.elapsed();
+    eprintln!(
+        "FIGURES haproxy: both instances out {all_down:?} after PostgreSQL stopped; answers \
+         while it was away ({} requests) by kind {kinds:?}; with both out each of {:?} answered \
+         503 of ours; API 200 again {recovered:?} after it was back",
+        kinds.values().sum::<usize>(),
+        checked.iter().map(|s| s.path).collect::<Vec<_>>()
+    );
+
+    drop(balancer);
+    for instance in &instances {
+        instance.signal("TERM");
+    }
+    for instance in &mut instances {
+        let exit = instance
+            .wait_for_exit(Duration::from_secs(40))
+            .expect("it stops");
+        assert!(exit.success(), "{exit:?}\n{}", instance.stderr());
+    }
+}
