@@ -16,6 +16,7 @@ use crate::domain::text::{AccountName, PersonName};
 use crate::domain::token::StoredStatus;
 use crate::domain::token_form::GeneralInput;
 use crate::domain::user::{Email, NewPassword, Role};
+use crate::services::ServiceError;
 use crate::services::demo;
 use crate::services::tokens::{self as token_service, NewKey, NewToken};
 use crate::services::users::{self as team, NewUser};
@@ -217,13 +218,32 @@ pub fn user_list(config: Config, account: &str) -> CommandResult<String> {
 }
 
 /// `user reset-password`: a new generated password, printed alone; the user's sessions end.
-pub fn reset_password(config: Config, email: &str) -> CommandResult<String> {
+/// An e-mail is unique within an account only: where several accounts have it, `account` says
+/// which.
+pub fn reset_password(config: Config, email: &str, account: Option<&str>) -> CommandResult<String> {
     let email = Email::parse(email).map_err(|e| CommandError(format!("--email: {e}")))?;
     let mut conn = open_connection(&config)?;
-    let user = User::find_by_email(&mut conn, &email).map_err(|e| match e {
-        db::DbError::NotFound => CommandError(format!("--email: no user has the e-mail {email}")),
-        other => CommandError(other.to_string()),
-    })?;
+    let mut users = User::find_by_email(&mut conn, &email)?;
+    if let Some(name) = account {
+        let account = Account::find_by_name(&mut conn, name.trim())?.ok_or_else(|| {
+            CommandError(format!("--account: no account is named {:?}", name.trim()))
+        })?;
+        users.retain(|user| user.account_id == account.id);
+    }
+    let user = match users.len() {
+        0 => {
+            return Err(CommandError(match account {
+                Some(name) => format!("--email: {name:?} has no user with the e-mail {email}"),
+                None => format!("--email: no user has the e-mail {email}"),
+            }));
+        }
+        1 => users.remove(0),
+        n => {
+            return Err(CommandError(format!(
+                "--email: {n} accounts have a user with the e-mail {email}; say which with --account"
+            )));
+        }
+    };
     let generated = NewPassword::generate();
     let hash = password::hash(generated.expose());
     let by = User::first_of_account(&mut conn, &user.account_id)?.offline(Clock::default().now());
@@ -323,8 +343,9 @@ pub fn token_create(config: Config, args: TokenCreate) -> CommandResult<String> 
     Ok(key.expose())
 }
 
-/// `token rotate`: prints the new key, alone.
-pub fn token_rotate(config: Config, args: TokenRotate) -> CommandResult<String> {
+/// `token rotate`: the new key, to print alone on stdout, and a line for stderr when the
+/// rotation ended an earlier key's grace.
+pub fn token_rotate(config: Config, args: TokenRotate) -> CommandResult<(String, Option<String>)> {
     let id = TokenId::parse(&args.id).map_err(|e| CommandError(format!("--id: {e}")))?;
     let grace = Grace::parse(&args.grace).ok_or_else(|| {
         CommandError(format!("--grace: {:?} is not 0, 1h, 24h or 7d", args.grace))
@@ -337,8 +358,18 @@ pub fn token_rotate(config: Config, args: TokenRotate) -> CommandResult<String> 
     let how = NewKey::Rotated {
         grace: grace.duration(),
     };
-    let (_, key) = token_service::replace_key(&mut conn, &by, &id, &config.master_key, how, None)?;
-    Ok(key.expose())
+    let replaced = token_service::replace_key(&mut conn, &by, &id, &config.master_key, how, None)
+        .map_err(|e| match e {
+        ServiceError::Invalid { message, .. } => CommandError(message),
+        e => e.into(),
+    })?;
+    let note = replaced.ended_grace.map(|until| {
+        format!(
+            "the key replaced before would have worked until {}; it stopped now",
+            until.format("%Y-%m-%d %H:%M UTC")
+        )
+    });
+    Ok((replaced.key.expose(), note))
 }
 
 /// `tokendesk scan PATH…`: every API key in the files (folders are walked; `.git` is not), as

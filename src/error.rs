@@ -61,6 +61,7 @@ impl From<ServiceError> for AppError {
             ServiceError::Conflict(what) => Self::Conflict(what),
             ServiceError::Refused(why) => Self::Refused(why),
             ServiceError::Modules(e) => Self::BadRequest(capitalised(&e.to_string())),
+            ServiceError::Invalid { message, .. } => Self::BadRequest(capitalised(&message)),
             ServiceError::AlreadyCreated(id) => {
                 Self::Conflict(format!("This was created before, as {id}."))
             }

@@ -49,6 +49,9 @@ enum UserCommand {
     ResetPassword {
         #[arg(long)]
         email: String,
+        /// The account's name, when several accounts have a user with this e-mail.
+        #[arg(long)]
+        account: Option<String>,
     },
 }
 
@@ -85,8 +88,11 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             print!("{}", commands::user_list(config, &account)?);
             Ok(())
         }
-        Command::User(UserCommand::ResetPassword { email }) => {
-            println!("{}", commands::reset_password(config, &email)?);
+        Command::User(UserCommand::ResetPassword { email, account }) => {
+            println!(
+                "{}",
+                commands::reset_password(config, &email, account.as_deref())?
+            );
             Ok(())
         }
         Command::Token(TokenCommand::Create(args)) => {
@@ -94,7 +100,11 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             Ok(())
         }
         Command::Token(TokenCommand::Rotate(args)) => {
-            println!("{}", commands::token_rotate(config, args)?);
+            let (key, note) = commands::token_rotate(config, args)?;
+            println!("{key}");
+            if let Some(note) = note {
+                eprintln!("tokendesk: {note}");
+            }
             Ok(())
         }
         // Answered by `main` before any configuration is read; never reaches here.

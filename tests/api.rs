@@ -227,7 +227,7 @@ async fn modules_decide_what_a_key_reaches(backend: Backend) {
         let answer = app.call(key, Method::GET, path, None).await;
         assert_eq!(answer.status, expected, "{} → {path}", key.token_id);
         if expected == 403 {
-            assert_eq!(answer.code(), "AUTH_005");
+            assert_eq!(answer.code(), "AUTH_006");
         }
     }
 }
@@ -722,6 +722,14 @@ async fn bad_bodies_get_clear_errors(backend: Backend) {
             json!({"name": "x", "description": "x", "extension": {"id": "EXT-000"}, "expiration_date": "soon"}),
             "expiration_date:",
         ),
+        (
+            json!({"name": "\u{202e}evil", "description": "x", "extension": {"id": "EXT-000"}}),
+            "name: Name must not contain invisible or text-direction characters (U+202E)",
+        ),
+        (
+            json!({"name": "\u{200f}\u{200f}", "description": "x", "extension": {"id": "EXT-000"}}),
+            "name: Name must not contain invisible or text-direction characters (U+200F)",
+        ),
         (json!([1, 2]), "invalid type"),
     ];
     for (body, message) in cases {
@@ -909,7 +917,7 @@ async fn a_token_cannot_grant_what_it_does_not_hold(backend: Backend) {
                 json!([{"object": {"id": module}}]),
             )
             .await;
-        assert_eq!(refused(&answer), (403, "AUTH_005"), "{module}");
+        assert_eq!(refused(&answer), (403, "AUTH_007"), "{module}");
     }
     assert_eq!(
         app.call(&key, Method::GET, "/accounts", None).await.status,
@@ -1055,7 +1063,7 @@ async fn a_key_acts_only_on_tokens_within_its_reach(backend: Backend) {
     ];
     for (method, path, body) in attempts {
         let answer = app.call(&key, method.clone(), &path, body).await;
-        assert_eq!(refused(&answer), (403, "AUTH_005"), "{method} {path}");
+        assert_eq!(refused(&answer), (403, "AUTH_007"), "{method} {path}");
         assert!(answer.errors()[0].contains("does not hold"), "{answer:?}");
     }
     let still = app.find_token(&user, &wide).expect("not deleted");

@@ -7,11 +7,7 @@ use tokendesk::domain::token::StoredStatus;
 
 async fn anonymous_visitors_are_sent_to_sign_in(backend: Backend) {
     let app = spawn_app(backend).await;
-    let user = app.add_user(
-        "Front Street Inc",
-        "robert@frontstreet.example",
-        "Robert Balboa",
-    );
+    let user = app.robert();
     let (token, _) = app.add_token(
         &user,
         "Tutorial API Token",
@@ -54,11 +50,7 @@ async fn anonymous_visitors_are_sent_to_sign_in(backend: Backend) {
 
 async fn signing_in_shows_the_account_and_user(backend: Backend) {
     let app = spawn_app(backend).await;
-    let user = app.add_user(
-        "Front Street Inc",
-        "robert@frontstreet.example",
-        "Robert Balboa",
-    );
+    let user = app.robert();
     app.add_token(
         &user,
         "Tutorial API Token",
@@ -85,11 +77,7 @@ async fn signing_in_shows_the_account_and_user(backend: Backend) {
 
 async fn a_wrong_password_is_refused_and_the_email_kept(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.add_user(
-        "Front Street Inc",
-        "robert@frontstreet.example",
-        "Robert Balboa",
-    );
+    app.robert();
 
     for (email, password) in [
         ("robert@frontstreet.example", "not the password"),
@@ -247,11 +235,7 @@ async fn pages_carry_security_headers(backend: Backend) {
 
 async fn repeated_failures_hold_sign_in_back(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.add_user(
-        "Front Street Inc",
-        "robert@frontstreet.example",
-        "Robert Balboa",
-    );
+    app.robert();
     for _ in 0..5 {
         assert_eq!(
             app.sign_in_with("robert@frontstreet.example", "guess")
@@ -283,7 +267,107 @@ async fn repeated_failures_hold_sign_in_back(backend: Backend) {
     assert_eq!(response.status(), 303);
 }
 
+/// Anonymous visitors are given a sign-in form, and nothing is stored for them: its token
+/// travels in a sealed cookie, and a session row is made only when someone signs in.
+async fn anonymous_visitors_store_nothing(backend: Backend) {
+    use diesel::prelude::*;
+    use tokendesk::db::schema::sessions;
+    let app = spawn_app(backend).await;
+    app.robert();
+    let rows = || -> i64 {
+        let mut conn = app.pool.get().unwrap();
+        sessions::table.count().get_result(&mut conn).unwrap()
+    };
+    let cookieless = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in [
+        "/login",
+        "/login?next=/integrations/tokens",
+        "/integrations/tokens",
+    ] {
+        for _ in 0..20 {
+            let response = cookieless.get(app.url(path)).send().await.unwrap();
+            assert!([200, 303].contains(&response.status().as_u16()), "{path}");
+        }
+    }
+    assert_eq!(rows(), 0, "no session row for anyone who did not sign in");
+
+    // A forged visitor cookie is worth nothing; the one the form came with signs in.
+    let forged = cookieless
+        .post(app.url("/login"))
+        .header("Cookie", "tokendesk_csrf=made-up")
+        .form(&[
+            ("csrf_token", "made-up"),
+            ("email", "robert@frontstreet.example"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let response = app
+        .sign_in_with("robert@frontstreet.example", "a wrong one")
+        .await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(rows(), 0, "nor for a failed sign-in");
+    app.sign_in_with("robert@frontstreet.example", PASSWORD)
+        .await;
+    assert_eq!(app.get("/integrations/tokens").await.status(), 200);
+    assert_eq!(rows(), 1);
+}
+
+/// A guess at the current password on the password page counts as a sign-in attempt: a
+/// session left open does not let anyone try passwords faster.
+async fn the_current_password_is_guessed_no_faster_than_a_sign_in(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.robert();
+    app.sign_in_with("robert@frontstreet.example", PASSWORD)
+        .await;
+    let change = |current: &'static str| {
+        let app = &app;
+        async move {
+            app.post(
+                "/account/password",
+                &[
+                    ("current_password", current),
+                    ("new_password", "a brand new password"),
+                    ("confirm_password", "a brand new password"),
+                ],
+            )
+            .await
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(change("a guess").await.status(), 422);
+    }
+    let response = change(PASSWORD).await;
+    assert_eq!(response.status(), 429, "even the right one waits now");
+    assert!(response.headers().contains_key("retry-after"));
+    let html = Html::parse_document(&response.text().await.unwrap());
+    assert_eq!(
+        text(&html, "#current_password-error"),
+        "Too many sign-in attempts. Try again in 15 minutes."
+    );
+    // Counted with the sign-ins of that e-mail: a new browser waits too.
+    let elsewhere = app.another_instance();
+    let response = elsewhere
+        .sign_in_with("robert@frontstreet.example", PASSWORD)
+        .await;
+    assert_eq!(response.status(), 429);
+
+    app.clock.advance(chrono::Duration::minutes(16));
+    assert_eq!(change(PASSWORD).await.status(), 303);
+    let response = elsewhere
+        .sign_in_with("robert@frontstreet.example", "a brand new password")
+        .await;
+    assert_eq!(response.status(), 303);
+}
+
 crate::on_both_databases!(
+    anonymous_visitors_store_nothing,
+    the_current_password_is_guessed_no_faster_than_a_sign_in,
     repeated_failures_hold_sign_in_back,
     anonymous_visitors_are_sent_to_sign_in,
     signing_in_shows_the_account_and_user,

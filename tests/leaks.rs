@@ -1,7 +1,7 @@
 //! Leaked keys: pasted text is searched for keys, each told apart as the account sees it, and
 //! the live ones disabled with a reason; on the page, through the API, and never more than asked.
 
-use crate::common::{Backend, TestApp, TestUser, spawn_app};
+use crate::common::{Backend, PASSWORD, TestApp, TestUser, attr, spawn_app, text};
 use diesel::prelude::*;
 use reqwest::Method;
 use scraper::{Html, Selector};
@@ -158,12 +158,26 @@ async fn the_page_tells_keys_apart_and_disables_the_live_ones(backend: Backend) 
         );
     }
 
-    // Disable: the confirmation first, then the live key alone, with its reason.
+    // Disable: the confirmation first, then the live key alone, with its reason. The form
+    // names the check; the keys it disables are those the check found, kept on the server:
+    // ids sent along are not taken.
+    let check = attr(&html, "input[name=check]", "value").expect("the check's id");
+    let (ordinary, _) = app.token(&user, "Ordinary").create();
+    let ordinary = ordinary.id.to_string();
     let live = mix.live.token_id.to_string();
     let confirm = app
-        .post("/integrations/tokens/leaks/disable", &[("ids", &live)])
+        .post(
+            "/integrations/tokens/leaks/disable",
+            &[("check", &check), ("ids", &ordinary)],
+        )
         .await;
     assert_eq!(confirm.status(), 200);
+    let page = Html::parse_document(&confirm.text().await.unwrap());
+    assert_eq!(
+        select_all_attr(&page, ".confirm-token", "data-token-id"),
+        std::slice::from_ref(&live),
+        "the check's live key, and nothing else"
+    );
     assert_eq!(
         stored(&app, &mix.live.token_id).0,
         "active",
@@ -172,7 +186,7 @@ async fn the_page_tells_keys_apart_and_disables_the_live_ones(backend: Backend) 
     let done = app
         .post(
             "/integrations/tokens/leaks/disable",
-            &[("ids", &live), ("confirm", "yes")],
+            &[("check", &check), ("ids", &ordinary), ("confirm", "yes")],
         )
         .await;
     assert_eq!(done.status(), 303);
@@ -180,6 +194,34 @@ async fn the_page_tells_keys_apart_and_disables_the_live_ones(backend: Backend) 
         stored(&app, &mix.live.token_id),
         ("inactive".to_owned(), Some("reported as leaked".to_owned()))
     );
+    let ordinary_id = TokenId::parse(&ordinary).unwrap();
+    assert_eq!(
+        stored(&app, &ordinary_id),
+        ("active".to_owned(), None),
+        "an ordinary token is never recorded as reported as leaked"
+    );
+    // Without a check, or with one that is not the last made, nothing is disabled.
+    for fields in [
+        vec![("ids", ordinary.as_str()), ("confirm", "yes")],
+        vec![
+            ("check", "made-up"),
+            ("ids", ordinary.as_str()),
+            ("confirm", "yes"),
+        ],
+    ] {
+        let refused = app
+            .post("/integrations/tokens/leaks/disable", &fields)
+            .await;
+        assert_eq!(refused.status(), 409, "{fields:?}");
+        assert!(
+            refused
+                .text()
+                .await
+                .unwrap()
+                .contains("check the text again")
+        );
+        assert_eq!(stored(&app, &ordinary_id).0, "active");
+    }
     assert_eq!(
         stored(&app, &mix.others.token_id).0,
         "active",
@@ -197,10 +239,18 @@ async fn the_page_tells_keys_apart_and_disables_the_live_ones(backend: Backend) 
     let refused = app
         .post(
             "/integrations/tokens/leaks/disable",
-            &[("ids", &others), ("confirm", "yes")],
+            &[
+                ("check", &check),
+                ("ids", &others),
+                ("confirm", "yes"),
+                ("form_id", "another"),
+            ],
         )
         .await;
-    assert_ne!(refused.status(), 303);
+    assert!(
+        refused.status().is_redirection(),
+        "the check's own keys, nothing else"
+    );
     assert_eq!(stored(&app, &mix.others.token_id).0, "active");
 
     // More than a megabyte: the page again with a message, nothing checked or changed.
@@ -214,6 +264,61 @@ async fn the_page_tells_keys_apart_and_disables_the_live_ones(backend: Backend) 
     assert!(crate::common::text(&html, "#leaks-error").contains("larger than 1 MiB"));
     assert!(rows(&html).is_empty());
     assert_eq!(stored(&app, &still_live.token_id).0, "active");
+}
+
+fn select_all_attr(html: &Html, selector: &str, name: &str) -> Vec<String> {
+    html.select(&Selector::parse(selector).unwrap())
+        .filter_map(|e| e.value().attr(name).map(str::to_owned))
+        .collect()
+}
+
+/// A member's cleanup goes as far as they may: their own live keys are disabled, an admin's are
+/// named as needing an admin, in the confirmation and after it.
+async fn a_members_cleanup_disables_what_they_may_and_names_the_rest(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let robert = app.robert();
+    let mia = app.mia();
+    let (_, roberts) = app.token(&robert, "Robert's").create();
+    let (_, hers) = app.token(&mia, "Mia's").create();
+    app.sign_in_with("mia@frontstreet.example", PASSWORD).await;
+    let text_pasted = format!("{}\n{}", roberts.expose(), hers.expose());
+    let response = app
+        .post("/integrations/tokens/leaks", &[("text", &text_pasted)])
+        .await;
+    let html = Html::parse_document(&response.text().await.unwrap());
+    let check = attr(&html, "input[name=check]", "value").unwrap();
+    let confirm = app
+        .post("/integrations/tokens/leaks/disable", &[("check", &check)])
+        .await;
+    assert_eq!(confirm.status(), 200);
+    let page = Html::parse_document(&confirm.text().await.unwrap());
+    assert_eq!(
+        select_all_attr(&page, ".confirm-token", "data-token-id"),
+        [hers.token_id.to_string()]
+    );
+    assert!(
+        text(&page, "#refusals").contains("Robert's"),
+        "{}",
+        text(&page, "#refusals")
+    );
+    assert!(text(&page, "#refusals").contains("such as an admin"));
+    assert_eq!(text(&page, "h1"), "Disable token?");
+    let done = app
+        .post(
+            "/integrations/tokens/leaks/disable",
+            &[("check", &check), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(stored(&app, &hers.token_id).0, "inactive");
+    assert_eq!(stored(&app, &roberts.token_id).0, "active");
+    let list = app.get_html("/integrations/tokens").await;
+    let flash = text(&list, ".alert-info");
+    assert!(
+        flash.starts_with("1 leaked key disabled. Still live"),
+        "{flash}"
+    );
+    assert!(flash.contains(&roberts.token_id.to_string()), "{flash}");
 }
 
 async fn the_api_reports_and_disables_in_one_call(backend: Backend) {
@@ -296,6 +401,7 @@ async fn the_api_reports_and_disables_in_one_call(backend: Backend) {
 }
 
 crate::on_both_databases!(
+    a_members_cleanup_disables_what_they_may_and_names_the_rest,
     the_page_tells_keys_apart_and_disables_the_live_ones,
     the_api_reports_and_disables_in_one_call,
 );

@@ -487,7 +487,7 @@ async fn only_who_may_manage_the_token_narrows_it(backend: Backend) {
         ["Account"]
     );
     assert!(select_all(&html, "#narrow-button").is_empty());
-    assert!(text(&html, ".advice-blocked").contains("Only an admin or the token's creator"));
+    assert!(text(&html, ".advice-blocked").contains("Only an admin or the token's owner"));
     let response = app.post(&narrow_path(&admins.id), &[]).await;
     assert_eq!(response.status(), 403);
     let forged = [

@@ -193,11 +193,7 @@ async fn rotation_with_and_without_grace(backend: Backend) {
 
 async fn renew_and_rotate_through_the_api(backend: Backend) {
     let app = spawn_app(backend).await;
-    let user = app.add_user(
-        "Front Street Inc",
-        "robert@frontstreet.example",
-        "Robert Balboa",
-    );
+    let user = app.robert();
     let (_, admin) = app.token(&user, "Automation").create();
     let (target, old) = app.token(&user, "Renewed").modules("MD-0002").create();
     let renew = format!("/auth/tokens/{}/renew", target.id);
@@ -268,7 +264,7 @@ async fn renew_and_rotate_through_the_api(backend: Backend) {
     // A key that reaches less than the token does not rotate it.
     let (_, narrow) = app.token(&user, "Narrow").modules("MD-0007").create();
     let answer = app.call(&narrow, Method::POST, &renew, json!({})).await;
-    assert_eq!((answer.status, answer.code()), (403, "AUTH_005"));
+    assert_eq!((answer.status, answer.code()), (403, "AUTH_007"));
     let spec = app
         .client
         .get(app.url("/public/v1/openapi.json"))
@@ -279,6 +275,199 @@ async fn renew_and_rotate_through_the_api(backend: Backend) {
         .await
         .unwrap();
     assert!(spec.contains("/auth/tokens/{id}/renew") && spec.contains("renewed_expiration_date"));
+}
+
+/// Only one previous key is kept: a second rotation within the first one's grace ends it, and
+/// the rotate page, the page after it and the API answer say so before and when it happens.
+async fn a_second_rotation_says_it_ends_the_first_grace(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.signed_in_user().await;
+    let (token, first) = app.token(&user, "Twice").create();
+    let rotate = format!("/integrations/tokens/{}/rotate", token.id);
+    assert!(
+        select_all(&app.get_html(&rotate).await, "#rotate-ends-grace").is_empty(),
+        "no earlier key to end"
+    );
+    let response = app.post_and_follow(&rotate, &[("grace", "1h")]).await;
+    let page = html_of(response).await;
+    let second = key_of(&text(&page, "#api-key"));
+    assert!(
+        select_all(&page, ".alert-info").is_empty(),
+        "{:?}",
+        select_all(&page, ".alert-info")
+    );
+    assert_eq!(works(&app, &first).await, 200, "within its hour");
+
+    let warned = app.get_html(&rotate).await;
+    assert!(
+        text(&warned, "#rotate-ends-grace").contains("rotating again stops it now"),
+        "{}",
+        warned.html()
+    );
+    let response = app.post_and_follow(&rotate, &[("grace", "24h")]).await;
+    let page = html_of(response).await;
+    let third = key_of(&text(&page, "#api-key"));
+    assert!(
+        text(&page, ".alert-info").ends_with("it stopped now."),
+        "{:?}",
+        select_all(&page, ".alert-info")
+    );
+    assert_eq!(works(&app, &first).await, 401, "ended, as said");
+    assert_eq!(
+        works(&app, &second).await,
+        200,
+        "the previous key, for its day"
+    );
+    assert_eq!(works(&app, &third).await, 200);
+
+    // The API says the same in its answer.
+    let (_, admin) = app.token(&user, "Automation").create();
+    let renew = format!("/auth/tokens/{}/renew", token.id);
+    let answer = app.call(&admin, Method::POST, &renew, json!({})).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert!(
+        answer.body["ended_previous_grace"].is_string(),
+        "{:?}",
+        answer.body
+    );
+    assert_eq!(works(&app, &second).await, 401);
+    let rotate = format!("/auth/tokens/{}/rotate", token.id);
+    let answer = app.call(&admin, Method::POST, &rotate, json!({})).await;
+    assert!(
+        answer.body["ended_previous_grace"].is_string(),
+        "the renewal's day"
+    );
+    let answer = app.call(&admin, Method::POST, &rotate, json!({})).await;
+    assert!(
+        answer.body["ended_previous_grace"].is_null(),
+        "nothing left to end"
+    );
+}
+
+/// A token past its expiry gets no new key that could not work: the API refuses with the field
+/// to give, the rotate page says what to do instead, the CLI says it in a line.
+async fn an_expired_token_is_not_renewed_into_a_dead_key(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.signed_in_user().await;
+    let (_, admin) = app.token(&user, "Automation").create();
+    let soon = app.clock.now() + Duration::days(2);
+    let (target, old) = app.token(&user, "Lapsed").expires_at(soon).create();
+    app.clock.advance(Duration::days(3));
+    assert_eq!(works(&app, &old).await, 401);
+
+    for how in ["renew", "rotate"] {
+        let path = format!("/auth/tokens/{}/{how}", target.id);
+        let answer = app.call(&admin, Method::POST, &path, json!({})).await;
+        assert_eq!((answer.status, answer.code()), (400, "VAL_001"), "{how}");
+        assert!(
+            answer.errors()[0].starts_with("expiration_date: the token expired on"),
+            "{:?}",
+            answer.errors()
+        );
+    }
+    let events = app
+        .call(
+            &admin,
+            Method::GET,
+            &format!("/auth/tokens/{}", target.id),
+            None,
+        )
+        .await;
+    assert_eq!(events.body["status"], "expired", "nothing changed");
+
+    app.sign_in(&user).await; // three days on, the session has lapsed
+    let rotate = format!("/integrations/tokens/{}/rotate", target.id);
+    let page = app.get_html(&rotate).await;
+    assert!(text(&page, "#rotate-expired").starts_with("This token expired on"));
+    assert!(
+        select_all(&page, "form[action$='/rotate']").is_empty(),
+        "no form to send"
+    );
+    let refused = app.post(&rotate, &[("grace", "0")]).await;
+    assert_eq!(refused.status(), 400);
+
+    // With a new expiry it is renewed, and the new key works.
+    let renew = format!("/auth/tokens/{}/renew", target.id);
+    let answer = app
+        .call(
+            &admin,
+            Method::POST,
+            &renew,
+            json!({"expiration_date": "2099-06-30"}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.body["status"], "active");
+    assert!(
+        answer.body["renewed_expiration_date"].is_null(),
+        "the old key had expired"
+    );
+    let renewed = key_of(answer.body["token"].as_str().unwrap());
+    assert_eq!(works(&app, &renewed).await, 200);
+}
+
+/// A date means the end of that day in UTC whichever way it comes in: the API's
+/// `expiration_date`, the edit page and the wizard's date.
+async fn a_date_means_the_end_of_that_day_everywhere(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.signed_in_user().await;
+    let (_, admin) = app.token(&user, "Automation").create();
+    let answer = app
+        .call(
+            &admin,
+            Method::POST,
+            "/auth/tokens",
+            json!({"name": "By the API", "description": "d", "extension": {"id": "EXT-000"},
+                   "permissions": [{"object": {"id": "MD-0002"}}], "expiration_date": "2030-01-01"}),
+        )
+        .await;
+    assert_eq!(answer.status, 201, "{:?}", answer.body);
+    let by_api = answer.body["expiration_date"].as_str().unwrap().to_owned();
+    assert!(by_api.starts_with("2030-01-01T23:59:59"), "{by_api}");
+
+    let (edited, _) = app.token(&user, "By the edit page").create();
+    let response = app
+        .post(
+            &format!("/integrations/tokens/{}/edit", edited.id),
+            &[
+                ("name", "By the edit page"),
+                ("description", "d"),
+                ("all_modules", "on"),
+                ("expires", "date"),
+                ("expires_on", "2030-01-01"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let answer = app
+        .call(
+            &admin,
+            Method::GET,
+            &format!("/auth/tokens/{}", edited.id),
+            None,
+        )
+        .await;
+    assert_eq!(
+        answer.body["expiration_date"].as_str(),
+        Some(by_api.as_str())
+    );
+
+    let answer = app
+        .call(
+            &admin,
+            Method::POST,
+            &format!("/auth/tokens/{}/renew", edited.id),
+            json!({"expiration_date": "2030-01-01T12:00:00Z"}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert!(
+        answer.body["expiration_date"]
+            .as_str()
+            .unwrap()
+            .starts_with("2030-01-01T12:00:00"),
+        "a date-time is that instant"
+    );
 }
 
 fn networks_of(answer: &crate::common::Answer) -> Vec<String> {
@@ -292,11 +481,7 @@ fn networks_of(answer: &crate::common::Answer) -> Vec<String> {
 
 async fn keys_work_only_from_their_networks(backend: Backend) {
     let app = spawn_app(backend).await;
-    let user: TestUser = app.add_user(
-        "Front Street Inc",
-        "robert@frontstreet.example",
-        "Robert Balboa",
-    );
+    let user: TestUser = app.robert();
     let (_, admin) = app.token(&user, "Automation").create();
     let (limited, key) = app
         .token(&user, "Office only")
@@ -411,11 +596,7 @@ async fn keys_work_only_from_their_networks(backend: Backend) {
 
 async fn behind_a_trusted_proxy_the_forwarded_address_counts(backend: Backend) {
     let app = spawn_app_trusting(backend, &["127.0.0.1/32"]).await;
-    let user = app.add_user(
-        "Front Street Inc",
-        "robert@frontstreet.example",
-        "Robert Balboa",
-    );
+    let user = app.robert();
     let (_, v6) = app.token(&user, "IPv6 only").allowed("::1/128").create();
     let (_, v4) = app.token(&user, "Office").allowed("10.0.0.0/8").create();
     let from = |key: &ApiKey, forwarded: &'static str| {
@@ -437,6 +618,21 @@ async fn behind_a_trusted_proxy_the_forwarded_address_counts(backend: Backend) {
         403,
         "the proxy itself is not in 10/8"
     );
+    // A hop that cannot be read is where the walk ends: the client is unknown, and no network
+    // admits it, not even through an allowed address written further left.
+    for forwarded in ["10.1.2.3, junk", "junk", "10.1.2.3, "] {
+        let response = from(&v4, forwarded).await.unwrap();
+        assert_eq!(response.status(), 403, "{forwarded}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error_code"], "AUTH_005");
+        assert!(
+            body["errors"][0]
+                .as_str()
+                .unwrap()
+                .ends_with("came from an unknown address."),
+            "{body}"
+        );
+    }
 }
 
 /// The statements a request sends that read a token's row (every column of it): the key
@@ -457,11 +653,7 @@ fn reads_of_token_rows(statements: &[String]) -> Vec<&String> {
 /// its key being known): one locked read, one write, its event, its grants for the answer.
 async fn an_api_rotation_reads_the_token_row_once(backend: Backend) {
     let app = spawn_app(backend).await;
-    let user = app.add_user(
-        "Front Street Inc",
-        "robert@frontstreet.example",
-        "Robert Balboa",
-    );
+    let user = app.robert();
     let (caller, admin) = app.token(&user, "Automation").create();
     let (target, _) = app.token(&user, "Rotated").modules("MD-0002").create();
     let started = std::time::Instant::now();
@@ -490,6 +682,9 @@ crate::on_both_databases!(
     expiry_is_set_in_the_wizard_badged_and_filtered,
     rotation_with_and_without_grace,
     renew_and_rotate_through_the_api,
+    a_second_rotation_says_it_ends_the_first_grace,
+    an_expired_token_is_not_renewed_into_a_dead_key,
+    a_date_means_the_end_of_that_day_everywhere,
     keys_work_only_from_their_networks,
     behind_a_trusted_proxy_the_forwarded_address_counts,
 );

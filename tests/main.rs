@@ -11,6 +11,7 @@ mod e2e;
 mod faults;
 mod idempotency;
 mod key_cache;
+mod key_reach;
 mod leaks;
 mod least_privilege;
 mod lifecycle;

@@ -409,8 +409,11 @@ async fn every_change_writes_exactly_one_event_of_its_kind(backend: Backend) {
         ("activate", "user.activated"),
     ] {
         one_event(&app, &robert, kind, async {
+            let confirmed = [("confirm", "yes"), ("tokens", "keep")];
             assert_eq!(
-                app.post(&format!("{team}/{action}"), &[]).await.status(),
+                app.post(&format!("{team}/{action}"), &confirmed)
+                    .await
+                    .status(),
                 303
             );
         })
@@ -430,6 +433,36 @@ async fn every_change_writes_exactly_one_event_of_its_kind(backend: Backend) {
         assert_eq!(response.status(), 303);
     })
     .await;
+
+    // A member deactivated, her token handed to Robert: one event each.
+    let mia = app.add_user_as(
+        "Front Street Inc",
+        "mia@frontstreet.example",
+        "Mia Wallace",
+        tokendesk::domain::user::Role::Member,
+    );
+    app.token(&mia, "Mia's").create();
+    let before = kinds(&app, &robert);
+    let to = robert.user.id.to_string();
+    let response = app
+        .post(
+            &format!("/account/users/{}/deactivate", mia.user.id),
+            &[
+                ("confirm", "yes"),
+                ("tokens", "transfer"),
+                ("to", to.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let after = kinds(&app, &robert);
+    for (kind, added) in [("user.deactivated", 1), ("token.transferred", 1)] {
+        assert_eq!(
+            after[kind] - before.get(kind).copied().unwrap_or(0),
+            added,
+            "{kind}"
+        );
+    }
 
     // Every kind the log knows was walked.
     let walked = kinds(&app, &robert);

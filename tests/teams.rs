@@ -18,11 +18,7 @@ async fn html_of(response: reqwest::Response) -> Html {
 }
 
 fn admin(app: &TestApp) -> TestUser {
-    app.add_user(
-        "Front Street Inc",
-        "robert@frontstreet.example",
-        "Robert Balboa",
-    )
+    app.robert()
 }
 
 fn member(app: &TestApp) -> TestUser {
@@ -81,17 +77,23 @@ async fn deactivating_a_user_ends_their_sessions_on_every_instance(backend: Back
     let response = app
         .post(
             &format!("/account/users/{}/deactivate", adrian.user.id),
-            &[],
+            &[("confirm", "yes"), ("tokens", "keep")],
         )
         .await;
     assert_eq!(response.status(), 303);
     let response = other.get(HOME).await;
     assert_eq!(response.status(), 303, "signed out on the other instance");
-    let response = other
-        .sign_in_with("adrian@frontstreet.example", PASSWORD)
-        .await;
-    assert_eq!(response.status(), 403);
-    assert!(text(&html_of(response).await, ".alert-error").contains("deactivated"));
+    // Their right password is answered as a wrong one: nothing confirms it to whoever has it.
+    let mut answers = Vec::new();
+    for password in [PASSWORD, "not-the-password-at-all"] {
+        let response = other
+            .sign_in_with("adrian@frontstreet.example", password)
+            .await;
+        let status = response.status();
+        answers.push((status, text(&html_of(response).await, ".alert-error")));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0].0, 401);
 
     // Active again, they sign in again.
     let response = app
@@ -212,7 +214,11 @@ async fn the_last_active_admin_stays_one(backend: Backend) {
     let app = spawn_app(backend).await;
     let robert = app.signed_in_user().await;
     let me = format!("/account/users/{}", robert.user.id);
-    for (action, fields) in [("/role", &[("role", "member")][..]), ("/deactivate", &[])] {
+    let deactivate = [("confirm", "yes"), ("tokens", "keep")];
+    for (action, fields) in [
+        ("/role", &[("role", "member")][..]),
+        ("/deactivate", &deactivate[..]),
+    ] {
         let response = app.post(&format!("{me}{action}"), fields).await;
         assert_eq!(response.status(), 409, "{action}");
         let html = html_of(response).await;
@@ -298,6 +304,96 @@ async fn admins_add_users_who_sign_in_with_the_password_shown(backend: Backend) 
         .await;
     assert_eq!(again.status(), 422);
     assert!(text(&html_of(again).await, "#email-error").contains("exists"));
+
+    // Names that hide characters are refused, the values kept.
+    let response = app
+        .post(
+            "/account/users",
+            &[
+                ("name", "\u{202e}"),
+                ("email", "new@frontstreet.example"),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let html = html_of(response).await;
+    assert_eq!(
+        text(&html, "#name-error"),
+        "Name must not contain invisible or text-direction characters (U+202E)"
+    );
+    assert_eq!(
+        attr(&html, "#email", "value").as_deref(),
+        Some("new@frontstreet.example")
+    );
+}
+
+/// Whether another account has an e-mail is never told: adding a user with it answers exactly
+/// as adding a free one, and each signs in to their own account.
+async fn an_email_in_another_account_answers_as_a_free_one(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.add_user("Rival Corp", "mallory@shared.example", "Mallory");
+    app.signed_in_user().await;
+    let mut answers = Vec::new();
+    for email in ["mallory@shared.example", "nobody@shared.example"] {
+        let response = app
+            .post(
+                "/account/users",
+                &[("name", "Someone"), ("email", email), ("role", "member")],
+            )
+            .await;
+        let status = response.status();
+        let target = location(&response);
+        let html = app.get_html(&target).await;
+        answers.push((
+            status,
+            target,
+            text(&html, ".alert-info"),
+            text(&html, "#new-password").len(),
+        ));
+    }
+    assert_eq!(answers[0], answers[1], "the same answer, word for word");
+    assert_eq!(answers[0].0, 303);
+
+    // Each signs in to their own account with their own password; the same password in both
+    // accounts asks which one.
+    let rival = app.another_instance();
+    let response = rival.sign_in_with("mallory@shared.example", PASSWORD).await;
+    assert_eq!(response.status(), 303);
+    assert!(rival.get_html(HOME).await.html().contains("Rival Corp"));
+    let html = app.get_html("/account/users").await;
+    let names = select_all(&html, "table.users-table .user-name");
+    assert_eq!(
+        names.iter().filter(|n| *n == "Someone").count(),
+        2,
+        "both added here"
+    );
+    let front = app.add_user("Front Street Inc", "both@shared.example", "Both Here");
+    app.add_user("Rival Corp", "both@shared.example", "Both There");
+    let visitor = app.another_instance();
+    let response = visitor.sign_in_with("both@shared.example", PASSWORD).await;
+    assert_eq!(response.status(), 200);
+    let html = html_of(response).await;
+    let choices = select_all(&html, "#choose-account label");
+    let mut choices = choices;
+    choices.sort();
+    assert_eq!(choices, ["Front Street Inc", "Rival Corp"]);
+    let csrf = attr(&html, "input[name=csrf_token]", "value").unwrap();
+    let response = visitor
+        .client
+        .post(visitor.url("/login"))
+        .form(&[
+            ("email", "both@shared.example"),
+            ("password", PASSWORD),
+            ("account", front.account.id.as_str()),
+            ("csrf_token", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let home = visitor.get_html(HOME).await.html();
+    assert!(home.contains("Front Street Inc") && home.contains("Both Here"));
 }
 
 async fn users_see_and_end_their_own_sessions(backend: Backend) {
@@ -495,6 +591,7 @@ async fn long_values_in_the_wizard_get_field_errors_not_500s(backend: Backend) {
 }
 
 crate::on_both_databases!(
+    an_email_in_another_account_answers_as_a_free_one,
     a_replayed_cookie_after_sign_out_leads_to_login,
     deactivating_a_user_ends_their_sessions_on_every_instance,
     sessions_end_when_idle_and_after_twelve_hours,

@@ -71,21 +71,22 @@ async fn calls_are_counted_per_day_refusals_too(backend: Backend) {
     calls(&app, &key, "/auth/context", 7, 200).await;
     // The module this token does not hold: counted, and refused.
     calls(&app, &key, "/agreements", 2, 403).await;
-    // A secret that is not the token's (its checksum is valid): refused, against the token.
+    // A secret that is not the token's (its checksum is valid): anyone who knows the id can
+    // send one, so it is counted apart, as a failed authentication, never as a request.
     let wrong = ApiKey::new(used.id.clone(), TokenSecret::generate(&used.id));
     calls(&app, &wrong, "/auth/context", 3, 401).await;
-    // A disabled token's key: refused, counted.
+    // A disabled token's key: the same.
     calls(&app, &off_key, "/auth/context", 4, 401).await;
     app.flush_usage();
 
     let day = today.format("%Y-%m-%d").to_string();
     assert_eq!(
         usage(&app, &reader_key, &used.id, "").await,
-        json!([{"date": day, "requests": 12, "refused": 5}])
+        json!([{"date": day, "requests": 9, "refused": 2, "failed_authentications": 3}])
     );
     assert_eq!(
         usage(&app, &reader_key, &off.id, "").await,
-        json!([{"date": day, "requests": 4, "refused": 4}])
+        json!([{"date": day, "requests": 0, "refused": 0, "failed_authentications": 4}])
     );
     // Refusals are not uses: the disabled token was never last used.
     app.sign_in(&user).await;
@@ -103,8 +104,8 @@ async fn calls_are_counted_per_day_refusals_too(backend: Backend) {
     assert_eq!(
         usage(&app, &reader_key, &used.id, "").await,
         json!([
-            {"date": day, "requests": 12, "refused": 5},
-            {"date": later, "requests": 3, "refused": 0}
+            {"date": day, "requests": 9, "refused": 2, "failed_authentications": 3},
+            {"date": later, "requests": 3, "refused": 0, "failed_authentications": 0}
         ])
     );
     assert_eq!(
@@ -115,11 +116,11 @@ async fn calls_are_counted_per_day_refusals_too(backend: Backend) {
             &format!("?from={later}&to={later}")
         )
         .await,
-        json!([{"date": later, "requests": 3, "refused": 0}])
+        json!([{"date": later, "requests": 3, "refused": 0, "failed_authentications": 0}])
     );
     assert_eq!(
         usage(&app, &reader_key, &used.id, &format!("?to={day}")).await,
-        json!([{"date": day, "requests": 12, "refused": 5}])
+        json!([{"date": day, "requests": 9, "refused": 2, "failed_authentications": 3}])
     );
     assert_eq!(
         usage(
@@ -185,14 +186,16 @@ async fn the_details_chart_shows_thirty_days_with_zeros(backend: Backend) {
     let app = spawn_app(backend).await;
     let start = at_noon(&app);
     let user = signed_up(&app);
-    let (token, key) = app.token(&user, "Charted").create();
+    let (token, key) = app.token(&user, "Charted").modules("MD-0010").create();
     let wrong = ApiKey::new(token.id.clone(), TokenSecret::generate(&token.id));
-    // 5 requests 20 days ago, 2 (one refused) 3 days ago, 4 today (the last 24 hours).
+    // 5 requests 20 days ago, 2 (one refused) 3 days ago, 4 today (the last 24 hours); and 3
+    // days ago two failed authentications, shown apart.
     calls(&app, &key, "/auth/context", 5, 200).await;
     app.flush_usage();
     app.clock.advance(Duration::days(17));
     calls(&app, &key, "/auth/context", 1, 200).await;
-    calls(&app, &wrong, "/auth/context", 1, 401).await;
+    calls(&app, &key, "/agreements", 1, 403).await;
+    calls(&app, &wrong, "/auth/context", 2, 401).await;
     app.flush_usage();
     app.clock.advance(Duration::days(3));
     calls(&app, &key, "/auth/context", 4, 200).await;
@@ -208,6 +211,8 @@ async fn the_details_chart_shows_thirty_days_with_zeros(backend: Backend) {
     assert_eq!(text(&html, "#usage-7d"), "6");
     assert_eq!(text(&html, "#usage-30d"), "11");
     assert_eq!(text(&html, "#usage-refused"), "1");
+    assert_eq!(text(&html, "#usage-failed"), "2");
+    assert!(text(&html, "#usage-failed-note").starts_with("2 requests named this token without"));
 
     // The table: 30 days, oldest first, zeros included.
     let days = select_all(&html, "#usage-table tbody th time");
@@ -227,7 +232,15 @@ async fn the_details_chart_shows_thirty_days_with_zeros(backend: Backend) {
     let refused = select_all(&html, "#usage-table tbody td:nth-of-type(2)");
     assert_eq!(requests.len(), 30);
     assert_eq!(requests[29], "4");
-    assert_eq!((requests[26].as_str(), refused[26].as_str()), ("2", "1"));
+    let failed = select_all(&html, "#usage-table tbody td:nth-of-type(3)");
+    assert_eq!(
+        (
+            requests[26].as_str(),
+            refused[26].as_str(),
+            failed[26].as_str()
+        ),
+        ("2", "1", "2")
+    );
     assert_eq!(requests[9], "5");
     assert_eq!(requests.iter().filter(|r| *r == "0").count(), 27);
 

@@ -11,7 +11,7 @@ use crate::db::accounts::Account;
 use crate::db::tokens::KeyHolder;
 use crate::db::tokens::Token;
 use crate::db::{self, DbConnection, DbError};
-use crate::domain::access::{Actor, Reach, Requester};
+use crate::domain::access::{Actor, Owner, Reach, Requester};
 use crate::domain::api_key::ApiKey;
 use crate::domain::lifecycle::RateLimit;
 use crate::domain::module::{Module, ModuleSet};
@@ -32,6 +32,8 @@ pub struct ApiCaller {
     pub token: Token,
     pub account: Account,
     pub modules: ModuleSet,
+    /// The user the key acts for, while they are active.
+    pub owner: Option<Owner>,
     pub client_ip: Option<String>,
     /// When the request came, by the application's clock.
     pub at: NaiveDateTime,
@@ -43,10 +45,14 @@ impl ApiCaller {
         if self.modules.grants(module) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!(
-                "This token may not use the {} module ({}).",
-                module.name, module.id
-            )))
+            Err(ApiError::new(
+                actix_web::http::StatusCode::FORBIDDEN,
+                "AUTH_006",
+                format!(
+                    "This token may not use the {} module ({}).",
+                    module.name, module.id
+                ),
+            ))
         }
     }
 
@@ -60,7 +66,10 @@ impl ApiCaller {
             account_id: self.account.id.clone(),
             actor: self.actor(),
             client_ip: self.client_ip.clone(),
-            reach: Reach::Modules(self.modules.clone()),
+            reach: Reach::Key {
+                modules: self.modules.clone(),
+                owner: self.owner.clone(),
+            },
             at: self.at,
         }
     }
@@ -82,6 +91,7 @@ impl ApiCaller {
             token,
             account,
             modules,
+            owner,
             ..
         } = holder;
         match token.status(now) {
@@ -95,7 +105,7 @@ impl ApiCaller {
         }
         let from: Option<IpAddr> = client_ip.as_deref().and_then(|ip| ip.parse().ok());
         if !token.allowed_networks.admits(from) {
-            return Err(ApiError::forbidden(format!(
+            return Err(ApiError::outside_networks(format!(
                 "This key may only be used from its allowed networks; this request came from {}.",
                 client_ip.as_deref().unwrap_or("an unknown address")
             )));
@@ -104,6 +114,7 @@ impl ApiCaller {
             token: token.clone(),
             account: account.clone(),
             modules: modules.clone(),
+            owner: owner.clone(),
             client_ip,
             at: now,
         })

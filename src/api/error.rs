@@ -57,8 +57,14 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
     }
 
-    pub fn forbidden(message: impl Into<String>) -> Self {
+    /// The request came from outside the key's allowed networks.
+    pub fn outside_networks(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "AUTH_005", message)
+    }
+
+    /// The key may not act on that token (beyond its modules, or its owner's reach).
+    pub fn beyond_reach(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "AUTH_007", message)
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -145,7 +151,8 @@ impl From<ServiceError> for ApiError {
         match error {
             ServiceError::NotFound => Self::not_found(),
             ServiceError::Modules(e) => Self::invalid_field("permissions", e),
-            ServiceError::Forbidden(why) => Self::forbidden(why),
+            ServiceError::Invalid { field, message } => Self::invalid_field(field, message),
+            ServiceError::Forbidden(why) => Self::beyond_reach(why),
             ServiceError::Refused(why) | ServiceError::Conflict(why) => {
                 Self::new(StatusCode::CONFLICT, "REQ_004", why)
             }

@@ -86,7 +86,7 @@ fn disable_live(
             act_on_selection(conn, &by, &live, TokenAction::Disable, Some(REASON))?
         {
             let reasons: Vec<String> = refusals.iter().map(ToString::to_string).collect();
-            return Err(ApiError::forbidden(format!(
+            return Err(ApiError::beyond_reach(format!(
                 "Nothing was disabled: {}",
                 reasons.join("; ")
             )));

@@ -16,9 +16,8 @@ use crate::domain::extension::Extension;
 use crate::domain::fields::TokenField;
 use crate::domain::form::FieldErrors;
 use crate::domain::ids::TokenId;
-use crate::domain::lifecycle::{AllowedNetworks, RateLimit};
+use crate::domain::lifecycle::{AllowedNetworks, RateLimit, parse_expiration};
 use crate::domain::module::{Module, ModuleSet};
-use crate::domain::query::parse_instant;
 use crate::domain::secret_box::MasterKey;
 use crate::domain::token::StoredStatus;
 use crate::domain::token_form::{General, GeneralChange, GeneralInput};
@@ -140,7 +139,7 @@ fn new_token_of(body: NewTokenIn, now: NaiveDateTime) -> Result<NewTokenRequest,
     let extension = extension_of(&body)
         .map_err(|e| errors.add("extension", e))
         .ok();
-    let expires_at = expiry_of(body.expiration_date.as_deref(), now)
+    let expires_at = parse_expiration(body.expiration_date.as_deref(), now)
         .map_err(|e| errors.add("expiration_date", e))
         .ok()
         .flatten();
@@ -191,19 +190,6 @@ struct NewTokenRequest {
     expires_at: Option<NaiveDateTime>,
     allowed_networks: AllowedNetworks,
     rate_limit: Option<RateLimit>,
-}
-
-/// An expiry as sent: none (`null`, `""`, left out), or a date or RFC 3339 date-time in the
-/// future.
-fn expiry_of(value: Option<&str>, now: NaiveDateTime) -> Result<Option<NaiveDateTime>, String> {
-    match value.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(value) => match parse_instant("expiration_date", value) {
-            Ok(at) if at > now => Ok(Some(at)),
-            Ok(_) => Err("must be in the future".into()),
-            Err(e) => Err(e.to_string()),
-        },
-    }
 }
 
 /// A rate limit as sent: an integer from 1 to 100000, or null for none. `60.0` and `"60"` are
@@ -641,7 +627,7 @@ async fn new_key(
     }
     .and_then(|body| {
         body.expiration_date
-            .map(|value| expiry_of(value.as_deref(), now))
+            .map(|value| parse_expiration(value.as_deref(), now))
             .transpose()
             .map_err(|e| ApiError::invalid_field("expiration_date", e))
     });
@@ -651,12 +637,13 @@ async fn new_key(
             once(conn, caller, &master_key, idempotency.as_ref(), |conn| {
                 let (expires_at, id) = (expires_at?, id?);
                 let by = caller.requester();
-                let (token, key) =
+                let replaced =
                     token_service::replace_key(conn, &by, &id, &master_key, how, expires_at)?;
                 let renewed = RenewedToken {
-                    token_fields: view(conn, caller, &token)?,
-                    token: key.expose(),
-                    renewed_expiration_date: token.previous_key_until.map(instant),
+                    token_fields: view(conn, caller, &replaced.token)?,
+                    token: replaced.key.expose(),
+                    renewed_expiration_date: replaced.token.previous_key_until.map(instant),
+                    ended_previous_grace: replaced.ended_grace.map(instant),
                 };
                 Answer::new(StatusCode::OK, &renewed)
             })

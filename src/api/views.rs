@@ -164,10 +164,13 @@ pub struct CreatedToken {
 pub struct UsageDay {
     /// `YYYY-MM-DD`.
     pub date: String,
-    /// Every request made with the token's key.
+    /// Every request the token's key was let in with.
     pub requests: u64,
-    /// Those of them answered 401 or 403.
+    /// Those of them answered 401 or 403 (a module it does not hold, a token beyond its reach).
     pub refused: u64,
+    /// Requests that named the token and did not authenticate (a wrong, old or disabled key,
+    /// or from outside its networks): counted apart, never in `requests`.
+    pub failed_authentications: u64,
 }
 
 impl From<DayCount> for UsageDay {
@@ -176,6 +179,7 @@ impl From<DayCount> for UsageDay {
             date: day.date.format("%Y-%m-%d").to_string(),
             requests: day.requests,
             refused: day.refused,
+            failed_authentications: day.failed_auth,
         }
     }
 }
@@ -189,6 +193,9 @@ pub struct RenewedToken {
     pub token: String,
     /// When the previous key stops working; null when it already has.
     pub renewed_expiration_date: Option<String>,
+    /// Only one previous key is kept: when a key replaced earlier was still within its grace,
+    /// this call ended it, and this says when it would have stopped; null otherwise.
+    pub ended_previous_grace: Option<String>,
 }
 
 /// `{"expiration_date": "2027-01-01"}`, `{"expiration_date": null}` (never), or `{}` (as it is).

@@ -533,9 +533,42 @@ pub fn connect_one(url: &DatabaseUrl, timeout: Duration) -> Result<DbConnection,
     let mut conn = ConnectionManager::new(url.clone(), timeout)
         .open()
         .map_err(|e| PoolSetupError::Connect(url.redacted(), e))?;
-    under_startup_lock(&mut conn, run_migrations)
-        .map_err(|e| PoolSetupError::Migrate(url.redacted(), e.to_string()))?;
+    migrate(&mut conn).map_err(|e| PoolSetupError::Migrate(url.redacted(), e.to_string()))?;
     Ok(conn)
+}
+
+/// Brings the schema up to date, under the start-up lock. SQLite changes some tables only by
+/// rebuilding them, and dropping the old one must not set off the foreign keys' actions (a
+/// cascade would empty the sessions): its migrations run with foreign keys off, which SQLite
+/// allows only outside a transaction, and every reference is checked before the commit.
+fn migrate(conn: &mut DbConnection) -> Result<(), DbError> {
+    use diesel::connection::SimpleConnection;
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return under_startup_lock(conn, run_migrations);
+    };
+    sqlite.batch_execute("PRAGMA foreign_keys = OFF")?;
+    let result = under_startup_lock(conn, |conn| {
+        run_migrations(conn)?;
+        #[derive(QueryableByName)]
+        struct Broken {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let broken: Broken =
+            diesel::sql_query("SELECT COUNT(*) AS n FROM pragma_foreign_key_check")
+                .get_result(conn)?;
+        if broken.n > 0 {
+            return Err(DbError::Migration(format!(
+                "{} rows would refer to rows that do not exist; nothing was changed",
+                broken.n
+            )));
+        }
+        Ok(())
+    });
+    if let DbConnection::Sqlite(sqlite) = conn {
+        sqlite.batch_execute("PRAGMA foreign_keys = ON")?;
+    }
+    result
 }
 
 /// The pool for serving; the schema is brought up to date by `connect_one` first.

@@ -68,6 +68,8 @@ diesel::table! {
         previous_secret_expires_at -> Nullable<Timestamp>,
         allowed_networks -> Text,
         rate_limit -> Nullable<Integer>,
+        owner_id -> Text,
+        owner_name -> Text,
     }
 }
 
@@ -77,6 +79,8 @@ diesel::table! {
         day -> Date,
         requests -> BigInt,
         refused -> BigInt,
+        /// Requests that named the token and did not authenticate.
+        failed_auth -> BigInt,
     }
 }
 

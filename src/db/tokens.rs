@@ -4,18 +4,19 @@
 use super::accounts::{Account, AccountRow};
 use super::pool::on_backend;
 use super::query::{InSubquery, Page, Total, Totals, counted_page};
-use super::schema::{accounts, token_permissions, tokens};
+use super::schema::{accounts, token_permissions, tokens, users};
 use super::token_filters::{self, BoxedTokens, Membership, SearchIndex, TokenConditions};
 use super::{DbConnection, DbError, found};
-use crate::domain::access::Actor;
+use crate::domain::access::{Actor, Owner, Person};
 use crate::domain::api_key::{SecretDigest, TokenSecret};
 use crate::domain::extension::Extension;
 use crate::domain::fields::TokenField;
-use crate::domain::ids::{AccountId, TokenId};
+use crate::domain::ids::{AccountId, TokenId, UserId};
 use crate::domain::lifecycle::{AllowedNetworks, RateLimit};
 use crate::domain::module::{Module, ModuleSet};
 use crate::domain::query::{Direction, Query};
 use crate::domain::token::{StoredStatus, TokenStatus};
+use crate::domain::user::Role;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use std::collections::HashMap;
@@ -54,6 +55,8 @@ pub struct TokenRow {
     previous_secret_expires_at: Option<NaiveDateTime>,
     allowed_networks: String,
     rate_limit: Option<i32>,
+    owner_id: String,
+    owner_name: String,
 }
 
 /// A token's row as written by `Token::insert`.
@@ -79,6 +82,8 @@ pub struct NewTokenRow<'a> {
     pub creation_key: Option<&'a str>,
     pub allowed_networks: String,
     pub rate_limit: Option<i32>,
+    pub owner_id: &'a str,
+    pub owner_name: &'a str,
 }
 
 /// The columns `Token::change` writes; `None` leaves one as it is, and `Some(None)` empties a
@@ -101,7 +106,20 @@ pub struct TokenChanges<'a> {
     pub updated_by_id: Option<&'a str>,
     pub updated_by_name: Option<&'a str>,
     pub deleted_at: Option<Option<NaiveDateTime>>,
+    pub owner_id: Option<&'a str>,
+    pub owner_name: Option<&'a str>,
 }
+
+/// A row of `Token::for_key`: the token, its digests, its account, one of its modules, and its
+/// owner's role while they are active.
+type KeyRow = (
+    TokenRow,
+    String,
+    Option<String>,
+    AccountRow,
+    Option<String>,
+    Option<String>,
+);
 
 /// A token as an API key sees it: what to check the key against, and what it may reach.
 pub struct KeyHolder {
@@ -111,6 +129,8 @@ pub struct KeyHolder {
     pub previous_digest: Option<SecretDigest>,
     pub account: Account,
     pub modules: ModuleSet,
+    /// The user the key acts for, while they are an active user of the account.
+    pub owner: Option<Owner>,
 }
 
 impl KeyHolder {
@@ -178,6 +198,8 @@ pub struct Token {
     pub allowed_networks: AllowedNetworks,
     /// At most this many requests per UTC minute; `None`: no limit.
     pub rate_limit: Option<RateLimit>,
+    /// The user it acts for, who manages it (with the admins): who made it, or was handed it.
+    pub owner: Actor,
 }
 
 /// A stored value this version cannot read: an error naming the row and the column, never a
@@ -221,6 +243,10 @@ impl TryFrom<TokenRow> for Token {
             previous_key_until: row.previous_secret_expires_at,
             allowed_networks,
             rate_limit,
+            owner: Actor {
+                id: row.owner_id,
+                name: row.owner_name,
+            },
         })
     }
 }
@@ -305,6 +331,24 @@ impl Token {
             .optional()?
             .map(Token::try_from)
             .transpose()
+    }
+
+    /// The account's live tokens owned by `owner`, by name.
+    pub fn owned_by(
+        conn: &mut DbConnection,
+        account_id: &AccountId,
+        owner: &UserId,
+    ) -> Result<Vec<Token>, DbError> {
+        tokens::table
+            .filter(tokens::account_id.eq(account_id.as_str()))
+            .filter(tokens::owner_id.eq(owner.as_str()))
+            .filter(tokens::deleted_at.is_null())
+            .order((tokens::name, tokens::id))
+            .select(TokenRow::as_select())
+            .load::<TokenRow>(conn)?
+            .into_iter()
+            .map(Token::try_from)
+            .collect()
     }
 
     /// Whether the account has any token, live or deleted.
@@ -462,6 +506,12 @@ impl Token {
         let rows = on_backend!(conn, |c| tokens::table
             .inner_join(accounts::table)
             .left_join(token_permissions::table)
+            .left_join(
+                users::table.on(users::id
+                    .eq(tokens::owner_id)
+                    .and(users::account_id.eq(tokens::account_id))
+                    .and(users::active.eq(true))),
+            )
             .filter(tokens::id.eq(id.as_str()))
             .filter(tokens::deleted_at.is_null())
             .select((
@@ -470,8 +520,9 @@ impl Token {
                 tokens::previous_secret_digest,
                 AccountRow::as_select(),
                 token_permissions::module_id.nullable(),
+                users::role.nullable(),
             ))
-            .load::<(TokenRow, String, Option<String>, AccountRow, Option<String>)>(c))?;
+            .load::<KeyRow>(c))?;
         let modules = ModuleSet::of(
             rows.iter()
                 .filter_map(|row| row.4.as_deref())
@@ -480,13 +531,29 @@ impl Token {
         );
         rows.into_iter()
             .next()
-            .map(|(token, digest, previous, account, _)| {
+            .map(|(token, digest, previous, account, _, role)| {
+                let token = Token::try_from(token)?;
+                let owner = role
+                    .map(|role| {
+                        let role = Role::parse(&role).map_err(|_| {
+                            DbError::Corrupt(format!("user {}: role “{role}”", token.owner.id))
+                        })?;
+                        Ok::<_, DbError>(Owner {
+                            person: Person {
+                                user_id: UserId::from_trusted(token.owner.id.clone()),
+                                role,
+                            },
+                            actor: token.owner.clone(),
+                        })
+                    })
+                    .transpose()?;
                 Ok(KeyHolder {
-                    token: token.try_into()?,
+                    token,
                     digest: SecretDigest::from_trusted(digest),
                     previous_digest: previous.map(SecretDigest::from_trusted),
                     account: account.into(),
                     modules,
+                    owner,
                 })
             })
             .transpose()

@@ -22,13 +22,15 @@ use std::collections::{HashMap, HashSet};
 const BATCH_IDS_KEPT: Duration = Duration::days(30);
 
 /// What one token did in a batch: its last use (when, from where), requests and refusals per
-/// day and per hour, and requests per module and day.
+/// day and per hour, and requests per module and day; and apart from all that, the requests
+/// per day that named it and did not authenticate.
 #[derive(Debug, Default)]
 pub struct TokenUse {
     pub last: Option<(NaiveDateTime, Option<String>)>,
     pub days: HashMap<NaiveDate, (i64, i64)>,
     pub hours: HashMap<NaiveDateTime, (i64, i64)>,
     pub modules: HashMap<(Module, NaiveDate), ModuleDay>,
+    pub failed: HashMap<NaiveDate, i64>,
 }
 
 /// Adds the batch `batch_id` to what is stored, in one transaction, at `at`, unless it was
@@ -128,6 +130,24 @@ fn write_batch(
             ))
             .execute(c))?;
         }
+        for (day, failed) in &pending.failed {
+            let row = (
+                token_usage::token_id.eq(id),
+                token_usage::day.eq(*day),
+                token_usage::requests.eq(0),
+                token_usage::refused.eq(0),
+                token_usage::failed_auth.eq(*failed),
+            );
+            super::pool::on_backend!(&mut *conn, |c| diesel::insert_into(token_usage::table)
+                .values(row)
+                .on_conflict((token_usage::token_id, token_usage::day))
+                .do_update()
+                .set(
+                    token_usage::failed_auth
+                        .eq(token_usage::failed_auth + excluded(token_usage::failed_auth)),
+                )
+                .execute(c))?;
+        }
         module_usage::add(conn, token_id, &pending.modules)?;
     }
     Ok(batch.len())
@@ -149,13 +169,15 @@ pub fn days(
             token_usage::day,
             token_usage::requests,
             token_usage::refused,
+            token_usage::failed_auth,
         ))
-        .load::<(NaiveDate, i64, i64)>(conn)?
+        .load::<(NaiveDate, i64, i64, i64)>(conn)?
         .into_iter()
-        .map(|(date, requests, refused)| DayCount {
+        .map(|(date, requests, refused, failed_auth)| DayCount {
             date,
             requests: u64::try_from(requests).unwrap_or(0),
             refused: u64::try_from(refused).unwrap_or(0),
+            failed_auth: u64::try_from(failed_auth).unwrap_or(0),
         })
         .collect())
 }

@@ -86,6 +86,7 @@ pub struct UserChanges<'a> {
 pub struct Credentials {
     pub user_id: UserId,
     pub account_id: AccountId,
+    pub account_name: String,
     pub name: String,
     pub active: bool,
     pub password_hash: String,
@@ -115,30 +116,63 @@ impl User {
         }
     }
 
+    /// Everyone who signs in with `email`: one user per account that has it (an e-mail is
+    /// unique within an account only), the most recently signed-in first.
     pub fn credentials(
         conn: &mut DbConnection,
         email: &Email,
-    ) -> Result<Option<Credentials>, DbError> {
+    ) -> Result<Vec<Credentials>, DbError> {
         Ok(users::table
+            .inner_join(accounts::table)
             .filter(users::email.eq(email.as_str()))
+            .order((
+                users::last_sign_in_at.is_null().asc(),
+                users::last_sign_in_at.desc(),
+                users::created_at.asc(),
+            ))
             .select((
                 users::id,
                 users::account_id,
+                accounts::name,
                 users::name,
                 users::active,
                 users::password_hash,
             ))
-            .first::<(String, String, String, bool, String)>(conn)
-            .optional()?
+            .load::<(String, String, String, String, bool, String)>(conn)?
+            .into_iter()
             .map(
-                |(id, account_id, name, active, password_hash)| Credentials {
+                |(id, account_id, account_name, name, active, password_hash)| Credentials {
                     user_id: UserId::from_trusted(id),
                     account_id: AccountId::from_trusted(account_id),
+                    account_name,
                     name,
                     active,
                     password_hash,
                 },
-            ))
+            )
+            .collect())
+    }
+
+    /// The user's password hash.
+    pub fn password_hash(conn: &mut DbConnection, id: &UserId) -> Result<String, DbError> {
+        Ok(users::table
+            .find(id.as_str())
+            .select(users::password_hash)
+            .first::<String>(conn)?)
+    }
+
+    /// Whether the account has a user with `email`.
+    pub fn email_taken(
+        conn: &mut DbConnection,
+        account_id: &AccountId,
+        email: &Email,
+    ) -> Result<bool, DbError> {
+        Ok(diesel::select(diesel::dsl::exists(
+            users::table
+                .filter(users::account_id.eq(account_id.as_str()))
+                .filter(users::email.eq(email.as_str())),
+        ))
+        .get_result(conn)?)
     }
 
     /// The signed-in user with their account, in one query.
@@ -168,12 +202,16 @@ impl User {
             .try_into()
     }
 
-    pub fn find_by_email(conn: &mut DbConnection, email: &Email) -> Result<User, DbError> {
+    /// The users with `email`, one per account that has it, oldest first.
+    pub fn find_by_email(conn: &mut DbConnection, email: &Email) -> Result<Vec<User>, DbError> {
         users::table
             .filter(users::email.eq(email.as_str()))
+            .order(users::created_at.asc())
             .select(UserRow::as_select())
-            .first::<UserRow>(conn)?
-            .try_into()
+            .load::<UserRow>(conn)?
+            .into_iter()
+            .map(User::try_from)
+            .collect()
     }
 
     /// The account's team, admins first, then by name.

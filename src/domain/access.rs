@@ -19,15 +19,16 @@ impl Person {
         self.role == Role::Admin
     }
 
-    /// Edit, rotate, disable, enable, delete or reveal a token made by `creator`; if not, why.
-    pub fn may_manage_token(&self, creator: &Actor) -> Result<(), String> {
-        if self.is_admin() || creator.id == self.user_id.as_str() {
+    /// Edit, rotate, disable, enable, delete or reveal a token owned by `owner` (who made it,
+    /// or was handed it); if not, why.
+    pub fn may_manage_token(&self, owner: &Actor) -> Result<(), String> {
+        if self.is_admin() || owner.id == self.user_id.as_str() {
             Ok(())
         } else {
             Err(format!(
-                "Only an admin or the token's creator ({}) can change it, reveal its key or \
-                 delete it. Members manage the tokens they created.",
-                creator.name
+                "Only an admin or the token's owner ({}) can change it, reveal its key or \
+                 delete it. Members manage the tokens they own.",
+                owner.name
             ))
         }
     }
@@ -80,26 +81,56 @@ pub struct Requester {
 /// Which of the account's tokens a requester may manage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reach {
-    /// A person of the account, as their role allows (see `access`).
+    /// A person of the account, as their role allows (see `Person`).
     Person(Person),
-    /// An API key: a token must not reach, through the tokens it manages, what it cannot reach
-    /// itself; so it manages only tokens holding nothing it lacks, and grants only what it holds.
-    Modules(ModuleSet),
+    /// An API key, acting for its owner: it manages only what its owner may (a member's key,
+    /// that member's tokens; the key of a user since deactivated, nothing), and a token must not
+    /// reach, through the tokens it manages, what it cannot reach itself: so it manages only
+    /// tokens holding nothing it lacks, and grants only what it holds.
+    Key {
+        modules: ModuleSet,
+        /// The key's owner, while they are an active user of the account.
+        owner: Option<Owner>,
+    },
 }
 
+/// Who a key acts for: a user of the account, and what their role lets them do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub person: Person,
+    pub actor: Actor,
+}
+
+/// Why a key whose owner is gone manages nothing.
+pub const OWNER_GONE: &str = "This key's owner is no longer an active user of the account: it can \
+    neither make nor change tokens. An admin can hand its token to another user.";
+
 impl Reach {
-    /// Whether an existing token, made by `creator` and holding `modules`, may be managed; if
+    /// Whether an existing token, owned by `owner` and holding `modules`, may be managed; if
     /// not, why.
-    pub fn may_manage(&self, creator: &Actor, modules: &ModuleSet) -> Result<(), String> {
+    pub fn may_manage(&self, owner: &Actor, modules: &ModuleSet) -> Result<(), String> {
         match self {
-            Self::Person(person) => person.may_manage_token(creator),
-            Self::Modules(_) => self.covers(modules),
+            Self::Person(person) => person.may_manage_token(owner),
+            Self::Key { owner: None, .. } => Err(OWNER_GONE.to_owned()),
+            Self::Key {
+                owner: Some(key_owner),
+                ..
+            } => {
+                self.covers(modules)?;
+                key_owner.person.may_manage_token(owner).map_err(|_| {
+                    format!(
+                        "This key acts for {}, a member, who manages only the tokens they \
+                             own; {} owns this one.",
+                        key_owner.actor.name, owner.name
+                    )
+                })
+            }
         }
     }
 
     /// Whether a token holding (or about to hold) `modules` is within reach; if not, why.
     pub fn covers(&self, modules: &ModuleSet) -> Result<(), String> {
-        let Self::Modules(held) = self else {
+        let Self::Key { modules: held, .. } = self else {
             return Ok(());
         };
         let lacking: Vec<&str> = held.lacking(modules).map(|m| m.id).collect();
@@ -111,6 +142,18 @@ impl Reach {
                  holds it.",
                 lacking.join(", ")
             ))
+        }
+    }
+
+    /// Who a token made now by `actor` with this reach belongs to: the person, or the key's
+    /// owner; none for a key whose owner is gone.
+    pub fn new_owner(&self, actor: &Actor) -> Result<Actor, String> {
+        match self {
+            Self::Person(_) => Ok(actor.clone()),
+            Self::Key {
+                owner: Some(owner), ..
+            } => Ok(owner.actor.clone()),
+            Self::Key { owner: None, .. } => Err(OWNER_GONE.to_owned()),
         }
     }
 }
@@ -148,7 +191,10 @@ mod tests {
 
     #[test]
     fn a_key_reaches_no_further_than_its_own_modules() {
-        let key = Reach::Modules(ModuleSet::parse(["MD-0002", "MD-0007"]).unwrap());
+        let key = Reach::Key {
+            modules: ModuleSet::parse(["MD-0002", "MD-0007"]).unwrap(),
+            owner: None,
+        };
         let within = ModuleSet::parse(["MD-0002"]).unwrap();
         assert_eq!(key.covers(&within), Ok(()));
         let beyond = ModuleSet::parse(["MD-0002", "MD-0001"]).unwrap();
@@ -158,9 +204,44 @@ mod tests {
                 .unwrap_err()
                 .contains("MD-0000")
         );
-        assert_eq!(
-            Reach::Modules(ModuleSet::all()).covers(&ModuleSet::all()),
-            Ok(())
+        let all = Reach::Key {
+            modules: ModuleSet::all(),
+            owner: None,
+        };
+        assert_eq!(all.covers(&ModuleSet::all()), Ok(()));
+    }
+
+    #[test]
+    fn a_key_manages_only_what_its_owner_may() {
+        let mia = UserId::parse("UR-100-200-300").unwrap();
+        let robert = UserId::parse("UR-400-500-600").unwrap();
+        let owner = |id: &UserId, name: &str, role| Owner {
+            person: Person {
+                user_id: id.clone(),
+                role,
+            },
+            actor: Actor::user(id, name),
+        };
+        let key = |owner| Reach::Key {
+            modules: ModuleSet::all(),
+            owner,
+        };
+        let by_mia = Actor::user(&mia, "Mia");
+        let by_robert = Actor::user(&robert, "Robert");
+        let all = ModuleSet::all();
+        let members_key = key(Some(owner(&mia, "Mia", Role::Member)));
+        assert_eq!(members_key.may_manage(&by_mia, &all), Ok(()));
+        assert!(
+            members_key
+                .may_manage(&by_robert, &all)
+                .unwrap_err()
+                .contains("Mia")
         );
+        let admins_key = key(Some(owner(&robert, "Robert", Role::Admin)));
+        assert_eq!(admins_key.may_manage(&by_mia, &all), Ok(()));
+        let gone = key(None);
+        assert_eq!(gone.may_manage(&by_mia, &all), Err(OWNER_GONE.to_owned()));
+        assert!(gone.new_owner(&by_mia).is_err());
+        assert_eq!(members_key.new_owner(&by_robert), Ok(by_mia));
     }
 }

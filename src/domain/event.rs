@@ -12,6 +12,7 @@ pub enum EventKind {
     TokenRevealed,
     TokenRotated,
     TokenRenewed,
+    TokenTransferred,
     UserSignedIn,
     UserSignInFailed,
     UserAdded,
@@ -22,7 +23,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 17] = [
         Self::TokenCreated,
         Self::TokenUpdated,
         Self::TokenPermissionsChanged,
@@ -32,6 +33,7 @@ impl EventKind {
         Self::TokenRevealed,
         Self::TokenRotated,
         Self::TokenRenewed,
+        Self::TokenTransferred,
         Self::UserSignedIn,
         Self::UserSignInFailed,
         Self::UserAdded,
@@ -52,6 +54,7 @@ impl EventKind {
             Self::TokenRevealed => "token.revealed",
             Self::TokenRotated => "token.rotated",
             Self::TokenRenewed => "token.renewed",
+            Self::TokenTransferred => "token.transferred",
             Self::UserSignedIn => "user.signed_in",
             Self::UserSignInFailed => "user.sign_in_failed",
             Self::UserAdded => "user.added",
@@ -74,6 +77,7 @@ impl EventKind {
             Self::TokenRevealed => "Key revealed",
             Self::TokenRotated => "Key rotated",
             Self::TokenRenewed => "Key renewed",
+            Self::TokenTransferred => "Handed over",
             Self::UserSignedIn => "Signed in",
             Self::UserSignInFailed => "Sign-in failed",
             Self::UserAdded => "User added",

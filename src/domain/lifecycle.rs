@@ -3,6 +3,7 @@
 
 use super::form::FieldErrors;
 use super::network::{BadNetwork, Network};
+use super::query::parse_instant;
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime};
 use std::net::IpAddr;
 
@@ -38,6 +39,28 @@ impl Default for ExpiryInput {
 /// The last moment of a day, when a key set to expire on that date stops working.
 fn end_of(date: NaiveDate) -> NaiveDateTime {
     date.and_time(NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default())
+}
+
+/// An expiry as the API takes it: none (`null`, `""`, left out), a date, which means the end of
+/// that day in UTC (23:59:59: the key works through the date, as the forms' dates do), or an
+/// RFC 3339 date-time, which means that instant; in the future either way.
+pub fn parse_expiration(
+    value: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<Option<NaiveDateTime>, String> {
+    let value = match value.map(str::trim) {
+        None | Some("") => return Ok(None),
+        Some(value) => value,
+    };
+    let at = match NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        Ok(date) => end_of(date),
+        Err(_) => parse_instant("expiration_date", value).map_err(|e| e.to_string())?,
+    };
+    if at > now {
+        Ok(Some(at))
+    } else {
+        Err("must be in the future".into())
+    }
 }
 
 impl ExpiryInput {
@@ -276,6 +299,30 @@ mod tests {
 
     fn at(text: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn a_date_means_the_end_of_that_day_whichever_way_it_comes() {
+        let now = at("2026-11-29 10:00:00");
+        let form = ExpiryInput {
+            expires: "date".into(),
+            expires_on: "2030-01-01".into(),
+        };
+        let end_of_day = Some(at("2030-01-01 23:59:59"));
+        assert_eq!(form.parse(now, None), Ok(end_of_day));
+        assert_eq!(parse_expiration(Some("2030-01-01"), now), Ok(end_of_day));
+        assert_eq!(
+            parse_expiration(Some("2030-01-01T12:00:00Z"), now),
+            Ok(Some(at("2030-01-01 12:00:00"))),
+            "a date-time is that instant"
+        );
+        assert_eq!(parse_expiration(None, now), Ok(None));
+        assert_eq!(parse_expiration(Some(" "), now), Ok(None));
+        assert!(parse_expiration(Some("2026-11-28"), now).is_err());
+        assert!(
+            parse_expiration(Some("2026-11-29"), now).is_ok(),
+            "today still has hours left"
+        );
     }
 
     #[test]

@@ -81,9 +81,12 @@ impl fmt::Display for Network {
     }
 }
 
-/// The client, as the request shows it: the peer, unless the peer is a trusted proxy; then the
-/// right-most address of `X-Forwarded-For` that is not one (the left-most are the client's to
-/// write, and so worth nothing).
+/// The client, as the request shows it: the peer, unless the peer is a trusted proxy; then
+/// `X-Forwarded-For` is walked from the right (the left-most hops are the client's to write, and
+/// so worth nothing until a trusted hop vouches for them): the first hop that is not a trusted
+/// proxy is the client. A hop that cannot be read ends the walk: that is what the proxy saw as
+/// the client, and it is unknown (`None`: no allowed network admits it), never skipped to reach
+/// a trusted address further left. When every hop is a trusted proxy, the left-most is.
 pub fn client_address(
     peer: Option<IpAddr>,
     forwarded_for: &[&str],
@@ -94,18 +97,18 @@ pub fn client_address(
     if !is_trusted(peer) {
         return Some(peer);
     }
-    let chain: Vec<IpAddr> = forwarded_for
+    let hops: Vec<&str> = forwarded_for
         .iter()
         .flat_map(|header| header.split(','))
-        .filter_map(|hop| hop.trim().parse().ok())
         .collect();
-    Some(
-        chain
-            .into_iter()
-            .rev()
-            .find(|ip| !is_trusted(*ip))
-            .unwrap_or(peer),
-    )
+    let mut client = peer;
+    for hop in hops.into_iter().rev() {
+        client = hop.trim().parse().ok()?;
+        if !is_trusted(client) {
+            break;
+        }
+    }
+    Some(client)
 }
 
 #[cfg(test)]
@@ -156,7 +159,7 @@ mod tests {
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let proxies = [Network::parse("10.0.0.0/8").unwrap()];
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        let cases: [(&str, &[&str], &str); 5] = [
+        let cases: [(&str, &[&str], &str); 6] = [
             ("198.51.100.9", &["203.0.113.5"], "198.51.100.9"),
             ("10.0.0.2", &["203.0.113.5"], "203.0.113.5"),
             (
@@ -165,13 +168,27 @@ mod tests {
                 "203.0.113.5",
             ),
             ("10.0.0.2", &["6.6.6.6", "203.0.113.5"], "203.0.113.5"),
-            ("10.0.0.2", &["junk"], "10.0.0.2"),
+            ("10.0.0.2", &["10.1.2.3"], "10.1.2.3"),
+            ("10.0.0.2", &[], "10.0.0.2"),
         ];
         for (peer, headers, expected) in cases {
             assert_eq!(
                 client_address(Some(ip(peer)), headers, &proxies),
                 Some(ip(expected)),
                 "{peer} {headers:?}"
+            );
+        }
+        for unreadable in [
+            &["junk"][..],
+            &["10.1.2.3, junk"],
+            &["10.1.2.3", "junk"],
+            &["6.6.6.6, junk, 10.0.0.3"],
+            &["203.0.113.5, "],
+        ] {
+            assert_eq!(
+                client_address(Some(ip("10.0.0.2")), unreadable, &proxies),
+                None,
+                "the first hop that cannot be read is the client, unknown: {unreadable:?}"
             );
         }
         assert_eq!(

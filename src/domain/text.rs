@@ -9,6 +9,57 @@ pub enum TextError {
     TooLong(&'static str, usize),
     #[error("{0} must not contain control characters")]
     ControlCharacter(&'static str),
+    #[error("{0} must not contain invisible or text-direction characters (U+{code:04X})", code = u32::from(*.1))]
+    Invisible(&'static str, char),
+}
+
+/// Characters that change how text around them reads without showing themselves: the
+/// text-direction marks, embeddings, overrides and isolates ("\u{202e}evil" reads "live"),
+/// zero-width spaces, invisible operators, the byte-order mark, the soft hyphen, and blanks that
+/// pass for letters (Hangul fillers, the braille blank). A name with one can pass for another.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{2800}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
+}
+
+/// The first character of `value` that hides itself: one of `is_invisible`, or a zero-width
+/// joiner or non-joiner that does not sit between two characters that show (where scripts and
+/// emoji use them).
+pub fn first_invisible(value: &str) -> Option<char> {
+    let chars: Vec<char> = value.chars().collect();
+    let shows = |i: Option<usize>| {
+        i.and_then(|i| chars.get(i)).is_some_and(|&c| {
+            !c.is_whitespace()
+                && !c.is_control()
+                && !is_invisible(c)
+                && !matches!(c, '\u{200C}' | '\u{200D}')
+        })
+    };
+    chars.iter().enumerate().find_map(|(i, &c)| match c {
+        '\u{200C}' | '\u{200D}' if !(shows(i.checked_sub(1)) && shows(Some(i + 1))) => Some(c),
+        c if is_invisible(c) => Some(c),
+        _ => None,
+    })
 }
 
 /// Trims `value` and checks its length in characters and that it holds no control characters
@@ -30,6 +81,9 @@ pub fn bounded(
     let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
     if value.chars().any(|c| c.is_control() && !allowed(c)) {
         return Err(TextError::ControlCharacter(label));
+    }
+    if let Some(c) = first_invisible(value) {
+        return Err(TextError::Invisible(label, c));
     }
     Ok(value.to_owned())
 }
@@ -106,6 +160,49 @@ mod tests {
                 TokenName::parse(&value).as_ref().map(|n| n.as_str()),
                 expected.as_deref(),
                 "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn invisible_and_direction_characters_are_refused() {
+        for (value, c) in [
+            ("\u{202e}evil", '\u{202e}'),
+            ("\u{200f}\u{200f}", '\u{200f}'),
+            ("\u{202e}", '\u{202e}'),
+            ("pay\u{200b}pal", '\u{200b}'),
+            ("a\u{2066}b\u{2069}", '\u{2066}'),
+            ("\u{feff}Robert", '\u{feff}'),
+            ("\u{3164}", '\u{3164}'),
+            ("x\u{200d}", '\u{200d}'),
+            ("\u{200c}x", '\u{200c}'),
+            ("tag\u{e0041}", '\u{e0041}'),
+        ] {
+            assert_eq!(
+                TokenName::parse(value),
+                Err(TextError::Invisible("Name", c)),
+                "{value:?}"
+            );
+            assert!(PersonName::parse(value).is_err());
+            assert!(AccountName::parse(value).is_err());
+            assert!(ExternalId::parse(value).is_err());
+            assert!(Description::parse(value).is_err());
+        }
+        assert_eq!(
+            TextError::Invisible("Name", '\u{202e}').to_string(),
+            "Name must not contain invisible or text-direction characters (U+202E)"
+        );
+        // Joiners where scripts and emoji need them, and emoji's variation selectors, stay.
+        for value in [
+            "می\u{200c}خواهم",
+            "क्\u{200d}ष",
+            "👩\u{200d}💻 team",
+            "I ❤\u{fe0f} APIs",
+            "Zoë Ångström",
+        ] {
+            assert_eq!(
+                TokenName::parse(value).map(TokenName::into_inner),
+                Ok(value.to_owned())
             );
         }
     }

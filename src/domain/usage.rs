@@ -16,8 +16,14 @@ pub const CHART_DAYS: i64 = 30;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DayCount {
     pub date: NaiveDate,
+    /// Requests the token's key was let in with.
     pub requests: u64,
+    /// Of those, the ones refused (401/403: a module it does not hold, a token beyond its reach).
     pub refused: u64,
+    /// Requests that named the token and did not authenticate (a wrong, old or disabled key, or
+    /// from outside its networks): anyone who knows its id can make them, so they are no use
+    /// of the token and never counted as such.
+    pub failed_auth: u64,
 }
 
 /// A token used within `RECENT_USE`: what the disable and delete confirmations warn about.
@@ -47,6 +53,8 @@ pub struct UsageSummary {
     pub last_day: u64,
     pub last_week: u64,
     pub last_month: u64,
+    /// Requests in the same days that named the token and did not authenticate.
+    pub failed_month: u64,
 }
 
 impl UsageSummary {
@@ -62,6 +70,7 @@ impl UsageSummary {
         Self {
             last_week: since(7),
             last_month: since(CHART_DAYS),
+            failed_month: days.iter().map(|d| d.failed_auth).sum(),
             last_day,
             days,
         }
@@ -114,6 +123,7 @@ pub fn every_day(counts: &[DayCount], today: NaiveDate, days: i64) -> Vec<DayCou
                     date,
                     requests: 0,
                     refused: 0,
+                    failed_auth: 0,
                 })
         })
         .collect()
@@ -164,6 +174,7 @@ mod tests {
             date: day("2026-11-28"),
             requests: 5,
             refused: 1,
+            failed_auth: 0,
         }];
         let all = every_day(&counts, day("2026-11-29"), 30);
         assert_eq!(all.len(), 30);
@@ -180,16 +191,19 @@ mod tests {
                 date: today,
                 requests: 3,
                 refused: 0,
+                failed_auth: 0,
             },
             DayCount {
                 date: day("2026-11-23"),
                 requests: 10,
                 refused: 2,
+                failed_auth: 0,
             },
             DayCount {
                 date: day("2026-11-22"),
                 requests: 100,
                 refused: 0,
+                failed_auth: 0,
             },
         ];
         let summary = UsageSummary::new(&counts, today, 4);

@@ -22,7 +22,12 @@ impl Email {
     pub fn parse(value: &str) -> Result<Self, UserInputError> {
         let value = value.trim().to_lowercase();
         let valid = value.len() <= 254
-            && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+            && !value.chars().any(|c| {
+                c.is_whitespace()
+                    || c.is_control()
+                    || crate::domain::text::is_invisible(c)
+                    || matches!(c, '\u{200C}' | '\u{200D}')
+            })
             && value.split_once('@').is_some_and(|(local, domain)| {
                 !local.is_empty()
                     && !domain.contains('@')

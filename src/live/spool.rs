@@ -50,6 +50,9 @@ struct SpooledUse {
     hours: Vec<(NaiveDateTime, i64, i64)>,
     /// Module id, day, requests, last use that day.
     modules: Vec<(String, NaiveDate, i64, NaiveDateTime)>,
+    /// Day, requests that named the token and did not authenticate.
+    #[serde(default)]
+    failed: Vec<(NaiveDate, i64)>,
 }
 
 impl From<&Batch> for Spooled {
@@ -69,6 +72,7 @@ impl From<&Batch> for Spooled {
                         .iter()
                         .map(|((m, d), day)| (m.id.to_owned(), *d, day.requests, day.last_used_at))
                         .collect(),
+                    failed: used.failed.iter().map(|(d, n)| (*d, *n)).collect(),
                 })
                 .collect(),
         }
@@ -102,6 +106,7 @@ impl TryFrom<Spooled> for Batch {
                     .map(|(h, r, f)| (h, (r, f)))
                     .collect(),
                 modules,
+                failed: used.failed.into_iter().collect(),
             };
             uses.insert(id, token_use);
         }
@@ -201,6 +206,7 @@ mod tests {
         };
         used.days.insert(at.date(), (50, 2));
         used.hours.insert(at, (50, 2));
+        used.failed.insert(at.date(), 7);
         used.modules.insert(
             (Module::AGREEMENTS, at.date()),
             ModuleDay {
@@ -220,5 +226,6 @@ mod tests {
         assert_eq!(back.requests(), 50);
         assert_eq!(back.uses[&id].modules.len(), 1);
         assert_eq!(back.uses[&id].last, batch.uses[&id].last);
+        assert_eq!(back.uses[&id].failed, batch.uses[&id].failed);
     }
 }

@@ -44,17 +44,22 @@ pub struct KeyUse {
 
 impl UsageBuffer {
     /// Counts one request of the token `token_id`.
+    /// A request that did not authenticate is counted apart: anyone who knows the token's id
+    /// can make one, so it is never the token's use (requests, module use, last use).
     pub fn record(&self, token_id: &TokenId, used: KeyUse) {
         let mut pending = super::lock(&self.pending);
         let entry = pending.entry(token_id.clone()).or_default();
+        if !used.authenticated {
+            *entry.failed.entry(used.at.date()).or_default() += 1;
+            return;
+        }
         let refusals = i64::from(used.refused);
         let day = entry.days.entry(used.at.date()).or_default();
         *day = (day.0 + 1, day.1 + refusals);
         let hour = entry.hours.entry(hour_of(used.at)).or_default();
         *hour = (hour.0 + 1, hour.1 + refusals);
         // A module is used by the requests let in to it, not by those refused.
-        if used.authenticated
-            && !used.refused
+        if !used.refused
             && let Some(module) = used.module
         {
             entry
@@ -66,9 +71,7 @@ impl UsageBuffer {
                 })
                 .add(1, used.at);
         }
-        if used.authenticated {
-            entry.last = Some((used.at, used.client_ip));
-        }
+        entry.last = Some((used.at, used.client_ip));
     }
 
     /// Requests recorded and not yet written.

@@ -5,6 +5,7 @@
 //! Storage (`db`) only runs the statements; refusals are this layer's.
 
 pub mod demo;
+pub mod guesses;
 pub mod tokens;
 pub mod users;
 
@@ -34,6 +35,13 @@ pub enum ServiceError {
     /// It exists already (a user with that e-mail); says what.
     #[error("{0}")]
     Conflict(String),
+    /// A value that cannot work as given (renewing an expired token without a new expiry);
+    /// names the field and says why.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     /// The creation was asked for before and made this token; nothing new was made.
     #[error("already created as {0}")]
     AlreadyCreated(TokenId),

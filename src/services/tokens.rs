@@ -9,7 +9,7 @@ use crate::db::module_usage;
 use crate::db::pool::{token_changed, write_transaction};
 use crate::db::tokens::{ForChange, NewTokenRow, Token, TokenChanges, stored_rate_limit};
 use crate::db::{DbConnection, DbError, events};
-use crate::domain::access::Requester;
+use crate::domain::access::{Actor, Requester};
 use crate::domain::api_key::{ApiKey, TokenSecret};
 use crate::domain::event::EventKind;
 use crate::domain::extension::Extension;
@@ -48,10 +48,14 @@ pub fn create(
 ) -> Result<(Token, ApiKey), ServiceError> {
     let modules = new.extension.modules_for(new.modules.clone())?;
     by.reach.covers(&modules).map_err(ServiceError::Forbidden)?;
+    let owner = by
+        .reach
+        .new_owner(&by.actor)
+        .map_err(ServiceError::Forbidden)?;
     // A random id may be taken (one in a billion); a creation key may have been used.
     for _ in 0..5 {
         let id = TokenId::generate();
-        match insert(conn, by, master_key, new, &id, &modules) {
+        match insert(conn, by, master_key, new, &id, &modules, &owner) {
             Err(DbError::Conflict(_)) => {
                 if let Some(key) = new.creation_key
                     && let Some(made) = Token::find_by_creation_key(conn, &by.account_id, key)?
@@ -74,6 +78,7 @@ fn insert(
     new: &NewToken<'_>,
     id: &TokenId,
     modules: &ModuleSet,
+    owner: &Actor,
 ) -> Result<(Token, ApiKey), DbError> {
     let secret = TokenSecret::generate(id);
     let sealed = master_key.seal(id, &secret);
@@ -98,6 +103,8 @@ fn insert(
         creation_key: new.creation_key,
         allowed_networks: new.allowed_networks.stored(),
         rate_limit: stored_rate_limit(new.rate_limit),
+        owner_id: &owner.id,
+        owner_name: &owner.name,
     };
     write_transaction(conn, |conn| {
         Token::insert(conn, &row)?;
@@ -258,9 +265,20 @@ pub enum NewKey {
     Renewed,
 }
 
-/// Gives the token a new key (the same id) and returns it: the only moment it exists in clear
-/// outside a reveal. The old key's digest is kept while it keeps working; its ciphertext is not
-/// (only the new key can be revealed). `expires_at`, when given, is the token's new expiry.
+/// A token with its new key, as `replace_key` leaves it.
+pub struct Replaced {
+    pub token: Token,
+    /// The new key: the only moment it exists in clear outside a reveal.
+    pub key: ApiKey,
+    /// An earlier key that was still within its grace when this replacement ended it: when it
+    /// would have stopped. Only one previous key is kept, so a second rotation within the first
+    /// one's grace ends it now; the pages and the API say so.
+    pub ended_grace: Option<NaiveDateTime>,
+}
+
+/// Gives the token a new key (the same id). The old key's digest is kept while it keeps
+/// working; its ciphertext is not (only the new key can be revealed). `expires_at`, when given,
+/// is the token's new expiry. A token left expired is refused: its new key would not work.
 pub fn replace_key(
     conn: &mut DbConnection,
     by: &Requester,
@@ -268,11 +286,11 @@ pub fn replace_key(
     master_key: &MasterKey,
     how: NewKey,
     expires_at: Option<Option<NaiveDateTime>>,
-) -> Result<(Token, ApiKey), ServiceError> {
+) -> Result<Replaced, ServiceError> {
     let secret = TokenSecret::generate(id);
     let sealed = master_key.seal(id, &secret);
     let digest = secret.digest();
-    let token = write_transaction(conn, |conn| {
+    let (token, ended_grace) = write_transaction(conn, |conn| {
         let (
             ForChange {
                 mut token,
@@ -280,15 +298,27 @@ pub fn replace_key(
             },
             _,
         ) = reach(conn, by, id, Read::ForChange)?;
-        let previous_until = match how {
-            NewKey::Rotated { grace } => by.at + grace,
-            NewKey::Renewed => token.expires_at.unwrap_or(by.at + RENEWAL_GRACE),
-        };
-        let previous_until = Some(previous_until).filter(|until| *until > by.at);
-        token.previous_key_until = previous_until;
+        let former_expiry = token.expires_at;
         if let Some(expires_at) = expires_at {
             token.expires_at = expires_at;
         }
+        if let Some(expired) = token.expires_at.filter(|at| *at <= by.at) {
+            return Err(ServiceError::Invalid {
+                field: "expiration_date",
+                message: format!(
+                    "the token expired on {}, so a new key would not work either; give it a \
+                     new expiry (a date in the future, or none)",
+                    expired.format("%Y-%m-%d %H:%M UTC")
+                ),
+            });
+        }
+        let ended_grace = token.previous_key_until.filter(|until| *until > by.at);
+        let previous_until = match how {
+            NewKey::Rotated { grace } => by.at + grace,
+            NewKey::Renewed => former_expiry.unwrap_or(by.at + RENEWAL_GRACE),
+        };
+        let previous_until = Some(previous_until).filter(|until| *until > by.at);
+        token.previous_key_until = previous_until;
         token.updated = updated_by(by);
         let changes = TokenChanges {
             secret_digest: Some(digest.as_str()),
@@ -305,9 +335,13 @@ pub fn replace_key(
             NewKey::Renewed => EventKind::TokenRenewed,
         };
         events::record_for_token(conn, id, kind, by, None)?;
-        Ok::<_, ServiceError>(token)
+        Ok::<_, ServiceError>((token, ended_grace))
     })?;
-    Ok((token, ApiKey::new(id.clone(), secret)))
+    Ok(Replaced {
+        token,
+        key: ApiKey::new(id.clone(), secret),
+        ended_grace,
+    })
 }
 
 /// Switches a token on or off and records who did it, and why when said; unchanged (and no
@@ -350,6 +384,34 @@ fn switch(
     };
     events::record_for_token(conn, &token.id, kind, by, reason)?;
     Ok(token)
+}
+
+/// Hands a token to another user of the account (`to`, who must be active), who then owns it:
+/// manages it (with the admins), and its key acts for them. One `token.transferred` event.
+pub fn hand_over(
+    conn: &mut DbConnection,
+    by: &Requester,
+    id: &TokenId,
+    to: &Actor,
+) -> Result<Token, ServiceError> {
+    write_transaction(conn, |conn| {
+        let (ForChange { mut token, .. }, _) = reach(conn, by, id, Read::ForChange)?;
+        if token.owner == *to {
+            return Ok(token);
+        }
+        let detail = format!("from {} to {}", token.owner.name, to.name);
+        token.owner = to.clone();
+        token.updated = updated_by(by);
+        let changes = TokenChanges {
+            owner_id: Some(&to.id),
+            owner_name: Some(&to.name),
+            ..TokenChanges::default()
+        };
+        Token::change(conn, &by.account_id, id, &stamped(changes, by))?;
+        token_changed(conn, id);
+        events::record_for_token(conn, id, EventKind::TokenTransferred, by, Some(&detail))?;
+        Ok(token)
+    })
 }
 
 /// Deletes a token for good: it disappears from lists, its key stops working and its encrypted
@@ -517,20 +579,47 @@ pub fn act_on_selection(
         if !refusals.is_empty() {
             return Ok(Err(refusals));
         }
-        let tokens: Vec<Token> = found.into_iter().map(|f| f.token).collect();
-        for token in &tokens {
-            match action {
-                TokenAction::Disable => {
-                    switch(conn, by, token.clone(), StoredStatus::Inactive, reason)?;
-                }
-                TokenAction::Enable => {
-                    switch(conn, by, token.clone(), StoredStatus::Active, reason)?;
-                }
-                TokenAction::Delete => remove(conn, by, &token.id)?,
-            }
-        }
-        Ok(Ok(tokens))
+        act_on(conn, by, found, action, reason).map(Ok)
     })
+}
+
+/// Does `action` to those of the selected tokens the requester may act on, each with its own
+/// event, in one transaction; the tokens acted on (as they were) and the refusals for the rest.
+/// For a cleanup that should go as far as it may (a member's leaked keys, some of them an
+/// admin's): what is left is named, for someone who may.
+pub fn act_on_what_is_allowed(
+    conn: &mut DbConnection,
+    by: &Requester,
+    ids: &[TokenId],
+    action: TokenAction,
+    reason: Option<&str>,
+) -> Result<(Vec<Token>, Vec<Refusal>), ServiceError> {
+    write_transaction(conn, |conn| {
+        let (found, refusals) = judge_selection(conn, by, ids, Read::ForChange)?;
+        Ok((act_on(conn, by, found, action, reason)?, refusals))
+    })
+}
+
+fn act_on(
+    conn: &mut DbConnection,
+    by: &Requester,
+    found: Vec<ForChange>,
+    action: TokenAction,
+    reason: Option<&str>,
+) -> Result<Vec<Token>, ServiceError> {
+    let tokens: Vec<Token> = found.into_iter().map(|f| f.token).collect();
+    for token in &tokens {
+        match action {
+            TokenAction::Disable => {
+                switch(conn, by, token.clone(), StoredStatus::Inactive, reason)?;
+            }
+            TokenAction::Enable => {
+                switch(conn, by, token.clone(), StoredStatus::Active, reason)?;
+            }
+            TokenAction::Delete => remove(conn, by, &token.id)?,
+        }
+    }
+    Ok(tokens)
 }
 
 /// The account's live token `id` and the modules it holds, if the requester may manage a token
@@ -557,7 +646,7 @@ fn judge(
         Err(other) => return Err(other.into()),
     };
     let held = Token::permissions(conn, id)?;
-    Ok(match by.reach.may_manage(&found.token.created.by, &held) {
+    Ok(match by.reach.may_manage(&found.token.owner, &held) {
         Ok(()) => Ok((found, held)),
         Err(reason) => Err(Refusal {
             id: id.clone(),

@@ -2,15 +2,19 @@
 //! password. An account always keeps at least one active admin.
 
 use super::ServiceError;
+use super::tokens;
 use crate::db::accounts::Account;
 use crate::db::events::NewEvent;
+use crate::db::pool::token_changed;
 use crate::db::pool::write_transaction;
+use crate::db::tokens::Token;
 use crate::db::users::{NewUserRow, User, UserChanges, end_sessions};
 use crate::db::{DbConnection, DbError};
 use crate::domain::access::Requester;
 use crate::domain::event::EventKind;
 use crate::domain::ids::{AccountId, UserId};
 use crate::domain::text::{AccountName, PersonName};
+use crate::domain::token::StoredStatus;
 use crate::domain::user::{Email, Role};
 use chrono::NaiveDateTime;
 
@@ -67,9 +71,11 @@ fn insert(
     new: &NewUser<'_>,
     at: NaiveDateTime,
 ) -> Result<User, ServiceError> {
+    // Only this account's users are looked at: whether another account has the e-mail is
+    // never told (it may have it too).
     let taken = || ServiceError::Conflict(format!("a user with the e-mail {} exists", new.email));
     for _ in 0..5 {
-        if User::credentials(conn, new.email)?.is_some() {
+        if User::email_taken(conn, account_id, new.email)? {
             return Err(taken());
         }
         let id = UserId::generate();
@@ -94,6 +100,21 @@ fn insert(
     ))
 }
 
+/// What becomes of a user's live tokens when they are deactivated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handover {
+    /// They stay as they are: they keep working, but their keys may no longer make or change
+    /// any token (their owner is gone).
+    Keep,
+    /// Every active one is disabled, each with its event.
+    Disable,
+    /// Every one is handed to this active user of the account, each with its event.
+    Transfer(UserId),
+}
+
+/// Why the tokens of a user being deactivated are disabled.
+pub const OWNER_DEACTIVATED: &str = "its owner was deactivated";
+
 /// Changes the role of a user of the requester's account; demoting the last active admin is
 /// refused.
 pub fn set_role(
@@ -116,6 +137,7 @@ pub fn set_role(
             ..UserChanges::default()
         };
         User::change(conn, &by.account_id, id, &changes)?;
+        keys_changed(conn, &by.account_id, id)?;
         let change = format!("{} → {}", user.role.as_str(), role.as_str());
         record(conn, by, EventKind::UserRoleChanged, id, Some(&change))?;
         user.role = role;
@@ -123,9 +145,60 @@ pub fn set_role(
     })
 }
 
+/// Activates a user of the requester's account again.
+pub fn activate(
+    conn: &mut DbConnection,
+    by: &Requester,
+    id: &UserId,
+) -> Result<User, ServiceError> {
+    set_active(conn, by, id, true)
+}
+
+/// Deactivates a user of the requester's account, ending every session at once, and does with
+/// their live tokens what `handover` says; deactivating the last active admin is refused, and so
+/// is handing tokens to someone who is not an active user of the account.
+pub fn deactivate(
+    conn: &mut DbConnection,
+    by: &Requester,
+    id: &UserId,
+    handover: &Handover,
+) -> Result<User, ServiceError> {
+    write_transaction(conn, |conn| {
+        let user = set_active(conn, by, id, false)?;
+        let owned = Token::owned_by(conn, &by.account_id, id)?;
+        match handover {
+            Handover::Keep => {}
+            Handover::Disable => {
+                for token in owned
+                    .iter()
+                    .filter(|t| t.stored_status == StoredStatus::Active)
+                {
+                    let reason = Some(OWNER_DEACTIVATED);
+                    tokens::set_status(conn, by, &token.id, StoredStatus::Inactive, reason)?;
+                }
+            }
+            Handover::Transfer(to) => {
+                let heir = User::find(conn, &by.account_id, to)
+                    .ok()
+                    .filter(|heir| heir.active && heir.id != *id)
+                    .ok_or_else(|| {
+                        ServiceError::Refused(
+                            "Tokens can be handed only to another active user of the account."
+                                .to_owned(),
+                        )
+                    })?;
+                for token in &owned {
+                    tokens::hand_over(conn, by, &token.id, &heir.actor())?;
+                }
+            }
+        }
+        Ok(user)
+    })
+}
+
 /// Deactivates (ending every session at once) or activates a user of the requester's account;
 /// deactivating the last active admin is refused.
-pub fn set_active(
+fn set_active(
     conn: &mut DbConnection,
     by: &Requester,
     id: &UserId,
@@ -145,6 +218,7 @@ pub fn set_active(
             ..UserChanges::default()
         };
         User::change(conn, &by.account_id, id, &changes)?;
+        keys_changed(conn, &by.account_id, id)?;
         if !active {
             end_sessions(conn, id, None)?;
         }
@@ -177,6 +251,20 @@ pub fn set_password(
         record(conn, by, EventKind::UserPasswordChanged, id, None)?;
         Ok(())
     })
+}
+
+/// What the keys of the user's tokens may do depends on the user's standing (role, active):
+/// each is forgotten by the key cache when the change commits (other instances hear of it from
+/// the `users` trigger).
+fn keys_changed(
+    conn: &mut DbConnection,
+    account_id: &AccountId,
+    user: &UserId,
+) -> Result<(), DbError> {
+    for token in Token::owned_by(conn, account_id, user)? {
+        token_changed(conn, &token.id);
+    }
+    Ok(())
 }
 
 /// Refuses to leave the account without an active admin once `leaving` is no longer one.

@@ -1,19 +1,22 @@
 //! The account's pages: the team (admins), each user's own sessions, and their password.
 
 use super::session::TypedSession;
-use super::tokens::format_time;
+use super::tokens::{SelectOption, TokenView, format_time};
 use super::{ALREADY_DONE, CurrentUser, Layout, Section, page, see_other};
 use crate::app::AppState;
+use crate::db::tokens::Token;
 use crate::db::users::User;
-use crate::db::{self, DbError, sessions};
+use crate::db::{self, sessions};
 use crate::domain::form::FieldErrors;
 use crate::domain::ids::UserId;
 use crate::domain::password;
+use crate::domain::throttle::{AttemptKey, retry_message};
 use crate::domain::user::{NewPassword, NewUserInput, PasswordChangeInput, Role};
 use crate::error::AppError;
-use crate::services::users::{self as team, NewUser};
-use crate::services::{self, Once, Sent};
-use actix_web::http::StatusCode;
+use crate::request::ClientIp;
+use crate::services::users::{self as team, Handover, NewUser};
+use crate::services::{self, Once, Sent, guesses};
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
@@ -261,29 +264,141 @@ pub async fn change_role(
     after_team_change(&current, &session, &state, done, &verb).await
 }
 
-/// `deactivate` or `activate`, as the path says.
-#[post("/account/users/{id}/{action:deactivate|activate}")]
-pub async fn set_active(
+/// Activates a user again.
+#[post("/account/users/{id}/activate")]
+pub async fn activate(
     current: CurrentUser,
     session: TypedSession,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     current.require_admin()?;
-    let (raw_id, action) = path.into_inner();
-    let id = user_id(&raw_id)?;
-    let active = action == "activate";
+    let id = user_id(&path)?;
     let done = current
-        .run(&state, move |conn, by| {
-            team::set_active(conn, by, &id, active)
-        })
+        .run(&state, move |conn, by| team::activate(conn, by, &id))
         .await;
-    let verb = if active {
-        "was activated"
-    } else {
-        "was deactivated and signed out everywhere"
+    after_team_change(&current, &session, &state, done, "was activated").await
+}
+
+#[derive(Template)]
+#[template(path = "account/deactivate.html")]
+struct DeactivatePage {
+    layout: Layout,
+    user_id: String,
+    user_name: String,
+    tokens: Vec<TokenView>,
+    /// The users their tokens may be handed to.
+    heirs: Vec<SelectOption>,
+    /// `keep`, `disable` or `transfer`.
+    choice: String,
+    error: Option<String>,
+}
+
+/// The deactivation form as sent: confirmed or not, and what becomes of the user's tokens.
+#[derive(Deserialize)]
+pub struct DeactivateForm {
+    confirm: Option<String>,
+    tokens: Option<String>,
+    to: Option<String>,
+    form_id: Option<String>,
+}
+
+/// Deactivating asks first: the user's live tokens, and whether to keep, disable or hand them
+/// to another user (`tokens`, `to`); confirmed (`confirm=yes`), it is done, once.
+#[post("/account/users/{id}/deactivate")]
+pub async fn deactivate(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: Option<web::Form<DeactivateForm>>,
+) -> Result<HttpResponse, AppError> {
+    current.require_admin()?;
+    let id = user_id(&path)?;
+    let form = form.map(web::Form::into_inner);
+    let confirmed = form.as_ref().and_then(|f| f.confirm.as_deref()) == Some("yes");
+    let choice = form
+        .as_ref()
+        .and_then(|f| f.tokens.clone())
+        .unwrap_or_else(|| "disable".to_owned());
+    let to = form.as_ref().and_then(|f| f.to.clone());
+    let handover = match choice.as_str() {
+        "keep" => Some(Handover::Keep),
+        "disable" => Some(Handover::Disable),
+        "transfer" => to
+            .as_deref()
+            .and_then(|to| UserId::parse(to).ok())
+            .map(Handover::Transfer),
+        _ => None,
     };
-    after_team_change(&current, &session, &state, done, verb).await
+    if confirmed && let Some(handover) = handover {
+        let form_id = form.and_then(|f| f.form_id);
+        let done = current
+            .run(&state, move |conn, by| {
+                let sent = Sent {
+                    form_id: form_id.as_deref(),
+                    result: USERS,
+                };
+                services::once(conn, by, &sent, |conn| {
+                    team::deactivate(conn, by, &id, &handover)
+                })
+            })
+            .await;
+        return match done {
+            Ok(Once::AlreadyDone(result)) => {
+                session.set_flash(ALREADY_DONE);
+                Ok(see_other(&result))
+            }
+            Ok(Once::Done(user)) => {
+                after_team_change(
+                    &current,
+                    &session,
+                    &state,
+                    Ok(user),
+                    "was deactivated and signed out everywhere",
+                )
+                .await
+            }
+            Err(e) => after_team_change(&current, &session, &state, Err(e), "").await,
+        };
+    }
+    let error = confirmed.then(|| "Choose what becomes of their tokens, and to whom.".to_owned());
+    let lookup = id.clone();
+    let (user, tokens, team) = current
+        .read(&state, move |conn, by| {
+            let user = User::find(conn, &by.account_id, &lookup)?;
+            let tokens = Token::owned_by(conn, &by.account_id, &lookup)?;
+            let team = User::list(conn, &by.account_id)?;
+            Ok((user, tokens, team))
+        })
+        .await?;
+    let viewer = current.person();
+    let shown = DeactivatePage {
+        layout: Layout::new(&current, &session).in_section(Section::Users),
+        user_id: user.id.to_string(),
+        user_name: user.name,
+        tokens: tokens
+            .iter()
+            .map(|t| TokenView::new(t, current.at, &viewer))
+            .collect(),
+        heirs: team
+            .iter()
+            .filter(|heir| heir.active && heir.id != id)
+            .map(|heir| {
+                let label = format!("{} ({})", heir.name, heir.email);
+                let chosen = to.as_deref() == Some(heir.id.as_str());
+                SelectOption::new(heir.id.as_str(), label, chosen)
+            })
+            .collect(),
+        choice,
+        error,
+    };
+    let status = if shown.error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    page(&shown, status)
 }
 
 /// A row of the Sessions page.
@@ -474,6 +589,7 @@ pub async fn change_password(
     current: CurrentUser,
     session: TypedSession,
     state: web::Data<AppState>,
+    ClientIp(address): ClientIp,
     form: web::Form<PasswordForm>,
 ) -> Result<HttpResponse, AppError> {
     let PasswordForm { input, form_id } = form.into_inner();
@@ -498,14 +614,33 @@ pub async fn change_password(
             );
         }
     };
-    let email = crate::domain::user::Email::parse(&current.user.email)
-        .map_err(|e| AppError::internal("a stored e-mail", e))?;
-    let stored = current
+    // A guess at the current password counts as a sign-in attempt: a session left open does
+    // not let anyone try passwords faster than the sign-in page does.
+    let by_user = AttemptKey::email(&current.user.email);
+    let by_address = AttemptKey::Address(address.unwrap_or_else(|| "unknown".into()));
+    let (keys, now, user_id) = (
+        (by_user.clone(), by_address.clone()),
+        current.at,
+        current.user.id.clone(),
+    );
+    let (refused_until, stored) = current
         .read(&state, move |conn, _| {
-            User::credentials(conn, &email)?.ok_or(DbError::NotFound)
+            let refused_until = guesses::count(conn, &[&keys.0, &keys.1], now)?;
+            let hash = User::password_hash(conn, &user_id)?;
+            Ok((refused_until, hash))
         })
-        .await?
-        .password_hash;
+        .await?;
+    if let Some(until) = refused_until {
+        let errors = FieldErrors::one("current_password", retry_message(until, now));
+        let mut page = page(
+            &PasswordPage::new(&current, &session, &errors),
+            StatusCode::TOO_MANY_REQUESTS,
+        )?;
+        let wait = (until - now).num_seconds().max(1);
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(wait));
+        return Ok(page);
+    }
     let candidate = input.current_password.clone();
     let plain = new.expose().to_owned();
     let hash = state
@@ -523,6 +658,7 @@ pub async fn change_password(
     let (user_id, keep) = (current.user.id.clone(), session.row());
     let changed = current
         .run(&state, move |conn, by| {
+            guesses::proved(conn, &by_user, &by_address)?;
             let sent = Sent {
                 form_id: form_id.as_deref(),
                 result: PASSWORD,

@@ -1,11 +1,12 @@
 //! Signing in and out, with sign-in attempts counted in the database.
 
+use super::csrf;
 use super::session::TypedSession;
 use super::{local_path, page, see_other};
 use crate::app::AppState;
+use crate::db;
 use crate::db::events::NewEvent;
 use crate::db::users::{Credentials, User};
-use crate::db::{self, sign_in_attempts};
 use crate::domain::access::Actor;
 use crate::domain::event::EventKind;
 use crate::domain::ids::random_token;
@@ -14,6 +15,7 @@ use crate::domain::throttle::{AttemptKey, retry_message};
 use crate::domain::user::Email;
 use crate::error::AppError;
 use crate::request::ClientIp;
+use crate::services::guesses;
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
 use actix_web::http::{StatusCode, header};
@@ -31,6 +33,8 @@ struct LoginPage {
     email: String,
     next: String,
     error: Option<String>,
+    /// The accounts (id, name) the e-mail and password open, when they open more than one.
+    accounts: Vec<(String, String)>,
 }
 
 #[derive(Deserialize)]
@@ -43,9 +47,13 @@ pub async fn home() -> HttpResponse {
     see_other(HOME)
 }
 
+/// The sign-in form. Nothing is stored for a visitor: the form's token travels in a sealed
+/// cookie (see `csrf`), so anonymous requests add no session rows.
 #[get("/login")]
 pub async fn login_form(
+    req: HttpRequest,
     session: TypedSession,
+    state: web::Data<AppState>,
     query: web::Query<NextQuery>,
 ) -> Result<HttpResponse, AppError> {
     if session.is_unavailable() {
@@ -55,13 +63,19 @@ pub async fn login_form(
     if session.user_id().is_some() {
         return Ok(see_other(&next));
     }
+    let (csrf_token, cookie) = csrf::form_token(&req, &session, &state);
     let form = LoginPage {
-        csrf_token: session.csrf_token(),
+        csrf_token,
         email: String::new(),
         next,
         error: None,
+        accounts: Vec::new(),
     };
-    page(&form, StatusCode::OK)
+    let mut response = page(&form, StatusCode::OK)?;
+    if let Some(cookie) = cookie {
+        let _ = response.add_cookie(&cookie);
+    }
+    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -71,6 +85,8 @@ pub struct LoginForm {
     #[serde(default)]
     password: String,
     next: Option<String>,
+    /// The account chosen, when the e-mail and password open several.
+    account: Option<String>,
 }
 
 /// The cookie a browser gets when its user signs in: with it, the same e-mail's sign-ins from
@@ -118,7 +134,7 @@ fn known_device_cookie(
 struct Gate {
     /// Over a limit: no password is checked until then.
     refused_until: Option<NaiveDateTime>,
-    credentials: Option<Credentials>,
+    credentials: Vec<Credentials>,
 }
 
 #[post("/login")]
@@ -136,14 +152,16 @@ pub async fn login(
         email,
         password: candidate,
         next,
+        account,
     } = form.into_inner();
     let next = local_path(next.as_deref(), "/").unwrap_or_else(|| HOME.to_owned());
     let refuse = |message: String, status: StatusCode| {
         let form = LoginPage {
-            csrf_token: session.csrf_token(),
+            csrf_token: csrf::form_token(&req, &session, &state).0,
             email: email.trim().to_owned(),
             next: next.clone(),
             error: Some(message),
+            accounts: Vec::new(),
         };
         page(&form, status)
     };
@@ -160,14 +178,10 @@ pub async fn login(
     let gate = {
         let (by_user, by_address, tried) = (by_user.clone(), by_address.clone(), tried.clone());
         db::run(&state.pool, move |conn| {
-            let mut refused_until = None;
-            for key in [&by_user, &by_address] {
-                let attempts = sign_in_attempts::count(conn, key, now)?;
-                refused_until = refused_until.max(attempts.refused_until(key.limit()));
-            }
+            let refused_until = guesses::count(conn, &[&by_user, &by_address], now)?;
             let credentials = match (refused_until, Email::parse(&tried)) {
                 (None, Ok(email)) => User::credentials(conn, &email)?,
-                _ => None,
+                _ => Vec::new(),
             };
             Ok(Gate {
                 refused_until,
@@ -186,42 +200,66 @@ pub async fn login(
         );
         return Ok(page);
     }
-    // Unknown e-mails are checked against a dummy hash, so timing does not tell which exist.
-    let stored_hash = gate.credentials.as_ref().map_or_else(
-        || password::DUMMY_HASH.to_owned(),
-        |c| c.password_hash.clone(),
-    );
-    let matches = state
+    // The e-mail's users, one per account that has it (or only the account chosen). Unknown
+    // e-mails are checked against a dummy hash, so timing does not tell which exist.
+    let candidates: Vec<Credentials> = gate
+        .credentials
+        .into_iter()
+        .filter(|c| {
+            account
+                .as_deref()
+                .is_none_or(|chosen| c.account_id.as_str() == chosen)
+        })
+        .collect();
+    let hashes: Vec<String> = if candidates.is_empty() {
+        vec![password::DUMMY_HASH.to_owned()]
+    } else {
+        candidates.iter().map(|c| c.password_hash.clone()).collect()
+    };
+    let verdicts = state
         .passwords
-        .verify(stored_hash, candidate)
+        .run(move || {
+            hashes
+                .iter()
+                .map(|hash| password::verify(hash, &candidate))
+                .collect::<Vec<bool>>()
+        })
         .await
         .map_err(|e| AppError::internal("verifying a password", e))?;
-    let Some(credentials) = gate.credentials else {
-        return refuse(
-            "The e-mail or password is not correct.".to_owned(),
-            StatusCode::UNAUTHORIZED,
-        );
-    };
-    if !matches {
-        let (account_id, user_id, ip) = (
-            credentials.account_id.clone(),
-            credentials.user_id.clone(),
-            address.clone(),
-        );
+    let (matched, unmatched): (Vec<_>, Vec<_>) = candidates
+        .into_iter()
+        .zip(verdicts)
+        .partition(|(_, matches)| *matches);
+    // A deactivated user's right password is answered as a wrong one: the answer must not
+    // confirm a password to someone who may not use it.
+    let (mut usable, deactivated): (Vec<Credentials>, Vec<Credentials>) = matched
+        .into_iter()
+        .map(|(credentials, _)| credentials)
+        .partition(|c| c.active);
+    if usable.is_empty() {
+        let failed: Vec<(Credentials, &str)> = unmatched
+            .into_iter()
+            .map(|(c, _)| (c, ""))
+            .chain(deactivated.into_iter().map(|c| (c, " (deactivated)")))
+            .collect();
+        let ip = address.clone();
         db::run(&state.pool, move |conn| {
-            NewEvent {
-                account_id: &account_id,
-                kind: EventKind::UserSignInFailed,
-                actor: &Actor {
-                    id: "-".into(),
-                    name: "unknown".into(),
-                },
-                user_id: Some(&user_id),
-                detail: Some(&tried),
-                client_ip: ip.as_deref(),
-                at: now,
+            for (credentials, note) in &failed {
+                NewEvent {
+                    account_id: &credentials.account_id,
+                    kind: EventKind::UserSignInFailed,
+                    actor: &Actor {
+                        id: "-".into(),
+                        name: "unknown".into(),
+                    },
+                    user_id: Some(&credentials.user_id),
+                    detail: Some(&format!("{tried}{note}")),
+                    client_ip: ip.as_deref(),
+                    at: now,
+                }
+                .record(conn)?;
             }
-            .record(conn)
+            Ok(())
         })
         .await?;
         return refuse(
@@ -229,19 +267,26 @@ pub async fn login(
             StatusCode::UNAUTHORIZED,
         );
     }
-    if !credentials.active {
-        return refuse(
-            "This user has been deactivated. An admin of your account can activate it again."
-                .to_owned(),
-            StatusCode::FORBIDDEN,
-        );
+    if usable.len() > 1 {
+        // The same e-mail and password in several accounts: the person says which.
+        let form = LoginPage {
+            csrf_token: csrf::form_token(&req, &session, &state).0,
+            email: email.trim().to_owned(),
+            next: next.clone(),
+            error: None,
+            accounts: usable
+                .iter()
+                .map(|c| (c.account_id.to_string(), c.account_name.clone()))
+                .collect(),
+        };
+        return page(&form, StatusCode::OK);
     }
+    let credentials = usable.remove(0);
     let user_id = credentials.user_id.clone();
     {
         let ip = address.clone();
         db::run(&state.pool, move |conn| {
-            sign_in_attempts::forget(conn, &by_user)?;
-            sign_in_attempts::refund(conn, &by_address)?;
+            guesses::proved(conn, &by_user, &by_address)?;
             User::record_sign_in(conn, &credentials, ip.as_deref(), now)
         })
         .await?;

@@ -25,6 +25,8 @@ const FLASH: &str = "flash";
 /// with the master key: the session's row never holds it in clear.
 const SECRET: &str = "secret";
 const WIZARD: &str = "wizard";
+/// The live keys the last leaked-keys check found, under the id its form names.
+const LEAK_CHECK: &str = "leak_check";
 const CLIENT_IP: &str = "client_ip";
 const USER_AGENT: &str = "user_agent";
 /// The stored row's id (the hash of the cookie's), put into the state by the store so that a
@@ -108,6 +110,18 @@ impl TypedSession {
 
     pub fn clear_wizard(&self) {
         self.0.remove(WIZARD);
+    }
+
+    /// Keeps the live keys a leaked-keys check found, under `check`, the id its form names: a
+    /// disable acts on these and nothing else. Only the last check is kept.
+    pub fn set_leak_check(&self, check: &str, ids: &[String]) {
+        let _ = self.0.insert(LEAK_CHECK, (check, ids));
+    }
+
+    /// The live keys the check `check` found, if it is the last one made in this session.
+    pub fn leak_check(&self, check: &str) -> Option<Vec<String>> {
+        let (kept, ids) = self.0.get::<(String, Vec<String>)>(LEAK_CHECK).ok()??;
+        (kept == check).then_some(ids)
     }
 
     pub fn set_flash(&self, message: &str) {

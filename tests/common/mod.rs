@@ -302,6 +302,25 @@ impl TestApp {
         self.add_user_as(account, email, name, Role::Admin)
     }
 
+    /// Robert Balboa, admin of Front Street Inc, the user most tests act as.
+    pub fn robert(&self) -> TestUser {
+        self.add_user(
+            "Front Street Inc",
+            "robert@frontstreet.example",
+            "Robert Balboa",
+        )
+    }
+
+    /// Mia, a member of Front Street Inc.
+    pub fn mia(&self) -> TestUser {
+        self.add_user_as(
+            "Front Street Inc",
+            "mia@frontstreet.example",
+            "Mia Wallace",
+            Role::Member,
+        )
+    }
+
     /// A user of the given role with the password `PASSWORD`.
     pub fn add_user_as(&self, account: &str, email: &str, name: &str, role: Role) -> TestUser {
         let hash = password::hash(PASSWORD);

@@ -152,7 +152,7 @@ def test_permissions_subcollection(server, client):
     with pytest.raises(ClientError) as forbidden:
         own.accounts.all().count()
     assert forbidden.value.status_code == 403
-    assert forbidden.value.error_code == 'AUTH_005'
+    assert forbidden.value.error_code == 'AUTH_006'
 
 
 def test_client_errors(server, client):

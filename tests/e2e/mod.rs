@@ -1068,12 +1068,13 @@ async fn the_details_page_charts_thirty_days_of_use() {
     let Some((app, user, mut browser)) = journey("usage_chart").await else {
         return;
     };
-    let (token, key) = app.token(&user, "Charted").create();
+    let (token, key) = app.token(&user, "Charted").modules("MD-0010").create();
     let wrong = ApiKey::new(
         token.id.clone(),
         tokendesk::domain::api_key::TokenSecret::generate(&token.id),
     );
-    // A few weeks of use, some of it refused, with quiet days between.
+    // A few weeks of use, some of it refused (a module it does not hold), with quiet days
+    // between; and a wrong key now and then, counted apart.
     let mut today = 0;
     for (day, accepted, refused) in [
         (0, 12, 0),
@@ -1089,6 +1090,7 @@ async fn the_details_page_charts_thirty_days_of_use() {
             app.call(&key, Method::GET, "/auth/context", None).await;
         }
         for _ in 0..refused {
+            app.call(&key, Method::GET, "/agreements", None).await;
             app.call(&wrong, Method::GET, "/auth/context", None).await;
         }
         app.flush_usage();
@@ -1105,6 +1107,7 @@ async fn the_details_page_charts_thirty_days_of_use() {
     assert_eq!(browser.find_all("#usage-table tbody tr").await.len(), 30);
     assert_eq!(browser.text("#usage-30d").await, "100");
     assert_eq!(browser.text("#usage-refused").await, "8");
+    assert_eq!(browser.text("#usage-failed").await, "8");
     browser.screen("chart").await;
     browser.finish().await;
 }

@@ -1,7 +1,7 @@
 //! The ⋮ menu: disable, enable, rotate the key, and delete, with their confirmations.
 
 use super::confirm::{ConfirmPage, Confirmation, Target};
-use super::{LIST_PATH, SelectOption, TokenView, token_id};
+use super::{LIST_PATH, SelectOption, TokenView, format_time, token_id};
 use crate::app::AppState;
 use crate::db::tokens::Token;
 use crate::db::usage;
@@ -104,7 +104,7 @@ pub async fn act(
             _ => AppError::NotFound,
         }),
         Outcome::Confirm(token, recent) => {
-            current.require_manage(&token.created.by)?;
+            current.require_manage(&token.owner)?;
             let confirmation = Confirmation {
                 action,
                 target: Target::One(target),
@@ -155,7 +155,7 @@ pub async fn confirm_delete(
             Ok((token, recent))
         })
         .await?;
-    current.require_manage(&token.created.by)?;
+    current.require_manage(&token.owner)?;
     let confirmation = Confirmation {
         action: TokenAction::Delete,
         target: Target::One(token.id.clone()),
@@ -180,6 +180,8 @@ struct RotatePage {
     token: TokenView,
     graces: Vec<SelectOption>,
     return_to: String,
+    /// When the token expired, if it has: a new key would not work either.
+    expired_on: Option<String>,
 }
 
 /// Rotate key: asks how long the current key keeps working.
@@ -197,7 +199,7 @@ pub async fn confirm_rotate(
             Token::find(conn, &by.account_id, &id)
         })
         .await?;
-    current.require_manage(&token.created.by)?;
+    current.require_manage(&token.owner)?;
     let details = format!("{LIST_PATH}/{}", token.id);
     Ok(RotatePage {
         layout: Layout::new(&current, &session),
@@ -206,6 +208,10 @@ pub async fn confirm_rotate(
             .map(|g| SelectOption::new(g.as_param(), g.label(), g == Grace::Day))
             .collect(),
         return_to: local_path(query.return_to.as_deref(), LIST_PATH).unwrap_or(details),
+        expired_on: token
+            .expires_at
+            .filter(|at| *at <= current.at)
+            .map(format_time),
         token: TokenView::new(&token, current.at, &current.person()),
     })
 }
@@ -266,8 +272,14 @@ pub async fn rotate(
         })
         .await?;
     match outcome {
-        Once::Done((_, key)) => {
-            session.set_secret(&state.master_key, &shown, &key.expose());
+        Once::Done(replaced) => {
+            session.set_secret(&state.master_key, &shown, &replaced.key.expose());
+            if let Some(until) = replaced.ended_grace {
+                session.set_flash(&format!(
+                    "The key replaced before would have worked until {}; it stopped now.",
+                    format_time(until)
+                ));
+            }
             Ok(see_other(&shown))
         }
         Once::AlreadyDone(result) => {

@@ -117,7 +117,7 @@ impl AdviceSection {
                     .extension
                     .modules_for(narrowing.keep)
                     .map_err(|e| why_not(&e))
-                    .and_then(|_| viewer.may_manage_token(&token.created.by));
+                    .and_then(|_| viewer.may_manage_token(&token.owner));
                 Some(AdviceView {
                     holds_all: *holds_all,
                     unused: unused.iter().map(|m| m.name).collect(),
@@ -188,7 +188,7 @@ pub async fn narrow(
                 Ok((token, held, usage))
             })
             .await?;
-        current.require_manage(&token.created.by)?;
+        current.require_manage(&token.owner)?;
         let advice = Advice::of(token.created.at, &held, &usage.last_uses, now);
         let Some(narrowing) = Narrowing::of(&advice, &held) else {
             session.set_flash(&format!(

@@ -57,10 +57,6 @@ impl BulkForm {
         form
     }
 
-    pub(super) fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
     /// The selected ids: at most a page's worth, each a valid token id. An id that cannot exist
     /// is refused like one that does not: by name, nothing changed.
     pub(super) fn token_ids(&self) -> Result<Vec<TokenId>, AppError> {

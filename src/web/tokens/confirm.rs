@@ -30,8 +30,9 @@ pub enum Target {
     One(TokenId),
     /// The list's selection: `/integrations/tokens/bulk` with the ids again.
     Selection,
-    /// The live keys found in pasted text: `/integrations/tokens/leaks/disable` with the ids.
-    Leaked,
+    /// The live keys a check of pasted text found: `/integrations/tokens/leaks/disable` with
+    /// the check's id. What the requester may disable is, the rest is named for an admin.
+    Leaked { check: String },
 }
 
 #[derive(Template)]
@@ -50,6 +51,12 @@ pub struct ConfirmPage {
     /// For a selection: the action and the ids, sent again with the confirmation.
     bulk_action: Option<&'static str>,
     ids: Vec<String>,
+    /// For leaked keys: the check whose keys are disabled.
+    check: Option<String>,
+    /// The confirmation acts on what it may and names the rest (`refusals`) for an admin.
+    partial: bool,
+    /// The action done, for a sentence: "disabled".
+    done: &'static str,
     button: String,
     danger: bool,
     return_to: String,
@@ -97,23 +104,27 @@ impl ConfirmPage {
             })
             .collect();
         let single = matches!(target, Target::One(_));
-        let (action_url, bulk_action, ids) = match target {
+        let (action_url, bulk_action, ids, check) = match target {
             Target::One(id) => (
                 format!("{LIST_PATH}/{id}/{}", action.as_param()),
                 None,
                 Vec::new(),
+                None,
             ),
             Target::Selection => (
                 format!("{LIST_PATH}/bulk"),
                 Some(action.as_param()),
                 tokens.iter().map(|t| t.id.to_string()).collect(),
+                None,
             ),
-            Target::Leaked => (
+            Target::Leaked { check } => (
                 format!("{LIST_PATH}/leaks/disable"),
                 None,
-                tokens.iter().map(|t| t.id.to_string()).collect(),
+                Vec::new(),
+                Some(check),
             ),
         };
+        let partial = check.is_some() && !tokens.is_empty();
         let lead = match (action, single) {
             (TokenAction::Disable, true) => {
                 "Programs that use its key will be refused from their next request on, until it is enabled again."
@@ -134,7 +145,7 @@ impl ConfirmPage {
                 "Programs that use these keys will be refused from their next request on. This cannot be undone."
             }
         };
-        let status = if refusals.is_empty() {
+        let status = if refusals.is_empty() || partial {
             StatusCode::OK
         } else if tokens.is_empty() && refusals.iter().all(|r| r.name.is_none()) {
             StatusCode::NOT_FOUND
@@ -144,7 +155,11 @@ impl ConfirmPage {
         Self {
             status,
             layout,
-            heading: format!("{} {}?", action.label(), count(selected)),
+            heading: format!(
+                "{} {}?",
+                action.label(),
+                count(if partial { tokens.len() } else { selected })
+            ),
             lead,
             in_use: rows.iter().filter(|r| r.warning.is_some()).count(),
             single: single && rows.len() == 1,
@@ -154,6 +169,9 @@ impl ConfirmPage {
             action_url,
             bulk_action,
             ids,
+            check,
+            partial,
+            done: action.done(),
             button: if tokens.len() == 1 && single {
                 action.label().to_owned()
             } else {

@@ -110,7 +110,7 @@ pub async fn edit_form(
             Token::find_with_permissions(conn, &by.account_id, &id)
         })
         .await?;
-    current.require_manage(&token.created.by)?;
+    current.require_manage(&token.owner)?;
     let form = EditForm::of(&token, &granted);
     page(
         &EditPage::new(&current, &session, &token, form, FieldErrors::default()),
@@ -134,7 +134,7 @@ pub async fn edit(
             Token::find(conn, &by.account_id, &lookup)
         })
         .await?;
-    current.require_manage(&token.created.by)?;
+    current.require_manage(&token.owner)?;
 
     let mut errors = FieldErrors::default();
     let general = sent.general.parse().map_err(|e| errors.merge(e)).ok();

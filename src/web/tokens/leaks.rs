@@ -4,19 +4,26 @@
 //! can then be disabled, after a confirmation, each with an event saying why.
 
 use super::LIST_PATH;
-use super::bulk::{BulkForm, Confirmed, Outcome, act_or_confirm};
+use super::bulk::{BulkForm, Confirmed};
 use super::confirm::{ConfirmPage, Confirmation, Target};
 use crate::app::AppState;
 use crate::db::leaks::{self, Sighting};
+use crate::db::tokens::Token;
+use crate::db::usage;
+use crate::domain::ids::{TokenId, random_token};
 use crate::domain::leaks::{MAX_TEXT_BYTES, REASON, unique_keys};
 use crate::domain::token::TokenAction;
+use crate::domain::usage::RecentUse;
 use crate::error::AppError;
 use crate::request::{BodyError, read_limited};
+use crate::services::tokens::{self as token_service, Refusal};
+use crate::services::{self, Once, Sent};
 use crate::web::session::TypedSession;
 use crate::web::{ALREADY_DONE, CurrentUser, Layout, Section, page, see_other};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
+use std::collections::HashMap;
 
 pub const LEAKS_PATH: &str = "/integrations/tokens/leaks";
 
@@ -75,6 +82,8 @@ struct LeaksPage {
     /// `None` before anything was checked.
     rows: Option<Vec<Row>>,
     live_ids: Vec<String>,
+    /// The id the disable form names: the live keys found are kept under it in the session.
+    check: String,
     max_megabytes: usize,
 }
 
@@ -86,6 +95,7 @@ impl LeaksPage {
             error: None,
             rows: None,
             live_ids: Vec::new(),
+            check: String::new(),
             max_megabytes: MAX_TEXT_BYTES / 1_048_576,
         }
     }
@@ -153,13 +163,27 @@ pub async fn check_leaks(
         .filter(|s| s.is_live())
         .map(|s| s.id().to_string())
         .collect();
+    if !view.live_ids.is_empty() {
+        view.check = random_token();
+        session.set_leak_check(&view.check, &view.live_ids);
+    }
     view.rows = Some(sightings.iter().map(Row::new).collect());
     view.text = text;
     page(&view, StatusCode::OK)
 }
 
-/// Disable the live keys: the first POST shows the confirmation, the second (`confirm=yes`)
-/// disables them all in one transaction, or none if one may not be touched.
+/// What a disable of leaked keys came to.
+enum Disabled {
+    /// The keys disabled, and those left for someone who may.
+    Done(usize, Vec<Refusal>),
+    AlreadyDone(String),
+    Confirm(Vec<Token>, HashMap<TokenId, RecentUse>, Vec<Refusal>),
+}
+
+/// Disable the live keys a check found (the check the form names, kept in the session: no other
+/// token can be disabled "as leaked" through this form). The first POST shows the confirmation;
+/// the second (`confirm=yes`) disables, in one transaction, those the user may, and names the
+/// rest for an admin.
 #[post("/integrations/tokens/leaks/disable")]
 pub async fn disable_leaked(
     current: CurrentUser,
@@ -167,37 +191,82 @@ pub async fn disable_leaked(
     state: web::Data<AppState>,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
-    let form = BulkForm::parse(form.into_inner());
-    if form.is_empty() {
-        return Err(AppError::BadRequest("Choose the keys to disable.".into()));
+    let fields = form.into_inner();
+    let check = fields
+        .iter()
+        .find(|(name, _)| name == "check")
+        .map(|(_, value)| value.clone())
+        .unwrap_or_default();
+    let form = BulkForm::parse(fields);
+    let Some(found) = session.leak_check(&check) else {
+        return Err(AppError::Conflict(
+            "These results are no longer current (a newer check was made, or you signed in \
+             again): check the text again. Nothing was changed."
+                .into(),
+        ));
+    };
+    let ids: Vec<TokenId> = found
+        .iter()
+        .filter_map(|id| TokenId::parse(id).ok())
+        .collect();
+    if ids.is_empty() {
+        return Err(AppError::BadRequest(
+            "The check found no live key to disable.".into(),
+        ));
     }
-    let ids = form.token_ids()?;
     let confirmed = form.confirmed.then(|| Confirmed {
         form_id: form.form_id.clone(),
         result: LIST_PATH.to_owned(),
     });
     let now = current.at;
     let action = TokenAction::Disable;
-    let outcome = act_or_confirm(&current, &state, ids, action, Some(REASON), confirmed).await?;
+    let outcome = current
+        .run(&state, move |conn, by| {
+            if let Some(confirmed) = confirmed {
+                let sent = Sent {
+                    form_id: confirmed.form_id.as_deref(),
+                    result: &confirmed.result,
+                };
+                let acted = services::once(conn, by, &sent, |conn| {
+                    token_service::act_on_what_is_allowed(conn, by, &ids, action, Some(REASON))
+                })?;
+                return Ok(match acted {
+                    Once::Done((done, refusals)) => Disabled::Done(done.len(), refusals),
+                    Once::AlreadyDone(result) => Disabled::AlreadyDone(result),
+                });
+            }
+            let (tokens, refusals) = token_service::check_selection(conn, by, &ids)?;
+            let recent = usage::recent_use(conn, &tokens, now)?;
+            Ok(Disabled::Confirm(tokens, recent, refusals))
+        })
+        .await?;
     let (tokens, recent, refusals) = match outcome {
-        Outcome::Done(count) => {
-            let what = if count == 1 {
-                "1 leaked key".to_owned()
-            } else {
-                format!("{count} leaked keys")
+        Disabled::Done(count, refusals) => {
+            let mut message = match count {
+                0 => "No key was disabled.".to_owned(),
+                1 => "1 leaked key disabled.".to_owned(),
+                n => format!("{n} leaked keys disabled."),
             };
-            session.set_flash(&format!("{what} disabled."));
+            if !refusals.is_empty() {
+                let named: Vec<String> = refusals.iter().map(ToString::to_string).collect();
+                message.push_str(&format!(
+                    " Still live, for someone who may disable {}, such as an admin: {}.",
+                    if refusals.len() == 1 { "it" } else { "them" },
+                    named.join("; ")
+                ));
+            }
+            session.set_flash(&message);
             return Ok(see_other(LIST_PATH));
         }
-        Outcome::AlreadyDone(result) => {
+        Disabled::AlreadyDone(result) => {
             session.set_flash(ALREADY_DONE);
             return Ok(see_other(&result));
         }
-        Outcome::Confirm(tokens, recent, refusals) => (tokens, recent, refusals),
+        Disabled::Confirm(tokens, recent, refusals) => (tokens, recent, refusals),
     };
     let confirmation = Confirmation {
         action,
-        target: Target::Leaked,
+        target: Target::Leaked { check },
         tokens: &tokens,
         recent: &recent,
         refusals: &refusals,

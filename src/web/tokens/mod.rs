@@ -46,6 +46,8 @@ pub struct TokenView {
     pub masked_key: String,
     pub created_at: String,
     pub created_by: String,
+    /// Who it acts for, when that is not who made it (a token handed over, or made by a key).
+    pub owner: Option<String>,
     pub updated_at: String,
     pub updated_by: String,
     pub expires_at: Option<String>,
@@ -84,6 +86,7 @@ impl TokenView {
             masked_key: ApiKey::masked(&token.id),
             created_at: format_time(token.created.at),
             created_by: token.created.by.name.clone(),
+            owner: (token.owner.id != token.created.by.id).then(|| token.owner.name.clone()),
             updated_at: format_time(token.updated.at),
             updated_by: token.updated.by.name.clone(),
             expires_at: token.expires_at.map(format_time),
@@ -91,7 +94,7 @@ impl TokenView {
                 Some(ip) => format!("{} from {ip}", format_time(at)),
                 None => format_time(at),
             }),
-            manageable: viewer.may_manage_token(&token.created.by).is_ok(),
+            manageable: viewer.may_manage_token(&token.owner).is_ok(),
             expires_in_days: token
                 .expires_at
                 .filter(|_| status == TokenStatus::Active)

@@ -19,6 +19,8 @@ pub struct DayBar {
     pub label: String,
     pub requests: u64,
     pub refused: u64,
+    /// Requests that named the token and did not authenticate that day.
+    pub failed: u64,
     pub x: u32,
     pub width: u32,
     /// The whole bar: top and height.
@@ -42,6 +44,8 @@ pub struct UsageView {
     pub last_week: u64,
     pub last_month: u64,
     pub refused_month: u64,
+    /// Requests that named the token and did not authenticate: shown apart, never as its use.
+    pub failed_month: u64,
     /// The chart in one sentence, for those who cannot see it.
     pub description: String,
 }
@@ -84,6 +88,7 @@ impl UsageView {
                     label: day.date.format("%a %d %b").to_string(),
                     requests: day.requests,
                     refused: day.refused,
+                    failed: day.failed_auth,
                     x: index * slot + slot / 6,
                     width: slot - slot / 3,
                     y: HEIGHT - height,
@@ -125,6 +130,7 @@ impl UsageView {
             last_week: summary.last_week,
             last_month: summary.last_month,
             refused_month,
+            failed_month: summary.failed_month,
             description,
         }
     }
@@ -163,11 +169,13 @@ mod tests {
                 date: today,
                 requests: 1000,
                 refused: 250,
+                failed_auth: 0,
             },
             DayCount {
                 date: today.pred_opt().unwrap(),
                 requests: 1,
                 refused: 0,
+                failed_auth: 0,
             },
         ];
         let view = UsageView::new(&UsageSummary::new(&counts, today, 10));

@@ -1,0 +1,1 @@
+ALTER TABLE token_usage DROP COLUMN failed_auth;
