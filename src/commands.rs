@@ -372,58 +372,16 @@ pub fn token_rotate(config: Config, args: TokenRotate) -> CommandResult<(String,
     Ok((replaced.key.expose(), note))
 }
 
-/// `tokendesk scan PATH…`: every API key in the files (folders are walked; `.git` is not), as
-/// `path:line: SU-…` on `out`, never its secret. Offline: no configuration, no database. Returns
-/// how many keys were found.
-pub fn scan(paths: &[std::path::PathBuf], out: &mut impl Write) -> Result<usize, CommandError> {
-    let mut found = 0;
-    for path in paths {
-        found += scan_path(path, out)?;
-    }
-    Ok(found)
-}
-
-fn scan_path(path: &std::path::Path, out: &mut impl Write) -> Result<usize, CommandError> {
-    let cannot = |e: std::io::Error| CommandError(format!("cannot read {}: {e}", path.display()));
-    // A link is not followed into a folder (no loops); a linked file is read like any other.
-    let kind = std::fs::symlink_metadata(path).map_err(cannot)?.file_type();
-    if kind.is_dir() {
-        if path.file_name().is_some_and(|name| name == ".git") {
-            return Ok(0);
-        }
-        let mut entries = std::fs::read_dir(path)
-            .map_err(cannot)?
-            .map(|entry| entry.map(|e| e.path()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(cannot)?;
-        entries.sort();
-        let mut found = 0;
-        for entry in entries {
-            found += scan_path(&entry, out)?;
-        }
-        return Ok(found);
-    }
-    if kind.is_symlink() && std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
-        return Ok(0);
-    }
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    // Line by line, so that a large file is never held whole; bytes that are not UTF-8 (a
-    // binary file) are read around, keys being ASCII.
-    let mut reader = std::io::BufReader::new(file);
-    let mut line = Vec::new();
-    let (mut number, mut found) = (0, 0);
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line).map_err(cannot)? == 0 {
-            return Ok(found);
-        }
-        number += 1;
-        for key in crate::domain::leaks::keys_in_line(&String::from_utf8_lossy(&line)) {
-            writeln!(out, "{}:{number}: {}", path.display(), key.token_id)
-                .map_err(|e| CommandError(format!("cannot write the findings: {e}")))?;
-            found += 1;
-        }
-    }
+/// `tokendesk scan PATH…`: every API key in the files, as `path:line: SU-…` on `out`, never its
+/// secret; what was skipped or could not be read on `notes`. Offline: no configuration, no
+/// database.
+pub fn scan(
+    paths: &[std::path::PathBuf],
+    out: &mut impl Write,
+    notes: &mut impl Write,
+) -> CommandResult<crate::scan::Summary> {
+    crate::scan::scan(paths, out, notes)
+        .map_err(|e| CommandError(format!("cannot write the findings: {e}")))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! keeps what an instance holds in memory and runs the jobs beside the requests, `services`
 //! makes every change by the rules (for the UI, the API and the command line alike), `app`
 //! holds what handlers reach, `web` serves the screens and `api` the REST API, `startup` builds
-//! the server and `commands` the command line.
+//! the server and `commands` the command line; `scan` finds API keys in files for it (offline).
 
 pub mod api;
 pub mod app;
@@ -16,6 +16,7 @@ pub mod domain;
 pub mod error;
 pub mod live;
 pub mod request;
+pub mod scan;
 pub mod services;
 pub mod startup;
 pub mod web;

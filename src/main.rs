@@ -112,12 +112,15 @@ fn run(cli: Cli) -> Result<(), CommandError> {
     }
 }
 
-/// `scan`'s exit status: 0 nothing found, 1 keys found, 2 the scan could not be made.
+/// `scan`'s exit status: 2 a path could not be read (the scan is not complete), else 1 keys
+/// found, 0 nothing found. What is skipped (FIFOs, devices, sockets) does not count.
 fn scan(paths: &[std::path::PathBuf]) -> ExitCode {
     let mut out = std::io::stdout().lock();
-    match commands::scan(paths, &mut out) {
-        Ok(0) => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::from(1),
+    let mut notes = std::io::stderr().lock();
+    match commands::scan(paths, &mut out, &mut notes) {
+        Ok(summary) if summary.unreadable > 0 => ExitCode::from(2),
+        Ok(summary) if summary.keys > 0 => ExitCode::from(1),
+        Ok(_) => ExitCode::SUCCESS,
         Err(CommandError(message)) => {
             eprintln!("tokendesk: {message}");
             ExitCode::from(2)

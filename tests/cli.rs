@@ -645,7 +645,6 @@ async fn operators_rotate_keys_and_limit_new_ones(backend: Backend) {
 fn scan_finds_keys_in_files_and_nothing_else() {
     use rand::Rng;
     use std::process::Command;
-    use tokendesk::domain::api_key::TokenSecret;
     use tokendesk::domain::ids::TokenId;
 
     let folder = tempfile::tempdir().unwrap();
@@ -700,15 +699,10 @@ fn scan_finds_keys_in_files_and_nothing_else() {
     );
 
     // Two keys in a project, one of them twice, one in a folder, one in .git (not looked at).
-    let key = |id: &str| {
-        let id = TokenId::parse(id).unwrap();
-        let secret = TokenSecret::generate(&id);
-        tokendesk::domain::api_key::ApiKey::new(id, secret).expose()
-    };
     let (a, b, hidden) = (
-        key("SU-160-984-311"),
-        key("SU-000-000-042"),
-        key("SU-999-999-999"),
+        api_key("SU-160-984-311"),
+        api_key("SU-000-000-042"),
+        api_key("SU-999-999-999"),
     );
     std::fs::create_dir_all(folder.path().join("project/config")).unwrap();
     std::fs::create_dir_all(folder.path().join("project/.git")).unwrap();
@@ -747,6 +741,214 @@ fn scan_finds_keys_in_files_and_nothing_else() {
         stderr.starts_with("tokendesk: cannot read no-such-folder"),
         "{stderr}"
     );
+}
+
+/// `tokendesk scan ARGS…` run in `folder` as a hook runs it (no configuration): exit code,
+/// stdout, stderr; killed, and the test failed, if it has not finished within `limit`.
+fn scan_in(
+    folder: &std::path::Path,
+    args: &[&str],
+    limit: Duration,
+) -> (Option<i32>, String, String) {
+    let mut command = std::process::Command::new(crate::common::binary::BINARY);
+    command
+        .current_dir(folder)
+        .env_clear()
+        .arg("scan")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    run_to_end(command, limit, None)
+}
+
+/// A new API key for the token `id`, whole (`SU-…:secret`).
+fn api_key(id: &str) -> String {
+    use tokendesk::domain::api_key::TokenSecret;
+    use tokendesk::domain::ids::TokenId;
+    let id = TokenId::parse(id).unwrap();
+    let secret = TokenSecret::generate(&id);
+    ApiKey::new(id, secret).expose()
+}
+
+/// A FIFO, a device or a socket may never end (a pre-commit hook blocked for good): `scan`
+/// skips each one, says so on stderr in one line, and the exit code is what the rest makes it.
+#[test]
+fn scan_skips_fifos_and_devices_and_says_so() {
+    let folder = tempfile::tempdir().unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(folder.path().join("pipe"))
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let limit = Duration::from_secs(10);
+
+    let (code, stdout, stderr) = scan_in(folder.path(), &["pipe"], limit);
+    assert_eq!((code, stdout.as_str()), (Some(0), ""), "{stderr}");
+    assert_eq!(
+        stderr,
+        "tokendesk: skipped pipe: not a regular file (a FIFO)\n"
+    );
+
+    // In a folder, with a link to it and a key beside it.
+    let project = folder.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::rename(folder.path().join("pipe"), project.join("pipe")).unwrap();
+    std::os::unix::fs::symlink("pipe", project.join("link")).unwrap();
+    std::fs::write(
+        project.join("app.env"),
+        format!("TOKEN={}\n", api_key("SU-160-984-311")),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = scan_in(folder.path(), &["project"], limit);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stdout, "project/app.env:1: SU-160-984-311\n");
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            "tokendesk: skipped project/link: not a regular file (a FIFO)",
+            "tokendesk: skipped project/pipe: not a regular file (a FIFO)",
+        ]
+    );
+
+    // /dev/zero never ends: skipped at once, the file named after it still scanned.
+    let (code, stdout, stderr) = scan_in(
+        folder.path(),
+        &["/dev/zero", "project/app.env"],
+        Duration::from_secs(5),
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stdout, "project/app.env:1: SU-160-984-311\n");
+    assert_eq!(
+        stderr,
+        "tokendesk: skipped /dev/zero: not a regular file (a character device)\n"
+    );
+}
+
+/// Links that point at each other cannot be read: each is one line on stderr and exit 2 (the
+/// scan is not complete), but the scan goes on and finds the keys in the files beside them; a
+/// link to a folder is not followed.
+#[test]
+fn scan_gets_past_a_symlink_loop() {
+    let folder = tempfile::tempdir().unwrap();
+    let project = folder.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::write(project.join("a.txt"), api_key("SU-000-000-001")).unwrap();
+    std::fs::write(
+        project.join("b.txt"),
+        format!("\n\n{}", api_key("SU-000-000-002")),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("loop-b", project.join("loop-a")).unwrap();
+    std::os::unix::fs::symlink("loop-a", project.join("loop-b")).unwrap();
+    std::os::unix::fs::symlink(".", project.join("up")).unwrap();
+
+    let (code, stdout, stderr) = scan_in(folder.path(), &["project"], Duration::from_secs(10));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "project/a.txt:1: SU-000-000-001",
+            "project/b.txt:3: SU-000-000-002"
+        ]
+    );
+    let notes: Vec<_> = stderr.lines().collect();
+    assert_eq!(notes.len(), 2, "{stderr}");
+    assert!(notes[0].starts_with("tokendesk: cannot read project/loop-a: "));
+    assert!(notes[1].starts_with("tokendesk: cannot read project/loop-b: "));
+}
+
+/// A file is read in chunks, whatever it holds: a 200 MB file of one line, a key at its start and
+/// one at its end, is scanned with both keys found on line 1 and no more memory than a 2 MB one
+/// takes. The binary's own code is resident too (about 10 MB optimised, 20 MB in a debug build),
+/// so the 16 MB bound holds for an optimised build (`cargo nextest run --release`).
+#[test]
+fn scan_reads_a_200_mb_line_in_bounded_memory() {
+    let folder = tempfile::tempdir().unwrap();
+    let (first, last) = (api_key("SU-000-000-001"), api_key("SU-000-000-002"));
+    let expected = "big.txt:1: SU-000-000-001\nbig.txt:1: SU-000-000-002\n";
+
+    one_line_file(&folder.path().join("big.txt"), 2_000_000, &first, &last);
+    let (code, stdout, stderr, small_kb, _) = scan_with_peak(folder.path(), "big.txt");
+    assert_eq!((code, stdout.as_str()), (Some(1), expected), "{stderr}");
+
+    one_line_file(&folder.path().join("big.txt"), 200_000_000, &first, &last);
+    let (code, stdout, stderr, peak_kb, took) = scan_with_peak(folder.path(), "big.txt");
+    println!("200 MB line: {took:?}, peak resident {peak_kb} kB (2 MB: {small_kb} kB)");
+    assert_eq!((code, stdout.as_str()), (Some(1), expected), "{stderr}");
+    assert!(
+        peak_kb < small_kb + 4 * 1024,
+        "peak resident {peak_kb} kB for 200 MB, {small_kb} kB for 2 MB"
+    );
+    if !cfg!(debug_assertions) {
+        assert!(peak_kb < 16 * 1024, "peak resident {peak_kb} kB");
+    }
+}
+
+/// `path` made `size` bytes of one line: `first`, look-alikes (`SU-`, token ids, hex), `last`.
+fn one_line_file(path: &std::path::Path, size: usize, first: &str, last: &str) {
+    use std::io::Write;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    write!(file, "{first} ").unwrap();
+    let filler = b"SU-123-456-789:0123456789abcdef deadbeef SU- S x=1; ".repeat(20_000);
+    let mut written = first.len() + 1;
+    let room = size - last.len() - 1;
+    while written < room {
+        let part = &filler[..filler.len().min(room - written)];
+        file.write_all(part).unwrap();
+        written += part.len();
+    }
+    write!(file, " {last}").unwrap();
+    file.flush().unwrap();
+    assert_eq!(std::fs::metadata(path).unwrap().len(), size as u64);
+}
+
+/// `tokendesk scan FILE` in `folder`: exit code, stdout, stderr, peak resident kB and time taken.
+/// The peak is the kernel's high-water mark of the process (VmHWM), read until it exits: each
+/// reading holds every peak before it, and the last is at most a few milliseconds before the exit.
+fn scan_with_peak(
+    folder: &std::path::Path,
+    file: &str,
+) -> (Option<i32>, String, String, u64, Duration) {
+    use std::process::{Command, Stdio};
+    let started = std::time::Instant::now();
+    let mut child = Command::new(crate::common::binary::BINARY)
+        .current_dir(folder)
+        .env_clear()
+        .args(["scan", file])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0;
+    loop {
+        let high_water = std::fs::read_to_string(&status).ok().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        });
+        peak_kb = peak_kb.max(high_water.unwrap_or(0));
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(180) {
+            let _ = child.kill();
+            panic!("scan still running after {:?}", started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let took = started.elapsed();
+    let output = child.wait_with_output().unwrap();
+    assert!(peak_kb > 0, "the peak was read");
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+        peak_kb,
+        took,
+    )
 }
 
 /// 32 hex digits as a UUID: 8-4-4-4-12.

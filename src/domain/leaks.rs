@@ -47,7 +47,7 @@ pub fn unique_keys(text: &str) -> Vec<ApiKey> {
 }
 
 /// `SU-ddd-ddd-ddd` and `:` and 40 hex digits, all ASCII.
-const KEY_LEN: usize = 14 + 1 + 40;
+pub const KEY_LEN: usize = 14 + 1 + 40;
 const PREFIX: &str = "SU-";
 
 /// A key found, and the line it is on (from 1).
@@ -60,20 +60,22 @@ pub struct FoundKey {
 /// The keys on one line, in order. A key is found only whole: not when letters or digits run on
 /// before or after it (`XSU-…`, a 41st hex digit).
 pub fn keys_in_line(line: &str) -> Vec<ApiKey> {
-    let bytes = line.as_bytes();
-    let mut found = Vec::new();
-    for (start, _) in line.match_indices(PREFIX) {
-        let end = start + KEY_LEN;
-        let joined_before = start > 0 && bytes[start - 1].is_ascii_alphanumeric();
-        let joined_after = bytes.get(end).is_some_and(u8::is_ascii_alphanumeric);
-        if joined_before || joined_after || end > bytes.len() || !line.is_char_boundary(end) {
-            continue;
-        }
-        if let Ok(key) = ApiKey::parse(&line[start..end]) {
-            found.push(key);
-        }
+    line.match_indices(PREFIX)
+        .filter_map(|(start, _)| key_at(line.as_bytes(), start))
+        .collect()
+}
+
+/// The key that starts at `start` in `bytes`, if one does, whole (as `keys_in_line` says). Bytes,
+/// not text, so that a file is searched as it is, binary or not; a key is ASCII.
+pub fn key_at(bytes: &[u8], start: usize) -> Option<ApiKey> {
+    let end = start + KEY_LEN;
+    let candidate = bytes.get(start..end)?;
+    let joined_before = start > 0 && bytes[start - 1].is_ascii_alphanumeric();
+    let joined_after = bytes.get(end).is_some_and(u8::is_ascii_alphanumeric);
+    if joined_before || joined_after || !candidate.starts_with(PREFIX.as_bytes()) {
+        return None;
     }
-    found
+    ApiKey::parse(std::str::from_utf8(candidate).ok()?).ok()
 }
 
 /// Every key in `text`, with its line.
