@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Two tokendesk instances on one PostgreSQL database behind HAProxy (deploy/haproxy.cfg, its
-# ports changed to free ones), as README "Several instances" describes:
+# ports changed to free ones), as docs/operations.md "Several instances" describes:
 #
 #   1. the API through the balancer, against /healthz through the balancer in the same run;
 #   2. the same load while one instance is stopped (SIGTERM) a few seconds in: the requests that

@@ -1333,7 +1333,7 @@ async fn haproxy_answers_our_503_when_no_instance_is_up() {
         return;
     };
     let url = cluster.create_database("tokendesk");
-    // The keys every instance shares (README "Several instances"), and the command line too.
+    // The keys every instance shares (docs/operations.md, "Several instances"), and the command line too.
     let encode = |n: usize| {
         use base64::Engine;
         use rand::Rng;
