@@ -207,6 +207,8 @@
       selectAll.indeterminate = ticked > 0 && ticked < rows.length;
       count.textContent = ticked === 0 ? "With the selected tokens:"
         : (ticked === 1 ? "1 token selected:" : ticked + " tokens selected:");
+      // The actions appear once there is something to act on (without this file they stay).
+      bulkForm.hidden = ticked === 0;
     };
     selectAll.hidden = false;
     selectAll.addEventListener("change", function () {
@@ -215,6 +217,13 @@
     });
     rows.forEach(function (box) { box.addEventListener("change", update); });
     update();
+  }
+
+  // Tokens list: on a narrow screen the filters would fill it; they fold away unless in use.
+  var filtersPanel = document.getElementById("filters-panel");
+  if (filtersPanel && window.matchMedia("(max-width: 640px)").matches
+      && !filtersPanel.querySelector(".filters-toggle").textContent.match(/\(on\)/)) {
+    filtersPanel.open = false;
   }
 
   // Permissions tab: the filter narrows the table as you type.

@@ -116,8 +116,12 @@ async fn signing_out_ends_the_session(backend: Backend) {
 
     let response = app.post("/logout", &[]).await;
     assert_eq!(response.status(), 303);
-    assert_eq!(location(&response), "/login");
+    assert_eq!(location(&response), "/login?signed_out=1");
+    let page = app.get_html(&location(&response)).await;
+    assert_eq!(text(&page, "#login-notice"), "You have signed out.");
     assert_eq!(app.get("/integrations/tokens").await.status(), 303);
+    let plain = app.get_html("/login").await;
+    assert!(crate::common::select_all(&plain, "#login-notice").is_empty());
 }
 
 async fn posts_without_a_valid_csrf_token_are_refused(backend: Backend) {

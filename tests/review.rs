@@ -497,6 +497,81 @@ async fn every_change_writes_exactly_one_event_of_its_kind(backend: Backend) {
     );
 }
 
+/// Filters never fail silently: what was not understood is said, field by field, the values
+/// typed are kept, and the page shows what the other filters select, with its total.
+async fn filters_that_are_not_understood_say_so(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.signed_in_user().await;
+    app.token(&user, "One").create();
+    app.token(&user, "Two").create();
+
+    let response = app
+        .get("/account/activity?kind=token.created&from=notadate&token=nope")
+        .await;
+    assert_eq!(response.status(), 400);
+    let html = Html::parse_document(&response.text().await.unwrap());
+    assert_eq!(
+        select_all(&html, "#filter-errors li"),
+        [
+            "From: a date, written YYYY-MM-DD.",
+            "Token id: a token's id, such as SU-160-984-311."
+        ]
+    );
+    assert_eq!(
+        attr(&html, "#token", "value").as_deref(),
+        Some("nope"),
+        "kept as typed"
+    );
+    assert_eq!(
+        attr(&html, "#token", "aria-invalid").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        select_all(&html, "table.activity-table tbody tr").len(),
+        2,
+        "the rest applies"
+    );
+    assert_eq!(text(&html, "nav.pagination .range"), "1-2 of 2");
+
+    let response = app
+        .get("/account/activity?from=2026-12-08&to=2026-12-01")
+        .await;
+    assert_eq!(response.status(), 400);
+    let html = Html::parse_document(&response.text().await.unwrap());
+    assert_eq!(
+        select_all(&html, "#filter-errors li"),
+        ["To: 2026-12-01 is before From (2026-12-08)."]
+    );
+
+    let response = app.get("/integrations/tokens/review?stale=abc").await;
+    assert_eq!(response.status(), 400);
+    let html = Html::parse_document(&response.text().await.unwrap());
+    assert_eq!(
+        select_all(&html, "#filter-errors li"),
+        ["Unused for: a whole number of days from 1 to 3650."]
+    );
+    assert_eq!(attr(&html, "#stale", "value").as_deref(), Some("abc"));
+    assert_eq!(shown_total(&html), "2");
+
+    let response = app
+        .get("/integrations/tokens?status=deleted&sort=sideways")
+        .await;
+    assert_eq!(response.status(), 400);
+    let html = Html::parse_document(&response.text().await.unwrap());
+    assert_eq!(
+        select_all(&html, "#filter-errors li"),
+        [
+            "Sort: choose one of the list.",
+            "Status: choose one of the list."
+        ]
+    );
+    assert_eq!(shown_total(&html), "2");
+    // Understood filters say nothing.
+    let html = app.get_html("/account/activity?kind=token.created").await;
+    assert!(select_all(&html, "#filter-errors").is_empty());
+    assert_eq!(text(&html, "nav.pagination .range"), "1-2 of 2");
+}
+
 async fn the_activity_is_for_admins_and_cannot_be_changed(backend: Backend) {
     let app = spawn_app(backend).await;
     let robert = app.signed_in_user().await;
@@ -644,6 +719,7 @@ async fn totals_follow_every_write_and_the_clock(backend: Backend) {
 }
 
 crate::on_both_databases!(
+    filters_that_are_not_understood_say_so,
     the_matrix_marks_exactly_what_each_token_reaches,
     stale_follows_its_definition_at_its_edges,
     the_csv_has_the_pages_rows_and_neutralises_formulas,

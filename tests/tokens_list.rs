@@ -48,7 +48,20 @@ async fn the_list_pages_through_25_tokens(backend: Backend) {
     let html = app.get_html("/integrations/tokens").await;
     assert_eq!(
         select_all(&html, "table.tokens-table thead th"),
-        ["Label", "Extension", "Created", "Status", "Actions"]
+        [
+            "Label",
+            "Extension",
+            "Created",
+            "Last used",
+            "Status",
+            "Actions"
+        ]
+    );
+    assert!(
+        select_all(&html, "td.last-used")
+            .iter()
+            .all(|cell| cell == "Never"),
+        "none of them was used"
     );
     assert_eq!(
         listed_names(&html),
@@ -90,7 +103,8 @@ async fn the_list_pages_through_25_tokens(backend: Backend) {
     assert!(row[0].starts_with("Token 05 SU-"), "{row:?}");
     assert_eq!(row[1], "Custom Integration EXT-000");
     assert!(row[2].ends_with("Robert Balboa"), "{row:?}");
-    assert_eq!(row[3], "Disabled");
+    assert_eq!(row[3], "Never", "last used");
+    assert_eq!(row[4], "Disabled");
 }
 
 async fn the_list_filters_by_status_and_extension(backend: Backend) {
@@ -189,7 +203,37 @@ async fn the_list_searches_names_ids_and_external_ids(backend: Backend) {
         text(&html, ".empty-state h2"),
         "No tokens match these filters"
     );
-    assert_eq!(text(&html, ".pagination .range"), "0-0 of 0");
+    assert!(
+        text(&html, ".empty-state p")
+            .starts_with("Nothing is named “nothing like this” or has that id or external id."),
+        "{}",
+        text(&html, ".empty-state p")
+    );
+    assert!(select_all(&html, ".pagination").is_empty(), "no “0-0 of 0”");
+    assert!(
+        !select_all(&html, "form.filters").is_empty(),
+        "the filters stay, to change"
+    );
+}
+
+/// The Last used column says when, as people say it, with the time and place on hover.
+async fn the_list_says_when_each_token_was_last_used(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.signed_in_user().await;
+    let (_, key) = app.token(&user, "Busy").create();
+    app.token(&user, "Idle").create();
+    app.call(&key, reqwest::Method::GET, "/auth/context", None)
+        .await;
+    app.flush_usage();
+    app.clock.advance(chrono::Duration::hours(2));
+    app.sign_in(&user).await;
+    let html = app.get_html("/integrations/tokens?sort=name").await;
+    assert_eq!(select_all(&html, "td.last-used"), ["2 hours ago", "Never"]);
+    assert!(
+        attr(&html, "td.last-used span", "title")
+            .unwrap()
+            .ends_with("from 127.0.0.1")
+    );
 }
 
 async fn the_list_sorts_by_name_and_creation(backend: Backend) {
@@ -222,6 +266,13 @@ async fn a_new_account_sees_the_empty_state(backend: Backend) {
     let html = app.get_html("/integrations/tokens").await;
     assert_eq!(text(&html, ".empty-state h2"), "No API tokens yet");
     assert!(select_all(&html, "table.tokens-table").is_empty());
+    // One thing to do, said once: no filters over nothing, no second Create, no “0-0 of 0”.
+    assert!(select_all(&html, "form.filters").is_empty());
+    assert!(select_all(&html, ".pagination").is_empty());
+    assert_eq!(
+        select_all(&html, "a[href='/integrations/tokens/new']"),
+        ["Create token"]
+    );
 }
 
 async fn bad_query_parameters_never_break_the_page(backend: Backend) {
@@ -511,6 +562,7 @@ async fn every_page_holds_what_one_long_page_holds(backend: Backend) {
 }
 
 crate::on_both_databases!(
+    the_list_says_when_each_token_was_last_used,
     every_page_holds_what_one_long_page_holds,
     the_indexed_search_finds_what_a_scan_finds,
     the_list_pages_through_25_tokens,

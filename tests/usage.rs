@@ -262,6 +262,20 @@ async fn the_details_chart_shows_thirty_days_with_zeros(backend: Backend) {
     assert!(text(&html, "svg desc").starts_with("11 requests in the last 30 days, 1 refused"));
 }
 
+/// A token nobody used says so, instead of a blank chart over thirty rows of zeros.
+async fn a_token_without_use_says_what_is_empty(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = signed_up(&app);
+    let (token, _) = app.token(&user, "Quiet").create();
+    app.sign_in(&user).await;
+    let html = app
+        .get_html(&format!("/integrations/tokens/{}", token.id))
+        .await;
+    assert!(text(&html, "#usage-empty").starts_with("No requests in the last 30 days."));
+    assert!(select_all(&html, "figure.usage-chart").is_empty());
+    assert!(select_all(&html, "#usage-table").is_empty());
+}
+
 async fn warnings_before_stopping_a_key_in_use(backend: Backend) {
     let app = spawn_app(backend).await;
     at_noon(&app);
@@ -498,6 +512,7 @@ async fn bulk_actions_are_all_or_nothing(backend: Backend) {
 }
 
 crate::on_both_databases!(
+    a_token_without_use_says_what_is_empty,
     calls_are_counted_per_day_refusals_too,
     the_details_chart_shows_thirty_days_with_zeros,
     warnings_before_stopping_a_key_in_use,

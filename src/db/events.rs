@@ -1,6 +1,7 @@
 //! The account's events: the activity log, and each token's history as part of it. Events are
 //! only ever added.
 
+use super::pool::MultiBackend;
 use super::query::InSubquery;
 use super::schema::events;
 use super::{DbConnection, DbError};
@@ -180,6 +181,53 @@ struct ActivityRow {
     occurred_at: NaiveDateTime,
 }
 
+/// The account's events that `query` selects.
+fn selected<'a>(
+    account_id: &'a AccountId,
+    query: &'a ActivityQuery,
+) -> events::BoxedQuery<'a, MultiBackend> {
+    let mut select = events::table
+        .filter(events::account_id.eq(account_id.as_str()))
+        .into_boxed();
+    if let Some(kind) = query.kind {
+        select = select.filter(events::kind.eq(kind.as_str()));
+    }
+    if let Some(actor) = &query.actor {
+        select = select.filter(events::actor_id.eq(actor.as_str()));
+    }
+    if let Some(token) = &query.token {
+        select = select.filter(events::token_id.eq(token.as_str()));
+    }
+    if let Some(since) = query.since() {
+        select = select.filter(events::occurred_at.ge(since));
+    }
+    if let Some(until) = query.until() {
+        select = select.filter(events::occurred_at.lt(until));
+    }
+    select
+}
+
+/// How many of the account's events `query` selects, counted up to `at_most` (a log of
+/// hundreds of thousands is not counted whole for a page: "10 000+" says enough).
+pub fn count(
+    conn: &mut DbConnection,
+    account_id: &AccountId,
+    query: &ActivityQuery,
+    at_most: i64,
+) -> Result<u64, DbError> {
+    let ids = selected(account_id, query)
+        .select(events::id)
+        .limit(at_most);
+    let counted: i64 = events::table
+        .filter(InSubquery {
+            column: events::id,
+            subquery: ids,
+        })
+        .count()
+        .get_result(conn)?;
+    Ok(u64::try_from(counted).unwrap_or(0))
+}
+
 /// The account's events that `query` selects, newest first: `limit` of them from `offset`, or
 /// (for reading them all in batches) those older than `before`, an (instant, id) pair.
 pub fn activity(
@@ -191,24 +239,7 @@ pub fn activity(
     before: Option<(NaiveDateTime, i64)>,
 ) -> Result<Vec<ActivityEvent>, DbError> {
     use super::schema::{tokens, users};
-    let mut select = events::table
-        .filter(events::account_id.eq(account_id.as_str()))
-        .into_boxed();
-    if let Some(kind) = query.kind {
-        select = select.filter(events::kind.eq(kind.as_str()));
-    }
-    if let Some(actor) = &query.actor {
-        select = select.filter(events::actor_id.eq(actor.clone()));
-    }
-    if let Some(token) = &query.token {
-        select = select.filter(events::token_id.eq(token.as_str().to_owned()));
-    }
-    if let Some(since) = query.since() {
-        select = select.filter(events::occurred_at.ge(since));
-    }
-    if let Some(until) = query.until() {
-        select = select.filter(events::occurred_at.lt(until));
-    }
+    let mut select = selected(account_id, query);
     if let Some((at, id)) = before {
         select = select.filter(
             events::occurred_at

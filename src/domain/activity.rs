@@ -1,7 +1,8 @@
 //! The activity log's query string: which events, from when to when, which page. As on the
-//! list, anything unrecognised falls back to the default rather than failing the page.
+//! list, anything unrecognised is left out of the query, and `problems` says what it was.
 
 use super::event::EventKind;
+use super::form::FieldErrors;
 use super::ids::TokenId;
 use super::list_query::PAGE_SIZES;
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
@@ -65,7 +66,9 @@ impl ActivityQuery {
                 .as_deref()
                 .and_then(|t| TokenId::parse(t.trim()).ok()),
             from: date(raw.from.as_deref()),
-            to: date(raw.to.as_deref()),
+            // A last day before the first would select nothing: it is left out, and said.
+            to: date(raw.to.as_deref())
+                .filter(|to| date(raw.from.as_deref()).is_none_or(|from| from <= *to)),
             page: raw
                 .page
                 .as_deref()
@@ -124,6 +127,42 @@ impl ActivityQuery {
         pairs
     }
 
+    /// The filters given and not understood, field by field, in words for the page.
+    pub fn problems(raw: &RawActivityQuery) -> FieldErrors {
+        fn given(value: &Option<String>) -> Option<&str> {
+            value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        }
+        let mut errors = FieldErrors::default();
+        if given(&raw.kind).is_some_and(|kind| EventKind::parse(kind).is_none()) {
+            errors.add("kind", "Kind: choose one of the list.");
+        }
+        if given(&raw.actor).is_some_and(|a| a.len() > 64 || a.chars().any(char::is_control)) {
+            errors.add("actor", "By: a user's or a token's id (UR-… or SU-…).");
+        }
+        if given(&raw.token).is_some_and(|t| TokenId::parse(t).is_err()) {
+            errors.add("token", "Token id: a token's id, such as SU-160-984-311.");
+        }
+        for (field, label, value) in [("from", "From", &raw.from), ("to", "To", &raw.to)] {
+            if given(value).is_some() && date(value.as_deref()).is_none() {
+                errors.add(field, format!("{label}: a date, written YYYY-MM-DD."));
+            }
+        }
+        if let (Some(from), Some(to)) = (date(raw.from.as_deref()), date(raw.to.as_deref()))
+            && to < from
+        {
+            errors.add("to", format!("To: {to} is before From ({from})."));
+        }
+        if given(&raw.page).is_some_and(|p| p.parse::<u32>().ok().is_none_or(|p| p < 1)) {
+            errors.add("page", "Page: a whole number from 1.");
+        }
+        if given(&raw.per_page)
+            .is_some_and(|p| !p.parse::<u32>().is_ok_and(|n| PAGE_SIZES.contains(&n)))
+        {
+            errors.add("per_page", "Per page: choose 10, 25, 50 or 100.");
+        }
+        errors
+    }
+
     pub fn is_filtered(&self) -> bool {
         self.kind.is_some()
             || self.actor.is_some()
@@ -167,5 +206,26 @@ mod tests {
             ..RawActivityQuery::default()
         };
         assert_eq!(ActivityQuery::parse(&junk), ActivityQuery::default());
+        let said: Vec<&str> = ActivityQuery::problems(&junk)
+            .iter()
+            .map(|(f, _)| f)
+            .collect();
+        assert_eq!(said, ["from", "kind", "page", "per_page", "token"]);
+        let backwards = RawActivityQuery {
+            from: Some("2026-12-08".into()),
+            to: Some("2026-12-01".into()),
+            ..RawActivityQuery::default()
+        };
+        let q = ActivityQuery::parse(&backwards);
+        assert_eq!(
+            (q.from.is_some(), q.to),
+            (true, None),
+            "the last day is left out"
+        );
+        assert_eq!(
+            ActivityQuery::problems(&backwards).get("to"),
+            Some("To: 2026-12-01 is before From (2026-12-08).")
+        );
+        assert!(ActivityQuery::problems(&raw).is_empty());
     }
 }

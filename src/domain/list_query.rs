@@ -3,6 +3,7 @@
 
 use super::extension::Extension;
 use super::fields::TokenField;
+use super::form::FieldErrors;
 use super::least_privilege;
 use super::lifecycle::EXPIRING_SOON_DAYS;
 use super::module::Module;
@@ -150,6 +151,68 @@ impl Default for TokenListQuery {
             stale_days: None,
             overgranted: false,
         }
+    }
+}
+
+impl RawListQuery<'_> {
+    /// The filters given and not understood, each with what it takes. The page still shows
+    /// what the others select (as `TokenListQuery::parse` reads them), and says these.
+    pub fn problems(&self) -> FieldErrors {
+        fn given(value: Option<&str>) -> Option<&str> {
+            value.map(str::trim).filter(|v| !v.is_empty())
+        }
+        let mut errors = FieldErrors::default();
+        if let Some(page) = given(self.page)
+            && page.parse::<u32>().ok().is_none_or(|p| p < 1)
+        {
+            errors.add("page", "Page: a page is a whole number from 1.");
+        }
+        if let Some(per_page) = given(self.per_page)
+            && !per_page
+                .parse::<u32>()
+                .is_ok_and(|n| PAGE_SIZES.contains(&n))
+        {
+            errors.add("per_page", "Per page: choose 10, 25, 50 or 100.");
+        }
+        if let Some(status) = given(self.status)
+            && StatusFilter::parse(status).is_none()
+        {
+            errors.add("status", "Status: choose one of the list.");
+        }
+        if let Some(extension) = given(self.extension)
+            && Extension::parse(extension).is_err()
+        {
+            errors.add("extension", "Extension: choose one of the list.");
+        }
+        if let Some(sort) = given(self.sort)
+            && TokenSort::parse(sort).is_none()
+        {
+            errors.add("sort", "Sort: choose one of the list.");
+        }
+        if let Some(module) = given(self.module)
+            && Module::find(module).is_err()
+        {
+            errors.add("module", "Module: choose one of the list.");
+        }
+        if let Some(stale) = given(self.stale)
+            && !stale
+                .parse::<u32>()
+                .is_ok_and(|days| (1..=MAX_STALE_DAYS).contains(&days))
+        {
+            errors.add(
+                "stale",
+                format!("Unused for: a whole number of days from 1 to {MAX_STALE_DAYS}."),
+            );
+        }
+        if let Some(overgranted) = given(self.overgranted)
+            && overgranted != "1"
+        {
+            errors.add(
+                "overgranted",
+                "Unused grants: tick the box, or leave it out.",
+            );
+        }
+        errors
     }
 }
 

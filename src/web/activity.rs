@@ -18,6 +18,8 @@ use chrono::NaiveDateTime;
 
 const ACTIVITY_PATH: &str = "/account/activity";
 const CSV_BATCH: i64 = 1000;
+/// The log is counted up to this many for a page's total; beyond, "10000+".
+const COUNTED_UP_TO: i64 = 10_000;
 
 /// A row of the log.
 pub struct EventRow {
@@ -91,7 +93,27 @@ struct ActivityPage {
     next_url: Option<String>,
     first_item: u64,
     last_item: u64,
+    /// "12", or "10000+" beyond what is counted.
+    total: String,
+    /// The filters given and not understood: said, and left out.
+    errors: Vec<String>,
+    /// Which fields they were, for `aria-invalid`.
+    invalid: Vec<&'static str>,
     csv_url: String,
+}
+
+/// A filter's value as typed, trimmed and cut to a field's worth.
+fn typed(value: &Option<String>) -> String {
+    value
+        .as_deref()
+        .map(|v| {
+            v.trim()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(64)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn url(path: &str, query: &ActivityQuery, page: u32) -> String {
@@ -107,18 +129,22 @@ pub async fn activity(
 ) -> Result<HttpResponse, AppError> {
     current.require_admin()?;
     let query = ActivityQuery::parse(&raw);
+    let problems = ActivityQuery::problems(&raw);
     let asked = query.clone();
-    // One more than a page tells whether there is a next one, without counting them all.
-    let mut found = current
+    // One more than a page tells whether there is a next one; the total is counted up to a
+    // bound.
+    let (mut found, counted) = current
         .read(&state, move |conn, by| {
-            events::activity(
+            let found = events::activity(
                 conn,
                 &by.account_id,
                 &asked,
                 i64::from(asked.per_page) + 1,
                 i64::try_from(asked.offset()).unwrap_or(i64::MAX),
                 None,
-            )
+            )?;
+            let counted = events::count(conn, &by.account_id, &asked, COUNTED_UP_TO + 1)?;
+            Ok((found, counted))
         })
         .await?;
     let more = found.len() > query.per_page as usize;
@@ -132,6 +158,13 @@ pub async fn activity(
         layout: Layout::new(&current, &session).in_section(Section::Activity),
         first_item,
         last_item: query.offset() + found.len() as u64,
+        total: if counted > COUNTED_UP_TO as u64 {
+            format!("{COUNTED_UP_TO}+")
+        } else {
+            counted.to_string()
+        },
+        errors: problems.iter().map(|(_, m)| m.to_owned()).collect(),
+        invalid: problems.iter().map(|(field, _)| field).collect(),
         events: found.into_iter().map(EventRow::new).collect(),
         kind_options: std::iter::once(SelectOption::new("", "Every kind", query.kind.is_none()))
             .chain(EventKind::ALL.into_iter().map(|k| {
@@ -146,20 +179,22 @@ pub async fn activity(
             .into_iter()
             .map(|n| SelectOption::new(n.to_string(), n.to_string(), query.per_page == n))
             .collect(),
-        actor: query.actor.clone().unwrap_or_default(),
-        token: query
-            .token
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-        from: query.from.map(|d| d.to_string()).unwrap_or_default(),
-        to: query.to.map(|d| d.to_string()).unwrap_or_default(),
+        // As typed, understood or not, so that it can be corrected.
+        actor: typed(&raw.actor),
+        token: typed(&raw.token),
+        from: typed(&raw.from),
+        to: typed(&raw.to),
         filtered: query.is_filtered(),
         prev_url: (query.page > 1).then(|| url(ACTIVITY_PATH, &query, query.page - 1)),
         next_url: more.then(|| url(ACTIVITY_PATH, &query, query.page + 1)),
         csv_url: url("/account/activity.csv", &query, 1),
     };
-    page(&shown, StatusCode::OK)
+    let status = if shown.errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    page(&shown, status)
 }
 
 /// The filtered events as CSV, newest first, read in batches as the client takes them.

@@ -35,11 +35,15 @@ struct LoginPage {
     error: Option<String>,
     /// The accounts (id, name) the e-mail and password open, when they open more than one.
     accounts: Vec<(String, String)>,
+    /// What just happened ("You have signed out.").
+    notice: Option<&'static str>,
 }
 
 #[derive(Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
+    /// Set by signing out: the page says so (nothing is stored for a visitor to carry it).
+    signed_out: Option<String>,
 }
 
 #[get("/")]
@@ -70,6 +74,7 @@ pub async fn login_form(
         next,
         error: None,
         accounts: Vec::new(),
+        notice: query.signed_out.is_some().then_some("You have signed out."),
     };
     let mut response = page(&form, StatusCode::OK)?;
     if let Some(cookie) = cookie {
@@ -162,6 +167,7 @@ pub async fn login(
             next: next.clone(),
             error: Some(message),
             accounts: Vec::new(),
+            notice: None,
         };
         page(&form, status)
     };
@@ -274,6 +280,7 @@ pub async fn login(
             email: email.trim().to_owned(),
             next: next.clone(),
             error: None,
+            notice: None,
             accounts: usable
                 .iter()
                 .map(|c| (c.account_id.to_string(), c.account_name.clone()))
@@ -309,5 +316,8 @@ pub async fn login(
 #[post("/logout")]
 pub async fn logout(session: TypedSession) -> HttpResponse {
     session.sign_out();
-    see_other("/login")
+    see_other(SIGNED_OUT)
 }
+
+/// Where signing out leads: the sign-in page, saying so.
+const SIGNED_OUT: &str = "/login?signed_out=1";

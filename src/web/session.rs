@@ -139,6 +139,20 @@ impl TypedSession {
         let _ = self.0.insert(SECRET, URL_SAFE_NO_PAD.encode(sealed));
     }
 
+    /// The secret kept for `purpose`, left in the session: the page that shows it may be
+    /// reloaded (the wizard's Summary, until the wizard is left).
+    pub fn peek_secret(&self, master_key: &MasterKey, purpose: &str) -> Option<String> {
+        let sealed = self.0.get::<String>(SECRET).ok()??;
+        let sealed = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        let plain = master_key.open_bytes(purpose.as_bytes(), &sealed).ok()?;
+        String::from_utf8(plain).ok()
+    }
+
+    /// Forgets the secret kept, whatever it was kept for.
+    pub fn forget_secret(&self) {
+        self.0.remove(SECRET);
+    }
+
     /// The secret kept for `purpose`, once: it is gone from the session afterwards, whatever it
     /// was kept for.
     pub fn take_secret(&self, master_key: &MasterKey, purpose: &str) -> Option<String> {

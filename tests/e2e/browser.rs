@@ -207,6 +207,13 @@ impl Browser {
         self.emulate(WIDE, "light").await;
     }
 
+    /// A phone's width (375 px) from now on, or the desktop's again: for pages that arrange
+    /// themselves when they load.
+    pub async fn on_a_phone(&self, phone: bool) {
+        self.emulate(if phone { NARROW } else { WIDE }, "light")
+            .await;
+    }
+
     /// The viewport's width and the colour scheme the page is told the user prefers.
     async fn emulate(&self, width: u32, scheme: &str) {
         self.cdp(

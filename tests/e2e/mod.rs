@@ -55,6 +55,10 @@ async fn summary_value(browser: &Browser, label: &str) -> String {
     values[at].clone()
 }
 
+/// The list's Create button: in the page's actions, or in the empty state of a new account.
+const CREATE: &str =
+    ".page-actions a.button.primary, .empty-state a[href='/integrations/tokens/new']";
+
 /// Goes through the wizard's first two steps.
 async fn general_and_extension(
     app: &TestApp,
@@ -64,7 +68,7 @@ async fn general_and_extension(
     shots: bool,
 ) {
     browser.goto(&app.url("/integrations/tokens")).await;
-    browser.click(".page-actions a.button.primary").await;
+    browser.click(CREATE).await;
     browser.find("#name").await;
     assert_eq!(browser.path().await, "/integrations/tokens/new/general");
     browser.fill("#name", name).await;
@@ -185,7 +189,7 @@ async fn creating_a_flowgear_token_through_every_step() {
         return;
     };
     sign_in(&app, &mut browser).await;
-    browser.click(".page-actions a.button.primary").await;
+    browser.click(CREATE).await;
     browser.find("#name").await;
     assert_eq!(
         browser.text(".wizard-steps li[aria-current=step]").await,
@@ -534,7 +538,8 @@ async fn signing_out() {
     sign_in(&app, &mut browser).await;
     browser.click(".topbar form button").await;
     browser.find("#email").await;
-    assert_eq!(browser.path().await, "/login");
+    assert_eq!(browser.path().await, "/login?signed_out=1");
+    assert_eq!(browser.text("#login-notice").await, "You have signed out.");
     browser.screen("signed-out").await;
     browser.goto(&app.url("/integrations/tokens")).await;
     assert!(
@@ -577,8 +582,7 @@ async fn a_keyboard_user_creates_disables_reveals_and_copies() {
             ".sidebar a[href='/account/users']",
             ".sidebar a[href='/account/sessions']",
             ".sidebar a[href='/account/password']",
-            ".page-actions a[href='/integrations/tokens/review']",
-            ".page-actions a[href='/integrations/tokens/new']",
+            ".empty-state a[href='/integrations/tokens/new']",
         ])
         .await;
     browser.press(Key::Enter).await;
@@ -1360,5 +1364,64 @@ async fn a_member_is_refused_the_admin_pages_with_a_page_that_says_why() {
     browser.goto(&app.url("/account/users")).await;
     browser.find("h1").await;
     browser.screen("forbidden").await;
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn the_list_folds_its_filters_on_a_phone_and_shows_actions_once_a_row_is_ticked() {
+    let Some((app, user, mut browser)) = journey("list_filters").await else {
+        return;
+    };
+    for name in ["Alpha", "Beta", "Gamma"] {
+        app.token(&user, name).create();
+    }
+    sign_in(&app, &mut browser).await;
+    browser.goto(&app.url("/integrations/tokens")).await;
+    browser.find(".tokens-table").await;
+    assert_eq!(
+        browser.prop("#bulk-form", "hidden").await.as_deref(),
+        Some("true")
+    );
+    browser.click(".select-token").await;
+    assert_eq!(
+        browser.prop("#bulk-form", "hidden").await.as_deref(),
+        Some("false")
+    );
+    assert_eq!(browser.text("#selected-count").await, "1 token selected:");
+    browser.screen("list-selected").await;
+
+    browser.on_a_phone(true).await;
+    browser.goto(&app.url("/integrations/tokens")).await;
+    browser.find(".tokens-table").await;
+    assert_eq!(
+        browser.prop("#filters-panel", "open").await.as_deref(),
+        Some("false")
+    );
+    browser.goto(&app.url("/integrations/tokens?q=Beta")).await;
+    browser.find(".tokens-table").await;
+    assert_eq!(
+        browser.prop("#filters-panel", "open").await.as_deref(),
+        Some("true"),
+        "a search in use stays in view"
+    );
+    browser.on_a_phone(false).await;
+    browser.goto(&app.url("/integrations/tokens")).await;
+    browser.find(".tokens-table").await;
+    assert_eq!(
+        browser.prop("#filters-panel", "open").await.as_deref(),
+        Some("true")
+    );
+    let rows = browser
+        .eval(
+            "const tops = Array.from(document.querySelectorAll('form.filters > *'))
+               .map(e => Math.round(e.getBoundingClientRect().bottom));
+             return new Set(tops).size;",
+        )
+        .await;
+    assert_eq!(
+        rows,
+        serde_json::json!(1),
+        "the filters and Apply on one row"
+    );
     browser.finish().await;
 }

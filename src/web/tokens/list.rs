@@ -16,7 +16,8 @@ use crate::error::AppError;
 use crate::live::counts::Counting;
 use crate::web::session::TypedSession;
 use crate::web::{CurrentUser, Layout};
-use actix_web::{Responder, get, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, web};
 use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
@@ -30,7 +31,7 @@ pub struct ListParams {
     q: Option<String>,
     sort: Option<String>,
     module: Option<String>,
-    stale: Option<String>,
+    pub stale: Option<String>,
     /// `1`: only tokens holding modules they do not use (the review).
     overgranted: Option<String>,
     /// `all`: the page with every row ticked, the select-all of browsers without JavaScript.
@@ -39,7 +40,20 @@ pub struct ListParams {
 
 impl ListParams {
     pub fn query(&self) -> TokenListQuery {
-        TokenListQuery::parse(&RawListQuery {
+        TokenListQuery::parse(&self.raw())
+    }
+
+    /// The filters given and not understood, as the page says them.
+    pub fn problems(&self) -> Vec<String> {
+        self.raw()
+            .problems()
+            .iter()
+            .map(|(_, message)| message.to_owned())
+            .collect()
+    }
+
+    fn raw(&self) -> RawListQuery<'_> {
+        RawListQuery {
             page: self.page.as_deref(),
             per_page: self.per_page.as_deref(),
             status: self.status.as_deref(),
@@ -49,7 +63,7 @@ impl ListParams {
             module: self.module.as_deref(),
             stale: self.stale.as_deref(),
             overgranted: self.overgranted.as_deref(),
-        })
+        }
     }
 }
 
@@ -87,17 +101,39 @@ impl Paging {
 pub struct FilterOptions {
     pub search: String,
     pub filtered: bool,
+    /// Filters other than the search narrow the list too (a status, an extension…).
+    pub narrowed: bool,
     pub status_options: Vec<SelectOption>,
     pub extension_options: Vec<SelectOption>,
     pub sort_options: Vec<SelectOption>,
     pub per_page_options: Vec<SelectOption>,
+    /// The filters given and not understood: said above the results, which leave them out.
+    pub errors: Vec<String>,
+}
+
+/// 400 when a filter was not understood (the page says which), else 200.
+pub fn filter_status(filters: &FilterOptions) -> StatusCode {
+    if filters.errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    }
 }
 
 impl FilterOptions {
+    pub fn with_errors(self, errors: Vec<String>) -> Self {
+        Self { errors, ..self }
+    }
+
     pub fn new(query: &TokenListQuery) -> Self {
         Self {
             search: query.search.clone().unwrap_or_default(),
             filtered: query.is_filtered(),
+            narrowed: query.status.is_some()
+                || query.extension.is_some()
+                || query.module.is_some()
+                || query.stale_days.is_some()
+                || query.overgranted,
             status_options: std::iter::once(SelectOption::new(
                 "",
                 "All statuses",
@@ -128,6 +164,7 @@ impl FilterOptions {
                 .into_iter()
                 .map(|n| SelectOption::new(n.to_string(), n.to_string(), query.per_page == n))
                 .collect(),
+            errors: Vec::new(),
         }
     }
 }
@@ -222,7 +259,7 @@ pub async fn list(
     session: TypedSession,
     state: web::Data<AppState>,
     params: web::Query<ListParams>,
-) -> Result<impl Responder, AppError> {
+) -> Result<HttpResponse, AppError> {
     let mut query = params.query();
     let (page, paging, ()) =
         tokens_page(&current, &state, LIST_PATH, &mut query, |_, _, _, _| Ok(())).await?;
@@ -238,15 +275,17 @@ pub async fn list(
     } else {
         '?'
     };
-    Ok(ListPage {
+    let errors = params.problems();
+    let shown = ListPage {
         layout: Layout::new(&current, &session),
         selectable: tokens.iter().any(|t| t.manageable),
         select_all: params.select.as_deref() == Some("all"),
         select_all_url: format!("{}{separator}select=all", paging.return_to),
         tokens,
         paging,
-        filters: FilterOptions::new(&query),
-    })
+        filters: FilterOptions::new(&query).with_errors(errors),
+    };
+    crate::web::page(&shown, filter_status(&shown.filters))
 }
 
 #[cfg(test)]

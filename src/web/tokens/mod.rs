@@ -18,7 +18,7 @@ use crate::domain::api_key::ApiKey;
 use crate::domain::ids::TokenId;
 use crate::domain::lifecycle::{EXPIRING_SOON_DAYS, RateLimit};
 use crate::domain::token::TokenStatus;
-use crate::domain::usage::recently_used;
+use crate::domain::usage::{ago, recently_used};
 use crate::error::AppError;
 use chrono::NaiveDateTime;
 
@@ -52,6 +52,8 @@ pub struct TokenView {
     pub updated_by: String,
     pub expires_at: Option<String>,
     pub last_used: Option<String>,
+    /// When it was last used, as people say it ("2 hours ago"), for the list.
+    pub last_used_ago: Option<String>,
     /// Whether the viewer may edit, disable, enable, delete it and reveal its key: the pages
     /// offer only what the viewer may do.
     pub manageable: bool,
@@ -94,6 +96,7 @@ impl TokenView {
                 Some(ip) => format!("{} from {ip}", format_time(at)),
                 None => format_time(at),
             }),
+            last_used_ago: token.last_used_at.map(|at| ago(at, now)),
             manageable: viewer.may_manage_token(&token.owner).is_ok(),
             expires_in_days: token
                 .expires_at

@@ -1,7 +1,7 @@
 //! Who can reach what: every token against every module, with its use, for admins reviewing
 //! permissions; and the same rows as CSV, streamed.
 
-use super::list::{FilterOptions, ListParams, Paging, tokens_page};
+use super::list::{FilterOptions, ListParams, Paging, filter_status, tokens_page};
 use super::{SelectOption, format_time};
 use crate::app::AppState;
 use crate::db::module_usage;
@@ -18,7 +18,7 @@ use crate::live::counts::Counting;
 use crate::web::csv;
 use crate::web::session::TypedSession;
 use crate::web::{CurrentUser, Layout, Section};
-use actix_web::{HttpResponse, Responder, get, web};
+use actix_web::{HttpResponse, get, web};
 use askama::Template;
 use askama_web::WebTemplate;
 use chrono::NaiveDateTime;
@@ -177,9 +177,10 @@ pub async fn review(
     session: TypedSession,
     state: web::Data<AppState>,
     params: web::Query<ListParams>,
-) -> Result<impl Responder, AppError> {
+) -> Result<HttpResponse, AppError> {
     let mut query = params.query();
     let now = current.at;
+    let errors = params.problems();
     let (page, paging, (grants, last_uses, summary)) = tokens_page(
         &current,
         &state,
@@ -229,7 +230,7 @@ pub async fn review(
                     .map(|m| SelectOption::new(m.id, m.name, query.module == Some(*m))),
             )
             .collect();
-    Ok(ReviewPage {
+    let shown = ReviewPage {
         layout: Layout::new(&current, &session).in_section(Section::Review),
         summary,
         columns: MODULES
@@ -249,12 +250,18 @@ pub async fn review(
             })
             .collect(),
         paging,
-        filters: FilterOptions::new(&query),
+        filters: FilterOptions::new(&query).with_errors(errors),
         module_options,
-        stale: query.stale_days.map(|d| d.to_string()).unwrap_or_default(),
+        // What was typed, understood or not, so that it can be corrected.
+        stale: params
+            .stale
+            .as_deref()
+            .map(|s| s.trim().chars().take(16).collect())
+            .unwrap_or_default(),
         overgranted: query.overgranted,
         csv_url: crate::web::url_with(&format!("{REVIEW_PATH}.csv"), &query.pairs_for_page(1)),
-    })
+    };
+    crate::web::page(&shown, filter_status(&shown.filters))
 }
 
 /// The review's rows as CSV: every matching token, read in batches as the client takes them.

@@ -7,6 +7,7 @@ use crate::app::AppState;
 use crate::db::tokens::Token;
 use crate::domain::extension::Extension;
 use crate::domain::form::FieldErrors;
+use crate::domain::ids::TokenId;
 use crate::domain::lifecycle::{AllowedNetworks, ExpiryInput, RateLimit};
 use crate::domain::module::{MODULES, ModuleSet};
 use crate::domain::token::StoredStatus;
@@ -18,7 +19,7 @@ use crate::web::forms::{Fields, ModuleChoice, expiry_choices, module_choices};
 use crate::web::session::TypedSession;
 use crate::web::{ALREADY_DONE, CurrentUser, Layout, page, see_other};
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -96,7 +97,11 @@ impl Draft {
 fn draft_of(session: &TypedSession) -> Draft {
     match session.wizard::<Wizard>() {
         Some(Wizard::Draft(draft)) => draft,
-        _ => {
+        previous => {
+            // A new wizard: the key the last one's Summary showed is not kept any longer.
+            if matches!(previous, Some(Wizard::Created { .. })) {
+                session.forget_secret();
+            }
             let draft = Draft::new();
             session.set_wizard(&Wizard::Draft(draft.clone()));
             draft
@@ -452,16 +457,19 @@ pub async fn create(
                 creation_key: Some(&creation_key),
             };
             match token_service::create(conn, by, &master_key, &new) {
-                Ok((token, _key)) => Ok((token.id, false)),
+                Ok((token, key)) => Ok((token.id, Some(key))),
                 // Sent again while the first was being made (a double click): the same token.
-                Err(ServiceError::AlreadyCreated(id)) => Ok((id, true)),
+                Err(ServiceError::AlreadyCreated(id)) => Ok((id, None)),
                 Err(refused) => Err(refused),
             }
         })
         .await?;
-    let (token_id, again) = created;
-    if again {
-        session.set_flash(ALREADY_DONE);
+    let (token_id, key) = created;
+    match key {
+        // Kept sealed for the Summary, which shows it (and may be reloaded) until the wizard
+        // is left.
+        Some(key) => session.set_secret(&state.master_key, &summary_of(&token_id), &key.expose()),
+        None => session.set_flash(ALREADY_DONE),
     }
     session.set_wizard(&Wizard::Created {
         token_id: token_id.to_string(),
@@ -476,10 +484,20 @@ struct SummaryPage {
     steps: Steps,
     token: super::TokenView,
     modules: Vec<&'static str>,
+    /// The new key, while the wizard is on its Summary; the details page can reveal it later.
+    key: Option<String>,
+    /// Where this server is reached, for the line that tries the key.
+    base_url: String,
+}
+
+/// What the new key of token `id` is kept in the session for.
+fn summary_of(id: &TokenId) -> String {
+    format!("{SUMMARY}/{id}")
 }
 
 #[get("/integrations/tokens/new/summary")]
 pub async fn summary(
+    req: HttpRequest,
     current: CurrentUser,
     session: TypedSession,
     state: web::Data<AppState>,
@@ -488,6 +506,7 @@ pub async fn summary(
         return Ok(see_other("/integrations/tokens/new"));
     };
     let id = super::token_id(&token_id)?;
+    let key = session.peek_secret(&state.master_key, &summary_of(&id));
     let (token, modules) = current
         .read(&state, move |conn, by| {
             Token::find_with_permissions(conn, &by.account_id, &id)
@@ -498,6 +517,11 @@ pub async fn summary(
         steps: Steps { current: 4 },
         token: super::TokenView::new(&token, current.at, &current.person()),
         modules: module_names(&modules),
+        key,
+        base_url: {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        },
     };
     page(&step, StatusCode::OK)
 }
@@ -516,5 +540,6 @@ pub async fn cancel(_current: CurrentUser, session: TypedSession) -> HttpRespons
         session.set_flash("Token creation cancelled.");
     }
     session.clear_wizard();
+    session.forget_secret();
     see_other(super::LIST_PATH)
 }
