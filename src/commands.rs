@@ -281,6 +281,36 @@ pub struct TokenRotate {
     /// How long the current key keeps working: 0 (it stops at once), 1h, 24h or 7d.
     #[arg(long, default_value = "0")]
     pub grace: String,
+    /// A new expiry for the token, this many days from now (what a token blocked by the
+    /// account's policy needs to work again); left out, the expiry stays.
+    #[arg(long)]
+    pub expires_in_days: Option<String>,
+}
+
+/// `--expires-in-days`: that many days from `now`.
+fn expiry_in_days(days: &str, now: chrono::NaiveDateTime) -> CommandResult<chrono::NaiveDateTime> {
+    match days.trim().parse::<i64>() {
+        Ok(days @ 1..=36_500) => Ok(now + chrono::Duration::days(days)),
+        _ => Err(CommandError(format!(
+            "--expires-in-days: {days:?} is not a number of days from 1 to 36500"
+        ))),
+    }
+}
+
+/// A refusal of the rules, named by the option that set what was refused.
+fn refusal(error: ServiceError) -> CommandError {
+    match error {
+        ServiceError::Invalid { field, message } => {
+            let flag = match field {
+                "expiration_date" => "--expires-in-days",
+                "allowed_networks" => "--allow",
+                "permissions" => "--modules",
+                other => other,
+            };
+            CommandError(format!("{flag}: {message}"))
+        }
+        other => other.into(),
+    }
 }
 
 /// `token create`: prints the API key, alone, for scripts.
@@ -301,17 +331,11 @@ pub fn token_create(config: Config, args: TokenCreate) -> CommandResult<String> 
         .and_then(|modules| extension.modules_for(modules))
         .map_err(|e| CommandError(format!("--modules: {e}")))?;
     let now = Clock::default().now();
-    let expires_at = match args.expires_in_days.as_deref() {
-        None => None,
-        Some(days) => match days.trim().parse::<i64>() {
-            Ok(days @ 1..=36_500) => Some(now + chrono::Duration::days(days)),
-            _ => {
-                return Err(CommandError(format!(
-                    "--expires-in-days: {days:?} is not a number of days from 1 to 36500"
-                )));
-            }
-        },
-    };
+    let expires_at = args
+        .expires_in_days
+        .as_deref()
+        .map(|days| expiry_in_days(days, now))
+        .transpose()?;
     let allowed_networks = AllowedNetworks::parse_all(&args.allow)
         .map_err(|e| CommandError(format!("--allow: {e}")))?;
 
@@ -337,9 +361,11 @@ pub fn token_create(config: Config, args: TokenCreate) -> CommandResult<String> 
         allowed_networks: &allowed_networks,
         rate_limit: None,
         creation_key: None,
+        reason: None,
     };
     let by = admin.offline(now);
-    let (_, key) = token_service::create(&mut conn, &by, &config.master_key, &new)?;
+    let (_, key) =
+        token_service::create(&mut conn, &by, &config.master_key, &new).map_err(refusal)?;
     Ok(key.expose())
 }
 
@@ -354,15 +380,25 @@ pub fn token_rotate(config: Config, args: TokenRotate) -> CommandResult<(String,
     let account_id = tokens::account_of(&mut conn, &id)?
         .ok_or_else(|| CommandError(format!("--id: no token is {id}")))?;
     let admin = User::first_of_account(&mut conn, &account_id)?;
-    let by = admin.offline(Clock::default().now());
+    let now = Clock::default().now();
+    let expires_at = args
+        .expires_in_days
+        .as_deref()
+        .map(|days| expiry_in_days(days, now).map(Some))
+        .transpose()?;
+    let by = admin.offline(now);
     let how = NewKey::Rotated {
         grace: grace.duration(),
     };
-    let replaced = token_service::replace_key(&mut conn, &by, &id, &config.master_key, how, None)
-        .map_err(|e| match e {
-        ServiceError::Invalid { message, .. } => CommandError(message),
-        e => e.into(),
-    })?;
+    let replaced =
+        token_service::replace_key(&mut conn, &by, &id, &config.master_key, how, expires_at)
+            .map_err(|e| match e {
+                ServiceError::Invalid {
+                    field: "expiration_date",
+                    message,
+                } if args.expires_in_days.is_none() => CommandError(message),
+                e => refusal(e),
+            })?;
     let note = replaced.ended_grace.map(|until| {
         format!(
             "the key replaced before would have worked until {}; it stopped now",

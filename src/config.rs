@@ -33,6 +33,112 @@ pub struct Config {
     pub log_filter: String,
     /// Where API use that could not be written at a stop waits for the next start.
     pub spool_dir: PathBuf,
+    /// Where notifications are mailed from, when an SMTP server is configured; without one,
+    /// they are only shown in the app.
+    pub mail: Option<MailSettings>,
+}
+
+/// How the SMTP server is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// Plain SMTP (`smtp://`): for a relay on the same host or network.
+    Plain,
+    /// Plain SMTP upgraded with STARTTLS, which must succeed (`smtp://…?tls=starttls`).
+    StartTls,
+    /// TLS from the first byte (`smtps://`).
+    Tls,
+}
+
+/// `TOKENDESK_SMTP_URL` and `TOKENDESK_MAIL_FROM`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MailSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    /// User name and password, when the server wants them.
+    pub credentials: Option<(String, String)>,
+    /// The sender of every mail: `tokendesk <tokendesk@example.com>`.
+    pub from: String,
+}
+
+impl fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MailSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("user", &self.credentials.as_ref().map(|(user, _)| user))
+            .field("from", &self.from)
+            .finish()
+    }
+}
+
+/// The sender when `TOKENDESK_MAIL_FROM` is not set.
+const DEFAULT_MAIL_FROM: &str = "tokendesk <tokendesk@localhost>";
+
+impl MailSettings {
+    /// `smtp://host:25`, `smtps://user:pass@host:465`, `smtp://user:pass@host:587?tls=starttls`.
+    pub fn parse(url: &str, from: Option<&str>) -> Result<Self, ConfigError> {
+        let bad = |cause: String| error("TOKENDESK_SMTP_URL", cause);
+        let parsed = url::Url::parse(url.trim())
+            .map_err(|e| bad(format!("not a URL ({e}); e.g. smtp://mail.example.com:25")))?;
+        let mut security = match parsed.scheme() {
+            "smtp" => SmtpSecurity::Plain,
+            "smtps" => SmtpSecurity::Tls,
+            other => return Err(bad(format!("the scheme is smtp or smtps, not {other:?}"))),
+        };
+        for (name, value) in parsed.query_pairs() {
+            match (name.as_ref(), value.as_ref()) {
+                ("tls", "starttls") if security == SmtpSecurity::Plain => {
+                    security = SmtpSecurity::StartTls;
+                }
+                ("tls", "starttls") => {
+                    return Err(bad("tls=starttls goes with smtp://, not smtps://".into()));
+                }
+                (name, value) => {
+                    return Err(bad(format!(
+                        "unknown option {name}={value}; the one option is tls=starttls"
+                    )));
+                }
+            }
+        }
+        let host = parsed
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| bad("names no host".into()))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = parsed.port().unwrap_or(match security {
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::StartTls => 587,
+            SmtpSecurity::Plain => 25,
+        });
+        let decode = |text: &str| {
+            percent_encoding::percent_decode_str(text)
+                .decode_utf8()
+                .map(|t| t.into_owned())
+                .map_err(|_| bad("the user or password is not UTF-8".into()))
+        };
+        let credentials = match (parsed.username(), parsed.password()) {
+            ("", None) => None,
+            (user, password) => Some((decode(user)?, decode(password.unwrap_or_default())?)),
+        };
+        let from = from.map(str::trim).unwrap_or(DEFAULT_MAIL_FROM).to_owned();
+        if from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(error(
+                "TOKENDESK_MAIL_FROM",
+                format!("{from:?} is not an address; e.g. tokendesk <tokendesk@example.com>"),
+            ));
+        }
+        Ok(Self {
+            host,
+            port,
+            security,
+            credentials,
+            from,
+        })
+    }
 }
 
 impl fmt::Debug for Config {
@@ -43,6 +149,7 @@ impl fmt::Debug for Config {
             .field("bind", &self.bind)
             .field("cookie_secure", &self.cookie_secure)
             .field("log_filter", &self.log_filter)
+            .field("mail", &self.mail)
             .finish_non_exhaustive()
     }
 }
@@ -163,6 +270,14 @@ impl Config {
             None => data_dir.join("spool"),
         };
 
+        let mail = match lookup("TOKENDESK_SMTP_URL").filter(|url| !url.trim().is_empty()) {
+            Some(url) => Some(MailSettings::parse(
+                &url,
+                lookup("TOKENDESK_MAIL_FROM").as_deref(),
+            )?),
+            None => None,
+        };
+
         Ok(Self {
             database,
             database_timeout,
@@ -173,6 +288,7 @@ impl Config {
             cookie_secure,
             log_filter,
             spool_dir,
+            mail,
         })
     }
 }
@@ -318,6 +434,13 @@ mod tests {
             ("TOKENDESK_DB_TIMEOUT", "301"),
             ("TOKENDESK_TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal"),
             ("RUST_LOG", "[[["),
+            ("TOKENDESK_SMTP_URL", "mail.example.com"),
+            ("TOKENDESK_SMTP_URL", "http://mail.example.com"),
+            ("TOKENDESK_SMTP_URL", "smtp://mail.example.com?tls=maybe"),
+            (
+                "TOKENDESK_SMTP_URL",
+                "smtps://mail.example.com?tls=starttls",
+            ),
         ];
         for (variable, value) in cases {
             let err = config(&[(variable, value)], dir.path()).unwrap_err();
@@ -352,6 +475,37 @@ mod tests {
         assert_eq!(c.session_key, vec![7u8; 64]);
         assert!(!dir.path().join("session.key").exists());
         assert!(!format!("{c:?}").contains(&session));
+    }
+
+    #[test]
+    fn smtp_urls() {
+        let plain = MailSettings::parse("smtp://127.0.0.1:2525", None).unwrap();
+        assert_eq!(
+            (
+                plain.host.as_str(),
+                plain.port,
+                plain.security,
+                plain.credentials
+            ),
+            ("127.0.0.1", 2525, SmtpSecurity::Plain, None)
+        );
+        let tls = MailSettings::parse("smtps://me%40x:p%3Ass@mail.example.com", None).unwrap();
+        assert_eq!((tls.port, tls.security), (465, SmtpSecurity::Tls));
+        assert_eq!(
+            tls.credentials,
+            Some(("me@x".to_owned(), "p:ss".to_owned()))
+        );
+        assert!(!format!("{tls:?}").contains("p:ss"), "no password in logs");
+        let start = MailSettings::parse(
+            "smtp://u:p@mail.example.com?tls=starttls",
+            Some("a@b.example"),
+        )
+        .unwrap();
+        assert_eq!((start.port, start.security), (587, SmtpSecurity::StartTls));
+        assert_eq!(start.from, "a@b.example");
+        let err =
+            MailSettings::parse("smtp://mail.example.com", Some("not an address")).unwrap_err();
+        assert_eq!(err.variable, "TOKENDESK_MAIL_FROM");
     }
 
     #[test]

@@ -217,6 +217,7 @@ pub fn run(
         live: &state.live,
         clock: &state.clock,
         spool_dir: &config.spool_dir,
+        mail: config.mail.as_ref(),
     });
     Ok(Service {
         server,

@@ -102,6 +102,22 @@ impl ApiCaller {
             TokenStatus::Expired => {
                 return Err(ApiError::unauthorized("AUTH_004", "The token has expired."));
             }
+            TokenStatus::Pending => {
+                return Err(ApiError::unauthorized(
+                    "AUTH_008",
+                    "The token awaits an admin's approval.",
+                ));
+            }
+        }
+        if let Some(breach) = account.policy.breach(token.key_terms()) {
+            return Err(ApiError::unauthorized(
+                "AUTH_009",
+                format!(
+                    "The token breaks the account's policy ({}); renew or edit it within the \
+                     policy.",
+                    breach.describe()
+                ),
+            ));
         }
         let from: Option<IpAddr> = client_ip.as_deref().and_then(|ip| ip.parse().ok());
         if !token.allowed_networks.admits(from) {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod idempotency;
 pub mod leaks;
 pub mod openapi;
+pub mod policy;
 pub mod resources;
 pub mod rql;
 pub mod tokens;
@@ -95,6 +96,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(tokens::rotate)
             .service(tokens::renew)
             .service(tokens::usage)
+            .service(policy::approve)
+            .service(policy::deny)
+            .service(policy::get_policy)
+            .service(policy::put_policy)
             .default_service(web::to(no_such_endpoint)),
     );
 }

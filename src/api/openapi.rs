@@ -47,6 +47,10 @@ impl Modify for ApiKeyHeader {
         super::tokens::renew,
         super::tokens::usage,
         super::leaks::report,
+        super::policy::get_policy,
+        super::policy::put_policy,
+        super::policy::approve,
+        super::policy::deny,
     ),
     components(schemas(
         ErrorBody,
@@ -70,6 +74,9 @@ impl Modify for ApiKeyHeader {
         views::PermissionsIn,
         views::NewTokenIn,
         views::TokenChangeIn,
+        views::PolicyOut,
+        views::PolicyIn,
+        views::DecisionIn,
     )),
     modifiers(&ApiKeyHeader)
 )]

@@ -32,7 +32,7 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 /// Every endpoint here belongs to the Integrations module.
 const INTEGRATIONS: Option<Module> = Some(Module::INTEGRATIONS);
 
-fn token_id(raw: &str) -> Result<TokenId, ApiError> {
+pub(super) fn token_id(raw: &str) -> Result<TokenId, ApiError> {
     TokenId::parse(raw).map_err(|_| ApiError::not_found())
 }
 
@@ -58,7 +58,11 @@ fn token_out(
 }
 
 /// `token` (as a change left it) as the API shows it, with its grants.
-fn view(conn: &mut DbConnection, caller: &ApiCaller, token: &Token) -> Result<TokenOut, ApiError> {
+pub(super) fn view(
+    conn: &mut DbConnection,
+    caller: &ApiCaller,
+    token: &Token,
+) -> Result<TokenOut, ApiError> {
     let grants = Token::grants_of(conn, &token.id)?;
     Ok(TokenOut::new(token, &caller.account, &grants, caller.at))
 }
@@ -176,6 +180,7 @@ fn new_token_of(body: NewTokenIn, now: NaiveDateTime) -> Result<NewTokenRequest,
                 expires_at,
                 allowed_networks,
                 rate_limit,
+                reason: body.reason,
             })
         }
         _ => Err(errors),
@@ -190,6 +195,7 @@ struct NewTokenRequest {
     expires_at: Option<NaiveDateTime>,
     allowed_networks: AllowedNetworks,
     rate_limit: Option<RateLimit>,
+    reason: Option<String>,
 }
 
 /// A rate limit as sent: an integer from 1 to 100000, or null for none. `60.0` and `"60"` are
@@ -243,6 +249,7 @@ pub async fn create(
                     allowed_networks: &request.allowed_networks,
                     rate_limit: request.rate_limit,
                     creation_key: None,
+                    reason: request.reason.as_deref(),
                 };
                 let by = caller.requester();
                 let (token, key) = token_service::create(conn, &by, &master_key, &new)?;
@@ -303,8 +310,8 @@ pub async fn update(
                 rate_limit: change.rate_limit,
                 ..TokenEdit::default()
             };
-            let token = token_service::update(conn, &caller.requester(), &id?, &edit)?;
-            view(conn, caller, &token)
+            let edited = token_service::update(conn, &caller.requester(), &id?, &edit)?;
+            view(conn, caller, &edited.token)
         })
         .await?;
     Ok(HttpResponse::Ok().json(token))
@@ -470,21 +477,22 @@ async fn change_permissions(
 ) -> Result<(Answer, bool), ApiError> {
     let id = token_id(id);
     let changed = body.parse::<PermissionsIn>().and_then(|body| {
-        let changed =
-            modules_of(&body.into_vec()).map_err(|e| ApiError::invalid_field("permissions", e))?;
+        let items = body.into_vec();
+        let reason = items.iter().find_map(|item| item.reason.clone());
+        let changed = modules_of(&items).map_err(|e| ApiError::invalid_field("permissions", e))?;
         if changed.is_empty() {
             return Err(ApiError::invalid_field(
                 "permissions",
                 "list at least one {\"object\": {\"id\": \"MD-…\"}}",
             ));
         }
-        Ok(changed)
+        Ok((changed, reason))
     });
     let (_, answered) = api
         .run(INTEGRATIONS, move |conn, caller| {
             let idempotency = idempotency?;
             once(conn, caller, &master_key, idempotency.as_ref(), |conn| {
-                let changed = changed?;
+                let (changed, reason) = changed?;
                 let id = id?;
                 let change = if adding {
                     ModuleChange::Grant(&changed)
@@ -493,14 +501,18 @@ async fn change_permissions(
                 };
                 let edit = TokenEdit {
                     modules: Some(change),
+                    reason: reason.as_deref(),
                     ..TokenEdit::default()
                 };
-                token_service::update(conn, &caller.requester(), &id, &edit)?;
+                let edited = token_service::update(conn, &caller.requester(), &id, &edit)?;
                 let held: Vec<Permission> = Token::grants_of(conn, &id)?
                     .iter()
                     .map(Permission::from)
                     .collect();
-                let status = if adding {
+                // Waiting for an admin: accepted, and nothing held changed yet.
+                let status = if edited.awaiting_approval {
+                    StatusCode::ACCEPTED
+                } else if adding {
                     StatusCode::CREATED
                 } else {
                     StatusCode::NO_CONTENT

@@ -105,7 +105,7 @@ pub struct TokenOut {
     pub name: String,
     pub description: String,
     pub external_id: String,
-    /// `active`, `inactive` or `expired`.
+    /// `active`, `inactive`, `expired` or `pending` (awaiting an admin's approval).
     pub status: String,
     pub extension: Ref,
     pub owner: Ref,
@@ -116,6 +116,9 @@ pub struct TokenOut {
     pub allowed_networks: Vec<String>,
     /// At most this many requests per UTC minute (1–100000); null means no limit.
     pub rate_limit: Option<u32>,
+    /// The rule of the account's policy the token breaks ("lifetime over 90 days"), its key
+    /// refused with `AUTH_009` until it is renewed or edited within the policy; null when none.
+    pub breaks_policy: Option<String>,
 }
 
 impl TokenOut {
@@ -146,6 +149,10 @@ impl TokenOut {
                 .map(ToString::to_string)
                 .collect(),
             rate_limit: token.rate_limit.map(RateLimit::get),
+            breaks_policy: owner
+                .policy
+                .breach(token.key_terms())
+                .map(crate::domain::policy::Breach::describe),
         }
     }
 }
@@ -289,6 +296,11 @@ pub struct ObjectId {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PermissionIn {
     pub object: ObjectId,
+    /// Why the token needs it, when the account's policy puts it under an admin's approval
+    /// (and the key acts for a member): the addition then waits (202) until approved.
+    #[serde(default)]
+    #[schema(max_length = 500)]
+    pub reason: Option<String>,
 }
 
 /// A list of permissions, or one alone (as the client's `collection.create({...})` sends it).
@@ -351,6 +363,12 @@ pub struct NewTokenIn {
     #[serde(default, deserialize_with = "sent_value")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
     pub rate_limit: Option<serde_json::Value>,
+    /// Why the token needs what it asks for: required when the account's policy puts a module
+    /// it asks for under an admin's approval (and the key acts for a member). The token is then
+    /// created `pending`, its key refused with `AUTH_008` until an admin approves.
+    #[serde(default)]
+    #[schema(max_length = 500)]
+    pub reason: Option<String>,
     #[serde(flatten)]
     #[schema(ignore)]
     pub other: OtherFields,
@@ -431,5 +449,83 @@ mod tests {
             instant("2026-11-27T10:30:00".parse().unwrap()),
             "2026-11-27T10:30:00+00:00"
         );
+    }
+}
+
+/// The account's token policy.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyOut {
+    /// A key expires at most this many days after its expiry is set (1–3650); null: no limit.
+    pub max_lifetime_days: Option<u32>,
+    /// Every key must expire.
+    pub require_expiry: bool,
+    /// Modules a member's token reaches only once an admin approves (`MD-0000`: a request for
+    /// All).
+    pub approval_modules: Vec<String>,
+    /// Every key must have a list of allowed networks.
+    pub require_allowed_networks: bool,
+    /// The rate limit a new token gets when none is given (1–100000); null: none.
+    pub default_rate_limit: Option<u32>,
+}
+
+impl From<&crate::domain::policy::AccountPolicy> for PolicyOut {
+    fn from(policy: &crate::domain::policy::AccountPolicy) -> Self {
+        Self {
+            max_lifetime_days: policy.max_lifetime_days,
+            require_expiry: policy.require_expiry,
+            approval_modules: policy
+                .approval_modules
+                .iter()
+                .map(|m| m.id.to_owned())
+                .collect(),
+            require_allowed_networks: policy.require_allowed_networks,
+            default_rate_limit: policy.default_rate_limit.map(RateLimit::get),
+        }
+    }
+}
+
+/// A change of the policy: the fields sent replace the current ones; those left out stay.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct PolicyIn {
+    #[serde(default, deserialize_with = "present_value")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 3650)]
+    pub max_lifetime_days: Option<Option<serde_json::Value>>,
+    pub require_expiry: Option<bool>,
+    pub approval_modules: Option<Vec<String>>,
+    pub require_allowed_networks: Option<bool>,
+    #[serde(default, deserialize_with = "present_value")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
+    pub default_rate_limit: Option<Option<serde_json::Value>>,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub other: OtherFields,
+}
+
+impl Strict for PolicyIn {
+    fn other_fields(&self) -> &OtherFields {
+        &self.other
+    }
+}
+
+/// A field that was sent, as `Some(value)`; `null` is `Some(None)`.
+fn present_value<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<serde_json::Value>>, D::Error> {
+    Option::<serde_json::Value>::deserialize(deserializer).map(Some)
+}
+
+/// An admin's decision on a request: an optional note the requester sees.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct DecisionIn {
+    #[schema(max_length = 500)]
+    pub note: Option<String>,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub other: OtherFields,
+}
+
+impl Strict for DecisionIn {
+    fn other_fields(&self) -> &OtherFields {
+        &self.other
     }
 }

@@ -6,11 +6,13 @@
 
 pub mod accounts;
 pub mod agreements;
+pub mod approvals;
 pub mod events;
 pub mod idempotency;
 pub mod key_changes;
 pub mod leaks;
 pub mod module_usage;
+pub mod notifications;
 pub mod pool;
 pub mod query;
 pub mod rate_counts;

@@ -325,14 +325,27 @@ impl Instrumentation for Link {
 /// networks, rate limit). Inside a transaction (as every token write is) the pool's hooks are
 /// told when it commits, so that nothing reads the token again as it was; outside one, at once.
 pub fn token_changed(conn: &mut DbConnection, id: &crate::domain::ids::TokenId) {
+    announce(conn, id.as_str());
+}
+
+/// What a change that concerns every key is announced as (an account's policy, which every
+/// key of it is checked against); the triggers of `accounts` write it too.
+pub const EVERY_KEY: &str = "*";
+
+/// Something every key depends on changed (`EVERY_KEY`), as `token_changed` tells of one.
+pub fn every_key_changed(conn: &mut DbConnection) {
+    announce(conn, EVERY_KEY);
+}
+
+fn announce(conn: &mut DbConnection, id: &str) {
     let open = in_transaction(conn);
     let Some(link) = link_of(conn) else {
         return;
     };
     if open {
-        link.changed.push(id.as_str().to_owned());
+        link.changed.push(id.to_owned());
     } else {
-        link.hooks.committed(&[id.as_str().to_owned()]);
+        link.hooks.committed(&[id.to_owned()]);
     }
 }
 

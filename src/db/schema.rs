@@ -5,6 +5,11 @@ diesel::table! {
         id -> Text,
         name -> Text,
         created_at -> Timestamp,
+        max_lifetime_days -> Nullable<Integer>,
+        require_expiry -> Bool,
+        approval_modules -> Text,
+        require_allowed_networks -> Bool,
+        default_rate_limit -> Nullable<Integer>,
     }
 }
 
@@ -70,6 +75,57 @@ diesel::table! {
         rate_limit -> Nullable<Integer>,
         owner_id -> Text,
         owner_name -> Text,
+        awaiting_approval -> Bool,
+        lifetime_seconds -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// What members asked an admin for, and what was decided. See `db::approvals`.
+    approval_requests (id) {
+        id -> BigInt,
+        account_id -> Text,
+        token_id -> Text,
+        kind -> Text,
+        modules -> Text,
+        reason -> Text,
+        requested_by_id -> Text,
+        requested_by_name -> Text,
+        requested_at -> Timestamp,
+        decision -> Nullable<Text>,
+        note -> Nullable<Text>,
+        decided_by_id -> Nullable<Text>,
+        decided_by_name -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// What the app tells each user. See `db::notifications`.
+    notifications (id) {
+        id -> BigInt,
+        account_id -> Text,
+        user_id -> Text,
+        topic -> Text,
+        kind -> Text,
+        token_id -> Nullable<Text>,
+        message -> Text,
+        created_at -> Timestamp,
+        read_at -> Nullable<Timestamp>,
+        mailed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Each user's mail digest of a day. See `db::notifications`.
+    mail_digests (user_id, day) {
+        user_id -> Text,
+        day -> Date,
+        claimed_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        last_error -> Nullable<Text>,
     }
 }
 
@@ -228,6 +284,8 @@ diesel::joinable!(events -> tokens (token_id));
 diesel::joinable!(events -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(agreements -> accounts (account_id));
+diesel::joinable!(approval_requests -> tokens (token_id));
+diesel::joinable!(notifications -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
@@ -241,4 +299,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     token_usage,
     token_usage_hourly,
     token_module_usage,
+    approval_requests,
+    notifications,
+    mail_digests,
 );

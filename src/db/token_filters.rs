@@ -8,6 +8,7 @@ use super::schema::{token_module_usage, token_permissions, tokens};
 use crate::domain::extension::Extension;
 use crate::domain::fields::TokenField;
 use crate::domain::module::{MODULES, Module};
+use crate::domain::policy::AccountPolicy;
 use crate::domain::query::{CompareOp, Direction, Field, Fold, QueryError, Value};
 use crate::domain::token::{StoredStatus, TokenStatus};
 use chrono::NaiveDateTime;
@@ -22,22 +23,29 @@ pub type BoxedTokens<'a> = tokens::BoxedQuery<'a, MultiBackend>;
 /// Tokens whose status (as shown: expiry makes an active token expired) is `status` at `now`.
 fn status_is(status: TokenStatus, now: NaiveDateTime) -> Predicate {
     let active = StoredStatus::Active.as_str();
+    let decided = tokens::awaiting_approval.eq(false);
     match status {
         TokenStatus::Active => Box::new(
-            tokens::status.eq(active).and(
+            tokens::status.eq(active).and(decided).and(
                 tokens::expires_at
                     .is_null()
                     .or(tokens::expires_at.assume_not_null().gt(now)),
             ),
         ),
-        TokenStatus::Inactive => Box::new(tokens::status.eq(StoredStatus::Inactive.as_str())),
+        TokenStatus::Inactive => Box::new(
+            tokens::status
+                .eq(StoredStatus::Inactive.as_str())
+                .and(decided),
+        ),
         // Never NULL, so that not(...) of it keeps the tokens that do not expire.
         TokenStatus::Expired => Box::new(
             tokens::status
                 .eq(active)
+                .and(decided)
                 .and(tokens::expires_at.is_not_null())
                 .and(tokens::expires_at.assume_not_null().le(now)),
         ),
+        TokenStatus::Pending => Box::new(tokens::awaiting_approval.eq(true)),
     }
 }
 
@@ -114,13 +122,35 @@ fn holds_unused_since(at: NaiveDateTime) -> Predicate {
     Box::new(named.or(holds_all.and(some_module_unused)))
 }
 
-/// The filter tree of a token query as a SQL condition; `now` decides which tokens are expired.
-pub struct TokenConditions {
-    pub now: NaiveDateTime,
-    pub membership: Membership,
+/// Tokens that break `policy` (as `AccountPolicy::breach` judges a token, in SQL).
+fn breaks(policy: &AccountPolicy) -> Predicate {
+    let mut broken: Predicate = Box::new(tokens::id.ne(tokens::id));
+    if let Some(days) = policy.max_lifetime_days {
+        // The same edge as `breach`: a lifetime over `days` and the rest of a day.
+        let longest = (i64::from(days) + 1) * 86_400;
+        broken = Box::new(
+            broken
+                .or(tokens::lifetime_seconds.is_null())
+                .or(tokens::lifetime_seconds.assume_not_null().gt(longest)),
+        );
+    } else if policy.require_expiry {
+        broken = Box::new(broken.or(tokens::expires_at.is_null()));
+    }
+    if policy.require_allowed_networks {
+        broken = Box::new(broken.or(tokens::allowed_networks.eq("")));
+    }
+    broken
 }
 
-impl Fold<TokenField> for TokenConditions {
+/// The filter tree of a token query as a SQL condition; `now` decides which tokens are expired,
+/// `policy` which break the account's policy.
+pub struct TokenConditions<'p> {
+    pub now: NaiveDateTime,
+    pub membership: Membership,
+    pub policy: &'p AccountPolicy,
+}
+
+impl Fold<TokenField> for TokenConditions<'_> {
     type Output = Predicate;
 
     combinators!(Predicate, tokens::id);
@@ -140,7 +170,7 @@ impl Fold<TokenField> for TokenConditions {
             TokenField::Status => {
                 let status = TokenStatus::parse(value.text()).ok_or_else(|| {
                     QueryError(format!(
-                        "status: {:?} is not active, inactive or expired",
+                        "status: {:?} is not active, inactive, expired or pending",
                         value.text()
                     ))
                 })?;
@@ -196,6 +226,24 @@ impl Fold<TokenField> for TokenConditions {
                 }
                 _ => return Err(QueryError(format!("{name}: only eq compares with null()"))),
             },
+            TokenField::Policy => {
+                let broken = match value.text() {
+                    "broken" => true,
+                    "kept" => false,
+                    other => {
+                        return Err(QueryError(format!(
+                            "policy: {other:?} is not broken or kept"
+                        )));
+                    }
+                };
+                match (op, broken) {
+                    (CompareOp::Eq, true) | (CompareOp::Ne, false) => breaks(self.policy),
+                    (CompareOp::Eq, false) | (CompareOp::Ne, true) => {
+                        Box::new(not(breaks(self.policy)))
+                    }
+                    _ => return Err(QueryError::new("policy: only eq and ne apply")),
+                }
+            }
             TokenField::HeldModuleLastUsedAt => {
                 let Value::Text(text) = value else {
                     return Err(QueryError(format!("{name}: compare with a date-time")));
@@ -307,7 +355,8 @@ pub fn order<'a>(
             | TokenField::CreatedBy
             | TokenField::Permission
             | TokenField::LastUsedAt
-            | TokenField::HeldModuleLastUsedAt => select,
+            | TokenField::HeldModuleLastUsedAt
+            | TokenField::Policy => select,
         };
     }
     let last = ordering

@@ -14,6 +14,7 @@ use crate::domain::fields::TokenField;
 use crate::domain::ids::{AccountId, TokenId, UserId};
 use crate::domain::lifecycle::{AllowedNetworks, RateLimit};
 use crate::domain::module::{Module, ModuleSet};
+use crate::domain::policy::{AccountPolicy, KeyTerms};
 use crate::domain::query::{Direction, Query};
 use crate::domain::token::{StoredStatus, TokenStatus};
 use crate::domain::user::Role;
@@ -57,6 +58,8 @@ pub struct TokenRow {
     rate_limit: Option<i32>,
     owner_id: String,
     owner_name: String,
+    awaiting_approval: bool,
+    lifetime_seconds: Option<i64>,
 }
 
 /// A token's row as written by `Token::insert`.
@@ -84,6 +87,8 @@ pub struct NewTokenRow<'a> {
     pub rate_limit: Option<i32>,
     pub owner_id: &'a str,
     pub owner_name: &'a str,
+    pub awaiting_approval: bool,
+    pub lifetime_seconds: Option<i64>,
 }
 
 /// The columns `Token::change` writes; `None` leaves one as it is, and `Some(None)` empties a
@@ -108,6 +113,8 @@ pub struct TokenChanges<'a> {
     pub deleted_at: Option<Option<NaiveDateTime>>,
     pub owner_id: Option<&'a str>,
     pub owner_name: Option<&'a str>,
+    pub awaiting_approval: Option<bool>,
+    pub lifetime_seconds: Option<Option<i64>>,
 }
 
 /// A row of `Token::for_key`: the token, its digests, its account, one of its modules, and its
@@ -200,6 +207,12 @@ pub struct Token {
     pub rate_limit: Option<RateLimit>,
     /// The user it acts for, who manages it (with the admins): who made it, or was handed it.
     pub owner: Actor,
+    /// Made by a member, asking for modules an admin must approve first: its key is refused
+    /// until then.
+    pub awaiting_approval: bool,
+    /// How long its key lives from when its expiry was set; `None`: it never expires. What a
+    /// maximum lifetime set later is held against.
+    pub lifetime: Option<chrono::Duration>,
 }
 
 /// A stored value this version cannot read: an error naming the row and the column, never a
@@ -247,6 +260,8 @@ impl TryFrom<TokenRow> for Token {
                 id: row.owner_id,
                 name: row.owner_name,
             },
+            awaiting_approval: row.awaiting_approval,
+            lifetime: row.lifetime_seconds.map(chrono::Duration::seconds),
         })
     }
 }
@@ -281,7 +296,20 @@ impl ForChange {
 
 impl Token {
     pub fn status(&self, at: NaiveDateTime) -> TokenStatus {
-        TokenStatus::of(self.stored_status, self.expires_at, at)
+        TokenStatus::of_token(
+            self.stored_status,
+            self.awaiting_approval,
+            self.expires_at,
+            at,
+        )
+    }
+
+    /// What the account's policy looks at in it.
+    pub fn key_terms(&self) -> KeyTerms {
+        KeyTerms {
+            lifetime: self.lifetime,
+            has_networks: !self.allowed_networks.is_empty(),
+        }
     }
 
     /// A live token of the account; another account's or a deleted token is `NotFound`.
@@ -348,6 +376,30 @@ impl Token {
             .load::<TokenRow>(conn)?
             .into_iter()
             .map(Token::try_from)
+            .collect()
+    }
+
+    /// Live, enabled tokens of every account whose key expires after `after` and at or before
+    /// `until`, soonest first (at most `limit`), with their account: what reminders look at.
+    pub fn expiring_between(
+        conn: &mut DbConnection,
+        after: NaiveDateTime,
+        until: NaiveDateTime,
+        limit: i64,
+    ) -> Result<Vec<(AccountId, Token)>, DbError> {
+        tokens::table
+            .filter(tokens::deleted_at.is_null())
+            .filter(tokens::status.eq(StoredStatus::Active.as_str()))
+            .filter(tokens::awaiting_approval.eq(false))
+            .filter(tokens::expires_at.is_not_null())
+            .filter(tokens::expires_at.assume_not_null().gt(after))
+            .filter(tokens::expires_at.assume_not_null().le(until))
+            .order((tokens::expires_at.asc(), tokens::id.asc()))
+            .limit(limit)
+            .select((tokens::account_id, TokenRow::as_select()))
+            .load::<(String, TokenRow)>(conn)?
+            .into_iter()
+            .map(|(account, row)| Ok((AccountId::from_trusted(account), Token::try_from(row)?)))
             .collect()
     }
 
@@ -567,7 +619,7 @@ impl Token {
         query: &Query<TokenField>,
         now: NaiveDateTime,
     ) -> Result<Page<Token>, DbError> {
-        let selection = Selection::new(conn, account_id, query, now);
+        let selection = Selection::new(conn, account_id, query, now)?;
         counted_page(
             conn,
             query.limit,
@@ -586,7 +638,7 @@ impl Token {
         totals: &dyn Totals,
         now: NaiveDateTime,
     ) -> Result<Page<Token>, DbError> {
-        let selection = Selection::new(conn, account_id, query, now);
+        let selection = Selection::new(conn, account_id, query, now)?;
         let known = totals.total(&mut || Ok(u64::try_from(selection.count(conn)?).unwrap_or(0)))?;
         let (total, exact) = (known.count, known.exact);
         let (limit, offset) = (u64::from(query.limit), query.offset);
@@ -611,7 +663,7 @@ impl Token {
         query: &Query<TokenField>,
         now: NaiveDateTime,
     ) -> Result<Vec<Token>, DbError> {
-        Selection::new(conn, account_id, query, now).batch(
+        Selection::new(conn, account_id, query, now)?.batch(
             conn,
             i64::from(query.limit),
             i64::try_from(query.offset).unwrap_or(i64::MAX),
@@ -625,21 +677,33 @@ struct Selection<'q> {
     query: &'q Query<TokenField>,
     now: NaiveDateTime,
     sqlite: bool,
+    /// The account's policy, read when the query asks which tokens break it.
+    policy: AccountPolicy,
 }
 
 impl<'q> Selection<'q> {
     fn new(
-        conn: &DbConnection,
+        conn: &mut DbConnection,
         account_id: &'q AccountId,
         query: &'q Query<TokenField>,
         now: NaiveDateTime,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, DbError> {
+        let asks_policy = query
+            .filter
+            .as_ref()
+            .is_some_and(|f| f.mentions(&TokenField::Policy));
+        let policy = if asks_policy {
+            super::accounts::Account::find(conn, account_id)?.policy
+        } else {
+            AccountPolicy::default()
+        };
+        Ok(Self {
             account_id,
             query,
             now,
             sqlite: matches!(conn, DbConnection::Sqlite(_)),
-        }
+            policy,
+        })
     }
 
     fn matching(&self, membership: Membership) -> Result<BoxedTokens<'q>, DbError> {
@@ -651,6 +715,7 @@ impl<'q> Selection<'q> {
             let conditions = TokenConditions {
                 now: self.now,
                 membership,
+                policy: &self.policy,
             };
             select = select.filter(filter.fold(&conditions)?);
         }
@@ -803,4 +868,9 @@ pub fn account_of(conn: &mut DbConnection, id: &TokenId) -> Result<Option<Accoun
         .first::<String>(conn)
         .optional()?
         .map(AccountId::from_trusted))
+}
+
+/// A key's lifetime as its column holds it: from `set_at` to `expires_at`, in seconds.
+pub fn stored_lifetime(expires_at: Option<NaiveDateTime>, set_at: NaiveDateTime) -> Option<i64> {
+    expires_at.map(|at| (at - set_at).num_seconds())
 }

@@ -145,6 +145,18 @@ impl Reach {
         }
     }
 
+    /// Whether what this reach asks for waits for an admin's approval where the account's
+    /// policy says so: a member's, or the key of a member. An admin's never waits.
+    pub fn waits_for_approval(&self) -> bool {
+        match self {
+            Self::Person(person) => !person.is_admin(),
+            Self::Key {
+                owner: Some(owner), ..
+            } => !owner.person.is_admin(),
+            Self::Key { owner: None, .. } => true,
+        }
+    }
+
     /// Who a token made now by `actor` with this reach belongs to: the person, or the key's
     /// owner; none for a key whose owner is gone.
     pub fn new_owner(&self, actor: &Actor) -> Result<Actor, String> {

@@ -13,6 +13,10 @@ pub enum EventKind {
     TokenRotated,
     TokenRenewed,
     TokenTransferred,
+    TokenApprovalRequested,
+    TokenApproved,
+    TokenDenied,
+    AccountPolicyChanged,
     UserSignedIn,
     UserSignInFailed,
     UserAdded,
@@ -23,7 +27,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 21] = [
         Self::TokenCreated,
         Self::TokenUpdated,
         Self::TokenPermissionsChanged,
@@ -34,6 +38,10 @@ impl EventKind {
         Self::TokenRotated,
         Self::TokenRenewed,
         Self::TokenTransferred,
+        Self::TokenApprovalRequested,
+        Self::TokenApproved,
+        Self::TokenDenied,
+        Self::AccountPolicyChanged,
         Self::UserSignedIn,
         Self::UserSignInFailed,
         Self::UserAdded,
@@ -55,6 +63,10 @@ impl EventKind {
             Self::TokenRotated => "token.rotated",
             Self::TokenRenewed => "token.renewed",
             Self::TokenTransferred => "token.transferred",
+            Self::TokenApprovalRequested => "token.approval_requested",
+            Self::TokenApproved => "token.approved",
+            Self::TokenDenied => "token.denied",
+            Self::AccountPolicyChanged => "account.policy_changed",
             Self::UserSignedIn => "user.signed_in",
             Self::UserSignInFailed => "user.sign_in_failed",
             Self::UserAdded => "user.added",
@@ -78,6 +90,10 @@ impl EventKind {
             Self::TokenRotated => "Key rotated",
             Self::TokenRenewed => "Key renewed",
             Self::TokenTransferred => "Handed over",
+            Self::TokenApprovalRequested => "Approval requested",
+            Self::TokenApproved => "Approved",
+            Self::TokenDenied => "Denied",
+            Self::AccountPolicyChanged => "Policy changed",
             Self::UserSignedIn => "Signed in",
             Self::UserSignInFailed => "Sign-in failed",
             Self::UserAdded => "User added",

@@ -22,6 +22,9 @@ pub enum TokenField {
     /// the earliest): `le` selects the tokens holding a module not used since then. Not offered
     /// by the API; the review's `overgranted` filters on it.
     HeldModuleLastUsedAt,
+    /// `broken`: the token breaks the account's policy (its key refused with `AUTH_009`);
+    /// `kept`: it does not. Not a field of the token object: a question about it.
+    Policy,
 }
 
 impl Field for TokenField {
@@ -39,6 +42,7 @@ impl Field for TokenField {
         Self::Permission,
         Self::LastUsedAt,
         Self::HeldModuleLastUsedAt,
+        Self::Policy,
     ];
 
     fn name(self) -> &'static str {
@@ -56,6 +60,7 @@ impl Field for TokenField {
             Self::Permission => "permissions.object.id",
             Self::LastUsedAt => "last_used.at",
             Self::HeldModuleLastUsedAt => "permissions.last_used.at",
+            Self::Policy => "policy",
         }
     }
 
@@ -82,6 +87,7 @@ impl Field for TokenField {
                 | Self::Permission
                 | Self::LastUsedAt
                 | Self::HeldModuleLastUsedAt
+                | Self::Policy
         )
     }
 }

@@ -37,7 +37,7 @@ impl Default for ExpiryInput {
 }
 
 /// The last moment of a day, when a key set to expire on that date stops working.
-fn end_of(date: NaiveDate) -> NaiveDateTime {
+pub fn end_of(date: NaiveDate) -> NaiveDateTime {
     date.and_time(NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default())
 }
 

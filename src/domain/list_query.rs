@@ -20,6 +20,8 @@ fn instant(at: NaiveDateTime) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.f").to_string()
 }
 const MAX_SEARCH_CHARS: usize = 128;
+/// `policy=broken`: the tokens that break the account's policy.
+pub const BROKEN: &str = "broken";
 
 /// The list's status filter: the statuses, and the active tokens about to expire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,11 +32,12 @@ pub enum StatusFilter {
 }
 
 impl StatusFilter {
-    pub const ALL: [StatusFilter; 4] = [
+    pub const ALL: [StatusFilter; 5] = [
         Self::Is(TokenStatus::Active),
         Self::Expiring,
         Self::Is(TokenStatus::Inactive),
         Self::Is(TokenStatus::Expired),
+        Self::Is(TokenStatus::Pending),
     ];
 
     pub fn parse(value: &str) -> Option<Self> {
@@ -118,6 +121,7 @@ pub struct RawListQuery<'a> {
     pub module: Option<&'a str>,
     pub stale: Option<&'a str>,
     pub overgranted: Option<&'a str>,
+    pub policy: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +140,8 @@ pub struct TokenListQuery {
     pub stale_days: Option<u32>,
     /// Only the tokens holding modules they do not use (`domain::least_privilege`).
     pub overgranted: bool,
+    /// Only the tokens that break the account's policy (`policy=broken`).
+    pub breaks_policy: bool,
 }
 
 impl Default for TokenListQuery {
@@ -150,6 +156,7 @@ impl Default for TokenListQuery {
             module: None,
             stale_days: None,
             overgranted: false,
+            breaks_policy: false,
         }
     }
 }
@@ -212,6 +219,11 @@ impl RawListQuery<'_> {
                 "Unused grants: tick the box, or leave it out.",
             );
         }
+        if let Some(policy) = given(self.policy)
+            && policy != BROKEN
+        {
+            errors.add("policy", "Policy: choose one of the list.");
+        }
         errors
     }
 }
@@ -251,6 +263,7 @@ impl TokenListQuery {
                 .and_then(|s| s.trim().parse::<u32>().ok())
                 .filter(|days| (1..=MAX_STALE_DAYS).contains(days)),
             overgranted: raw.overgranted.is_some_and(|o| o.trim() == "1"),
+            breaks_policy: raw.policy.is_some_and(|p| p.trim() == BROKEN),
         }
     }
 
@@ -284,6 +297,9 @@ impl TokenListQuery {
         if self.overgranted {
             pairs.push(("overgranted", "1".to_owned()));
         }
+        if self.breaks_policy {
+            pairs.push(("policy", BROKEN.to_owned()));
+        }
         pairs
     }
 
@@ -293,17 +309,20 @@ impl TokenListQuery {
     pub fn question(&self) -> Question {
         Question {
             name: format!(
-                "tokens status={:?} extension={:?} module={:?} stale={:?} overgranted={} q={:?}",
+                "tokens status={:?} extension={:?} module={:?} stale={:?} overgranted={} policy={} q={:?}",
                 self.status.map(StatusFilter::as_param),
                 self.extension.map(|e| e.id()),
                 self.module.map(|m| m.id),
                 self.stale_days,
                 self.overgranted,
+                self.breaks_policy,
                 self.search,
             ),
-            // Tokens come of age, and modules fall out of use, as time passes.
+            // Tokens come of age, and modules fall out of use, as time passes; and which
+            // tokens break the policy changes with the policy, which is not a token write.
             changes_with_time: self.stale_days.is_some()
                 || self.overgranted
+                || self.breaks_policy
                 || matches!(
                     self.status,
                     Some(
@@ -381,6 +400,9 @@ impl TokenListQuery {
                 instant(least_privilege::unused_if_last_used_by(now)),
             ));
         }
+        if self.breaks_policy {
+            filters.push(Filter::text(CompareOp::Eq, TokenField::Policy, BROKEN));
+        }
         Query {
             filter: (!filters.is_empty()).then_some(Filter::And(filters)),
             ordering: vec![self.sort.ordering()],
@@ -397,6 +419,7 @@ impl TokenListQuery {
             || self.module.is_some()
             || self.stale_days.is_some()
             || self.overgranted
+            || self.breaks_policy
     }
 }
 
@@ -453,6 +476,7 @@ mod tests {
             module: get("module"),
             stale: get("stale"),
             overgranted: get("overgranted"),
+            policy: get("policy"),
         })
     }
 

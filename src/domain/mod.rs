@@ -16,6 +16,7 @@ pub mod list_query;
 pub mod module;
 pub mod network;
 pub mod password;
+pub mod policy;
 pub mod query;
 pub mod secret_box;
 pub mod session;

@@ -179,6 +179,17 @@ pub enum Filter<F = String> {
     },
 }
 
+impl<F: PartialEq> Filter<F> {
+    /// Whether `field` is tested anywhere in the tree.
+    pub fn mentions(&self, field: &F) -> bool {
+        match self {
+            Self::And(all) | Self::Or(all) => all.iter().any(|f| f.mentions(field)),
+            Self::Not(inner) => inner.mentions(field),
+            Self::Compare { field: f, .. } | Self::List { field: f, .. } => f == field,
+        }
+    }
+}
+
 impl<F> Filter<F> {
     /// `op(field,value)` with a text value.
     pub fn text(op: CompareOp, field: F, value: impl Into<String>) -> Self {

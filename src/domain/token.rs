@@ -73,20 +73,38 @@ impl TokenAction {
     }
 }
 
-/// What is shown and enforced: an active token past its expiration date is expired.
+/// What is shown and enforced: an active token past its expiration date is expired; one whose
+/// creation waits for an admin's approval is pending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenStatus {
     Active,
     Inactive,
     Expired,
+    Pending,
 }
 
 impl TokenStatus {
+    pub const ALL: [Self; 4] = [Self::Active, Self::Inactive, Self::Expired, Self::Pending];
+
     pub fn of(stored: StoredStatus, expires_at: Option<NaiveDateTime>, now: NaiveDateTime) -> Self {
         match stored {
             StoredStatus::Inactive => Self::Inactive,
             StoredStatus::Active if expires_at.is_some_and(|at| at <= now) => Self::Expired,
             StoredStatus::Active => Self::Active,
+        }
+    }
+
+    /// As `of`, for a token whose creation may still wait for approval.
+    pub fn of_token(
+        stored: StoredStatus,
+        awaiting_approval: bool,
+        expires_at: Option<NaiveDateTime>,
+        now: NaiveDateTime,
+    ) -> Self {
+        if awaiting_approval {
+            Self::Pending
+        } else {
+            Self::of(stored, expires_at, now)
         }
     }
 
@@ -96,6 +114,7 @@ impl TokenStatus {
             Self::Active => "active",
             Self::Inactive => "inactive",
             Self::Expired => "expired",
+            Self::Pending => "pending",
         }
     }
 
@@ -105,6 +124,7 @@ impl TokenStatus {
             Self::Active => "Active",
             Self::Inactive => "Disabled",
             Self::Expired => "Expired",
+            Self::Pending => "Pending",
         }
     }
 
@@ -113,6 +133,7 @@ impl TokenStatus {
             "active" => Some(Self::Active),
             "inactive" => Some(Self::Inactive),
             "expired" => Some(Self::Expired),
+            "pending" => Some(Self::Pending),
             _ => None,
         }
     }

@@ -5,10 +5,12 @@
 
 use super::Live;
 use super::keys::KeyWatch;
+use super::mail::{MAIL_EVERY, MailDigests};
 use super::rates::{EXCHANGE_EVERY, RateExchange, minute_of};
 use super::usage::UsageFlush;
 use super::worker::{Job, Workers};
 use crate::clock::Clock;
+use crate::config::MailSettings;
 use crate::db::{
     self, DatabaseUrl, DbError, DbPool, idempotency, key_changes, rate_counts, sessions,
     sign_in_attempts, submitted_forms,
@@ -25,6 +27,8 @@ const WATCH_EVERY: Duration = Duration::from_millis(250);
 const SILENCE_EVERY: Duration = Duration::from_millis(100);
 /// How often the recorded API use is written.
 const FLUSH_EVERY: Duration = Duration::from_secs(2);
+/// How often keys about to expire are looked for (at least once a minute).
+const REMIND_EVERY: Duration = Duration::from_secs(30);
 /// How often what is no longer kept is deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(300);
 
@@ -37,6 +41,8 @@ pub struct Setting<'a> {
     pub clock: &'a Clock,
     /// Where API use a stop could not write waits.
     pub spool_dir: &'a Path,
+    /// Where notifications are mailed, when they are.
+    pub mail: Option<&'a MailSettings>,
 }
 
 /// Starts every job.
@@ -48,6 +54,7 @@ pub fn start(setting: Setting<'_>) -> Workers {
         live,
         clock,
         spool_dir,
+        mail,
     } = setting;
     let mut workers = Workers::default();
     // A file cannot go away as a server can; there is nothing to watch.
@@ -76,7 +83,35 @@ pub fn start(setting: Setting<'_>) -> Workers {
         clock: clock.clone(),
     };
     workers.spawn("prune", PRUNE_EVERY, prune);
+    let reminders = Reminders {
+        pool: pool.clone(),
+        clock: clock.clone(),
+    };
+    workers.spawn("reminders", REMIND_EVERY, reminders);
+    if let Some(settings) = mail {
+        match MailDigests::new(pool.clone(), clock.clone(), settings) {
+            Ok(digests) => workers.spawn("mail", MAIL_EVERY, digests),
+            Err(why) => tracing::error!(error = %why, "notifications will not be mailed"),
+        }
+    }
     workers
+}
+
+/// Makes the expiry reminders due (`services::reminders`).
+struct Reminders {
+    pool: DbPool,
+    clock: Clock,
+}
+
+impl Job for Reminders {
+    fn run(&mut self) -> Result<(), DbError> {
+        let mut conn = db::pool::checkout(&self.pool)?;
+        let added = crate::services::reminders::remind(&mut conn, self.clock.now())?;
+        if added > 0 {
+            tracing::info!(added, "expiry reminders made");
+        }
+        Ok(())
+    }
 }
 
 /// Asks the database whether it is there: a failure marks every pooled connection for a check
@@ -119,7 +154,8 @@ impl Job for Prune {
             + key_changes::prune(&mut conn)?
             + rate_counts::prune(&mut conn, minute - 2)?
             + submitted_forms::prune(&mut conn, now)?
-            + idempotency::prune(&mut conn, now)?;
+            + idempotency::prune(&mut conn, now)?
+            + db::notifications::prune(&mut conn, now)?;
         if sessions + rows > 0 {
             tracing::info!(
                 sessions,

@@ -133,11 +133,16 @@ impl<V> Cache<V> {
         );
     }
 
-    /// Token `ids` changed: what is kept of them goes.
+    /// Token `ids` changed: what is kept of them goes. `*` (an account's policy changed,
+    /// which every key of it is checked against) makes everything go.
     pub fn forget<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
         let mut entries = self.lock();
         entries.generation += 1;
         for id in ids {
+            if id == EVERY_KEY {
+                entries.map.clear();
+                return;
+            }
             entries.map.remove(id);
         }
     }
@@ -327,6 +332,8 @@ fn apply(keys: &KeyCache, seen: i64, changes: Vec<(i64, String)>) -> i64 {
     }
     last
 }
+
+pub use crate::db::pool::EVERY_KEY;
 
 #[cfg(test)]
 mod tests {

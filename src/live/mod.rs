@@ -9,6 +9,7 @@
 pub mod counts;
 pub mod jobs;
 pub mod keys;
+pub mod mail;
 pub mod passwords;
 pub mod rates;
 pub mod spool;

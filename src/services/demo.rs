@@ -256,6 +256,7 @@ pub fn seed_demo_data(
                     allowed_networks: &AllowedNetworks::default(),
                     rate_limit: None,
                     creation_key: None,
+                    reason: None,
                 };
                 tokens::create(conn, &admin.offline(created_at), master_key, &token)?;
             }

@@ -4,8 +4,11 @@
 //! reach once, writes in one transaction, and answers a typed refusal when the rules say no.
 //! Storage (`db`) only runs the statements; refusals are this layer's.
 
+pub mod approvals;
 pub mod demo;
 pub mod guesses;
+pub mod policy;
+pub mod reminders;
 pub mod tokens;
 pub mod users;
 

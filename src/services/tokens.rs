@@ -5,9 +5,14 @@
 //! (`db::pool::token_changed`, the triggers) when what a key depends on changed.
 
 use super::ServiceError;
+use super::approvals;
+use crate::db::accounts::Account;
+use crate::db::approvals::RequestKind;
 use crate::db::module_usage;
 use crate::db::pool::{token_changed, write_transaction};
-use crate::db::tokens::{ForChange, NewTokenRow, Token, TokenChanges, stored_rate_limit};
+use crate::db::tokens::{
+    ForChange, NewTokenRow, Token, TokenChanges, stored_lifetime, stored_rate_limit,
+};
 use crate::db::{DbConnection, DbError, events};
 use crate::domain::access::{Actor, Requester};
 use crate::domain::api_key::{ApiKey, TokenSecret};
@@ -17,6 +22,7 @@ use crate::domain::ids::TokenId;
 use crate::domain::least_privilege::{Advice, Narrowing};
 use crate::domain::lifecycle::{AllowedNetworks, RENEWAL_GRACE, RateLimit};
 use crate::domain::module::ModuleSet;
+use crate::domain::policy::{AccountPolicy, Breach};
 use crate::domain::secret_box::MasterKey;
 use crate::domain::text::{Description, ExternalId, TokenName};
 use crate::domain::token::{StoredStatus, TokenAction};
@@ -33,10 +39,58 @@ pub struct NewToken<'a> {
     pub status: StoredStatus,
     pub expires_at: Option<NaiveDateTime>,
     pub allowed_networks: &'a AllowedNetworks,
+    /// `None`: the account's default, if its policy has one.
     pub rate_limit: Option<RateLimit>,
     /// Makes the creation happen once per key: asked again, it is `AlreadyCreated`.
     pub creation_key: Option<&'a str>,
+    /// Why it is needed, when what it asks for waits for an admin's approval.
+    pub reason: Option<&'a str>,
 }
+
+/// How the account's policy shapes a new token.
+struct Terms {
+    rate_limit: Option<RateLimit>,
+    /// The modules that wait for approval, and the reason given.
+    awaiting: Option<(ModuleSet, String)>,
+}
+
+/// Holds a new token (its expiry set at `by.at`, holding `modules`) to the account's policy.
+fn terms_of(
+    policy: &AccountPolicy,
+    by: &Requester,
+    new: &NewToken<'_>,
+    modules: &ModuleSet,
+) -> Result<Terms, ServiceError> {
+    policy
+        .check_expiry(new.expires_at, by.at)
+        .map_err(|message| ServiceError::Invalid {
+            field: "expiration_date",
+            message,
+        })?;
+    if policy.require_allowed_networks && new.allowed_networks.is_empty() {
+        return Err(ServiceError::Invalid {
+            field: "allowed_networks",
+            message: NETWORKS_REQUIRED.into(),
+        });
+    }
+    let needing = policy.needing_approval(modules);
+    let awaiting = if by.reach.waits_for_approval() && !needing.is_empty() {
+        Some((
+            needing.clone(),
+            approvals::reason_for(new.reason, &needing)?,
+        ))
+    } else {
+        None
+    };
+    Ok(Terms {
+        rate_limit: new.rate_limit.or(policy.default_rate_limit),
+        awaiting,
+    })
+}
+
+/// What the policy says when a key would be usable from anywhere.
+pub const NETWORKS_REQUIRED: &str =
+    "The account's policy: every key is limited to allowed networks. Give at least one.";
 
 /// Creates a token with its permissions and its "created" event, and returns its key: the only
 /// moment the secret exists in clear outside a reveal.
@@ -52,18 +106,20 @@ pub fn create(
         .reach
         .new_owner(&by.actor)
         .map_err(ServiceError::Forbidden)?;
+    let policy = Account::find(conn, &by.account_id)?.policy;
+    let terms = terms_of(&policy, by, new, &modules)?;
     // A random id may be taken (one in a billion); a creation key may have been used.
     for _ in 0..5 {
         let id = TokenId::generate();
-        match insert(conn, by, master_key, new, &id, &modules, &owner) {
-            Err(DbError::Conflict(_)) => {
+        match insert(conn, by, master_key, new, &terms, &id, &modules, &owner) {
+            Err(ServiceError::Conflict(_)) => {
                 if let Some(key) = new.creation_key
                     && let Some(made) = Token::find_by_creation_key(conn, &by.account_id, key)?
                 {
                     return Err(ServiceError::AlreadyCreated(made.id));
                 }
             }
-            done => return Ok(done?),
+            done => return done,
         }
     }
     Err(ServiceError::Conflict(
@@ -71,15 +127,17 @@ pub fn create(
     ))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn insert(
     conn: &mut DbConnection,
     by: &Requester,
     master_key: &MasterKey,
     new: &NewToken<'_>,
+    terms: &Terms,
     id: &TokenId,
     modules: &ModuleSet,
     owner: &Actor,
-) -> Result<(Token, ApiKey), DbError> {
+) -> Result<(Token, ApiKey), ServiceError> {
     let secret = TokenSecret::generate(id);
     let sealed = master_key.seal(id, &secret);
     let digest = secret.digest();
@@ -102,15 +160,21 @@ fn insert(
         updated_by_name: &by.actor.name,
         creation_key: new.creation_key,
         allowed_networks: new.allowed_networks.stored(),
-        rate_limit: stored_rate_limit(new.rate_limit),
+        rate_limit: stored_rate_limit(terms.rate_limit),
         owner_id: &owner.id,
         owner_name: &owner.name,
+        awaiting_approval: terms.awaiting.is_some(),
+        lifetime_seconds: stored_lifetime(new.expires_at, by.at),
     };
     write_transaction(conn, |conn| {
         Token::insert(conn, &row)?;
         Token::grant(conn, id, modules, by.at, &by.actor)?;
         events::record_for_token(conn, id, EventKind::TokenCreated, by, None)?;
-        Token::find(conn, &by.account_id, id)
+        if let Some((_, reason)) = &terms.awaiting {
+            let name = new.general.name.as_str();
+            approvals::ask(conn, by, (id, name), RequestKind::Token, modules, reason)?;
+        }
+        Ok::<_, ServiceError>(Token::find(conn, &by.account_id, id)?)
     })
     .map(|token| (token, ApiKey::new(id.clone(), secret)))
 }
@@ -127,6 +191,16 @@ pub struct TokenEdit<'a> {
     /// `Some(None)` removes the limit.
     pub rate_limit: Option<Option<RateLimit>>,
     pub modules: Option<ModuleChange<'a>>,
+    /// Why more permissions are needed, when what is added waits for an admin's approval.
+    pub reason: Option<&'a str>,
+}
+
+/// A token as an edit left it.
+#[derive(Debug)]
+pub struct Edited {
+    pub token: Token,
+    /// The permissions asked for wait for an admin's approval: the old ones stay in force.
+    pub awaiting_approval: bool,
 }
 
 impl<'a> TokenEdit<'a> {
@@ -153,13 +227,14 @@ pub enum ModuleChange<'a> {
 
 /// Changes the properties and, when given, the permissions; records "edited" and "permissions
 /// changed" for what really changed, and moves "updated" only then. Answers the token as it
-/// then is.
+/// then is. A new expiry or allowed networks are held to the account's policy; modules a member
+/// adds that the policy puts under approval are asked for instead of granted.
 pub fn update(
     conn: &mut DbConnection,
     by: &Requester,
     id: &TokenId,
     edit: &TokenEdit<'_>,
-) -> Result<Token, ServiceError> {
+) -> Result<Edited, ServiceError> {
     write_transaction(conn, |conn| {
         let (found, held) = reach(conn, by, id, Read::ForChange)?;
         edit_token(conn, by, found.token, &held, edit)
@@ -173,9 +248,10 @@ fn edit_token(
     mut token: Token,
     held: &ModuleSet,
     edit: &TokenEdit<'_>,
-) -> Result<Token, ServiceError> {
+) -> Result<Edited, ServiceError> {
     let id = &token.id.clone();
-    let modules = match edit.modules {
+    let policy = Account::find(conn, &by.account_id)?.policy;
+    let mut modules = match edit.modules {
         Some(change) => {
             let requested = match change {
                 ModuleChange::Set(set) => set.clone(),
@@ -208,15 +284,48 @@ fn edit_token(
         token.description = description.as_str().to_owned();
     }
     if let Some(expires_at) = edit.expires_at.filter(|at| *at != token.expires_at) {
+        policy
+            .check_expiry(expires_at, by.at)
+            .map_err(|message| ServiceError::Invalid {
+                field: "expiration_date",
+                message,
+            })?;
         changes.expires_at = Some(expires_at);
+        changes.lifetime_seconds = Some(stored_lifetime(expires_at, by.at));
         token.expires_at = expires_at;
+        token.lifetime = expires_at.map(|at| at - by.at);
     }
     if let Some(networks) = edit
         .allowed_networks
         .filter(|networks| **networks != token.allowed_networks)
     {
+        if networks.is_empty() && policy.require_allowed_networks {
+            return Err(ServiceError::Invalid {
+                field: "allowed_networks",
+                message: NETWORKS_REQUIRED.into(),
+            });
+        }
         changes.allowed_networks = Some(networks.stored());
         token.allowed_networks = networks.clone();
+    }
+    let mut awaiting_approval = false;
+    if let Some(asked) = &modules {
+        let needing = policy.needing_approval(&asked.without(held));
+        if by.reach.waits_for_approval() && !needing.is_empty() {
+            let reason = approvals::reason_for(edit.reason, &needing)?;
+            let token_ref = (id, token.name.as_str());
+            approvals::ask(
+                conn,
+                by,
+                token_ref,
+                RequestKind::Permissions,
+                asked,
+                &reason,
+            )?;
+            // The old permissions stay in force until an admin approves.
+            modules = None;
+            awaiting_approval = true;
+        }
     }
     if let Some(limit) = edit.rate_limit.filter(|limit| *limit != token.rate_limit) {
         changes.rate_limit = Some(stored_rate_limit(limit));
@@ -240,7 +349,10 @@ fn edit_token(
         None => false,
     };
     if !edited && !regranted {
-        return Ok(token);
+        return Ok(Edited {
+            token,
+            awaiting_approval,
+        });
     }
     token.updated = updated_by(by);
     Token::change(conn, &by.account_id, id, &stamped(changes, by))?;
@@ -251,7 +363,10 @@ fn edit_token(
     if regranted {
         events::record_for_token(conn, id, EventKind::TokenPermissionsChanged, by, None)?;
     }
-    Ok(token)
+    Ok(Edited {
+        token,
+        awaiting_approval,
+    })
 }
 
 /// How a token gets a new key.
@@ -299,8 +414,26 @@ pub fn replace_key(
             _,
         ) = reach(conn, by, id, Read::ForChange)?;
         let former_expiry = token.expires_at;
+        let policy = Account::find(conn, &by.account_id)?.policy;
+        let invalid = |message: String| ServiceError::Invalid {
+            field: "expiration_date",
+            message,
+        };
+        let mut lifetime = None;
         if let Some(expires_at) = expires_at {
+            policy.check_expiry(expires_at, by.at).map_err(invalid)?;
             token.expires_at = expires_at;
+            token.lifetime = expires_at.map(|at| at - by.at);
+            lifetime = Some(stored_lifetime(expires_at, by.at));
+        } else if let Some(breach) = policy
+            .breach(token.key_terms())
+            .filter(|breach| *breach != Breach::NoNetworks)
+        {
+            return Err(invalid(format!(
+                "the token breaks the account's policy ({}), so a new key would be refused \
+                 too; give it a new expiry within the policy",
+                breach.describe()
+            )));
         }
         if let Some(expired) = token.expires_at.filter(|at| *at <= by.at) {
             return Err(ServiceError::Invalid {
@@ -326,6 +459,7 @@ pub fn replace_key(
             previous_secret_digest: Some(previous_until.map(|_| old.as_str())),
             previous_secret_expires_at: Some(previous_until),
             expires_at: Some(token.expires_at),
+            lifetime_seconds: lifetime,
             ..TokenChanges::default()
         };
         Token::change(conn, &by.account_id, id, &stamped(changes, by))?;
@@ -491,7 +625,7 @@ pub fn narrow(
             modules: Some(ModuleChange::Set(&narrowing.keep)),
             ..TokenEdit::default()
         };
-        edit_token(conn, by, token, &held, &edit)
+        Ok(edit_token(conn, by, token, &held, &edit)?.token)
     })
 }
 

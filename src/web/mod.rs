@@ -9,6 +9,7 @@ pub mod csrf;
 pub mod csv;
 pub mod forms;
 pub mod health;
+pub mod policy;
 pub mod session;
 pub mod tokens;
 
@@ -37,6 +38,16 @@ pub struct CurrentUser {
     pub client_ip: Option<String>,
     /// When the request came, by the application's clock: what its changes are stamped with.
     pub at: NaiveDateTime,
+    /// What the top bar and the navigation count: unread notifications, and (for admins)
+    /// requests waiting for approval.
+    pub counts: Counts,
+}
+
+/// The counts every signed-in page shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    pub unread: i64,
+    pub waiting: i64,
 }
 
 impl CurrentUser {
@@ -108,15 +119,24 @@ impl FromRequest for CurrentUser {
                 return Err(AppError::SignInRequired(next));
             };
             match db::run(&state.pool, move |conn| {
-                User::find_with_account(conn, &user_id)
+                let (user, account) = User::find_with_account(conn, &user_id)?;
+                let mut counts = Counts::default();
+                if user.active {
+                    counts.unread = db::notifications::unread(conn, &user.id)?;
+                    if user.person().is_admin() {
+                        counts.waiting = db::approvals::waiting(conn, &account.id)?;
+                    }
+                }
+                Ok((user, account, counts))
             })
             .await
             {
-                Ok((user, account)) if user.active => Ok(Self {
+                Ok((user, account, counts)) if user.active => Ok(Self {
                     user,
                     account,
                     client_ip,
                     at: state.clock.now(),
+                    counts,
                 }),
                 // The user was removed or deactivated since signing in (their sessions were
                 // ended then; this one is too, should it have been missed).
@@ -151,8 +171,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(account::end_session)
         .service(account::password_form)
         .service(account::change_password)
+        .service(policy::policy_form)
+        .service(policy::set_policy)
+        .service(policy::notifications_page)
+        .service(policy::mark_read)
         .service(tokens::list::list)
         .service(tokens::review::review)
+        .service(tokens::requests::queue)
         .service(tokens::review::review_csv)
         .service(tokens::leaks::leaks_form)
         .service(tokens::leaks::check_leaks)
@@ -179,6 +204,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(tokens::actions::confirm_rotate)
         .service(tokens::actions::rotate)
         .service(tokens::actions::rotated_key)
+        .service(tokens::requests::approve)
+        .service(tokens::requests::deny)
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(AppError::NotFound)
         }));
@@ -197,6 +224,7 @@ pub struct Layout {
     pub is_admin: bool,
     /// The page's place in the navigation, to mark it current.
     pub section: Section,
+    pub counts: Counts,
 }
 
 /// The parts of the navigation.
@@ -210,6 +238,9 @@ pub enum Section {
     Users,
     Sessions,
     Password,
+    Requests,
+    Policy,
+    Notifications,
 }
 
 impl Layout {
@@ -221,6 +252,7 @@ impl Layout {
             flash: session.take_flash(),
             is_admin: current.person().is_admin(),
             section: Section::default(),
+            counts: current.counts,
         }
     }
 

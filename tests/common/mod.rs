@@ -169,22 +169,30 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// `spawn_app` behind trusted proxies: requests may say where they come from in
 /// `X-Forwarded-For` (the test client connects from 127.0.0.1).
 pub async fn spawn_app_trusting(backend: Backend, proxies: &[&str]) -> TestApp {
+    let proxies: Vec<_> = proxies
+        .iter()
+        .map(|p| tokendesk::domain::network::Network::parse(p).unwrap())
+        .collect();
+    spawn_app_configured(backend, move |config| config.trusted_proxies = proxies).await
+}
+
+/// `spawn_app` with its configuration changed by `adjust` (mail settings, proxies).
+pub async fn spawn_app_configured(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let database = TestDatabase::new(backend);
     let master_key = MasterKey::from_bytes(&random_key(32)).unwrap();
-    let config = Config {
+    let mut config = Config {
         database: database.url.clone(),
         database_timeout: db::pool::DEFAULT_TIMEOUT,
-        trusted_proxies: proxies
-            .iter()
-            .map(|p| tokendesk::domain::network::Network::parse(p).unwrap())
-            .collect(),
+        trusted_proxies: Vec::new(),
         bind: "127.0.0.1:0".into(),
         session_key: random_key(64),
         master_key: master_key.clone(),
         cookie_secure: false,
         log_filter: "warn".into(),
         spool_dir: database.dir().join("spool"),
+        mail: None,
     };
+    adjust(&mut config);
     db::connect_one(&config.database, config.database_timeout).expect("test database");
     let mut app = serve(config, Clock::default(), backend);
     app._database = Some(database);
@@ -592,6 +600,7 @@ impl TokenSpec<'_> {
             allowed_networks: &self.allowed_networks,
             rate_limit: self.rate_limit,
             creation_key: None,
+            reason: None,
         };
         let by = self.owner.user.offline(self.app.clock.now());
         token_service::create(&mut conn, &by, &self.app.master_key, &new).unwrap()

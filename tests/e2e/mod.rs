@@ -1425,3 +1425,109 @@ async fn the_list_folds_its_filters_on_a_phone_and_shows_actions_once_a_row_is_t
     );
     browser.finish().await;
 }
+
+#[tokio::test]
+async fn a_members_all_token_waits_until_an_admin_approves_it() {
+    let Some((app, robert, mut browser)) = journey("approval").await else {
+        return;
+    };
+    app.token(&robert, "Robert's integration").create();
+    app.add_user_as(
+        "Front Street Inc",
+        "mia@frontstreet.example",
+        "Mia Wallace",
+        tokendesk::domain::user::Role::Member,
+    );
+
+    // The admin sets the rules.
+    sign_in(&app, &mut browser).await;
+    browser.click("a[href='/account/policy']").await;
+    browser.wait_for_path("/account/policy").await;
+    browser.fill("#max_lifetime_days", "90").await;
+    browser
+        .click("input[name=approval_modules][value=MD-0000]")
+        .await;
+    browser.screen("policy").await;
+    browser.click("#policy-form button[type=submit]").await;
+    browser
+        .wait_for_text(
+            ".alert-info",
+            "The policy was saved. It applies from now on.",
+        )
+        .await;
+    browser.click(".topbar form button").await;
+    browser.find("#email").await;
+
+    // A member asks for All, saying why.
+    sign_in_as(&app, &mut browser, "mia@frontstreet.example", PASSWORD).await;
+    browser.click(CREATE).await;
+    browser.fill("#name", "Nightly sync").await;
+    browser
+        .fill("#description", "Reads every module at night")
+        .await;
+    assert!(
+        browser
+            .text("#expires-hint")
+            .await
+            .contains("within 90 days"),
+        "the policy is said beside the expiry"
+    );
+    choose(&browser, "#expires", "30").await;
+    browser.click("button.primary").await;
+    browser.click("input[name=extension][value=custom]").await;
+    browser.click("button.primary").await;
+    browser.find("fieldset.permissions").await;
+    browser.click("#all_modules").await;
+    browser.click("button.primary").await;
+    browser.find("#reason-error").await;
+    browser.screen("reason-asked").await;
+    browser
+        .fill("#reason", "The nightly sync reads every module.")
+        .await;
+    browser.click("button.primary").await;
+    browser.find("#pending-notice").await;
+    assert_eq!(summary_value(&browser, "Status").await, "Pending");
+    browser.screen("pending-summary").await;
+    browser.click(".topbar form button").await;
+    browser.find("#email").await;
+
+    // The admin sees the request counted in the navigation, and approves it with a note.
+    sign_in(&app, &mut browser).await;
+    assert_eq!(browser.text("#waiting-count").await, "1");
+    browser
+        .click("a[href='/integrations/tokens/requests']")
+        .await;
+    browser.wait_for_path("/integrations/tokens/requests").await;
+    assert!(
+        browser
+            .text("#requests")
+            .await
+            .contains("The nightly sync reads every module.")
+    );
+    browser.fill("#note-1", "Fine for the sync.").await;
+    browser.screen("requests").await;
+    browser.click(".request-actions button.primary").await;
+    browser.find("#requests-empty").await;
+    assert!(browser.find_all("#waiting-count").await.is_empty());
+    browser.click(".topbar form button").await;
+    browser.find("#email").await;
+
+    // The member is told, and the token is active.
+    sign_in_as(&app, &mut browser, "mia@frontstreet.example", PASSWORD).await;
+    assert_eq!(browser.text("#unread-count").await, "1");
+    browser.click("#notifications-link").await;
+    browser.wait_for_path("/account/notifications").await;
+    assert!(
+        browser
+            .text("#notifications")
+            .await
+            .contains("Fine for the sync.")
+    );
+    browser.screen("notifications").await;
+    browser.goto(&app.url("/integrations/tokens")).await;
+    let names = browser.texts("a.token-name").await;
+    let statuses = browser.texts("td .status").await;
+    let at = names.iter().position(|n| n == "Nightly sync").unwrap();
+    assert_eq!(statuses[at], "Active");
+    browser.finish().await;
+}

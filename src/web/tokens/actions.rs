@@ -7,6 +7,7 @@ use crate::db::tokens::Token;
 use crate::db::usage;
 use crate::domain::ids::TokenId;
 use crate::domain::lifecycle::Grace;
+use crate::domain::policy::Breach;
 use crate::domain::token::TokenAction;
 use crate::domain::usage::RecentUse;
 use crate::error::AppError;
@@ -182,6 +183,9 @@ struct RotatePage {
     return_to: String,
     /// When the token expired, if it has: a new key would not work either.
     expired_on: Option<String>,
+    /// The rule of the account's policy its expiry breaks, if it does: a new key would be
+    /// refused too.
+    breaks_policy: Option<String>,
 }
 
 /// Rotate key: asks how long the current key keeps working.
@@ -212,6 +216,12 @@ pub async fn confirm_rotate(
             .expires_at
             .filter(|at| *at <= current.at)
             .map(format_time),
+        breaks_policy: current
+            .account
+            .policy
+            .breach(token.key_terms())
+            .filter(|breach| *breach != Breach::NoNetworks)
+            .map(Breach::describe),
         token: TokenView::new(&token, current.at, &current.person()),
     })
 }

@@ -5,7 +5,7 @@ use super::advice::{AdviceSection, ModuleUseRow, module_use_rows};
 use super::usage::UsageView;
 use super::{TokenView, format_time, token_id};
 use crate::app::AppState;
-use crate::db::{events, module_usage, tokens::Token, usage};
+use crate::db::{approvals, events, module_usage, tokens::Token, usage};
 use crate::domain::module::{MODULES, ModuleSet};
 use crate::error::AppError;
 use crate::services::tokens as token_service;
@@ -45,18 +45,22 @@ impl DetailsPage {
         revealed_key: Option<String>,
     ) -> Result<Self, AppError> {
         let now = current.at;
-        let (token, history, summary) = current
+        let (token, history, summary, (open, decided)) = current
             .run(state, move |conn, by| {
                 let token = Token::find(conn, &by.account_id, &id)?;
                 let history = events::recent(conn, &id, 10)?;
                 let summary = usage::summary(conn, &id, now)?;
-                Ok((token, history, summary))
+                let open = approvals::open_for(conn, &by.account_id, &id)?;
+                let decided = approvals::last_decided(conn, &by.account_id, &id)?;
+                Ok((token, history, summary, (open, decided)))
             })
             .await?;
         Ok(Self {
             layout: Layout::new(current, session),
             return_to: format!("/integrations/tokens/{}", token.id),
-            token: TokenView::new(&token, now, &current.person()),
+            token: TokenView::new(&token, now, &current.person())
+                .judged(&token, &current.account.policy)
+                .with_approval(open.as_ref(), decided.as_ref()),
             usage: UsageView::new(&summary),
             events: history
                 .into_iter()
@@ -190,7 +194,7 @@ pub async fn permissions(
         return_to: format!("/integrations/tokens/{}/permissions", token.id),
         module_use: module_use_rows(&granted, &used, now),
         least_privilege: AdviceSection::new(&token, &granted, &used, now, &viewer),
-        token: TokenView::new(&token, now, &viewer),
+        token: TokenView::new(&token, now, &viewer).judged(&token, &current.account.policy),
         rows: permission_rows(&granted, &filter),
         filter,
     })

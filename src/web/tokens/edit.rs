@@ -1,14 +1,17 @@
 //! Editing a token's properties, expiry, allowed networks, rate limit and permissions in one
 //! form, with the wizard's validation.
 
+use super::wizard::{approval_of, policy_note};
 use super::{SelectOption, token_id};
 use crate::app::AppState;
 use crate::db::tokens::Token;
-use crate::domain::form::FieldErrors;
+use crate::domain::form::{FieldErrors, capitalised};
 use crate::domain::lifecycle::{AllowedNetworks, ExpiryInput, RateLimit};
 use crate::domain::module::ModuleSet;
+use crate::domain::policy::Breach;
 use crate::domain::token_form::{GeneralInput, PermissionsInput};
 use crate::error::AppError;
+use crate::services::ServiceError;
 use crate::services::tokens::{self as token_service, ModuleChange, TokenEdit};
 use crate::web::forms::{Fields, ModuleChoice, expiry_choices, module_choices};
 use crate::web::session::TypedSession;
@@ -24,6 +27,7 @@ struct EditForm {
     allowed_networks: String,
     rate_limit: String,
     permissions: PermissionsInput,
+    reason: String,
 }
 
 impl EditForm {
@@ -38,6 +42,7 @@ impl EditForm {
             allowed_networks: token.allowed_networks.lines(),
             rate_limit: RateLimit::text(token.rate_limit),
             permissions: PermissionsInput::from_set(granted),
+            reason: String::new(),
         }
     }
 
@@ -48,6 +53,7 @@ impl EditForm {
             allowed_networks: fields.text("allowed_networks"),
             rate_limit: fields.text("rate_limit"),
             permissions: fields.permissions(),
+            reason: fields.text("reason").chars().take(500).collect(),
         }
     }
 }
@@ -67,6 +73,11 @@ struct EditPage {
     fixed: bool,
     all_modules: bool,
     modules: Vec<ModuleChoice>,
+    policy_note: Option<String>,
+    default_rate_limit: Option<u32>,
+    networks_required: bool,
+    approval: Option<String>,
+    reason: String,
     errors: FieldErrors,
 }
 
@@ -92,6 +103,11 @@ impl EditPage {
             fixed,
             all_modules: fixed || form.permissions.all_modules,
             modules: module_choices(&form.permissions),
+            policy_note: policy_note(&current.account.policy),
+            default_rate_limit: None,
+            networks_required: current.account.policy.require_allowed_networks,
+            approval: approval_of(current),
+            reason: form.reason,
             errors,
         }
     }
@@ -154,12 +170,38 @@ pub async fn edit(
         .parse(token.extension)
         .map_err(|e| errors.merge(e))
         .ok();
+    // Held to the account's policy here too, so that each message stands beside its field.
+    let policy = &current.account.policy;
+    if let Some(expires_at) = expires_at {
+        let breach = if expires_at == token.expires_at {
+            policy
+                .breach(token.key_terms())
+                .filter(|b| *b != Breach::NoNetworks)
+        } else {
+            None
+        };
+        let problem = match breach {
+            Some(breach) => Err(format!(
+                "This token breaks the account's policy ({}): choose an expiry within it.",
+                breach.describe()
+            )),
+            None if expires_at != token.expires_at => policy.check_expiry(expires_at, current.at),
+            None => Ok(()),
+        };
+        if let Err(message) = problem {
+            errors.add("expires", message);
+        }
+    }
+    if networks.as_ref().is_some_and(AllowedNetworks::is_empty) && policy.require_allowed_networks {
+        errors.add("allowed_networks", token_service::NETWORKS_REQUIRED);
+    }
     let (Some(general), Some(expires_at), Some(networks), Some(rate_limit), Some(modules)) =
         (general, expires_at, networks, rate_limit, modules)
     else {
         let form = EditPage::new(&current, &session, &token, sent, errors);
         return page(&form, StatusCode::UNPROCESSABLE_ENTITY);
     };
+    let reason = sent.reason.clone();
     let updated = current
         .run(&state, move |conn, by| {
             let edit = TokenEdit {
@@ -167,11 +209,35 @@ pub async fn edit(
                 allowed_networks: Some(&networks),
                 rate_limit: Some(rate_limit),
                 modules: Some(ModuleChange::Set(&modules)),
+                reason: Some(&reason),
                 ..TokenEdit::general(&general)
             };
-            token_service::update(conn, by, &id, &edit)
+            match token_service::update(conn, by, &id, &edit) {
+                Ok(edited) => Ok(Ok(edited)),
+                Err(ServiceError::Invalid { field, message }) => Ok(Err((field, message))),
+                Err(refused) => Err(refused),
+            }
         })
         .await?;
-    session.set_flash(&format!("Token “{}” saved.", updated.name));
-    Ok(see_other(&format!("/integrations/tokens/{}", updated.id)))
+    let updated = match updated {
+        Ok(updated) => updated,
+        Err((field, message)) => {
+            let field = match field {
+                "expiration_date" => "expires",
+                other => other,
+            };
+            let errors = FieldErrors::one(field, capitalised(&message));
+            let form = EditPage::new(&current, &session, &token, sent, errors);
+            return page(&form, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+    };
+    let mut saved = format!("Token “{}” saved.", updated.token.name);
+    if updated.awaiting_approval {
+        saved.push_str(" The permissions added wait for an admin's approval; the others stay in force meanwhile.");
+    }
+    session.set_flash(&saved);
+    Ok(see_other(&format!(
+        "/integrations/tokens/{}",
+        updated.token.id
+    )))
 }

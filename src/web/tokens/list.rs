@@ -9,7 +9,7 @@ use crate::db::{DbConnection, DbError};
 use crate::domain::extension::Extension;
 use crate::domain::ids::AccountId;
 use crate::domain::list_query::{
-    PAGE_SIZES, PageWindow, RawListQuery, StatusFilter, TokenListQuery, TokenSort,
+    BROKEN, PAGE_SIZES, PageWindow, RawListQuery, StatusFilter, TokenListQuery, TokenSort,
 };
 use crate::domain::query::Query;
 use crate::error::AppError;
@@ -34,6 +34,8 @@ pub struct ListParams {
     pub stale: Option<String>,
     /// `1`: only tokens holding modules they do not use (the review).
     overgranted: Option<String>,
+    /// `broken`: only tokens that break the account's policy.
+    policy: Option<String>,
     /// `all`: the page with every row ticked, the select-all of browsers without JavaScript.
     select: Option<String>,
 }
@@ -63,6 +65,7 @@ impl ListParams {
             module: self.module.as_deref(),
             stale: self.stale.as_deref(),
             overgranted: self.overgranted.as_deref(),
+            policy: self.policy.as_deref(),
         }
     }
 }
@@ -107,6 +110,7 @@ pub struct FilterOptions {
     pub extension_options: Vec<SelectOption>,
     pub sort_options: Vec<SelectOption>,
     pub per_page_options: Vec<SelectOption>,
+    pub policy_options: Vec<SelectOption>,
     /// The filters given and not understood: said above the results, which leave them out.
     pub errors: Vec<String>,
 }
@@ -133,7 +137,12 @@ impl FilterOptions {
                 || query.extension.is_some()
                 || query.module.is_some()
                 || query.stale_days.is_some()
-                || query.overgranted,
+                || query.overgranted
+                || query.breaks_policy,
+            policy_options: vec![
+                SelectOption::new("", "Any", !query.breaks_policy),
+                SelectOption::new(BROKEN, "Breaks the policy", query.breaks_policy),
+            ],
             status_options: std::iter::once(SelectOption::new(
                 "",
                 "All statuses",
@@ -268,7 +277,7 @@ pub async fn list(
     let tokens: Vec<TokenView> = page
         .items
         .iter()
-        .map(|t| TokenView::new(t, now, &viewer))
+        .map(|t| TokenView::new(t, now, &viewer).judged(t, &current.account.policy))
         .collect();
     let separator = if paging.return_to.contains('?') {
         '&'

@@ -8,15 +8,18 @@ pub mod details;
 pub mod edit;
 pub mod leaks;
 pub mod list;
+pub mod requests;
 pub mod review;
 pub mod usage;
 pub mod wizard;
 
+use crate::db::approvals::{ApprovalRequest, RequestKind};
 use crate::db::tokens::Token;
 use crate::domain::access::Person;
 use crate::domain::api_key::ApiKey;
 use crate::domain::ids::TokenId;
 use crate::domain::lifecycle::{EXPIRING_SOON_DAYS, RateLimit};
+use crate::domain::policy::{AccountPolicy, Breach};
 use crate::domain::token::TokenStatus;
 use crate::domain::usage::{ago, recently_used};
 use crate::error::AppError;
@@ -68,6 +71,11 @@ pub struct TokenView {
     /// Used in the last seven days: disabling or deleting it passes through a confirmation
     /// that says so.
     pub recently_used: bool,
+    /// The rule of the account's policy it breaks ("lifetime over 90 days"): its key is
+    /// refused until it is renewed or edited within the policy.
+    pub breaks_policy: Option<String>,
+    /// What waits for an admin's approval, or what an admin decided last.
+    pub approval_note: Option<String>,
 }
 
 impl TokenView {
@@ -119,7 +127,57 @@ impl TokenView {
                 None => "No limit".to_owned(),
             },
             recently_used: recently_used(token.last_used_at, now),
+            breaks_policy: None,
+            approval_note: None,
         }
+    }
+
+    /// With what waits for approval (`open`), else the last decision (`decided`).
+    pub fn with_approval(
+        mut self,
+        open: Option<&ApprovalRequest>,
+        decided: Option<&ApprovalRequest>,
+    ) -> Self {
+        let modules = |r: &ApprovalRequest| {
+            r.modules
+                .iter()
+                .map(|m| m.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        self.approval_note = match (open, decided) {
+            (Some(open), _) if open.kind == RequestKind::Permissions => Some(format!(
+                "{} asked for {} on {}; this waits for an admin's approval, and the permissions \
+                 below stay as they are until then.",
+                open.requested_by.name,
+                modules(open),
+                format_time(open.requested_at)
+            )),
+            (Some(_), _) => None,
+            (None, Some(decided)) => decided.decision.as_ref().map(|(decision, by, at, note)| {
+                let mut line = format!(
+                    "{} {} the request for {} on {}",
+                    by.name,
+                    decision.as_str(),
+                    modules(decided),
+                    format_time(*at)
+                );
+                if note.is_empty() {
+                    line.push('.');
+                } else {
+                    line.push_str(&format!(": “{note}”"));
+                }
+                line
+            }),
+            (None, None) => None,
+        };
+        self
+    }
+
+    /// Marked with the rule of `policy` it breaks, if any.
+    pub fn judged(mut self, token: &Token, policy: &AccountPolicy) -> Self {
+        self.breaks_policy = policy.breach(token.key_terms()).map(Breach::describe);
+        self
     }
 }
 

@@ -11,6 +11,7 @@ use crate::domain::fields::TokenField;
 use crate::domain::least_privilege::{Advice, LastUses};
 use crate::domain::list_query::{StatusFilter, TokenListQuery};
 use crate::domain::module::{MODULES, Module, ModuleSet};
+use crate::domain::policy::{AccountPolicy, Breach};
 use crate::domain::query::{CompareOp, Direction, Filter, Query};
 use crate::domain::token::TokenStatus;
 use crate::error::AppError;
@@ -79,13 +80,15 @@ pub struct Row {
     pub last_used_ip: String,
     pub expires: String,
     pub cells: Vec<Reach>,
+    /// The rule of the account's policy it breaks, or empty.
+    pub breaks_policy: String,
     /// How many modules it holds without using them (`domain::least_privilege`); `None` while
     /// too young to tell.
     pub unused_grants: Option<usize>,
 }
 
 impl Row {
-    fn new(token: &Token, held: &ModuleSet, now: NaiveDateTime) -> Self {
+    fn new(token: &Token, held: &ModuleSet, policy: &AccountPolicy, now: NaiveDateTime) -> Self {
         let status = token.status(now);
         Self {
             id: token.id.to_string(),
@@ -102,6 +105,10 @@ impl Row {
                 .expires_at
                 .map_or_else(|| "Never".to_owned(), format_time),
             cells: MODULES.iter().map(|m| Reach::of(held, *m)).collect(),
+            breaks_policy: policy
+                .breach(token.key_terms())
+                .map(Breach::describe)
+                .unwrap_or_default(),
             unused_grants: None,
         }
     }
@@ -127,6 +134,8 @@ pub struct Summary {
     pub holding_all: u64,
     pub unused: u64,
     pub unused_days: u32,
+    /// Live tokens that break the account's policy.
+    pub breaking: u64,
 }
 
 #[derive(Template, WebTemplate)]
@@ -217,6 +226,16 @@ pub async fn review(
                 )?,
                 active: total(conn, account, counting, active, now)?,
                 unused_days: UNUSED_DAYS,
+                breaking: total(
+                    conn,
+                    account,
+                    counting,
+                    TokenListQuery {
+                        breaks_policy: true,
+                        ..TokenListQuery::default()
+                    },
+                    now,
+                )?,
             };
             Ok((grants, last_uses, summary))
         },
@@ -246,7 +265,12 @@ pub async fn review(
             .iter()
             .map(|t| {
                 let held = held_by(&grants, t);
-                Row::new(t, &held, now).with_unused_grants(t, &held, last_uses.get(&t.id), now)
+                Row::new(t, &held, &current.account.policy, now).with_unused_grants(
+                    t,
+                    &held,
+                    last_uses.get(&t.id),
+                    now,
+                )
             })
             .collect(),
         paging,
@@ -287,14 +311,16 @@ pub async fn review_csv(
             "Last used",
             "Last used from",
             "Expires",
+            "Breaks policy",
         ]
         .into_iter()
         .chain(MODULES.iter().map(|m| m.name)),
     );
     let account_id = current.account.id.clone();
+    let policy = current.account.policy.clone();
     let pool = state.pool.clone();
     let next = move |after: Option<(NaiveDateTime, String)>| {
-        let (pool, account_id) = (pool.clone(), account_id.clone());
+        let (pool, account_id, policy) = (pool.clone(), account_id.clone(), policy.clone());
         let mut batch = base.clone();
         if let Some((at, id)) = after {
             let at = at.format("%Y-%m-%dT%H:%M:%S%.f").to_string();
@@ -320,7 +346,7 @@ pub async fn review_csv(
             .await?;
             let mut lines = String::new();
             for token in &tokens {
-                let row = Row::new(token, &held_by(&grants, token), now);
+                let row = Row::new(token, &held_by(&grants, token), &policy, now);
                 lines.push_str(&csv::line(
                     [
                         row.name,
@@ -331,6 +357,7 @@ pub async fn review_csv(
                         row.last_used,
                         row.last_used_ip,
                         row.expires,
+                        row.breaks_policy,
                     ]
                     .into_iter()
                     .chain(row.cells.iter().map(|c| c.word().to_owned())),

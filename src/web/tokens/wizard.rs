@@ -6,10 +6,11 @@ use super::SelectOption;
 use crate::app::AppState;
 use crate::db::tokens::Token;
 use crate::domain::extension::Extension;
-use crate::domain::form::FieldErrors;
+use crate::domain::form::{FieldErrors, capitalised};
 use crate::domain::ids::TokenId;
 use crate::domain::lifecycle::{AllowedNetworks, ExpiryInput, RateLimit};
 use crate::domain::module::{MODULES, ModuleSet};
+use crate::domain::policy::AccountPolicy;
 use crate::domain::token::StoredStatus;
 use crate::domain::token_form::{General, GeneralInput, PermissionsInput, parse_extension};
 use crate::error::AppError;
@@ -32,8 +33,10 @@ const EXTENSION: &str = "/integrations/tokens/new/extension";
 const PERMISSIONS: &str = "/integrations/tokens/new/permissions";
 const SUMMARY: &str = "/integrations/tokens/new/summary";
 
-/// What the session holds between steps.
+/// What the session holds between steps. Read from the session and written back within one
+/// request, never kept in a collection: its size does not matter.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)]
 enum Wizard {
     Draft(Draft),
     Created { token_id: String },
@@ -50,6 +53,9 @@ struct Draft {
     /// Requests per minute as typed; empty for no limit.
     #[serde(default)]
     rate_limit: String,
+    /// Allowed networks as typed (asked for when the account's policy requires them).
+    #[serde(default)]
+    allowed_networks: String,
     extension: Option<String>,
     permissions: PermissionsInput,
 }
@@ -59,6 +65,7 @@ struct Completed {
     general: General,
     expires_at: Option<NaiveDateTime>,
     rate_limit: Option<RateLimit>,
+    allowed_networks: AllowedNetworks,
     extension: Extension,
 }
 
@@ -71,6 +78,7 @@ impl Draft {
             general: GeneralInput::default(),
             expiry: ExpiryInput::default(),
             rate_limit: String::new(),
+            allowed_networks: String::new(),
             extension: None,
             permissions: PermissionsInput::default(),
         }
@@ -83,11 +91,14 @@ impl Draft {
         // "In 30 days" counts from when the token is made; a date may have passed meanwhile.
         let expires_at = self.expiry.parse(now, None).map_err(|_| GENERAL)?;
         let rate_limit = RateLimit::parse_text(&self.rate_limit).map_err(|_| GENERAL)?;
+        let allowed_networks =
+            AllowedNetworks::parse_lines(&self.allowed_networks).map_err(|_| GENERAL)?;
         let extension = parse_extension(self.extension.as_deref()).map_err(|_| EXTENSION)?;
         Ok(Completed {
             general,
             expires_at,
             rate_limit,
+            allowed_networks,
             extension,
         })
     }
@@ -163,6 +174,11 @@ struct GeneralPage {
     expiry: ExpiryInput,
     expiry_choices: Vec<SelectOption>,
     rate_limit: String,
+    allowed_networks: String,
+    /// What the account's policy asks of an expiry, said beside it.
+    policy_note: Option<String>,
+    default_rate_limit: Option<u32>,
+    networks_required: bool,
     errors: FieldErrors,
 }
 
@@ -171,6 +187,18 @@ struct GeneralStep {
     general: GeneralInput,
     expiry: ExpiryInput,
     rate_limit: String,
+    allowed_networks: String,
+}
+
+/// What the account's policy asks of an expiry, in a sentence for beside the field.
+pub fn policy_note(policy: &AccountPolicy) -> Option<String> {
+    match (policy.max_lifetime_days, policy.require_expiry) {
+        (Some(days), _) => Some(format!(
+            "The account's policy: a key expires within {days} days."
+        )),
+        (None, true) => Some("The account's policy: every key must expire.".to_owned()),
+        (None, false) => None,
+    }
 }
 
 impl GeneralPage {
@@ -187,6 +215,10 @@ impl GeneralPage {
             expiry_choices: expiry_choices(&typed.expiry),
             expiry: typed.expiry,
             rate_limit: typed.rate_limit,
+            allowed_networks: typed.allowed_networks,
+            policy_note: policy_note(&current.account.policy),
+            default_rate_limit: current.account.policy.default_rate_limit.map(|r| r.get()),
+            networks_required: current.account.policy.require_allowed_networks,
             errors,
         }
     }
@@ -202,6 +234,7 @@ pub async fn general_form(
         general: draft.general,
         expiry: draft.expiry,
         rate_limit: draft.rate_limit,
+        allowed_networks: draft.allowed_networks,
     };
     let step = GeneralPage::new(&current, &session, typed, FieldErrors::default());
     page(&step, StatusCode::OK)
@@ -214,20 +247,38 @@ pub async fn save_general(
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
     let fields = Fields(form.into_inner());
+    let policy = &current.account.policy;
     let typed = GeneralStep {
         general: fields.general(),
         expiry: fields.expiry(),
         rate_limit: fields.text("rate_limit"),
+        allowed_networks: if policy.require_allowed_networks {
+            fields.text("allowed_networks")
+        } else {
+            String::new()
+        },
     };
     let mut errors = FieldErrors::default();
     if let Err(e) = typed.general.parse() {
         errors.merge(e);
     }
-    if let Err(e) = typed.expiry.parse(current.at, None) {
-        errors.merge(e);
+    match typed.expiry.parse(current.at, None) {
+        Err(e) => errors.merge(e),
+        Ok(expires_at) => {
+            if let Err(message) = policy.check_expiry(expires_at, current.at) {
+                errors.add("expires", message);
+            }
+        }
     }
     if let Err(e) = RateLimit::parse_text(&typed.rate_limit) {
         errors.merge(e);
+    }
+    match AllowedNetworks::parse_lines(&typed.allowed_networks) {
+        Err(e) => errors.merge(e),
+        Ok(networks) if networks.is_empty() && policy.require_allowed_networks => {
+            errors.add("allowed_networks", token_service::NETWORKS_REQUIRED);
+        }
+        Ok(_) => {}
     }
     if errors.is_empty() {
         // Only valid values are kept in the draft.
@@ -235,6 +286,7 @@ pub async fn save_general(
         draft.general = typed.general;
         draft.expiry = typed.expiry;
         draft.rate_limit = typed.rate_limit;
+        draft.allowed_networks = typed.allowed_networks;
         session.set_wizard(&Wizard::Draft(draft));
         return Ok(see_other(EXTENSION));
     }
@@ -335,7 +387,19 @@ struct PermissionsPage {
     fixed: bool,
     all_modules: bool,
     modules: Vec<ModuleChoice>,
+    /// The modules under approval, named, when this user's asking for them waits for an admin.
+    approval: Option<String>,
+    reason: String,
     errors: FieldErrors,
+}
+
+/// The modules the account's policy puts under approval, named, when what `current` asks for
+/// waits for an admin (a member's).
+pub fn approval_of(current: &CurrentUser) -> Option<String> {
+    let policy = &current.account.policy;
+    (!(current.user.role == crate::domain::user::Role::Admin)
+        && !policy.approval_modules.is_empty())
+    .then(|| policy.approval_names())
 }
 
 impl PermissionsPage {
@@ -362,7 +426,16 @@ impl PermissionsPage {
             fixed,
             all_modules: shown.all_modules,
             modules: module_choices(&shown),
+            approval: approval_of(current),
+            reason: String::new(),
             errors,
+        }
+    }
+
+    fn with_reason(self, reason: &str) -> Self {
+        Self {
+            reason: reason.chars().take(500).collect(),
+            ..self
         }
     }
 }
@@ -415,6 +488,7 @@ pub async fn create(
         general,
         expires_at,
         rate_limit,
+        allowed_networks,
         extension,
     } = match draft.complete(current.at) {
         Ok(done) => done,
@@ -434,16 +508,19 @@ pub async fn create(
     if fields.get("action") == Some("back") {
         return Ok(see_other(EXTENSION));
     }
+    let reason = fields.text("reason");
+    let refused = |errors: FieldErrors| {
+        let step = PermissionsPage::new(&current, &session, extension, &draft.permissions, errors)
+            .with_reason(&reason);
+        page(&step, StatusCode::UNPROCESSABLE_ENTITY)
+    };
     let modules = match sent.parse(extension) {
         Ok(modules) => modules,
-        Err(errors) => {
-            let step =
-                PermissionsPage::new(&current, &session, extension, &draft.permissions, errors);
-            return page(&step, StatusCode::UNPROCESSABLE_ENTITY);
-        }
+        Err(errors) => return refused(errors),
     };
     let creation_key = draft.id.clone();
     let master_key = state.master_key.clone();
+    let asked = reason.clone();
     let created = current
         .run(&state, move |conn, by| {
             let new = NewToken {
@@ -452,19 +529,27 @@ pub async fn create(
                 modules: &modules,
                 status: StoredStatus::Active,
                 expires_at,
-                allowed_networks: &AllowedNetworks::default(),
+                allowed_networks: &allowed_networks,
                 rate_limit,
                 creation_key: Some(&creation_key),
+                reason: Some(&asked),
             };
             match token_service::create(conn, by, &master_key, &new) {
-                Ok((token, key)) => Ok((token.id, Some(key))),
+                Ok((token, key)) => Ok(Ok((token.id, Some(key)))),
                 // Sent again while the first was being made (a double click): the same token.
-                Err(ServiceError::AlreadyCreated(id)) => Ok((id, None)),
+                Err(ServiceError::AlreadyCreated(id)) => Ok(Ok((id, None))),
+                Err(ServiceError::Invalid {
+                    field: "reason",
+                    message,
+                }) => Ok(Err(message)),
                 Err(refused) => Err(refused),
             }
         })
         .await?;
-    let (token_id, key) = created;
+    let (token_id, key) = match created {
+        Ok(created) => created,
+        Err(message) => return refused(FieldErrors::one("reason", capitalised(&message))),
+    };
     match key {
         // Kept sealed for the Summary, which shows it (and may be reloaded) until the wizard
         // is left.

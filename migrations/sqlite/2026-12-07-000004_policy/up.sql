@@ -1,0 +1,97 @@
+-- An account's token policy, set by its admins (see src/domain/policy.rs). It is checked with
+-- every key: a change of it is a key change for every token of the account, recorded once as
+-- '*' (every process forgets every key it kept).
+ALTER TABLE accounts ADD COLUMN max_lifetime_days INTEGER;
+ALTER TABLE accounts ADD COLUMN require_expiry BOOLEAN NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN approval_modules TEXT NOT NULL DEFAULT '';
+ALTER TABLE accounts ADD COLUMN require_allowed_networks BOOLEAN NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN default_rate_limit INTEGER;
+
+CREATE TRIGGER accounts_policy_changed AFTER UPDATE ON accounts FOR EACH ROW
+    WHEN old.max_lifetime_days IS NOT new.max_lifetime_days
+        OR old.require_expiry IS NOT new.require_expiry
+        OR old.require_allowed_networks IS NOT new.require_allowed_networks
+BEGIN
+    INSERT INTO key_changes (token_id) VALUES ('*');
+END;
+
+-- A member's token asking for a module under approval waits for an admin: its key is refused
+-- until then. And how long a key lives from when its expiry was set, which a maximum lifetime
+-- set later is held against (NULL: it never expires). Tokens made before: from their creation.
+ALTER TABLE tokens ADD COLUMN awaiting_approval BOOLEAN NOT NULL DEFAULT 0;
+ALTER TABLE tokens ADD COLUMN lifetime_seconds BIGINT;
+UPDATE tokens SET lifetime_seconds = CAST(ROUND((julianday(expires_at) - julianday(created_at)) * 86400) AS INTEGER)
+    WHERE expires_at IS NOT NULL;
+CREATE INDEX tokens_awaiting_approval ON tokens (account_id) WHERE awaiting_approval AND deleted_at IS NULL;
+
+DROP TRIGGER tokens_key_changed;
+CREATE TRIGGER tokens_key_changed AFTER UPDATE ON tokens FOR EACH ROW
+    WHEN old.id IS NOT new.id OR old.account_id IS NOT new.account_id
+        OR old.name IS NOT new.name OR old.description IS NOT new.description
+        OR old.external_id IS NOT new.external_id OR old.extension_id IS NOT new.extension_id
+        OR old.status IS NOT new.status OR old.secret_digest IS NOT new.secret_digest
+        OR old.expires_at IS NOT new.expires_at OR old.deleted_at IS NOT new.deleted_at
+        OR old.previous_secret_digest IS NOT new.previous_secret_digest
+        OR old.previous_secret_expires_at IS NOT new.previous_secret_expires_at
+        OR old.allowed_networks IS NOT new.allowed_networks
+        OR old.rate_limit IS NOT new.rate_limit
+        OR old.owner_id IS NOT new.owner_id
+        OR old.awaiting_approval IS NOT new.awaiting_approval
+        OR old.lifetime_seconds IS NOT new.lifetime_seconds
+BEGIN
+    INSERT INTO key_changes (token_id) VALUES (new.id);
+END;
+
+-- What members asked for and admins decided: a new token, or more permissions for one (which
+-- keeps its old ones in force meanwhile). One open request per token.
+CREATE TABLE approval_requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    token_id TEXT NOT NULL REFERENCES tokens (id),
+    kind TEXT NOT NULL CHECK (kind IN ('token', 'permissions')),
+    modules TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    requested_by_id TEXT NOT NULL,
+    requested_by_name TEXT NOT NULL,
+    requested_at TIMESTAMP NOT NULL,
+    decision TEXT CHECK (decision IN ('approved', 'denied')),
+    note TEXT,
+    decided_by_id TEXT,
+    decided_by_name TEXT,
+    decided_at TIMESTAMP
+);
+CREATE UNIQUE INDEX approval_requests_open ON approval_requests (token_id) WHERE decided_at IS NULL;
+CREATE INDEX approval_requests_queue ON approval_requests (account_id, requested_at) WHERE decided_at IS NULL;
+
+-- What the app tells a user: reminders before a key expires, approval requests and outcomes.
+-- `topic` names what it is about once (a reminder is made once, whichever process finds it).
+CREATE TABLE notifications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    topic TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    token_id TEXT,
+    message TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    read_at TIMESTAMP,
+    mailed_at TIMESTAMP,
+    UNIQUE (user_id, topic)
+);
+CREATE INDEX notifications_unread ON notifications (user_id, created_at) WHERE read_at IS NULL;
+CREATE INDEX notifications_unmailed ON notifications (user_id) WHERE mailed_at IS NULL;
+
+-- Each user's digest of a day, claimed by the process that sends it: sent once, retried.
+CREATE TABLE mail_digests (
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    day DATE NOT NULL,
+    claimed_at TIMESTAMP NOT NULL,
+    sent_at TIMESTAMP,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TIMESTAMP NOT NULL,
+    last_error TEXT,
+    PRIMARY KEY (user_id, day)
+);
+
+-- Reminders look for keys about to expire across accounts, once a minute.
+CREATE INDEX tokens_expiring ON tokens (expires_at) WHERE deleted_at IS NULL AND expires_at IS NOT NULL;
