@@ -208,7 +208,7 @@ async fn the_csv_has_the_pages_rows_and_neutralises_formulas(backend: Backend) {
     );
     let body = response.text().await.unwrap();
     let lines: Vec<&str> = body.lines().collect();
-    assert!(lines[0].starts_with("Token,ID,Extension,Status,Created by,Last used,Last used from,Expires,All,Account,Agreements"));
+    assert!(lines[0].starts_with("Token,ID,Extension,Status,Created by,Last used,Last used from,Expires,Breaks policy,All,Account,Agreements"));
     let ids: Vec<&str> = lines[1..]
         .iter()
         .map(|l| l.split(',').nth(1).unwrap())
@@ -229,7 +229,7 @@ async fn the_csv_has_the_pages_rows_and_neutralises_formulas(backend: Backend) {
     assert_eq!(everything.lines().count(), 32);
     let formula = everything.lines().find(|l| l.contains("calc")).unwrap();
     assert!(formula.starts_with("'=cmd|' /C calc'!A0,"), "{formula}");
-    let agreements = column_of("MD-0002") + 8;
+    let agreements = column_of("MD-0002") + 9;
     assert_eq!(formula.split(',').nth(agreements), Some("yes"));
 }
 
@@ -463,6 +463,57 @@ async fn every_change_writes_exactly_one_event_of_its_kind(backend: Backend) {
             "{kind}"
         );
     }
+
+    // The policy, and what a member asks for under it.
+    one_event(&app, &robert, "account.policy_changed", async {
+        let response = app
+            .post("/account/policy", &[("approval_modules", "MD-0000")])
+            .await;
+        assert_eq!(response.status(), 303);
+    })
+    .await;
+    let ana = app.add_user_as(
+        "Front Street Inc",
+        "ana@frontstreet.example",
+        "Ana Lucia",
+        tokendesk::domain::user::Role::Member,
+    );
+    let (narrow, _) = app.token(&ana, "Ana's").modules("MD-0002").create();
+    one_event(&app, &robert, "token.approval_requested", async {
+        use tokendesk::services::tokens::{self as token_service, ModuleChange, TokenEdit};
+        let all = tokendesk::domain::module::ModuleSet::parse(["MD-0000"]).unwrap();
+        let edit = TokenEdit {
+            modules: Some(ModuleChange::Grant(&all)),
+            reason: Some("It grows."),
+            ..TokenEdit::default()
+        };
+        let mut conn = app.pool.get().unwrap();
+        let by = ana.user.offline(app.clock.now());
+        let edited = token_service::update(&mut conn, &by, &narrow.id, &edit).unwrap();
+        assert!(edited.awaiting_approval);
+    })
+    .await;
+    one_event(&app, &robert, "token.denied", async {
+        let response = app
+            .post(
+                &format!("/integrations/tokens/{}/deny", narrow.id),
+                &[("note", "No.")],
+            )
+            .await;
+        assert_eq!(response.status(), 303);
+    })
+    .await;
+    let (waiting, _) = app
+        .token(&ana, "Ana's All")
+        .reason("The sync reads everything.")
+        .create();
+    one_event(&app, &robert, "token.approved", async {
+        let response = app
+            .post(&format!("/integrations/tokens/{}/approve", waiting.id), &[])
+            .await;
+        assert_eq!(response.status(), 303);
+    })
+    .await;
 
     // Every kind the log knows was walked.
     let walked = kinds(&app, &robert);

@@ -68,8 +68,8 @@ pub(super) fn view(
 }
 
 /// The account's tokens, filterable with RQL on id, name, external_id, status, extension.id,
-/// extension.name, events.created.at, events.created.by.id, expiration_date and
-/// permissions.object.id.
+/// extension.name, events.created.at, events.created.by.id, expiration_date,
+/// permissions.object.id and policy (`broken`: the tokens that break the account's policy).
 #[utoipa::path(
     get, path = "/auth/tokens", tag = "tokens",
     params(("limit" = Option<u32>, Query, description = "Page size, 0–1000 (default 100)"),

@@ -201,7 +201,8 @@ mod tests {
                 "events.created.at",
                 "events.created.by.id",
                 "expiration_date",
-                "permissions.object.id"
+                "permissions.object.id",
+                "policy"
             ]
         );
     }

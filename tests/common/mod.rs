@@ -362,6 +362,7 @@ impl TestApp {
             expires_at: None,
             allowed_networks: AllowedNetworks::default(),
             rate_limit: None,
+            reason: None,
         }
     }
 
@@ -541,9 +542,16 @@ pub struct TokenSpec<'a> {
     expires_at: Option<NaiveDateTime>,
     allowed_networks: AllowedNetworks,
     rate_limit: Option<RateLimit>,
+    reason: Option<String>,
 }
 
 impl TokenSpec<'_> {
+    /// Why it is asked for, where the account's policy wants an admin's approval.
+    pub fn reason(mut self, reason: &str) -> Self {
+        self.reason = Some(reason.to_owned());
+        self
+    }
+
     /// Networks the key may be used from, comma-separated.
     pub fn allowed(mut self, networks: &str) -> Self {
         self.allowed_networks = AllowedNetworks::parse_lines(networks).unwrap();
@@ -600,7 +608,7 @@ impl TokenSpec<'_> {
             allowed_networks: &self.allowed_networks,
             rate_limit: self.rate_limit,
             creation_key: None,
-            reason: None,
+            reason: self.reason.as_deref(),
         };
         let by = self.owner.user.offline(self.app.clock.now());
         token_service::create(&mut conn, &by, &self.app.master_key, &new).unwrap()

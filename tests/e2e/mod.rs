@@ -574,12 +574,16 @@ async fn a_keyboard_user_creates_disables_reveals_and_copies() {
     browser
         .tab_through(&[
             "a.skip-link",
+            "#notifications-link",
             ".topbar button",
             ".sidebar a[href='/integrations/tokens']",
             ".sidebar a[href='/integrations/tokens/review']",
+            ".sidebar a[href='/integrations/tokens/requests']",
             ".sidebar a[href='/integrations/tokens/leaks']",
             ".sidebar a[href='/account/activity']",
+            ".sidebar a[href='/account/policy']",
             ".sidebar a[href='/account/users']",
+            ".sidebar a[href='/account/notifications']",
             ".sidebar a[href='/account/sessions']",
             ".sidebar a[href='/account/password']",
             ".empty-state a[href='/integrations/tokens/new']",
