@@ -858,7 +858,7 @@ async fn creating_a_token_that_expires_in_30_days() {
     browser.click("#all_modules").await;
     browser.click("button.primary").await;
     let expected = (app.clock.now() + chrono::Duration::days(30))
-        .format("%d/%m/%Y")
+        .format("%Y-%m-%d")
         .to_string();
     assert!(
         summary_value(&browser, "Expires")
@@ -1423,5 +1423,205 @@ async fn the_list_folds_its_filters_on_a_phone_and_shows_actions_once_a_row_is_t
         serde_json::json!(1),
         "the filters and Apply on one row"
     );
+    browser.finish().await;
+}
+
+/// What the command line's `--external-id` accepts at most, in one unbroken word of 120.
+fn unbroken(len: usize) -> String {
+    "ExternalReference".chars().cycle().take(len).collect()
+}
+
+/// The page's width at `width` px, said for the record and checked: no sideways scrolling.
+async fn fits(browser: &Browser, screen: &str, width: u32) {
+    let (scroll_width, client_width) = browser.page_width_at(width).await;
+    eprintln!("{screen}: scrollWidth {scroll_width} for {client_width} at {width} px");
+    assert!(
+        scroll_width <= client_width,
+        "{screen} is {scroll_width} px wide at {width} px"
+    );
+}
+
+#[tokio::test]
+async fn wide_tables_and_long_values_keep_the_page_still_at_both_widths() {
+    let Some((app, user, mut browser)) = journey("wide_pages").await else {
+        return;
+    };
+    let long_name = format!("Nightly export of every subscription {}", unbroken(80));
+    let (long, _) = app
+        .token(&user, &long_name)
+        .external_id(&unbroken(120))
+        .modules("MD-0002,MD-0012")
+        .create();
+    app.token(&user, "Everything").create();
+    app.token(&user, "Helpdesk bot").modules("MD-0023").create();
+    app.add_user_as(
+        "Front Street Inc",
+        "a.member.with.a.rather.long.address@frontstreet.example",
+        "Mia Member",
+        tokendesk::domain::user::Role::Member,
+    );
+    // A second session of Robert's, so that Sessions lists two.
+    app.sign_in(&user).await;
+    sign_in(&app, &mut browser).await;
+
+    for (path, screen) in [
+        ("/integrations/tokens/review".to_owned(), "review"),
+        ("/account/users".to_owned(), "users"),
+        ("/account/sessions".to_owned(), "sessions"),
+        (format!("/integrations/tokens/{}", long.id), "details"),
+        ("/integrations/tokens".to_owned(), "list"),
+    ] {
+        browser.goto(&app.url(&path)).await;
+        browser.find("h1").await;
+        browser.screen(screen).await;
+        fits(&browser, screen, browser::WIDE).await;
+        fits(&browser, screen, browser::NARROW).await;
+        // Ids read as one word wherever they are: never broken at their hyphens.
+        browser.on_a_phone(true).await;
+        let broken = browser
+            .eval(
+                "return Array.from(document.querySelectorAll('.token-id'))
+                   .filter(e => e.getClientRects().length > 1).map(e => e.textContent);",
+            )
+            .await;
+        browser.on_a_phone(false).await;
+        assert_eq!(broken, serde_json::json!([]), "{screen}");
+    }
+
+    // The review: the matrix scrolls in its region, the token column stays, and what an admin
+    // acts on is in sight at 1280 px without scrolling it.
+    browser.goto(&app.url("/integrations/tokens/review")).await;
+    browser.find("table.review-table").await;
+    let layout = browser
+        .eval(
+            "const region = document.querySelector('.matrix-scroll').getBoundingClientRect();
+             const heads = Array.from(document.querySelectorAll('.review-table thead th'));
+             const right = name => heads.find(h => h.textContent.trim() === name).getBoundingClientRect().right;
+             return {
+               sticky: getComputedStyle(document.querySelector('.review-table th.sticky-col')).position,
+               inSight: ['Status', 'Last used', 'Expires', 'Unused grants'].every(n => right(n) <= region.right),
+               allTint: getComputedStyle(document.querySelector('td.reach-all')).backgroundColor,
+             };",
+        )
+        .await;
+    assert_eq!(layout["sticky"], "sticky");
+    assert_eq!(layout["inSight"], true, "{layout}");
+    // A quiet tint: the selection colour the navigation uses, not a loud bar of its own.
+    let selected = browser
+        .eval("return getComputedStyle(document.querySelector('nav.sidebar a.active')).backgroundColor;")
+        .await;
+    assert_eq!(layout["allTint"], selected);
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn a_date_is_typed_and_read_year_first_everywhere() {
+    let Some((app, _user, mut browser)) = journey("dates").await else {
+        return;
+    };
+    sign_in(&app, &mut browser).await;
+    browser.goto(&app.url("/integrations/tokens/new")).await;
+    browser.find("#name").await;
+    // While the key never expires, no date is asked for.
+    assert!(
+        !browser
+            .find("#expires_on")
+            .await
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    browser.fill("#name", "Fixed-date export").await;
+    browser
+        .fill("#description", "Stops on a day of our choosing")
+        .await;
+    choose(&browser, "#expires", "date").await;
+    assert!(
+        browser
+            .find("#expires_on")
+            .await
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    let day = (app.clock.now() + chrono::Duration::days(40)).date();
+    let typed = day.format("%Y-%m-%d").to_string();
+    assert_eq!(
+        browser.prop("#expires_on", "placeholder").await.as_deref(),
+        Some("YYYY-MM-DD")
+    );
+    browser.fill("#expires_on", &typed).await;
+    browser.screen("general-on-a-date").await;
+    browser.click("button.primary").await;
+    browser.click("input[name=extension][value=custom]").await;
+    browser.click("button.primary").await;
+    browser.click("#all_modules").await;
+    browser.click("button.primary").await;
+    assert!(summary_value(&browser, "Expires").await.starts_with(&typed));
+    browser.click(".wizard-buttons a.primary").await;
+    browser.find("dd.expires").await;
+    assert!(browser.text("dd.expires").await.starts_with(&typed));
+    // Created and Updated read the same way: year, month, day.
+    let today = app.clock.now().format("%Y-%m-%d").to_string();
+    assert!(
+        browser
+            .texts("dl.properties dd")
+            .await
+            .iter()
+            .any(|value| value.starts_with(&today))
+    );
+    let details = browser.path().await;
+    browser.goto(&app.url(&format!("{details}/edit"))).await;
+    browser.find("#expires_on").await;
+    assert_eq!(
+        browser.prop("#expires_on", "value").await.as_deref(),
+        Some(typed.as_str()),
+        "the field shows the date as the pages write it"
+    );
+    assert_eq!(
+        browser.prop("#expires_on", "type").await.as_deref(),
+        Some("text")
+    );
+    browser.screen("edit-on-a-date").await;
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn going_back_over_a_refused_form_shows_it_again() {
+    let Some((app, user, mut browser)) = journey("back_over_errors").await else {
+        return;
+    };
+    let (token, _) = app.token(&user, "Before").create();
+    sign_in(&app, &mut browser).await;
+
+    // The edit page refuses an empty name, then saves a good one.
+    browser
+        .goto(&app.url(&format!("/integrations/tokens/{}/edit", token.id)))
+        .await;
+    browser.fill("#name", " ").await;
+    browser.click(".wizard-buttons button.primary").await;
+    browser.find("#name-error").await;
+    browser.fill("#name", "After").await;
+    browser.click(".wizard-buttons button.primary").await;
+    browser
+        .wait_for_text(".alert-info", "Token “After” saved.")
+        .await;
+    // Back: the refused form again, as it was, without sending it again.
+    browser.client.back().await.unwrap();
+    browser.find("#name-error").await;
+    assert!(browser.path().await.ends_with("/edit"));
+    assert_eq!(app.find_token(&user, &token).unwrap().name, "After");
+
+    // The same in the wizard: a step refused, then passed, then Back over it.
+    browser.goto(&app.url("/integrations/tokens/new")).await;
+    browser.find("#name").await;
+    browser.fill("#name", "Wizard").await;
+    browser.click("button.primary").await;
+    browser.find("#description-error").await;
+    browser.fill("#description", "Now complete").await;
+    browser.click("button.primary").await;
+    browser.find("input[name=extension]").await;
+    browser.client.back().await.unwrap();
+    browser.find("#description-error").await;
     browser.finish().await;
 }
