@@ -220,6 +220,7 @@ pub fn run(
             }))
             .app_data(aweb::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
             .wrap(from_fn(web::csrf::protect))
+            .wrap(from_fn(web::chrome::error_pages_in_frame))
             .wrap(sessions)
             .wrap(from_fn(failures_answered))
             .wrap(from_fn(refusals_kept_for_back))

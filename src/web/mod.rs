@@ -5,6 +5,7 @@ pub mod account;
 pub mod activity;
 pub mod assets;
 pub mod auth;
+pub mod chrome;
 pub mod csrf;
 pub mod csv;
 pub mod forms;
@@ -192,7 +193,7 @@ pub struct Layout {
     pub account_name: String,
     pub user_name: String,
     pub csrf_token: String,
-    pub flash: Option<String>,
+    pub flash: Option<session::Flash>,
     /// Admins see the team's pages in the navigation.
     pub is_admin: bool,
     /// The page's place in the navigation, to mark it current.
@@ -215,10 +216,18 @@ pub enum Section {
 impl Layout {
     pub fn new(current: &CurrentUser, session: &TypedSession) -> Self {
         Self {
+            flash: session.take_flash(),
+            ..Self::keeping_flash(current, session)
+        }
+    }
+
+    /// The layout of a page that leaves the flash for the next one (an error page).
+    pub fn keeping_flash(current: &CurrentUser, session: &TypedSession) -> Self {
+        Self {
             account_name: current.account.name.clone(),
             user_name: current.user.name.clone(),
             csrf_token: session.csrf_token(),
-            flash: session.take_flash(),
+            flash: None,
             is_admin: current.person().is_admin(),
             section: Section::default(),
         }

@@ -464,7 +464,7 @@ async fn editing_a_token() {
     browser.screen("edited").await;
     browser.click("button.primary").await;
     browser.find(".facts").await;
-    assert_eq!(browser.text(".alert-info").await, "Token “After” saved.");
+    assert_eq!(browser.text(".alert-success").await, "Token “After” saved.");
     assert_eq!(
         browser.texts("table.history td:first-child").await,
         ["Permissions changed", "Edited", "Created"]
@@ -485,7 +485,7 @@ async fn disabling_and_enabling_through_the_menu() {
     browser.click("details.menu button.menu-item").await;
     browser.wait_for_text(".status", "Disabled").await;
     assert_eq!(
-        browser.text(".alert-info").await,
+        browser.text(".alert-success").await,
         "Token “Switchable” disabled."
     );
     browser.screen("disabled").await;
@@ -497,7 +497,7 @@ async fn disabling_and_enabling_through_the_menu() {
     browser.click("details.menu button.menu-item").await;
     browser.wait_for_text(".status", "Active").await;
     assert_eq!(
-        browser.text(".alert-info").await,
+        browser.text(".alert-success").await,
         "Token “Switchable” enabled."
     );
     browser.screen("enabled").await;
@@ -523,7 +523,7 @@ async fn deleting_a_token_after_confirming() {
     browser.click("details.menu a.danger").await;
     browser.client.accept_alert().await.unwrap();
     browser
-        .wait_for_text(".alert-info", "Token “Delete me” deleted.")
+        .wait_for_text(".alert-success", "Token “Delete me” deleted.")
         .await;
     assert_eq!(browser.texts("a.token-name").await, ["Keep me"]);
     browser.screen("deleted").await;
@@ -701,7 +701,7 @@ async fn a_keyboard_user_creates_disables_reveals_and_copies() {
         .expect("ArrowDown opens on the first item");
     browser.press(Key::Enter).await;
     browser
-        .wait_for_text(".alert-info", "Token “Keyboard token” disabled.")
+        .wait_for_text(".alert-success", "Token “Keyboard token” disabled.")
         .await;
     assert_eq!(browser.text(".token-summary .status").await, "Disabled");
 
@@ -817,7 +817,7 @@ async fn a_user_ends_another_of_their_sessions() {
         .await;
     browser
         .wait_for_text(
-            ".alert-info",
+            ".alert-success",
             "The session was ended; that browser is signed out.",
         )
         .await;
@@ -981,7 +981,7 @@ async fn an_admin_follows_a_token_in_the_activity_and_downloads_it() {
         .click(".page-actions form[action$='/disable'] button")
         .await;
     browser
-        .wait_for_text(".alert-info", "Token “Watched” disabled.")
+        .wait_for_text(".alert-success", "Token “Watched” disabled.")
         .await;
     browser.click("a[href='/account/activity']").await;
     browser.wait_for_path("/account/activity").await;
@@ -1060,7 +1060,7 @@ async fn selecting_three_tokens_and_disabling_them_from_the_confirmation() {
     browser.screen("confirmation").await;
     browser.click("form.form-actions button.danger").await;
     browser
-        .wait_for_text(".alert-info", "3 tokens disabled.")
+        .wait_for_text(".alert-success", "3 tokens disabled.")
         .await;
     only_active_is(&browser, "Stays on").await;
     browser.screen("disabled").await;
@@ -1151,7 +1151,7 @@ async fn pasting_a_ticket_with_two_live_keys_and_disabling_them() {
     browser.screen("leaks-confirm").await;
     browser.click("form.form-actions button.danger").await;
     browser
-        .wait_for_text(".alert-info", "2 leaked keys disabled.")
+        .wait_for_text(".alert-success", "2 leaked keys disabled.")
         .await;
     only_active_is(&browser, "Untouched").await;
     browser.finish().await;
@@ -1222,7 +1222,7 @@ async fn narrowing_a_token_from_the_advice_panel() {
     browser.click("form.form-actions button.primary").await;
     browser
         .wait_for_text(
-            ".alert-info",
+            ".alert-success",
             "Removed 2 unused modules from “Nightly sync”.",
         )
         .await;
@@ -1604,7 +1604,7 @@ async fn going_back_over_a_refused_form_shows_it_again() {
     browser.fill("#name", "After").await;
     browser.click(".wizard-buttons button.primary").await;
     browser
-        .wait_for_text(".alert-info", "Token “After” saved.")
+        .wait_for_text(".alert-success", "Token “After” saved.")
         .await;
     // Back: the refused form again, as it was, without sending it again.
     browser.client.back().await.unwrap();

@@ -259,7 +259,7 @@ pub async fn narrow(
                 let modules = if n == 1 { "module" } else { "modules" };
                 format!("Removed {n} unused {modules} from “{}”.", token.name)
             };
-            session.set_flash(&message);
+            session.set_done(&message);
             Ok(see_other(&tab))
         }
         // The advice changed under the person's eyes: back to it, saying so.

@@ -172,6 +172,6 @@ pub async fn edit(
             token_service::update(conn, by, &id, &edit)
         })
         .await?;
-    session.set_flash(&format!("Token “{}” saved.", updated.name));
+    session.set_done(&format!("Token “{}” saved.", updated.name));
     Ok(see_other(&format!("/integrations/tokens/{}", updated.id)))
 }

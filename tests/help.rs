@@ -1,0 +1,68 @@
+//! The frame of every page a signed-in user sees, and answers a browser can go back over.
+
+use crate::common::{Backend, TestApp, select_all, spawn_app, text};
+
+async fn signed_in(backend: Backend) -> TestApp {
+    let app = spawn_app(backend).await;
+    app.signed_in_user().await;
+    app
+}
+
+async fn error_pages_keep_the_frame_for_a_signed_in_user(backend: Backend) {
+    let app = signed_in(backend).await;
+    let response = app.get("/integrations/tokens/SU-000-000-000").await;
+    assert_eq!(response.status(), 404);
+    let html = scraper::Html::parse_document(&response.text().await.unwrap());
+    assert_eq!(text(&html, "main h1"), "Not found");
+    assert_eq!(text(&html, ".topbar .account-name"), "Front Street Inc");
+    assert_eq!(select_all(&html, "nav.sidebar a").len(), 7);
+
+    // Someone not signed in gets the bare page: nothing of an account shows.
+    let anonymous = crate::common::new_client();
+    let response = anonymous
+        .get(app.url("/no/such/page"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let html = scraper::Html::parse_document(&response.text().await.unwrap());
+    assert_eq!(text(&html, "h1"), "Not found");
+    assert!(select_all(&html, ".topbar").is_empty());
+
+    // A member refused an admin's page keeps their own navigation, and is told why.
+    let member = app.mia();
+    app.sign_in(&member).await;
+    let response = app.get("/account/users").await;
+    assert_eq!(response.status(), 403);
+    let html = scraper::Html::parse_document(&response.text().await.unwrap());
+    assert_eq!(text(&html, "main h1"), "Not allowed");
+    assert_eq!(text(&html, ".topbar .user-name"), "Vendor: Mia Wallace");
+    assert_eq!(select_all(&html, "nav.sidebar a").len(), 5);
+}
+
+async fn a_refused_form_may_be_kept_for_back_and_nothing_else_is(backend: Backend) {
+    let app = signed_in(backend).await;
+    let refused = app
+        .post(
+            "/integrations/tokens/new/general",
+            &[("name", "No description")],
+        )
+        .await;
+    assert_eq!(refused.status(), 422);
+    assert_eq!(refused.headers()["cache-control"], "private, no-cache");
+    let passed = app
+        .post(
+            "/integrations/tokens/new/general",
+            &[("name", "Complete"), ("description", "Has one")],
+        )
+        .await;
+    assert_eq!(passed.status(), 303);
+    assert_eq!(passed.headers()["cache-control"], "no-store");
+    let page = app.get("/integrations/tokens").await;
+    assert_eq!(page.headers()["cache-control"], "no-store");
+}
+
+crate::on_both_databases!(
+    error_pages_keep_the_frame_for_a_signed_in_user,
+    a_refused_form_may_be_kept_for_back_and_nothing_else_is,
+);
