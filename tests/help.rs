@@ -1,11 +1,58 @@
-//! The frame of every page a signed-in user sees, and answers a browser can go back over.
+//! Help, the version, the frame of every page a signed-in user sees, and answers a browser can
+//! go back over.
 
-use crate::common::{Backend, TestApp, select_all, spawn_app, text};
+use crate::common::{Backend, TestApp, attr, select_all, spawn_app, text};
 
 async fn signed_in(backend: Backend) -> TestApp {
     let app = spawn_app(backend).await;
     app.signed_in_user().await;
     app
+}
+
+async fn help_serves_the_guide_of_these_screens(backend: Backend) {
+    let app = signed_in(backend).await;
+    let html = app.get_html("/integrations/tokens").await;
+    assert_eq!(
+        attr(&html, ".topbar a.topbar-link", "href").as_deref(),
+        Some("/help")
+    );
+    assert_eq!(text(&html, ".footer .version"), tokendesk::VERSION);
+
+    let response = app.get("/help").await;
+    assert_eq!(response.status(), 200);
+    let html = scraper::Html::parse_document(&response.text().await.unwrap());
+    assert_eq!(text(&html, "main h1"), "tokendesk user guide");
+    // Rendered from docs/user-guide.md as built: its sections, with the anchors its contents use.
+    let guide = include_str!("../docs/user-guide.md");
+    let sections: Vec<String> = guide
+        .lines()
+        .filter_map(|line| line.strip_prefix("## "))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(select_all(&html, ".help-doc h2"), sections);
+    assert_eq!(
+        attr(&html, ".help-doc h2", "id").as_deref(),
+        Some("contents")
+    );
+    let anchors: Vec<String> = html
+        .select(&scraper::Selector::parse(".help-doc a[href^='#']").unwrap())
+        .filter_map(|a| a.value().attr("href").map(str::to_owned))
+        .collect();
+    assert!(anchors.len() > 10, "{anchors:?}");
+    for anchor in anchors {
+        let id = format!("[id='{}']", &anchor[1..]);
+        assert_eq!(select_all(&html, &id).len(), 1, "{anchor} leads nowhere");
+    }
+    assert_eq!(
+        text(&html, ".topbar a[aria-current=page]"),
+        "Help",
+        "the top bar marks where one is"
+    );
+    // The documents it links to are pages too.
+    for path in ["/help/api", "/help/operations"] {
+        assert_eq!(app.get(path).await.status(), 200, "{path}");
+    }
+    assert_eq!(app.get("/help/secrets").await.status(), 404);
 }
 
 async fn error_pages_keep_the_frame_for_a_signed_in_user(backend: Backend) {
@@ -16,6 +63,7 @@ async fn error_pages_keep_the_frame_for_a_signed_in_user(backend: Backend) {
     assert_eq!(text(&html, "main h1"), "Not found");
     assert_eq!(text(&html, ".topbar .account-name"), "Front Street Inc");
     assert_eq!(select_all(&html, "nav.sidebar a").len(), 7);
+    assert_eq!(text(&html, ".footer .version"), tokendesk::VERSION);
 
     // Someone not signed in gets the bare page: nothing of an account shows.
     let anonymous = crate::common::new_client();
@@ -63,6 +111,7 @@ async fn a_refused_form_may_be_kept_for_back_and_nothing_else_is(backend: Backen
 }
 
 crate::on_both_databases!(
+    help_serves_the_guide_of_these_screens,
     error_pages_keep_the_frame_for_a_signed_in_user,
     a_refused_form_may_be_kept_for_back_and_nothing_else_is,
 );

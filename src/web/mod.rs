@@ -10,6 +10,7 @@ pub mod csrf;
 pub mod csv;
 pub mod forms;
 pub mod health;
+pub mod help;
 pub mod session;
 pub mod tokens;
 
@@ -140,6 +141,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(auth::login_form)
         .service(auth::login)
         .service(auth::logout)
+        .service(help::user_guide)
+        .service(help::other_doc)
         .service(activity::activity)
         .service(activity::activity_csv)
         .service(account::users)
@@ -211,6 +214,7 @@ pub enum Section {
     Users,
     Sessions,
     Password,
+    Help,
 }
 
 impl Layout {

@@ -574,6 +574,7 @@ async fn a_keyboard_user_creates_disables_reveals_and_copies() {
     browser
         .tab_through(&[
             "a.skip-link",
+            ".topbar a[href='/help']",
             ".topbar button",
             ".sidebar a[href='/integrations/tokens']",
             ".sidebar a[href='/integrations/tokens/review']",
@@ -1623,5 +1624,41 @@ async fn going_back_over_a_refused_form_shows_it_again() {
     browser.find("input[name=extension]").await;
     browser.client.back().await.unwrap();
     browser.find("#description-error").await;
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn a_signed_in_user_keeps_the_navigation_on_error_pages_and_finds_help() {
+    let Some((app, _user, mut browser)) = journey("frame_and_help").await else {
+        return;
+    };
+    sign_in(&app, &mut browser).await;
+    browser
+        .goto(&app.url("/integrations/tokens/SU-000-000-000"))
+        .await;
+    assert_eq!(browser.text("main h1").await, "Not found");
+    assert_eq!(
+        browser.text(".topbar .account-name").await,
+        "Front Street Inc"
+    );
+    assert_eq!(browser.find_all("nav.sidebar a").await.len(), 7);
+    assert!(browser.find_all(".breadcrumbs").await.len() == 1);
+    browser.screen("not-found-in-frame").await;
+
+    browser.click(".topbar a[href='/help']").await;
+    browser.wait_for_path("/help").await;
+    assert_eq!(browser.text("main h1").await, "tokendesk user guide");
+    // The guide's own contents link to its sections on the page.
+    browser.click(".help-doc a[href='#sessions']").await;
+    assert!(
+        browser
+            .find("#sessions")
+            .await
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    assert_eq!(browser.text(".footer .version").await, tokendesk::VERSION);
+    browser.screen("help").await;
     browser.finish().await;
 }
