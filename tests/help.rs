@@ -2,6 +2,7 @@
 //! go back over.
 
 use crate::common::{Backend, TestApp, attr, select_all, spawn_app, text};
+use tokendesk::services::demo;
 
 async fn signed_in(backend: Backend) -> TestApp {
     let app = spawn_app(backend).await;
@@ -110,8 +111,59 @@ async fn a_refused_form_may_be_kept_for_back_and_nothing_else_is(backend: Backen
     assert_eq!(page.headers()["cache-control"], "no-store");
 }
 
+async fn the_demo_is_a_story_to_walk(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.robert();
+    let mut conn = app.pool.get().unwrap();
+    demo::seed_demo_data(&mut conn, &app.master_key, app.clock.now()).unwrap();
+    // Seeding again changes nothing.
+    demo::seed_demo_data(&mut conn, &app.master_key, app.clock.now()).unwrap();
+    drop(conn);
+    app.sign_in(&user).await;
+    let list = app.get_html("/integrations/tokens?per_page=25").await;
+    assert_eq!(select_all(&list, "a.token-name").len(), 12);
+    assert_eq!(select_all(&list, ".expiring"), ["Expires in 5 days"]);
+    let created_by = select_all(&list, "table.tokens-table tbody td:nth-child(3) .muted");
+    assert!(created_by.iter().any(|by| by == demo::DEMO_MEMBER_NAME));
+    assert!(created_by.iter().any(|by| by == demo::DEMO_ADMIN_NAME));
+
+    let review = app
+        .get_html("/integrations/tokens/review?overgranted=1")
+        .await;
+    let mut overgranted = select_all(&review, "table.review-table a.token-name");
+    overgranted.sort();
+    assert_eq!(
+        overgranted,
+        [
+            "Flowgear order sync",
+            "Monthly revenue reports",
+            "Tutorial API Token"
+        ]
+    );
+    let review = app.get_html("/integrations/tokens/review").await;
+    assert_eq!(text(&review, "#unused-count"), "1");
+    let used = select_all(&review, "table.review-table tbody td.last-used")
+        .into_iter()
+        .filter(|last| last != "Never")
+        .count();
+    assert!(used >= 5, "several tokens in use: {used}");
+    assert!(
+        select_all(&review, "table.review-table tbody td")
+            .iter()
+            .any(|cell| cell.starts_with("Disabled")),
+    );
+
+    let activity = app.get_html("/account/activity?kind=token.rotated").await;
+    assert_eq!(select_all(&activity, ".activity-table tbody tr").len(), 1);
+    let activity = app.get_html("/account/activity?kind=token.disabled").await;
+    assert!(text(&activity, ".activity-table .detail").contains("reported as leaked"));
+    let users = app.get_html("/account/users").await;
+    assert!(select_all(&users, "td.user-name").contains(&demo::DEMO_MEMBER_NAME.to_owned()));
+}
+
 crate::on_both_databases!(
     help_serves_the_guide_of_these_screens,
     error_pages_keep_the_frame_for_a_signed_in_user,
     a_refused_form_may_be_kept_for_back_and_nothing_else_is,
+    the_demo_is_a_story_to_walk,
 );

@@ -1662,3 +1662,112 @@ async fn a_signed_in_user_keeps_the_navigation_on_error_pages_and_finds_help() {
     browser.screen("help").await;
     browser.finish().await;
 }
+
+#[tokio::test]
+async fn presenting_the_demo_story() {
+    let Some((app, _user, mut browser)) = journey("demo_story").await else {
+        return;
+    };
+    let mut conn = app.pool.get().unwrap();
+    tokendesk::services::demo::seed_demo_data(&mut conn, &app.master_key, app.clock.now())
+        .expect("the demo data is made by the rules");
+    drop(conn);
+    sign_in(&app, &mut browser).await;
+
+    // The list: a token about to expire says so.
+    browser
+        .goto(&app.url("/integrations/tokens?per_page=25"))
+        .await;
+    let expiring = browser.texts("td .expiring").await;
+    assert_eq!(expiring, ["Expires in 5 days"]);
+    browser.screen("list").await;
+
+    // The review: a token nobody used for 90 days, and two holding more than they use.
+    browser.goto(&app.url("/integrations/tokens/review")).await;
+    assert_eq!(browser.text("#unused-count").await, "1");
+    browser.screen("review").await;
+    browser
+        .goto(&app.url("/integrations/tokens/review?overgranted=1"))
+        .await;
+    let mut overgranted = browser.texts("table.review-table a.token-name").await;
+    overgranted.sort();
+    assert_eq!(
+        overgranted,
+        [
+            "Flowgear order sync",
+            "Monthly revenue reports",
+            "Tutorial API Token"
+        ]
+    );
+
+    // A token in daily use: its chart, its totals, and a limit.
+    browser
+        .goto(&app.url("/integrations/tokens?q=Customer+portal"))
+        .await;
+    browser.click("a.token-name").await;
+    browser.find("figure.usage-chart").await;
+    assert_ne!(browser.text("#usage-30d").await, "0");
+    assert_ne!(browser.text("#usage-refused").await, "0");
+    assert_eq!(
+        browser.text("dd.rate-limit").await,
+        "600 requests per minute"
+    );
+    browser.screen("details-in-use").await;
+
+    // A key rotated two hours ago: the previous one still works.
+    browser
+        .goto(&app.url("/integrations/tokens?q=Flowgear+order"))
+        .await;
+    browser.click("a.token-name").await;
+    assert!(
+        browser
+            .text("dd.previous-key")
+            .await
+            .starts_with("Previous key works until")
+    );
+
+    // The token holding All while using two modules: the advice narrows it.
+    browser
+        .goto(&app.url("/integrations/tokens?q=Tutorial"))
+        .await;
+    browser.click("a.token-name").await;
+    browser.find(".tabs").await;
+    let details = browser.path().await;
+    browser
+        .goto(&app.url(&format!("{details}/permissions")))
+        .await;
+    browser.find("#advice").await;
+    browser.screen("advice").await;
+    browser.click("#narrow-button").await;
+    browser.wait_for_path("/permissions/narrow").await;
+    browser.click("form.form-actions button.primary").await;
+    browser
+        .wait_for_text(
+            ".alert-success",
+            "“Tutorial API Token” now holds only the modules it used instead of All.",
+        )
+        .await;
+    browser.screen("narrowed").await;
+
+    // The team: a member, who made tokens of their own; and a key disabled as leaked.
+    browser.goto(&app.url("/account/users")).await;
+    assert!(
+        browser
+            .texts("td.user-name")
+            .await
+            .iter()
+            .any(|name| name == "Adrian Quinn")
+    );
+    browser
+        .goto(&app.url("/account/activity?kind=token.disabled"))
+        .await;
+    assert!(
+        browser
+            .texts(".activity-table .detail")
+            .await
+            .iter()
+            .any(|detail| detail.contains("reported as leaked"))
+    );
+    browser.screen("activity").await;
+    browser.finish().await;
+}
