@@ -303,9 +303,6 @@ fn sample_use(sample: &SampleToken, now: NaiveDateTime) -> TokenUse {
     let mut used = TokenUse::default();
     let (from, to) = sample.used_days;
     for days_ago in (to..=from).rev() {
-        if sample.usage.is_empty() {
-            break;
-        }
         let day = (now - Duration::days(days_ago)).date();
         let at = day
             .and_hms_opt(14, 0, 0)
