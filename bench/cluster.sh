@@ -83,7 +83,7 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 
-key=$(cd "$work/a" && "$binary" token create --account "Front Street Inc" --name "Cluster benchmark")
+key=$(cd "$work/a" && "$binary" token create --account "Front Street Inc" --name "Cluster benchmark" --modules all)
 admin=$(cd "$work/a" && "$binary" token create --account "Front Street Inc" --name "Cluster admin" --modules all)
 api="$lb/public/v1/agreements?limit=10"
 curl -sf -H "Authorization: ApiKey $key" "$api" >/dev/null

@@ -259,8 +259,9 @@ pub struct TokenCreate {
     pub name: String,
     #[arg(long, default_value = "custom")]
     pub extension: String,
-    /// `all` or a comma-separated list of module ids (MD-0001,MD-0002).
-    #[arg(long, default_value = "all")]
+    /// What the key may reach: `all` or a comma-separated list of module ids (MD-0001,MD-0002).
+    /// Required, as in the wizard: a key reaches nothing by default.
+    #[arg(long)]
     pub modules: String,
     #[arg(long)]
     pub description: Option<String>,

@@ -93,13 +93,22 @@ impl From<DbError> for AppError {
     }
 }
 
+/// What an error page says. It travels with the response (its extensions), so that a signed-in
+/// user's page can be drawn again with the top bar and the navigation (`web::chrome`), where the
+/// user is known.
+#[derive(Debug, Clone)]
+pub struct ErrorContent {
+    pub title: String,
+    pub message: String,
+    /// For failures on our side: the reference a person can quote to whoever runs the server.
+    pub request_id: Option<String>,
+}
+
+/// The error page as anyone sees it: without the navigation of a signed-in user.
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
-    title: &'a str,
-    message: &'a str,
-    /// For failures on our side: the reference a person can quote to whoever runs the server.
-    request_id: Option<String>,
+    error: &'a ErrorContent,
 }
 
 impl ResponseError for AppError {
@@ -174,14 +183,17 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpRespons
         .is_server_error()
         .then(crate::request::current_request_id)
         .flatten();
-    let body = ErrorPage {
-        title,
-        message,
+    let error = ErrorContent {
+        title: title.to_owned(),
+        message: message.to_owned(),
         request_id,
-    }
-    .render()
-    .unwrap_or_else(|_| format!("{title}: {message}"));
-    HttpResponse::build(status)
+    };
+    let body = ErrorPage { error: &error }
+        .render()
+        .unwrap_or_else(|_| format!("{title}: {message}"));
+    let mut response = HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
-        .body(body)
+        .body(body);
+    response.extensions_mut().insert(error);
+    response
 }

@@ -20,3 +20,13 @@ pub mod scan;
 pub mod services;
 pub mod startup;
 pub mod web;
+
+/// The build, as `tokendesk --version`, `/healthz` and the pages' footer name it:
+/// `tokendesk <semver> (<commit>)`.
+pub const VERSION: &str = concat!(
+    "tokendesk ",
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("TOKENDESK_COMMIT"),
+    ")"
+);

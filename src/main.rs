@@ -5,7 +5,7 @@ use tokendesk::config::Config;
 
 /// tokendesk: API tokens for the platform's Integrations module.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version = tokendesk::VERSION.trim_start_matches("tokendesk "), about)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -41,6 +41,12 @@ const HEADERS: [(&str, &str); 5] = [
     ("cache-control", "no-store"),
 ];
 
+/// What a form answered with a page instead of a redirect (a value to correct, a refusal, an
+/// error page) is sent with: the browser keeps it for its history, so that Back over it shows it
+/// again instead of asking to send the form once more ("Confirm Form Resubmission"); private,
+/// and revalidated on any other visit. Every other answer keeps `no-store`.
+const KEPT_FOR_BACK: &str = "private, no-cache";
+
 /// How long a graceful stop waits for the requests under way.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 
@@ -145,6 +151,31 @@ async fn failures_answered(
     }
 }
 
+/// See `KEPT_FOR_BACK`: a form's answer that refused it, as a page (the API's are not pages).
+async fn refusals_kept_for_back(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+    let form = req.method() == actix_web::http::Method::POST && !req.path().starts_with(API_BASE);
+    let mut response = next.call(req).await?;
+    let page = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if form
+        && page
+        && response.status().is_client_error()
+        && !response.headers().contains_key(CACHE_CONTROL)
+    {
+        response
+            .headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static(KEPT_FOR_BACK));
+    }
+    Ok(response)
+}
+
 /// Starts serving on `listener` (signals are the caller's to handle: see `Service::handle`),
 /// telling the time by `clock`.
 pub fn run(
@@ -189,8 +220,10 @@ pub fn run(
             }))
             .app_data(aweb::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
             .wrap(from_fn(web::csrf::protect))
+            .wrap(from_fn(web::chrome::error_pages_in_frame))
             .wrap(sessions)
             .wrap(from_fn(failures_answered))
+            .wrap(from_fn(refusals_kept_for_back))
             .wrap(
                 HEADERS
                     .into_iter()

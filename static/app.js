@@ -239,6 +239,16 @@
     });
   }
 
+  // Expires: the date is asked for only once "On a date" is chosen (without this file it stays,
+  // with its hint).
+  var expires = document.getElementById("expires");
+  var expiryDate = document.querySelector(".expiry-date");
+  if (expires && expiryDate) {
+    var showDate = function () { expiryDate.hidden = expires.value !== "date"; };
+    expires.addEventListener("change", showDate);
+    showDate();
+  }
+
   // "All Modules" ticks every module box, so the page shows what the grant means.
   var allModules = document.getElementById("all_modules");
   if (allModules && !allModules.disabled) {

@@ -200,10 +200,18 @@ async fn health_and_readiness(backend: Backend) {
     let app = spawn_app(backend).await;
     let response = app.get("/healthz").await;
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.json::<serde_json::Value>().await.unwrap(),
-        serde_json::json!({"status": "ok"})
-    );
+    let health = response.json::<serde_json::Value>().await.unwrap();
+    assert_eq!(health["status"], "ok");
+    // The build it runs: `tokendesk <semver> (<commit>)`, as `tokendesk --version` says it.
+    let version = health["version"].as_str().unwrap();
+    assert_eq!(version, tokendesk::VERSION);
+    let (semver, commit) = version
+        .strip_prefix("tokendesk ")
+        .and_then(|v| v.strip_suffix(')'))
+        .and_then(|v| v.split_once(" ("))
+        .unwrap_or_else(|| panic!("{version}"));
+    assert_eq!(semver, env!("CARGO_PKG_VERSION"));
+    assert!(!commit.is_empty() && !commit.contains(' '), "{version}");
     let response = app.get("/readyz").await;
     assert_eq!(response.status(), 200);
 }

@@ -194,6 +194,36 @@ async fn operators_add_users_and_create_tokens_from_the_command_line(backend: Ba
         crate::common::select_all(&html, ".token-id"),
         [key.token_id.to_string()]
     );
+    // The activity log says where it was made: not a browser's address, the command line.
+    let activity = Html::parse_document(
+        &client
+            .get(format!("{base}/account/activity?kind=token.created"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        crate::common::select_all(&activity, "table.activity-table tbody td:nth-child(5)"),
+        ["command line"]
+    );
+
+    // What the key may reach is said, never assumed: without --modules nothing is made.
+    let mut unsaid = tokendesk(&database);
+    unsaid.args([
+        "token",
+        "create",
+        "--account",
+        "Acme Corp",
+        "--name",
+        "Everything by default",
+    ]);
+    let (code, stdout, stderr) = run_to_end(unsaid, Duration::from_secs(30), None);
+    assert_ne!(code, Some(0));
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("--modules"), "{stderr}");
 
     // Mistakes get one line and a non-zero exit, and change nothing. The token's fields are
     // checked by the rules the wizard and the API use, with the same messages.
@@ -245,7 +275,16 @@ async fn operators_add_users_and_create_tokens_from_the_command_line(backend: Ba
             "--email",
         ),
         (
-            &["token", "create", "--account", "Nobody Ltd", "--name", "x"],
+            &[
+                "token",
+                "create",
+                "--account",
+                "Nobody Ltd",
+                "--name",
+                "x",
+                "--modules",
+                "all",
+            ],
             None,
             "--account",
         ),
@@ -273,12 +312,23 @@ async fn operators_add_users_and_create_tokens_from_the_command_line(backend: Ba
                 "x",
                 "--extension",
                 "teams",
+                "--modules",
+                "all",
             ],
             None,
             "--extension",
         ),
         (
-            &["token", "create", "--account", "Acme Corp", "--name", " "],
+            &[
+                "token",
+                "create",
+                "--account",
+                "Acme Corp",
+                "--name",
+                " ",
+                "--modules",
+                "all",
+            ],
             None,
             "tokendesk: --name: Name is required",
         ),
@@ -292,6 +342,8 @@ async fn operators_add_users_and_create_tokens_from_the_command_line(backend: Ba
                 "x",
                 "--external-id",
                 &long,
+                "--modules",
+                "all",
             ],
             None,
             "tokendesk: --external-id: External ID must be at most 128 characters",
@@ -563,6 +615,8 @@ async fn operators_rotate_keys_and_limit_new_ones(backend: Backend) {
                 "Front Street Inc",
                 "--name",
                 "Nightly",
+                "--modules",
+                "all",
             ])
             .args(extra);
         run_to_end(command, Duration::from_secs(30), None)

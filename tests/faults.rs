@@ -52,6 +52,8 @@ fn create_key(mut command: Command) -> String {
         "Front Street Inc",
         "--name",
         "Fault test",
+        "--modules",
+        "all",
     ]);
     let (code, stdout, stderr) = run_to_end(command, Duration::from_secs(60), None);
     assert_eq!(code, Some(0), "{stderr}");

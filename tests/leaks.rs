@@ -313,7 +313,7 @@ async fn a_members_cleanup_disables_what_they_may_and_names_the_rest(backend: Ba
     assert_eq!(stored(&app, &hers.token_id).0, "inactive");
     assert_eq!(stored(&app, &roberts.token_id).0, "active");
     let list = app.get_html("/integrations/tokens").await;
-    let flash = text(&list, ".alert-info");
+    let flash = text(&list, ".alert-success");
     assert!(
         flash.starts_with("1 leaked key disabled. Still live"),
         "{flash}"

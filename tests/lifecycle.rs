@@ -96,7 +96,7 @@ async fn expiry_is_set_in_the_wizard_badged_and_filtered(backend: Backend) {
     let html = app.get_html("/integrations/tokens?q=Trial").await;
     let details = attr(&html, "a.token-name", "href").unwrap();
     let html = app.get_html(&details).await;
-    let in_30_days = (now + Duration::days(30)).format("%d/%m/%Y").to_string();
+    let in_30_days = (now + Duration::days(30)).format("%Y-%m-%d").to_string();
     assert!(
         text(&html, "dd.expires").starts_with(&in_30_days),
         "{}",

@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod e2e;
 mod faults;
+mod help;
 mod idempotency;
 mod key_cache;
 mod key_reach;

@@ -32,7 +32,7 @@ async fn disable_and_enable_from_the_menu(backend: Backend) {
     );
     let html = app.get_html("/integrations/tokens").await;
     assert_eq!(
-        text(&html, ".alert-info"),
+        text(&html, ".alert-success"),
         "Token “Tutorial API Token” disabled."
     );
     assert_eq!(text(&html, ".status"), "Disabled");
@@ -44,7 +44,7 @@ async fn disable_and_enable_from_the_menu(backend: Backend) {
 
     // The flash is shown once.
     let html = app.get_html("/integrations/tokens").await;
-    assert_eq!(text(&html, ".alert-info"), "");
+    assert_eq!(text(&html, ".flash"), "");
 
     let response = app
         .post(&format!("/integrations/tokens/{}/enable", token.id), &[])
@@ -132,7 +132,7 @@ async fn delete_asks_first_then_removes_the_token(backend: Backend) {
     assert_eq!(location(&response), "/integrations/tokens?q=Delete");
 
     let html = app.get_html("/integrations/tokens").await;
-    assert_eq!(text(&html, ".alert-info"), "Token “Delete me” deleted.");
+    assert_eq!(text(&html, ".alert-success"), "Token “Delete me” deleted.");
     assert_eq!(listed_names(&html), ["Keep me"]);
     assert!(app.find_token(&user, &token).is_none());
     assert!(app.find_token(&user, &keep).is_some());

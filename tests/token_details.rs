@@ -254,7 +254,7 @@ async fn edit_changes_properties_and_permissions(backend: Backend) {
     let html = app
         .get_html(&format!("/integrations/tokens/{}", token.id))
         .await;
-    assert_eq!(text(&html, ".alert-info"), "Token “After” saved.");
+    assert_eq!(text(&html, ".alert-success"), "Token “After” saved.");
     assert_eq!(text(&html, ".facts .token-name"), "After");
     assert_eq!(
         select_all(&html, "table.history td:first-child"),

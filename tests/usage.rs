@@ -251,7 +251,7 @@ async fn the_details_chart_shows_thirty_days_with_zeros(backend: Backend) {
         titles[26],
         format!(
             "{}: 2 requests, 1 refused",
-            (today - Duration::days(3)).format("%d %b %Y")
+            (today - Duration::days(3)).format("%Y-%m-%d")
         )
     );
     assert_eq!(select_all(&html, "figure.usage-chart g.bar.zero").len(), 27);
@@ -426,7 +426,7 @@ async fn bulk_actions_are_all_or_nothing(backend: Backend) {
         assert_eq!(app.stored_status(id), StoredStatus::Inactive);
     }
     let html = app.get_html("/integrations/tokens").await;
-    assert!(text(&html, "p.alert-info").contains("3 tokens disabled"));
+    assert!(text(&html, "p.alert-success").contains("3 tokens disabled"));
     let mut conn = app.pool.get().unwrap();
     for id in [&a.id, &b.id, &c.id] {
         let kinds: Vec<&str> = events::recent(&mut conn, id, 10)

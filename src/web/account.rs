@@ -221,7 +221,7 @@ async fn after_team_change(
 ) -> Result<HttpResponse, AppError> {
     match done {
         Ok(user) => {
-            session.set_flash(&format!("{} {verb}.", user.name));
+            session.set_done(&format!("{} {verb}.", user.name));
             Ok(see_other(USERS))
         }
         Err(AppError::Refused(why)) => {
@@ -497,7 +497,7 @@ pub async fn end_session(
     current
         .read(&state, move |conn, _| sessions::end(conn, &user_id, &row))
         .await?;
-    session.set_flash("The session was ended; that browser is signed out.");
+    session.set_done("The session was ended; that browser is signed out.");
     Ok(see_other(SESSIONS))
 }
 
@@ -514,7 +514,7 @@ pub async fn end_other_sessions(
             db::users::end_sessions(conn, &user_id, keep.as_deref())
         })
         .await?;
-    session.set_flash(&format!(
+    session.set_done(&format!(
         "Signed out everywhere else ({ended} session{}).",
         if ended == 1 { "" } else { "s" }
     ));
@@ -670,7 +670,7 @@ pub async fn change_password(
         .await?;
     match changed {
         Once::Done(()) => {
-            session.set_flash("Your password was changed; your other sessions were signed out.")
+            session.set_done("Your password was changed; your other sessions were signed out.")
         }
         Once::AlreadyDone(_) => session.set_flash(ALREADY_DONE),
     }

@@ -72,9 +72,15 @@ impl EventRow {
             kind: event.kind.as_str(),
             subject,
             detail: event.detail.unwrap_or_default(),
-            client_ip: event.client_ip.unwrap_or_default(),
+            client_ip: source(event.client_ip),
         }
     }
+}
+
+/// Where a change came from, as the log shows it: the address of the request, or the command
+/// line for what was done outside any request (`tokendesk token create`, the demo data).
+pub fn source(client_ip: Option<String>) -> String {
+    client_ip.unwrap_or_else(|| "command line".to_owned())
 }
 
 #[derive(Template)]
@@ -237,7 +243,7 @@ pub async fn activity_csv(
                     event.token_id.clone().unwrap_or_default(),
                     event.user_id.clone().unwrap_or_default(),
                     event.detail.clone().unwrap_or_default(),
-                    event.client_ip.clone().unwrap_or_default(),
+                    source(event.client_ip.clone()),
                 ]));
             }
             let following = (batch.len() as i64 == CSV_BATCH)

@@ -5,10 +5,10 @@ use crate::db::{self, DatabaseUrl};
 use actix_web::{HttpResponse, get, web};
 use diesel::connection::SimpleConnection;
 
-/// The process is alive; touches nothing.
+/// The process is alive, and which build it runs; touches nothing.
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok", "version": crate::VERSION}))
 }
 
 /// The database answers. PostgreSQL: as the watch last found it (asked every 250 ms), so the

@@ -5,10 +5,12 @@ pub mod account;
 pub mod activity;
 pub mod assets;
 pub mod auth;
+pub mod chrome;
 pub mod csrf;
 pub mod csv;
 pub mod forms;
 pub mod health;
+pub mod help;
 pub mod policy;
 pub mod session;
 pub mod tokens;
@@ -159,6 +161,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(auth::login_form)
         .service(auth::login)
         .service(auth::logout)
+        .service(help::user_guide)
+        .service(help::other_doc)
         .service(activity::activity)
         .service(activity::activity_csv)
         .service(account::users)
@@ -219,7 +223,7 @@ pub struct Layout {
     pub account_name: String,
     pub user_name: String,
     pub csrf_token: String,
-    pub flash: Option<String>,
+    pub flash: Option<session::Flash>,
     /// Admins see the team's pages in the navigation.
     pub is_admin: bool,
     /// The page's place in the navigation, to mark it current.
@@ -241,15 +245,24 @@ pub enum Section {
     Requests,
     Policy,
     Notifications,
+    Help,
 }
 
 impl Layout {
     pub fn new(current: &CurrentUser, session: &TypedSession) -> Self {
         Self {
+            flash: session.take_flash(),
+            ..Self::keeping_flash(current, session)
+        }
+    }
+
+    /// The layout of a page that leaves the flash for the next one (an error page).
+    pub fn keeping_flash(current: &CurrentUser, session: &TypedSession) -> Self {
+        Self {
             account_name: current.account.name.clone(),
             user_name: current.user.name.clone(),
             csrf_token: session.csrf_token(),
-            flash: session.take_flash(),
+            flash: None,
             is_admin: current.person().is_admin(),
             section: Section::default(),
             counts: current.counts,

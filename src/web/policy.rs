@@ -103,7 +103,7 @@ pub async fn set_policy(
         })
         .await?;
     match done {
-        Once::Done((_, true)) => session.set_flash("The policy was saved. It applies from now on."),
+        Once::Done((_, true)) => session.set_done("The policy was saved. It applies from now on."),
         Once::Done((_, false)) => session.set_flash("Nothing changed."),
         Once::AlreadyDone(_) => session.set_flash(ALREADY_DONE),
     }
@@ -172,7 +172,7 @@ pub async fn mark_read(
             notifications::mark_read(conn, &user_id, at)
         })
         .await?;
-    session.set_flash(&match marked {
+    session.set_done(&match marked {
         0 => "Nothing was unread.".to_owned(),
         1 => "1 notification marked as read.".to_owned(),
         n => format!("{n} notifications marked as read."),

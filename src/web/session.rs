@@ -38,6 +38,23 @@ const UNAVAILABLE: &str = "_unavailable";
 
 pub struct TypedSession(Session);
 
+/// The one-shot line the next page shows: what was done, or a note.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Flash {
+    /// A change that was made (the success style), rather than a note.
+    pub done: bool,
+    pub text: String,
+}
+
+impl Flash {
+    pub fn note(text: &str) -> Self {
+        Self {
+            done: false,
+            text: text.to_owned(),
+        }
+    }
+}
+
 impl TypedSession {
     pub fn of(req: &HttpRequest) -> Self {
         Self(req.get_session())
@@ -124,12 +141,24 @@ impl TypedSession {
         (kept == check).then_some(ids)
     }
 
+    /// A note for the next page: something not done, or done before.
     pub fn set_flash(&self, message: &str) {
-        let _ = self.0.insert(FLASH, message);
+        let _ = self.0.insert(FLASH, Flash::note(message));
     }
 
-    pub fn take_flash(&self) -> Option<String> {
-        self.0.remove_as::<String>(FLASH).and_then(Result::ok)
+    /// What was just done, for the next page to confirm in the success style.
+    pub fn set_done(&self, message: &str) {
+        let _ = self.0.insert(
+            FLASH,
+            Flash {
+                done: true,
+                text: message.to_owned(),
+            },
+        );
+    }
+
+    pub fn take_flash(&self) -> Option<Flash> {
+        self.0.remove_as::<Flash>(FLASH).and_then(Result::ok)
     }
 
     /// Keeps `secret` for the next page that asks for it with the same `purpose` (say

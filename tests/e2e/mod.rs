@@ -464,7 +464,7 @@ async fn editing_a_token() {
     browser.screen("edited").await;
     browser.click("button.primary").await;
     browser.find(".facts").await;
-    assert_eq!(browser.text(".alert-info").await, "Token “After” saved.");
+    assert_eq!(browser.text(".alert-success").await, "Token “After” saved.");
     assert_eq!(
         browser.texts("table.history td:first-child").await,
         ["Permissions changed", "Edited", "Created"]
@@ -485,7 +485,7 @@ async fn disabling_and_enabling_through_the_menu() {
     browser.click("details.menu button.menu-item").await;
     browser.wait_for_text(".status", "Disabled").await;
     assert_eq!(
-        browser.text(".alert-info").await,
+        browser.text(".alert-success").await,
         "Token “Switchable” disabled."
     );
     browser.screen("disabled").await;
@@ -497,7 +497,7 @@ async fn disabling_and_enabling_through_the_menu() {
     browser.click("details.menu button.menu-item").await;
     browser.wait_for_text(".status", "Active").await;
     assert_eq!(
-        browser.text(".alert-info").await,
+        browser.text(".alert-success").await,
         "Token “Switchable” enabled."
     );
     browser.screen("enabled").await;
@@ -523,7 +523,7 @@ async fn deleting_a_token_after_confirming() {
     browser.click("details.menu a.danger").await;
     browser.client.accept_alert().await.unwrap();
     browser
-        .wait_for_text(".alert-info", "Token “Delete me” deleted.")
+        .wait_for_text(".alert-success", "Token “Delete me” deleted.")
         .await;
     assert_eq!(browser.texts("a.token-name").await, ["Keep me"]);
     browser.screen("deleted").await;
@@ -574,6 +574,7 @@ async fn a_keyboard_user_creates_disables_reveals_and_copies() {
     browser
         .tab_through(&[
             "a.skip-link",
+            ".topbar a[href='/help']",
             "#notifications-link",
             ".topbar button",
             ".sidebar a[href='/integrations/tokens']",
@@ -705,7 +706,7 @@ async fn a_keyboard_user_creates_disables_reveals_and_copies() {
         .expect("ArrowDown opens on the first item");
     browser.press(Key::Enter).await;
     browser
-        .wait_for_text(".alert-info", "Token “Keyboard token” disabled.")
+        .wait_for_text(".alert-success", "Token “Keyboard token” disabled.")
         .await;
     assert_eq!(browser.text(".token-summary .status").await, "Disabled");
 
@@ -821,7 +822,7 @@ async fn a_user_ends_another_of_their_sessions() {
         .await;
     browser
         .wait_for_text(
-            ".alert-info",
+            ".alert-success",
             "The session was ended; that browser is signed out.",
         )
         .await;
@@ -862,7 +863,7 @@ async fn creating_a_token_that_expires_in_30_days() {
     browser.click("#all_modules").await;
     browser.click("button.primary").await;
     let expected = (app.clock.now() + chrono::Duration::days(30))
-        .format("%d/%m/%Y")
+        .format("%Y-%m-%d")
         .to_string();
     assert!(
         summary_value(&browser, "Expires")
@@ -985,7 +986,7 @@ async fn an_admin_follows_a_token_in_the_activity_and_downloads_it() {
         .click(".page-actions form[action$='/disable'] button")
         .await;
     browser
-        .wait_for_text(".alert-info", "Token “Watched” disabled.")
+        .wait_for_text(".alert-success", "Token “Watched” disabled.")
         .await;
     browser.click("a[href='/account/activity']").await;
     browser.wait_for_path("/account/activity").await;
@@ -1064,7 +1065,7 @@ async fn selecting_three_tokens_and_disabling_them_from_the_confirmation() {
     browser.screen("confirmation").await;
     browser.click("form.form-actions button.danger").await;
     browser
-        .wait_for_text(".alert-info", "3 tokens disabled.")
+        .wait_for_text(".alert-success", "3 tokens disabled.")
         .await;
     only_active_is(&browser, "Stays on").await;
     browser.screen("disabled").await;
@@ -1155,7 +1156,7 @@ async fn pasting_a_ticket_with_two_live_keys_and_disabling_them() {
     browser.screen("leaks-confirm").await;
     browser.click("form.form-actions button.danger").await;
     browser
-        .wait_for_text(".alert-info", "2 leaked keys disabled.")
+        .wait_for_text(".alert-success", "2 leaked keys disabled.")
         .await;
     only_active_is(&browser, "Untouched").await;
     browser.finish().await;
@@ -1226,7 +1227,7 @@ async fn narrowing_a_token_from_the_advice_panel() {
     browser.click("form.form-actions button.primary").await;
     browser
         .wait_for_text(
-            ".alert-info",
+            ".alert-success",
             "Removed 2 unused modules from “Nightly sync”.",
         )
         .await;
@@ -1430,6 +1431,351 @@ async fn the_list_folds_its_filters_on_a_phone_and_shows_actions_once_a_row_is_t
     browser.finish().await;
 }
 
+/// What the command line's `--external-id` accepts at most, in one unbroken word of 120.
+fn unbroken(len: usize) -> String {
+    "ExternalReference".chars().cycle().take(len).collect()
+}
+
+/// The page's width at `width` px, said for the record and checked: no sideways scrolling.
+async fn fits(browser: &Browser, screen: &str, width: u32) {
+    let (scroll_width, client_width) = browser.page_width_at(width).await;
+    eprintln!("{screen}: scrollWidth {scroll_width} for {client_width} at {width} px");
+    assert!(
+        scroll_width <= client_width,
+        "{screen} is {scroll_width} px wide at {width} px"
+    );
+}
+
+#[tokio::test]
+async fn wide_tables_and_long_values_keep_the_page_still_at_both_widths() {
+    let Some((app, user, mut browser)) = journey("wide_pages").await else {
+        return;
+    };
+    let long_name = format!("Nightly export of every subscription {}", unbroken(80));
+    let (long, _) = app
+        .token(&user, &long_name)
+        .external_id(&unbroken(120))
+        .modules("MD-0002,MD-0012")
+        .create();
+    app.token(&user, "Everything").create();
+    app.token(&user, "Helpdesk bot").modules("MD-0023").create();
+    app.add_user_as(
+        "Front Street Inc",
+        "a.member.with.a.rather.long.address@frontstreet.example",
+        "Mia Member",
+        tokendesk::domain::user::Role::Member,
+    );
+    // A second session of Robert's, so that Sessions lists two.
+    app.sign_in(&user).await;
+    sign_in(&app, &mut browser).await;
+
+    for (path, screen) in [
+        ("/integrations/tokens/review".to_owned(), "review"),
+        ("/account/users".to_owned(), "users"),
+        ("/account/sessions".to_owned(), "sessions"),
+        (format!("/integrations/tokens/{}", long.id), "details"),
+        ("/integrations/tokens".to_owned(), "list"),
+    ] {
+        browser.goto(&app.url(&path)).await;
+        browser.find("h1").await;
+        browser.screen(screen).await;
+        fits(&browser, screen, browser::WIDE).await;
+        fits(&browser, screen, browser::NARROW).await;
+        // Ids read as one word wherever they are: never broken at their hyphens.
+        browser.on_a_phone(true).await;
+        let broken = browser
+            .eval(
+                "return Array.from(document.querySelectorAll('.token-id'))
+                   .filter(e => e.getClientRects().length > 1).map(e => e.textContent);",
+            )
+            .await;
+        browser.on_a_phone(false).await;
+        assert_eq!(broken, serde_json::json!([]), "{screen}");
+    }
+
+    // The review: the matrix scrolls in its region, the token column stays, and what an admin
+    // acts on is in sight at 1280 px without scrolling it.
+    browser.goto(&app.url("/integrations/tokens/review")).await;
+    browser.find("table.review-table").await;
+    let layout = browser
+        .eval(
+            "const region = document.querySelector('.matrix-scroll').getBoundingClientRect();
+             const heads = Array.from(document.querySelectorAll('.review-table thead th'));
+             const right = name => heads.find(h => h.textContent.trim() === name).getBoundingClientRect().right;
+             return {
+               sticky: getComputedStyle(document.querySelector('.review-table th.sticky-col')).position,
+               inSight: ['Status', 'Last used', 'Expires', 'Unused grants'].every(n => right(n) <= region.right),
+               allTint: getComputedStyle(document.querySelector('td.reach-all')).backgroundColor,
+             };",
+        )
+        .await;
+    assert_eq!(layout["sticky"], "sticky");
+    assert_eq!(layout["inSight"], true, "{layout}");
+    // A quiet tint: the selection colour the navigation uses, not a loud bar of its own.
+    let selected = browser
+        .eval("return getComputedStyle(document.querySelector('nav.sidebar a.active')).backgroundColor;")
+        .await;
+    assert_eq!(layout["allTint"], selected);
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn a_date_is_typed_and_read_year_first_everywhere() {
+    let Some((app, _user, mut browser)) = journey("dates").await else {
+        return;
+    };
+    sign_in(&app, &mut browser).await;
+    browser.goto(&app.url("/integrations/tokens/new")).await;
+    browser.find("#name").await;
+    // While the key never expires, no date is asked for.
+    assert!(
+        !browser
+            .find("#expires_on")
+            .await
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    browser.fill("#name", "Fixed-date export").await;
+    browser
+        .fill("#description", "Stops on a day of our choosing")
+        .await;
+    choose(&browser, "#expires", "date").await;
+    assert!(
+        browser
+            .find("#expires_on")
+            .await
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    let day = (app.clock.now() + chrono::Duration::days(40)).date();
+    let typed = day.format("%Y-%m-%d").to_string();
+    assert_eq!(
+        browser.prop("#expires_on", "placeholder").await.as_deref(),
+        Some("YYYY-MM-DD")
+    );
+    browser.fill("#expires_on", &typed).await;
+    browser.screen("general-on-a-date").await;
+    browser.click("button.primary").await;
+    browser.click("input[name=extension][value=custom]").await;
+    browser.click("button.primary").await;
+    browser.click("#all_modules").await;
+    browser.click("button.primary").await;
+    assert!(summary_value(&browser, "Expires").await.starts_with(&typed));
+    browser.click(".wizard-buttons a.primary").await;
+    browser.find("dd.expires").await;
+    assert!(browser.text("dd.expires").await.starts_with(&typed));
+    // Created and Updated read the same way: year, month, day.
+    let today = app.clock.now().format("%Y-%m-%d").to_string();
+    assert!(
+        browser
+            .texts("dl.properties dd")
+            .await
+            .iter()
+            .any(|value| value.starts_with(&today))
+    );
+    let details = browser.path().await;
+    browser.goto(&app.url(&format!("{details}/edit"))).await;
+    browser.find("#expires_on").await;
+    assert_eq!(
+        browser.prop("#expires_on", "value").await.as_deref(),
+        Some(typed.as_str()),
+        "the field shows the date as the pages write it"
+    );
+    assert_eq!(
+        browser.prop("#expires_on", "type").await.as_deref(),
+        Some("text")
+    );
+    browser.screen("edit-on-a-date").await;
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn going_back_over_a_refused_form_shows_it_again() {
+    let Some((app, user, mut browser)) = journey("back_over_errors").await else {
+        return;
+    };
+    let (token, _) = app.token(&user, "Before").create();
+    sign_in(&app, &mut browser).await;
+
+    // The edit page refuses an empty name, then saves a good one.
+    browser
+        .goto(&app.url(&format!("/integrations/tokens/{}/edit", token.id)))
+        .await;
+    browser.fill("#name", " ").await;
+    browser.click(".wizard-buttons button.primary").await;
+    browser.find("#name-error").await;
+    browser.fill("#name", "After").await;
+    browser.click(".wizard-buttons button.primary").await;
+    browser
+        .wait_for_text(".alert-success", "Token “After” saved.")
+        .await;
+    // Back: the refused form again, as it was, without sending it again.
+    browser.client.back().await.unwrap();
+    browser.find("#name-error").await;
+    assert!(browser.path().await.ends_with("/edit"));
+    assert_eq!(app.find_token(&user, &token).unwrap().name, "After");
+
+    // The same in the wizard: a step refused, then passed, then Back over it.
+    browser.goto(&app.url("/integrations/tokens/new")).await;
+    browser.find("#name").await;
+    browser.fill("#name", "Wizard").await;
+    browser.click("button.primary").await;
+    browser.find("#description-error").await;
+    browser.fill("#description", "Now complete").await;
+    browser.click("button.primary").await;
+    browser.find("input[name=extension]").await;
+    browser.client.back().await.unwrap();
+    browser.find("#description-error").await;
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn a_signed_in_user_keeps_the_navigation_on_error_pages_and_finds_help() {
+    let Some((app, _user, mut browser)) = journey("frame_and_help").await else {
+        return;
+    };
+    sign_in(&app, &mut browser).await;
+    browser
+        .goto(&app.url("/integrations/tokens/SU-000-000-000"))
+        .await;
+    assert_eq!(browser.text("main h1").await, "Not found");
+    assert_eq!(
+        browser.text(".topbar .account-name").await,
+        "Front Street Inc"
+    );
+    assert_eq!(browser.find_all("nav.sidebar a").await.len(), 7);
+    assert!(browser.find_all(".breadcrumbs").await.len() == 1);
+    browser.screen("not-found-in-frame").await;
+
+    browser.click(".topbar a[href='/help']").await;
+    browser.wait_for_path("/help").await;
+    assert_eq!(browser.text("main h1").await, "tokendesk user guide");
+    // The guide's own contents link to its sections on the page.
+    browser.click(".help-doc a[href='#sessions']").await;
+    assert!(
+        browser
+            .find("#sessions")
+            .await
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    assert_eq!(browser.text(".footer .version").await, tokendesk::VERSION);
+    browser.screen("help").await;
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn presenting_the_demo_story() {
+    let Some((app, _user, mut browser)) = journey("demo_story").await else {
+        return;
+    };
+    let mut conn = app.pool.get().unwrap();
+    tokendesk::services::demo::seed_demo_data(&mut conn, &app.master_key, app.clock.now())
+        .expect("the demo data is made by the rules");
+    drop(conn);
+    sign_in(&app, &mut browser).await;
+
+    // The list: a token about to expire says so.
+    browser
+        .goto(&app.url("/integrations/tokens?per_page=25"))
+        .await;
+    let expiring = browser.texts("td .expiring").await;
+    assert_eq!(expiring, ["Expires in 5 days"]);
+    browser.screen("list").await;
+
+    // The review: a token nobody used for 90 days, and two holding more than they use.
+    browser.goto(&app.url("/integrations/tokens/review")).await;
+    assert_eq!(browser.text("#unused-count").await, "1");
+    browser.screen("review").await;
+    browser
+        .goto(&app.url("/integrations/tokens/review?overgranted=1"))
+        .await;
+    let mut overgranted = browser.texts("table.review-table a.token-name").await;
+    overgranted.sort();
+    assert_eq!(
+        overgranted,
+        [
+            "Flowgear order sync",
+            "Monthly revenue reports",
+            "Tutorial API Token"
+        ]
+    );
+
+    // A token in daily use: its chart, its totals, and a limit.
+    browser
+        .goto(&app.url("/integrations/tokens?q=Customer+portal"))
+        .await;
+    browser.click("a.token-name").await;
+    browser.find("figure.usage-chart").await;
+    assert_ne!(browser.text("#usage-30d").await, "0");
+    assert_ne!(browser.text("#usage-refused").await, "0");
+    assert_eq!(
+        browser.text("dd.rate-limit").await,
+        "600 requests per minute"
+    );
+    browser.screen("details-in-use").await;
+
+    // A key rotated two hours ago: the previous one still works.
+    browser
+        .goto(&app.url("/integrations/tokens?q=Flowgear+order"))
+        .await;
+    browser.click("a.token-name").await;
+    assert!(
+        browser
+            .text("dd.previous-key")
+            .await
+            .starts_with("Previous key works until")
+    );
+
+    // The token holding All while using two modules: the advice narrows it.
+    browser
+        .goto(&app.url("/integrations/tokens?q=Tutorial"))
+        .await;
+    browser.click("a.token-name").await;
+    browser.find(".tabs").await;
+    let details = browser.path().await;
+    browser
+        .goto(&app.url(&format!("{details}/permissions")))
+        .await;
+    browser.find("#advice").await;
+    browser.screen("advice").await;
+    browser.click("#narrow-button").await;
+    browser.wait_for_path("/permissions/narrow").await;
+    browser.click("form.form-actions button.primary").await;
+    browser
+        .wait_for_text(
+            ".alert-success",
+            "“Tutorial API Token” now holds only the modules it used instead of All.",
+        )
+        .await;
+    browser.screen("narrowed").await;
+
+    // The team: a member, who made tokens of their own; and a key disabled as leaked.
+    browser.goto(&app.url("/account/users")).await;
+    assert!(
+        browser
+            .texts("td.user-name")
+            .await
+            .iter()
+            .any(|name| name == "Adrian Quinn")
+    );
+    browser
+        .goto(&app.url("/account/activity?kind=token.disabled"))
+        .await;
+    assert!(
+        browser
+            .texts(".activity-table .detail")
+            .await
+            .iter()
+            .any(|detail| detail.contains("reported as leaked"))
+    );
+    browser.screen("activity").await;
+    browser.finish().await;
+}
+
 #[tokio::test]
 async fn a_members_all_token_waits_until_an_admin_approves_it() {
     let Some((app, robert, mut browser)) = journey("approval").await else {
@@ -1455,7 +1801,7 @@ async fn a_members_all_token_waits_until_an_admin_approves_it() {
     browser.click("#policy-form button[type=submit]").await;
     browser
         .wait_for_text(
-            ".alert-info",
+            ".alert-success",
             "The policy was saved. It applies from now on.",
         )
         .await;

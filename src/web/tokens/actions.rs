@@ -123,7 +123,7 @@ pub async fn act(
             .respond()
         }
         Outcome::Done(name) => {
-            session.set_flash(&format!("Token “{name}” {}.", action.done()));
+            session.set_done(&format!("Token “{name}” {}.", action.done()));
             Ok(see_other(if gone { LIST_PATH } else { &return_to }))
         }
         Outcome::AlreadyDone(result) => {

@@ -25,7 +25,7 @@ use chrono::NaiveDateTime;
 pub struct ModuleUseRow {
     pub id: &'static str,
     pub name: &'static str,
-    /// `dd/mm/yyyy hh:mm`, and the same as ISO 8601 for `<time>`; `None` when never used.
+    /// `yyyy-mm-dd hh:mm`, and the same as ISO 8601 for `<time>`; `None` when never used.
     pub last_used: Option<(String, String)>,
     pub last_month: u64,
     pub unused: bool,
@@ -259,7 +259,7 @@ pub async fn narrow(
                 let modules = if n == 1 { "module" } else { "modules" };
                 format!("Removed {n} unused {modules} from “{}”.", token.name)
             };
-            session.set_flash(&message);
+            session.set_done(&message);
             Ok(see_other(&tab))
         }
         // The advice changed under the person's eyes: back to it, saying so.

@@ -159,7 +159,7 @@ pub async fn act_on_selection(
                 } else {
                     format!("{count} tokens")
                 };
-                session.set_flash(&format!("{what} {}.", action.done()));
+                session.set_done(&format!("{what} {}.", action.done()));
                 return Ok(see_other(&form.return_to));
             }
             Outcome::AlreadyDone(result) => {

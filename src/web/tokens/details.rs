@@ -68,7 +68,7 @@ impl DetailsPage {
                     label: e.kind.label(),
                     actor: e.actor_name,
                     at: format_time(e.occurred_at),
-                    client_ip: e.client_ip.unwrap_or_default(),
+                    client_ip: crate::web::activity::source(e.client_ip),
                 })
                 .collect(),
             revealed_key,

@@ -235,7 +235,7 @@ pub async fn edit(
     if updated.awaiting_approval {
         saved.push_str(" The permissions added wait for an admin's approval; the others stay in force meanwhile.");
     }
-    session.set_flash(&saved);
+    session.set_done(&saved);
     Ok(see_other(&format!(
         "/integrations/tokens/{}",
         updated.token.id

@@ -255,7 +255,11 @@ pub async fn disable_leaked(
                     named.join("; ")
                 ));
             }
-            session.set_flash(&message);
+            if count == 0 {
+                session.set_flash(&message);
+            } else {
+                session.set_done(&message);
+            }
             return Ok(see_other(LIST_PATH));
         }
         Disabled::AlreadyDone(result) => {

@@ -23,14 +23,20 @@ use crate::domain::policy::{AccountPolicy, Breach};
 use crate::domain::token::TokenStatus;
 use crate::domain::usage::{ago, recently_used};
 use crate::error::AppError;
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 
 /// The Tokens list: the home page, and where actions return to by default.
 pub const LIST_PATH: &str = "/integrations/tokens";
 
-/// How the UI writes a moment: `18/05/2021 04:28` (UTC).
+/// How the UI writes a moment: `2021-05-18 04:28` (UTC). Year first, as dates are typed (the
+/// expiry's `YYYY-MM-DD`), so that no reader takes 07/03 for 3 July.
 pub fn format_time(at: NaiveDateTime) -> String {
-    at.format("%d/%m/%Y %H:%M").to_string()
+    at.format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// How the UI writes a day: `2021-05-18`, the way it is typed.
+pub fn format_day(day: NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
 }
 
 /// A token as the pages show it.

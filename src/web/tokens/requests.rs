@@ -126,7 +126,7 @@ async fn decide(
     };
     match done {
         Ok(Once::Done(token)) => {
-            session.set_flash(&format!(
+            session.set_done(&format!(
                 "“{}” was {}; its requester is told.",
                 token.name,
                 decision.as_str()

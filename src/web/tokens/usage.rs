@@ -2,7 +2,7 @@
 //! server as SVG with the same numbers as a table, and the warning the disable and delete
 //! confirmations give for a token still in use.
 
-use super::format_time;
+use super::{format_day, format_time};
 use crate::domain::usage::{RecentUse, UsageSummary, ago};
 use chrono::NaiveDateTime;
 
@@ -75,17 +75,17 @@ impl UsageView {
                 };
                 let requests = plural(day.requests, "request", "requests");
                 let title = if day.refused == 0 {
-                    format!("{}: {requests}", day.date.format("%d %b %Y"))
+                    format!("{}: {requests}", format_day(day.date))
                 } else {
                     format!(
                         "{}: {requests}, {} refused",
-                        day.date.format("%d %b %Y"),
+                        format_day(day.date),
                         day.refused
                     )
                 };
                 DayBar {
-                    date: day.date.format("%Y-%m-%d").to_string(),
-                    label: day.date.format("%a %d %b").to_string(),
+                    date: format_day(day.date),
+                    label: day.date.format("%a %Y-%m-%d").to_string(),
                     requests: day.requests,
                     refused: day.refused,
                     failed: day.failed_auth,
@@ -115,7 +115,7 @@ impl UsageView {
                 "{} in the last {} days, {refused_month} refused; the busiest day was {} with {}.",
                 plural(summary.last_month, "request", "requests"),
                 summary.days.len(),
-                day.date.format("%d %b %Y"),
+                format_day(day.date),
                 day.requests
             ),
         };
@@ -136,7 +136,7 @@ impl UsageView {
     }
 }
 
-/// "Last used 1 hour ago (29/11/2026 09:42 UTC) from 10.0.0.1; 57 requests in the last 24 hours."
+/// "Last used 1 hour ago (2026-11-29 09:42 UTC) from 10.0.0.1; 57 requests in the last 24 hours."
 pub struct WarningView {
     pub ago: String,
     pub at: String,
@@ -182,10 +182,10 @@ mod tests {
         assert_eq!(view.bars.len(), 30);
         let last = &view.bars[29];
         assert_eq!((last.y, last.height, last.refused_height), (0, HEIGHT, 30));
-        assert_eq!(last.title, "29 Nov 2026: 1000 requests, 250 refused");
+        assert_eq!(last.title, "2026-11-29: 1000 requests, 250 refused");
         let small = &view.bars[28];
         assert!(small.height > ZERO_HEIGHT && !small.zero);
-        assert_eq!(small.title, "28 Nov 2026: 1 request");
+        assert_eq!(small.title, "2026-11-28: 1 request");
         let zero = &view.bars[0];
         assert!(zero.zero && zero.height == ZERO_HEIGHT);
         assert!(view.bars.iter().all(|b| b.x + b.width <= WIDTH));
