@@ -1645,7 +1645,7 @@ async fn a_signed_in_user_keeps_the_navigation_on_error_pages_and_finds_help() {
         browser.text(".topbar .account-name").await,
         "Front Street Inc"
     );
-    assert_eq!(browser.find_all("nav.sidebar a").await.len(), 7);
+    assert_eq!(browser.find_all("nav.sidebar a").await.len(), 10);
     assert!(browser.find_all(".breadcrumbs").await.len() == 1);
     browser.screen("not-found-in-frame").await;
 

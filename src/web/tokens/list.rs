@@ -141,7 +141,7 @@ impl FilterOptions {
                 || query.breaks_policy,
             policy_options: vec![
                 SelectOption::new("", "Any", !query.breaks_policy),
-                SelectOption::new(BROKEN, "Breaks the policy", query.breaks_policy),
+                SelectOption::new(BROKEN, "Broken", query.breaks_policy),
             ],
             status_options: std::iter::once(SelectOption::new(
                 "",
