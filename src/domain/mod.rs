@@ -17,6 +17,7 @@ pub mod module;
 pub mod network;
 pub mod password;
 pub mod query;
+pub mod routes;
 pub mod secret_box;
 pub mod session;
 pub mod text;
