@@ -49,7 +49,7 @@ pub fn start(setting: Setting<'_>) -> Workers {
         clock,
         spool_dir,
     } = setting;
-    let mut workers = Workers::default();
+    let mut workers = Workers::counted_in(live.metrics.clone(), clock.clone());
     // A file cannot go away as a server can; there is nothing to watch.
     if let DatabaseUrl::Postgres(_) = url {
         workers.spawn("database watch", WATCH_EVERY, DatabaseWatch(pool.clone()));
