@@ -132,15 +132,16 @@ async fn prometheus_scrapes_and_finds_the_requests(backend: Backend) {
     let query = r#"sum(tokendesk_key_checks_total{source="api",outcome="ok"})"#;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let answer: serde_json::Value = reqwest::Client::new()
+        // Until it is ready, Prometheus answers 503 in plain text.
+        let answer: serde_json::Value = match reqwest::Client::new()
             .get(format!("http://127.0.0.1:{port}/api/v1/query"))
             .query(&[("query", query)])
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        {
+            Ok(response) => response.json().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        };
         let value = answer["data"]["result"][0]["value"][1]
             .as_str()
             .map(str::to_owned);
