@@ -4,6 +4,7 @@
 use crate::clock::Clock;
 use crate::db::DbPool;
 use crate::domain::network::Network;
+use crate::domain::routes::RouteTable;
 use crate::domain::secret_box::MasterKey;
 use crate::live::Live;
 use crate::live::passwords::PasswordGate;
@@ -18,6 +19,8 @@ pub struct AppState {
     /// Hashing and checking passwords, a few at a time.
     pub passwords: PasswordGate,
     pub trusted_proxies: Vec<Network>,
+    /// Which module each path behind a proxy belongs to (`/auth/verify`).
+    pub routes: RouteTable,
     /// Signs the known-device cookie (the session key's).
     pub cookie_key: Key,
     pub cookie_secure: bool,

@@ -105,6 +105,9 @@ pub fn serve(config: Config, demo: bool) -> CommandResult {
         // line appears must stop the server gracefully, not kill it.
         let stop = stop_signals()?;
         let service = startup::run(listener, pool, &config, clock)?;
+        if let Some(metrics) = service.metrics_address() {
+            tracing::info!(address = %metrics, "serving /metrics");
+        }
         let server = service.handle();
         actix_web::rt::spawn(async move {
             stop.await;

@@ -3,6 +3,7 @@
 
 use crate::db::DatabaseUrl;
 use crate::domain::network::Network;
+use crate::domain::routes::RouteTable;
 use crate::domain::secret_box::MasterKey;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -33,9 +34,24 @@ pub struct Config {
     pub log_filter: String,
     /// Where API use that could not be written at a stop waits for the next start.
     pub spool_dir: PathBuf,
+    /// Which module each path behind a proxy belongs to, for `/auth/verify` (empty: none).
+    pub routes: RouteTable,
+    /// Where `/metrics` listens; nowhere when unset.
+    pub metrics_bind: Option<String>,
+    pub log_format: LogFormat,
     /// Where notifications are mailed from, when an SMTP server is configured; without one,
     /// they are only shown in the app.
     pub mail: Option<MailSettings>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// For people: one line of text each.
+    #[default]
+    Text,
+    /// For collectors: one JSON object each, with the request's id.
+    Json,
 }
 
 /// How the SMTP server is reached.
@@ -150,6 +166,9 @@ impl fmt::Debug for Config {
             .field("cookie_secure", &self.cookie_secure)
             .field("log_filter", &self.log_filter)
             .field("mail", &self.mail)
+            .field("routes", &self.routes.len())
+            .field("metrics_bind", &self.metrics_bind)
+            .field("log_format", &self.log_format)
             .finish_non_exhaustive()
     }
 }
@@ -208,21 +227,7 @@ impl Config {
             .map_err(|e| error("TOKENDESK_TRUSTED_PROXIES", e))?;
 
         let bind = lookup("TOKENDESK_BIND").unwrap_or_else(|| DEFAULT_BIND.into());
-        let addresses: Vec<_> = bind
-            .to_socket_addrs()
-            .map_err(|e| {
-                error(
-                    "TOKENDESK_BIND",
-                    format!("{bind:?} is not a host:port address ({e})"),
-                )
-            })?
-            .collect();
-        if addresses.is_empty() {
-            return Err(error(
-                "TOKENDESK_BIND",
-                format!("{bind:?} resolves to no address"),
-            ));
-        }
+        let addresses = socket_addresses("TOKENDESK_BIND", &bind)?;
 
         let session_key = key_setting(
             "TOKENDESK_SESSION_KEY",
@@ -278,6 +283,39 @@ impl Config {
             None => None,
         };
 
+        let routes = match lookup("TOKENDESK_ROUTES") {
+            None => RouteTable::default(),
+            Some(file) => {
+                let text = std::fs::read_to_string(file.trim()).map_err(|e| {
+                    error(
+                        "TOKENDESK_ROUTES",
+                        format!("cannot read the route table {file:?}: {e}"),
+                    )
+                })?;
+                RouteTable::parse(&text)
+                    .map_err(|e| error("TOKENDESK_ROUTES", format!("{file}: {e}")))?
+            }
+        };
+
+        let metrics_bind = lookup("TOKENDESK_METRICS_BIND")
+            .filter(|value| !value.trim().is_empty())
+            .map(|value| {
+                let value = value.trim().to_owned();
+                socket_addresses("TOKENDESK_METRICS_BIND", &value).map(|_| value)
+            })
+            .transpose()?;
+
+        let log_format = match lookup("TOKENDESK_LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(error(
+                    "TOKENDESK_LOG_FORMAT",
+                    format!("{other:?} is neither text nor json"),
+                ));
+            }
+        };
+
         Ok(Self {
             database,
             database_timeout,
@@ -289,8 +327,31 @@ impl Config {
             log_filter,
             spool_dir,
             mail,
+            routes,
+            metrics_bind,
+            log_format,
         })
     }
+}
+
+/// What a `host:port` setting resolves to; at least one address.
+fn socket_addresses(
+    variable: &'static str,
+    value: &str,
+) -> Result<Vec<std::net::SocketAddr>, ConfigError> {
+    let addresses: Vec<_> = value
+        .to_socket_addrs()
+        .map_err(|e| {
+            error(
+                variable,
+                format!("{value:?} is not a host:port address ({e})"),
+            )
+        })?
+        .collect();
+    if addresses.is_empty() {
+        return Err(error(variable, format!("{value:?} resolves to no address")));
+    }
+    Ok(addresses)
 }
 
 fn parse_bool(value: &str) -> Option<bool> {
@@ -441,6 +502,9 @@ mod tests {
                 "TOKENDESK_SMTP_URL",
                 "smtps://mail.example.com?tls=starttls",
             ),
+            ("TOKENDESK_ROUTES", "/no/such/routes.txt"),
+            ("TOKENDESK_METRICS_BIND", "nowhere"),
+            ("TOKENDESK_LOG_FORMAT", "xml"),
         ];
         for (variable, value) in cases {
             let err = config(&[(variable, value)], dir.path()).unwrap_err();
@@ -506,6 +570,32 @@ mod tests {
         let err =
             MailSettings::parse("smtp://mail.example.com", Some("not an address")).unwrap_err();
         assert_eq!(err.variable, "TOKENDESK_MAIL_FROM");
+    }
+
+    #[test]
+    fn the_route_table_is_read_from_its_file_and_a_bad_line_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("routes");
+        std::fs::write(&file, "/orders MD-0012\n/catalog MD-0010\n").unwrap();
+        let path = file.display().to_string();
+        let c = config(
+            &[
+                ("TOKENDESK_ROUTES", &path),
+                ("TOKENDESK_METRICS_BIND", "127.0.0.1:9100"),
+                ("TOKENDESK_LOG_FORMAT", "json"),
+            ],
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(c.routes.len(), 2);
+        assert_eq!(c.metrics_bind.as_deref(), Some("127.0.0.1:9100"));
+        assert_eq!(c.log_format, LogFormat::Json);
+        let defaults = config(&[], dir.path()).unwrap();
+        assert!(defaults.routes.is_empty() && defaults.metrics_bind.is_none());
+        std::fs::write(&file, "/orders MD-0012\norders MD-0010\n").unwrap();
+        let err = config(&[("TOKENDESK_ROUTES", &path)], dir.path()).unwrap_err();
+        assert_eq!(err.variable, "TOKENDESK_ROUTES");
+        assert!(err.cause.contains("line 2"), "{err}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use tokendesk::commands::{self, CommandError, TokenCreate, TokenRotate, UserAdd};
-use tokendesk::config::Config;
+use tokendesk::config::{Config, LogFormat};
 
 /// tokendesk: API tokens for the platform's Integrations module.
 #[derive(Parser)]
@@ -63,19 +63,26 @@ enum TokenCommand {
     Rotate(TokenRotate),
 }
 
-fn init_logging(filter: &str) {
+fn init_logging(filter: &str, format: LogFormat) {
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    match format {
         // Colour codes only where a person watches; log files and collectors get plain text.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        // One object a line; `span` holds the request's (its `id`) or the worker's name.
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 fn run(cli: Cli) -> Result<(), CommandError> {
     let config = Config::from_env()?;
-    init_logging(&config.log_filter);
+    init_logging(&config.log_filter, config.log_format);
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Serve { demo } => commands::serve(config, demo),
         Command::Migrate => commands::migrate(config),

@@ -20,6 +20,10 @@ use tracing_actix_web::{RequestId, RootSpanBuilder};
 /// session cookie the UI's are.
 pub const API_BASE: &str = "/public/v1";
 
+/// Where reverse proxies ask whether a request to another service may go through
+/// (`api::verify`): authenticated by the key it forwards, like the API.
+pub const VERIFY_PATH: &str = "/auth/verify";
+
 /// The largest body either accepts: forms and JSON here are small.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -151,4 +155,31 @@ pub async fn with_request_id(
             }
         })
         .await
+}
+
+/// Counts every answer for the metrics: its route pattern (not its path, whose ids would make
+/// a series each), method, status and time.
+pub async fn measured(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let arrived = Instant::now();
+    let metrics = req
+        .app_data::<actix_web::web::Data<crate::app::AppState>>()
+        .map(|state| state.live.metrics.clone());
+    let method = req.method().clone();
+    let answer = next.call(req).await;
+    if let Some(metrics) = metrics {
+        let (route, status) = match &answer {
+            Ok(response) => (response.request().match_pattern(), response.status()),
+            Err(error) => (None, error.as_response_error().status_code()),
+        };
+        metrics.request(
+            route.as_deref(),
+            method.as_str(),
+            status.as_u16(),
+            arrived.elapsed(),
+        );
+    }
+    Ok(answer?.map_into_boxed_body())
 }

@@ -9,7 +9,7 @@ use crate::db::DbPool;
 use crate::error::{AppError, error_page};
 use crate::live::worker::Workers;
 use crate::live::{Live, jobs};
-use crate::request::{API_BASE, MAX_BODY_BYTES, RequestSpan};
+use crate::request::{API_BASE, MAX_BODY_BYTES, RequestSpan, VERIFY_PATH};
 use crate::web;
 use crate::web::session::DbSessionStore;
 use actix_session::SessionMiddleware;
@@ -19,7 +19,7 @@ use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{DefaultHeaders, Next, NormalizePath, from_fn};
 use actix_web::{App, HttpServer, web as aweb};
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::time::Duration;
 use tracing_actix_web::TracingLogger;
@@ -58,6 +58,8 @@ const WORKERS_STOP_DEADLINE: Duration = Duration::from_secs(10);
 /// The server and the work beside it.
 pub struct Service {
     server: Server,
+    /// `/metrics` on an address of its own, when configured, and that address.
+    metrics: Option<(Server, SocketAddr)>,
     workers: Workers,
     state: aweb::Data<AppState>,
     spool_dir: PathBuf,
@@ -67,6 +69,11 @@ impl Service {
     /// What the handlers reach: the pool, the clock, what is kept in memory.
     pub fn state(&self) -> aweb::Data<AppState> {
         self.state.clone()
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, address)| *address)
     }
 
     /// What stops the server: `stop(true)` stops accepting, lets the requests under way finish
@@ -79,7 +86,22 @@ impl Service {
     /// database connections. API use the last flush could not write (the database away, or too
     /// slow to answer within the jobs' deadline) goes to the spool folder for the next start.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let served = self.server.await;
+        let metrics = self.metrics.map(|(server, _)| server);
+        let metrics_stop = metrics.as_ref().map(Server::handle);
+        // The metrics go on while requests finish, and stop with the server.
+        let main = async move {
+            let served = self.server.await;
+            if let Some(metrics) = metrics_stop {
+                metrics.stop(true).await;
+            }
+            served
+        };
+        let (served, _) = futures_util::future::join(main, async move {
+            if let Some(metrics) = metrics {
+                let _ = metrics.await;
+            }
+        })
+        .await;
         let (workers, state, spool_dir) = (self.workers, self.state, self.spool_dir);
         // Waiting for threads blocks; not on the async threads.
         let _ = actix_web::rt::task::spawn_blocking(move || {
@@ -113,7 +135,7 @@ async fn failures_answered(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let api = req.path().starts_with(API_BASE);
+    let api = req.path().starts_with(API_BASE) || req.path().starts_with(VERIFY_PATH);
     match next.call(req).await {
         Ok(response) => Ok(response.map_into_boxed_body()),
         Err(error) => {
@@ -194,6 +216,7 @@ pub fn run(
         live,
         passwords: Default::default(),
         trusted_proxies: config.trusted_proxies.clone(),
+        routes: config.routes.clone(),
         cookie_key: key.clone(),
         cookie_secure: config.cookie_secure,
     });
@@ -232,6 +255,8 @@ pub fn run(
             .wrap(from_fn(crate::request::with_request_id))
             .wrap(TracingLogger::<RequestSpan>::new())
             .wrap(NormalizePath::trim())
+            .wrap(from_fn(crate::api::verify::arrived))
+            .wrap(from_fn(crate::request::measured))
             .configure(crate::api::configure)
             .configure(web::configure)
     })
@@ -242,6 +267,10 @@ pub fn run(
     .disable_signals()
     .listen(listener)?
     .run();
+    let metrics = match &config.metrics_bind {
+        Some(bind) => Some(metrics_server(bind, state.clone())?),
+        None => None,
+    };
     // Once the server listens: a server that cannot listen leaves no job behind.
     let workers = jobs::start(jobs::Setting {
         pool: &state.pool,
@@ -254,8 +283,35 @@ pub fn run(
     });
     Ok(Service {
         server,
+        metrics,
         workers,
         state,
         spool_dir: config.spool_dir.clone(),
     })
+}
+
+/// `GET /metrics` alone, on `bind`: an address operators keep from the public, apart from the
+/// UI's and the API's.
+fn metrics_server(
+    bind: &str,
+    state: aweb::Data<AppState>,
+) -> std::io::Result<(Server, SocketAddr)> {
+    let listener = TcpListener::bind(bind).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("TOKENDESK_METRICS_BIND: cannot listen on {bind}: {e}"),
+        )
+    })?;
+    let address = listener.local_addr()?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/metrics", aweb::get().to(web::health::metrics))
+    })
+    .workers(1)
+    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok((server, address))
 }

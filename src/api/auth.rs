@@ -16,6 +16,7 @@ use crate::domain::api_key::ApiKey;
 use crate::domain::lifecycle::RateLimit;
 use crate::domain::module::{Module, ModuleSet};
 use crate::domain::token::TokenStatus;
+use crate::live::metrics::{KeyOutcome, KeySource};
 use crate::live::rates::{RateState, Verdict};
 use crate::live::usage::KeyUse;
 use crate::request::client_ip;
@@ -140,8 +141,17 @@ impl ApiCaller {
 const SCHEME: &str = "ApiKey";
 
 /// `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` on every answer to a key with a
-/// rate limit, as `ApiRequest::run` left them on the request (errors included).
-pub fn rate_limit_headers(
+/// rate limit, as `ApiRequest::run` or `check` left them on the request (errors included).
+pub async fn with_rate_limit_headers(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let mut response = next.call(request).await?;
+    rate_limit_headers(&mut response);
+    Ok(response)
+}
+
+fn rate_limit_headers(
     response: &mut actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
 ) {
     let Some(state) = response.request().extensions().get::<RateState>().copied() else {
@@ -244,18 +254,15 @@ impl ApiRequest {
         F: FnOnce(&mut DbConnection, &ApiCaller) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let key = self.key?;
-        let state = self
-            .state
-            .ok_or_else(|| ApiError::from(DbError::Cancelled))?;
-        let gate = Gate {
-            state: state.clone(),
-            client_ip: self.client_ip,
-            now: self.at,
-        };
+        let (key, gate) = self.gate(KeySource::Api)?;
+        let state = gate.state.clone();
         let (rate, answer) = db::run_with(&state.pool, move |conn| {
-            let found = gate.authenticate(conn, &key, module)?;
+            let found = match gate.cached(&key, module) {
+                Some(found) => found,
+                None => gate.looked_up(conn, &key, module)?,
+            };
             let (rate, admitted) = gate.limit(&key, found.limit(), found.admitted);
+            gate.count(admitted.as_ref().map(drop));
             let answer = admitted.and_then(|caller| {
                 let output = work(conn, &caller)?;
                 Ok((caller, output))
@@ -271,6 +278,80 @@ impl ApiRequest {
             self.request.extensions_mut().insert(rate);
         }
         answer
+    }
+
+    /// Checks the key for `route`'s module and nothing more, for a proxy asking on behalf of
+    /// another service (`/auth/verify`); `Err(refusal)` for a path of no module, refused once
+    /// the key is known to be good. A key the cache admits is answered without any database
+    /// work (and without waiting for the database's threads); any other is looked up as `run`
+    /// does. Counted in use and against the rate limit alike.
+    pub async fn check(
+        self,
+        route: Result<Module, ApiError>,
+    ) -> Result<(ApiCaller, Module), ApiError> {
+        let (key, gate) = self.gate(KeySource::Verify)?;
+        let module = route.as_ref().ok().copied();
+        let found = match gate.cached(&key, module) {
+            Some(found) => found,
+            None => {
+                let (gate, key) = (gate.clone(), key.clone());
+                db::run_with(&gate.state.pool.clone(), move |conn| {
+                    gate.looked_up(conn, &key, module)
+                })
+                .await?
+            }
+        };
+        let limit = found.limit();
+        let admitted = found
+            .admitted
+            .and_then(|caller| route.map(|module| (caller, module)));
+        let (rate, admitted) = gate.limit(&key, limit, admitted);
+        gate.count(admitted.as_ref().map(drop));
+        if found.named {
+            gate.record(&key, found.authenticated, module, admitted.as_ref().err());
+        }
+        if let Some(rate) = rate {
+            self.request.extensions_mut().insert(rate);
+        }
+        admitted
+    }
+
+    /// The key, and what checks it; a request without a usable key is counted as refused.
+    fn gate(&self, source: KeySource) -> Result<(ApiKey, Gate), ApiError> {
+        let state = self.state.clone();
+        let key = self.key.as_ref().map_err(|refusal| {
+            if let Some(state) = &state {
+                state
+                    .live
+                    .metrics
+                    .key_check(source, KeyOutcome::of(refusal));
+            }
+            refusal.clone()
+        });
+        let key = key?.clone();
+        let state = state.ok_or_else(|| ApiError::from(DbError::Cancelled))?;
+        Ok((
+            key,
+            Gate {
+                state,
+                client_ip: self.client_ip.clone(),
+                now: self.at,
+                source,
+            },
+        ))
+    }
+}
+
+impl KeyOutcome {
+    /// The outcome a refusal of the key stands for; a failure that is not the key's (the
+    /// database away, a bad request) is counted as a refusal of no key, unauthenticated.
+    fn of(refusal: &ApiError) -> Self {
+        match (refusal.status().as_u16(), refusal.code()) {
+            (403, "AUTH_005") => Self::NetworkRefused,
+            (403, _) => Self::Forbidden,
+            (429, _) => Self::RateLimited,
+            _ => Self::Unauthenticated,
+        }
     }
 }
 
@@ -306,11 +387,13 @@ impl Found {
 type Admission = (bool, Result<ApiCaller, ApiError>);
 
 /// What a request's key is checked with.
+#[derive(Clone)]
 struct Gate {
-    /// Its `live` holds the key cache, the rate limits and the use.
+    /// Its `live` holds the key cache, the rate limits, the use and the metrics.
     state: web::Data<AppState>,
     client_ip: Option<String>,
     now: NaiveDateTime,
+    source: KeySource,
 }
 
 impl Gate {
@@ -326,24 +409,29 @@ impl Gate {
         }
     }
 
-    /// Looks the key up: in the key cache, or in the database. The cache may only be behind on
-    /// a change made elsewhere a moment ago. Behind on a refusal it is not trusted: whatever it
-    /// would refuse (a key rotated, a token enabled or given a module on another instance or by
-    /// the command line) is asked of the database before the answer, so only acceptances come
-    /// from memory.
-    fn authenticate(
+    /// The key as the key cache admits it, if it does. The cache may only be behind on a change
+    /// made elsewhere a moment ago. Behind on a refusal it is not trusted: whatever it would
+    /// refuse (a key rotated, a token enabled or given a module on another instance or by the
+    /// command line) is asked of the database (`looked_up`) before the answer, so only
+    /// acceptances come from memory.
+    fn cached(&self, key: &ApiKey, module: Option<Module>) -> Option<Found> {
+        let holder = self.state.live.keys.get(&key.token_id);
+        let admission = holder
+            .as_deref()
+            .map(|holder| self.admit(Some(holder), key, module))
+            .filter(|admission| admission.1.is_ok());
+        self.state.live.metrics.key_cache(admission.is_some());
+        admission.map(|admission| Found::of(holder.as_deref(), admission))
+    }
+
+    /// The key as the database has it now; what is read is kept in the cache.
+    fn looked_up(
         &self,
         conn: &mut DbConnection,
         key: &ApiKey,
         module: Option<Module>,
     ) -> Result<Found, DbError> {
         let keys = &self.state.live.keys;
-        if let Some(holder) = keys.get(&key.token_id) {
-            let admission = self.admit(Some(&holder), key, module);
-            if admission.1.is_ok() {
-                return Ok(Found::of(Some(&holder), admission));
-            }
-        }
         let generation = keys.generation();
         let holder = Token::for_key(conn, &key.token_id)?.map(Arc::new);
         if let Some(holder) = &holder {
@@ -355,12 +443,12 @@ impl Gate {
 
     /// A key let in is counted against its rate limit, if it has one, before anything else:
     /// the limit's state for the answer's headers, and whether the request may go on.
-    fn limit(
+    fn limit<T>(
         &self,
         key: &ApiKey,
         limit: Option<RateLimit>,
-        admitted: Result<ApiCaller, ApiError>,
-    ) -> (Option<RateState>, Result<ApiCaller, ApiError>) {
+        admitted: Result<T, ApiError>,
+    ) -> (Option<RateState>, Result<T, ApiError>) {
         let Some(limit) = limit else {
             return (None, admitted);
         };
@@ -372,6 +460,12 @@ impl Gate {
                 Err(ApiError::too_many_requests(limit.get(), retry_after)),
             ),
         }
+    }
+
+    /// Counts the key check's outcome for the metrics.
+    fn count(&self, admitted: Result<(), &ApiError>) {
+        let outcome = admitted.map_or_else(KeyOutcome::of, |()| KeyOutcome::Ok);
+        self.state.live.metrics.key_check(self.source, outcome);
     }
 
     /// Counts the request against the token the key names, answered with `refusal` or not.

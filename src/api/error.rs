@@ -16,7 +16,7 @@ pub struct ErrorBody {
     pub errors: Vec<String>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     status: StatusCode,
     code: &'static str,
@@ -83,6 +83,15 @@ impl ApiError {
     /// One field's problem, as `field: message`.
     pub fn invalid_field(field: &str, message: impl fmt::Display) -> Self {
         Self::validation(vec![format!("{field}: {message}")])
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable code, e.g. `AUTH_002`.
+    pub fn code(&self) -> &'static str {
+        self.code
     }
 
     /// Answered 401 or 403: the key, or what it may reach, was refused.
@@ -220,6 +229,19 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, RETRY_AFTER_SECS));
+        }
+        response.json(self.body())
+    }
+}
+
+impl ApiError {
+    /// What the answer's body says.
+    pub fn body(&self) -> ErrorBody {
         let mut errors = self.errors.clone();
         // A failure of the server's own names the request, whose log lines carry the same id.
         if self.status.is_server_error()
@@ -227,15 +249,9 @@ impl ResponseError for ApiError {
         {
             errors.push(format!("If it keeps happening, quote the request id {id}."));
         }
-        let mut response = HttpResponse::build(self.status);
-        if let Some(seconds) = self.retry_after {
-            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
-        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header((actix_web::http::header::RETRY_AFTER, RETRY_AFTER_SECS));
-        }
-        response.json(ErrorBody {
+        ErrorBody {
             error_code: self.code.to_owned(),
             errors,
-        })
+        }
     }
 }

@@ -12,15 +12,17 @@ pub mod policy;
 pub mod resources;
 pub mod rql;
 pub mod tokens;
+pub mod verify;
 pub mod views;
 
 use crate::domain::query::{Field, Query};
 use actix_web::http::header;
+use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
 use error::ApiError;
 use serde::Serialize;
 
-use crate::request::API_BASE;
+use crate::request::{API_BASE, VERIFY_PATH};
 
 /// The list request in the query string, in the collection's fields `F`, or a 400 saying what
 /// is wrong with it.
@@ -62,18 +64,16 @@ async fn no_such_endpoint() -> Result<HttpResponse, ApiError> {
     ))
 }
 
-/// Mounts the API under `/public/v1`.
+/// Mounts the API under `/public/v1`, and the forward-auth check at `/auth/verify`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
+        web::resource([VERIFY_PATH.to_owned(), format!("{VERIFY_PATH}/{{path:.*}}")])
+            .wrap(from_fn(auth::with_rate_limit_headers))
+            .to(verify::verify),
+    );
+    cfg.service(
         web::scope(API_BASE)
-            .wrap_fn(|request, service| {
-                let answer = actix_web::dev::Service::call(service, request);
-                async move {
-                    let mut response = answer.await?;
-                    auth::rate_limit_headers(&mut response);
-                    Ok(response)
-                }
-            })
+            .wrap(from_fn(auth::with_rate_limit_headers))
             .service(openapi::document)
             .service(resources::context)
             .service(resources::modules)

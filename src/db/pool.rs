@@ -41,6 +41,8 @@ pub struct DbPool {
     hooks: Arc<Hooks>,
     health: Arc<Health>,
     url: DatabaseUrl,
+    /// Checkouts waiting for a connection now.
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl std::ops::Deref for DbPool {
@@ -55,6 +57,11 @@ impl DbPool {
     /// Whether the database answers, as far as the watch knows.
     pub fn health(&self) -> &Health {
         &self.health
+    }
+
+    /// How many are waiting for a connection this moment.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Where the data lives.
@@ -608,6 +615,7 @@ pub fn connect(url: &DatabaseUrl, timeout: Duration) -> Result<DbPool, PoolSetup
         hooks,
         health,
         url: url.clone(),
+        waiting: Arc::default(),
     })
 }
 
@@ -853,7 +861,13 @@ where
 /// each other one is tried once (`SELECT 1`) before it is used again, and replaced if it fails.
 pub fn checkout(pool: &DbPool) -> Result<PooledConnection, DbError> {
     for _ in 0..=pool.max_size() {
-        let mut conn = pool.get()?;
+        let mut conn = {
+            let waiting = &pool.waiting;
+            waiting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let got = pool.get();
+            waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            got?
+        };
         let Some(watch) = watch_of(&mut conn) else {
             return Ok(conn);
         };

@@ -18,6 +18,7 @@ pub mod network;
 pub mod password;
 pub mod policy;
 pub mod query;
+pub mod routes;
 pub mod secret_box;
 pub mod session;
 pub mod text;

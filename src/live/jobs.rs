@@ -56,7 +56,7 @@ pub fn start(setting: Setting<'_>) -> Workers {
         spool_dir,
         mail,
     } = setting;
-    let mut workers = Workers::default();
+    let mut workers = Workers::counted_in(live.metrics.clone(), clock.clone());
     // A file cannot go away as a server can; there is nothing to watch.
     if let DatabaseUrl::Postgres(_) = url {
         workers.spawn("database watch", WATCH_EVERY, DatabaseWatch(pool.clone()));

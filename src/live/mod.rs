@@ -2,7 +2,7 @@
 //! API-key cache and the watch that keeps it in step with other instances (`keys`), the totals
 //! kept while an account's tokens stay as they were (`counts`), the rate limiter and its
 //! exchange with other instances (`rates`), the buffer of API use and its flush (`usage`), the
-//! password checks (`passwords`), and every periodic job (`jobs`, on the one worker shape of
+//! password checks (`passwords`), what it counts for Prometheus (`metrics`), and every periodic job (`jobs`, on the one worker shape of
 //! `worker`). Storage (`db`) knows nothing of this wing: it tells it what it needs through the
 //! pool's hooks.
 
@@ -10,6 +10,7 @@ pub mod counts;
 pub mod jobs;
 pub mod keys;
 pub mod mail;
+pub mod metrics;
 pub mod passwords;
 pub mod rates;
 pub mod spool;
@@ -25,6 +26,8 @@ pub struct Live {
     pub counts: Arc<counts::CountCache>,
     pub rates: Arc<rates::RateLimiter>,
     pub usage: Arc<usage::UsageBuffer>,
+    /// What this instance counts of its own work, for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl Live {
@@ -38,6 +41,7 @@ impl Live {
             counts: Arc::default(),
             rates: Arc::default(),
             usage: Arc::default(),
+            metrics: Arc::default(),
         }
     }
 }

@@ -158,6 +158,11 @@ impl RateLimiter {
         super::lock(&self.state)
     }
 
+    /// How many instances share the budgets, as the last exchange found (this one included).
+    pub fn instances(&self) -> u32 {
+        self.lock().sharing.instances
+    }
+
     /// Counts one request of the key `token_id`, limited to `limit` a minute, at `now`.
     pub fn check(&self, token_id: &str, limit: u32, now: NaiveDateTime) -> Verdict {
         let (minute, reset) = minute_of(now);

@@ -9,6 +9,8 @@
 //! does not end the worker; the state it left behind is what the next round works with (every
 //! lock in `live` takes the same view: see `super::lock`).
 
+use super::metrics::Metrics;
+use crate::clock::Clock;
 use crate::db::DbError;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
@@ -63,6 +65,9 @@ struct Running {
 pub struct Workers {
     stop: Arc<Stop>,
     running: Vec<Running>,
+    /// Where each round is counted, and when.
+    metrics: Arc<Metrics>,
+    clock: Clock,
 }
 
 impl Drop for Workers {
@@ -72,9 +77,20 @@ impl Drop for Workers {
 }
 
 impl Workers {
+    /// Workers whose rounds are counted in `metrics`, at the time `clock` tells.
+    pub fn counted_in(metrics: Arc<Metrics>, clock: Clock) -> Self {
+        Self {
+            stop: Arc::default(),
+            running: Vec::new(),
+            metrics,
+            clock,
+        }
+    }
+
     /// Starts `job` on a thread of its own, a round every `period` (the first at once).
     pub fn spawn(&mut self, name: &'static str, period: Duration, mut job: impl Job) {
         let stop = self.stop.clone();
+        let (metrics, clock) = (self.metrics.clone(), self.clock.clone());
         // The thread says it ended by dropping its end of the channel, panicking or not.
         let (ended_tx, ended) = sync_channel::<()>(0);
         let span = tracing::info_span!("worker", name);
@@ -85,7 +101,8 @@ impl Workers {
                 let _ended = ended_tx;
                 let mut failing = false;
                 loop {
-                    round(&mut failing, || job.run());
+                    let failed = round(&mut failing, || job.run());
+                    metrics.worker_round(name, failed, clock.now());
                     if stop.wait(period) {
                         break;
                     }
@@ -122,20 +139,26 @@ impl Workers {
     }
 }
 
-/// Runs one round, logging its failure (the first of a series), its recovery, or its panic.
-fn round(failing: &mut bool, work: impl FnOnce() -> Result<(), DbError>) {
+/// Runs one round, logging its failure (the first of a series), its recovery, or its panic;
+/// whether it failed or panicked.
+fn round(failing: &mut bool, work: impl FnOnce() -> Result<(), DbError>) -> bool {
     match catch_unwind(AssertUnwindSafe(work)) {
         Ok(Ok(())) => {
             if std::mem::take(failing) {
                 tracing::info!("working again");
             }
+            false
         }
         Ok(Err(error)) => {
             if !std::mem::replace(failing, true) {
                 tracing::warn!(%error, "a round failed; trying again next round");
             }
+            true
         }
-        Err(_) => tracing::error!("a round panicked; trying again next round"),
+        Err(_) => {
+            tracing::error!("a round panicked; trying again next round");
+            true
+        }
     }
 }
 

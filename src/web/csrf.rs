@@ -10,7 +10,7 @@ use super::session::TypedSession;
 use crate::app::AppState;
 use crate::domain::ids::random_token;
 use crate::error::error_page;
-use crate::request::{API_BASE, BodyError, MAX_BODY_BYTES, read_limited};
+use crate::request::{API_BASE, BodyError, MAX_BODY_BYTES, VERIFY_PATH, read_limited};
 use actix_web::HttpRequest;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
@@ -72,8 +72,12 @@ pub async fn protect(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    // The API authenticates every request by its key, not by a cookie a browser sends along.
-    if req.method() != Method::POST || req.path().starts_with(API_BASE) {
+    // The API and the forward-auth check authenticate every request by its key, not by a cookie
+    // a browser sends along.
+    if req.method() != Method::POST
+        || req.path().starts_with(API_BASE)
+        || req.path().starts_with(VERIFY_PATH)
+    {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     let session = TypedSession::of(req.request());

@@ -32,3 +32,12 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             .json(serde_json::json!({"status": "unavailable"}))
     }
 }
+
+/// What this instance counts of its work, in Prometheus' text format: served only on the
+/// metrics address (`TOKENDESK_METRICS_BIND`), never beside the UI and the API.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let text = state.live.metrics.render(&state.live, &state.pool);
+    HttpResponse::Ok()
+        .content_type(crate::live::metrics::CONTENT_TYPE)
+        .body(text)
+}

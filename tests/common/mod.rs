@@ -3,6 +3,7 @@
 
 pub mod binary;
 pub mod cluster;
+pub mod proxies;
 
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
@@ -137,6 +138,8 @@ pub struct TestApp {
     /// What the server's handlers reach: its key cache and its buffer of API use (written every
     /// few seconds; `flush_usage` writes it now) among them.
     pub state: actix_web::web::Data<tokendesk::app::AppState>,
+    /// `http://…` of `/metrics`, when the configuration gave it an address.
+    pub metrics_address: Option<String>,
     /// Removed with the first instance; `None` on another instance sharing it.
     _database: Option<TestDatabase>,
 }
@@ -169,15 +172,21 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// `spawn_app` behind trusted proxies: requests may say where they come from in
 /// `X-Forwarded-For` (the test client connects from 127.0.0.1).
 pub async fn spawn_app_trusting(backend: Backend, proxies: &[&str]) -> TestApp {
-    let proxies: Vec<_> = proxies
-        .iter()
-        .map(|p| tokendesk::domain::network::Network::parse(p).unwrap())
-        .collect();
-    spawn_app_configured(backend, move |config| config.trusted_proxies = proxies).await
+    spawn_app_configured(backend, |config| {
+        config.trusted_proxies = proxies
+            .iter()
+            .map(|p| tokendesk::domain::network::Network::parse(p).unwrap())
+            .collect();
+    })
+    .await
 }
 
-/// `spawn_app` with its configuration changed by `adjust` (mail settings, proxies).
-pub async fn spawn_app_configured(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+/// `spawn_app` with its configuration changed by `configure` first (a route table, the metrics
+/// address, trusted proxies).
+pub async fn spawn_app_configured(
+    backend: Backend,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     let database = TestDatabase::new(backend);
     let master_key = MasterKey::from_bytes(&random_key(32)).unwrap();
     let mut config = Config {
@@ -191,8 +200,11 @@ pub async fn spawn_app_configured(backend: Backend, adjust: impl FnOnce(&mut Con
         log_filter: "warn".into(),
         spool_dir: database.dir().join("spool"),
         mail: None,
+        routes: Default::default(),
+        metrics_bind: None,
+        log_format: Default::default(),
     };
-    adjust(&mut config);
+    configure(&mut config);
     db::connect_one(&config.database, config.database_timeout).expect("test database");
     let mut app = serve(config, Clock::default(), backend);
     app._database = Some(database);
@@ -207,6 +219,9 @@ fn serve(config: Config, clock: Clock, backend: Backend) -> TestApp {
     let service = tokendesk::startup::run(listener, pool.clone(), &config, clock.clone())
         .expect("server starts");
     let state = service.state();
+    let metrics_address = service
+        .metrics_address()
+        .map(|address| format!("http://{address}"));
     tokio::spawn(service.run_until_stopped());
     let jar = Arc::new(Jar::default());
     TestApp {
@@ -219,6 +234,7 @@ fn serve(config: Config, clock: Clock, backend: Backend) -> TestApp {
         clock,
         config,
         state,
+        metrics_address,
         _database: None,
     }
 }
