@@ -9,6 +9,8 @@ use std::fmt;
 const MAX_DEPTH: usize = 16;
 const MAX_TERMS: usize = 200;
 const MAX_LIMIT: u32 = crate::domain::query::MAX_LIMIT;
+/// The databases count in signed 64 bits: an offset beyond them is refused, not wrapped.
+pub const MAX_OFFSET: u64 = i64::MAX as u64;
 
 /// What is wrong with a query string, in words for the error body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -304,7 +306,13 @@ pub fn parse(raw_query: &str) -> Result<Query, RqlError> {
                     }
                     query.limit = limit;
                 }
-                "offset" => query.offset = number("offset", &value)?,
+                "offset" => {
+                    let offset: u64 = number("offset", &value)?;
+                    if offset > MAX_OFFSET {
+                        return error(format!("offset must be at most {MAX_OFFSET}"));
+                    }
+                    query.offset = offset;
+                }
                 "search" => query.search = Some(value).filter(|v| !v.trim().is_empty()),
                 "" => return error("a parameter has no name"),
                 _ => filters.push(Filter::text(CompareOp::Eq, key, value)),
@@ -420,6 +428,10 @@ mod tests {
         );
         assert_eq!(parse("").unwrap(), Query::default());
         assert_eq!(parse("limit=0").unwrap().limit, 0);
+        assert_eq!(
+            parse("offset=9223372036854775807").unwrap().offset,
+            9_223_372_036_854_775_807
+        );
     }
 
     #[test]
@@ -442,6 +454,8 @@ mod tests {
             "limit=-1",
             "limit=1001",
             "offset=-5",
+            "offset=9223372036854775808",
+            "offset=18446744073709551616",
             "=x",
             "eq(name,%FF)",
             "eq(name,a%00b)",
