@@ -5,8 +5,8 @@ use super::body::ApiBody;
 use super::error::{ApiError, ErrorBody};
 use super::idempotency::{Answer, Idempotency, once};
 use super::views::{
-    CreatedToken, NewKeyIn, NewTokenIn, Permission, PermissionIn, PermissionsIn, RenewedToken,
-    TokenChangeIn, TokenOut, UsageDay, instant,
+    CreatedToken, ExtensionRef, NewKeyIn, NewTokenIn, Permission, PermissionIn, PermissionsIn,
+    RenewedToken, TokenChangeIn, TokenOut, UsageDay, instant,
 };
 use super::{collection, list_query, paging_query};
 use crate::app::AppState;
@@ -102,27 +102,47 @@ pub async fn list(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, Api
     Ok(collection(&items, offset, total))
 }
 
+/// The extension a create body names, exactly: by `id` (`EXT-002`) or `name` (`zapier`), or by
+/// both when they agree.
 fn extension_of(body: &NewTokenIn) -> Result<Extension, String> {
-    let chosen = body
-        .extension
-        .id
+    let ExtensionRef { id, name } = &body.extension;
+    let by_id = id
         .as_deref()
-        .or(body.extension.name.as_deref());
-    let Some(chosen) = chosen else {
-        return Err("extension: give its id (EXT-000) or its name (custom)".to_owned());
-    };
-    let extension = Extension::parse(chosen).map_err(|e| format!("extension: {e}"))?;
-    if let (Some(id), Some(name)) = (&body.extension.id, &body.extension.name)
-        && (Extension::parse(id).ok() != Some(extension)
-            || Extension::parse(name).ok() != Some(extension))
-    {
-        return Err("extension: the id and the name name different extensions".to_owned());
+        .map(|id| Extension::by_id(id).ok_or_else(|| unknown_extension("id", id, Extension::id)))
+        .transpose()?;
+    let by_name = name
+        .as_deref()
+        .map(|name| {
+            Extension::by_name(name).ok_or_else(|| unknown_extension("name", name, Extension::name))
+        })
+        .transpose()?;
+    match (by_id, by_name) {
+        (Some(by_id), Some(by_name)) if by_id != by_name => {
+            Err("the id and the name name different extensions".to_owned())
+        }
+        (Some(extension), _) | (None, Some(extension)) => Ok(extension),
+        (None, None) => Err("give its id (EXT-000) or its name (custom)".to_owned()),
     }
-    Ok(extension)
 }
 
+/// Why `value` names no extension, with the ids or names that do.
+fn unknown_extension(what: &str, value: &str, label: fn(Extension) -> &'static str) -> String {
+    let mut known: Vec<&str> = Extension::ALL.into_iter().map(label).collect();
+    known.sort_unstable();
+    format!(
+        "unknown extension {what} {value:?}; choose one of {}",
+        known.join(", ")
+    )
+}
+
+/// The modules permissions name, each by its exact id.
 fn modules_of(items: &[PermissionIn]) -> Result<ModuleSet, String> {
-    ModuleSet::parse(items.iter().map(|p| p.object.id.as_str())).map_err(|e| e.to_string())
+    items
+        .iter()
+        .map(|p| Module::find(&p.object.id))
+        .collect::<Result<Vec<_>, _>>()
+        .map(ModuleSet::of)
+        .map_err(|e| e.to_string())
 }
 
 /// What a create body asks for, checked field by field with the rules the wizard uses.
@@ -192,12 +212,19 @@ struct NewTokenRequest {
     rate_limit: Option<RateLimit>,
 }
 
-/// A rate limit as sent: an integer from 1 to 100000, or null for none. `60.0` and `"60"` are
-/// not integers.
+/// A rate limit as sent: an integer from 1 to 100000, or null for none. A JSON number is an
+/// integer by its value, as JSON Schema has it (`60.0` is 60); `1.5` and `"60"` are not.
 fn rate_limit_of(value: &serde_json::Value) -> Result<Option<RateLimit>, String> {
     let limit = match value {
         serde_json::Value::Null => return Ok(None),
-        serde_json::Value::Number(n) => n.as_u64().and_then(RateLimit::new),
+        serde_json::Value::Number(n) => n
+            .as_u64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(f))
+                    .map(|f| f as u64)
+            })
+            .and_then(RateLimit::new),
         _ => None,
     };
     limit.map(Some).ok_or_else(|| {
