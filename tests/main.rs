@@ -16,6 +16,7 @@ mod leaks;
 mod least_privilege;
 mod lifecycle;
 mod once;
+mod openapi;
 mod rate_limit_field;
 mod rate_limits;
 mod request_ids;

@@ -12,6 +12,28 @@ const MAX_LIMIT: u32 = crate::domain::query::MAX_LIMIT;
 /// The databases count in signed 64 bits: an offset beyond them is refused, not wrapped.
 pub const MAX_OFFSET: u64 = i64::MAX as u64;
 
+/// `limit` and `offset`, as every collection takes them: what `parse` reads, as the OpenAPI
+/// document lists it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Paging {
+    /// Items per page, 0 to 1000 (default 100); 0 answers only the total.
+    #[param(minimum = 0, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// Items to skip (default 0).
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_u64)]
+    pub offset: Option<u64>,
+}
+
+/// `search`, as the collections searched by text take it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Search {
+    /// Text anywhere in the collection's search fields (no NUL character).
+    #[param(pattern = "^[^\\u0000]*$")]
+    pub search: Option<String>,
+}
+
 /// What is wrong with a query string, in words for the error body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RqlError(pub String);

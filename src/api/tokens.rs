@@ -2,8 +2,9 @@
 
 use super::auth::{ApiCaller, ApiRequest};
 use super::body::ApiBody;
-use super::error::{ApiError, ErrorBody};
+use super::error::ApiError;
 use super::idempotency::{Answer, Idempotency, once};
+use super::rql::{Paging, Search};
 use super::views::{
     CreatedToken, ExtensionRef, NewKeyIn, NewTokenIn, Permission, PermissionIn, PermissionsIn,
     RenewedToken, TokenChangeIn, TokenOut, UsageDay, instant,
@@ -24,13 +25,23 @@ use crate::domain::token_form::{General, GeneralChange, GeneralInput};
 use crate::domain::usage::parse_range;
 use crate::services::tokens::{self as token_service, ModuleChange, NewKey, NewToken, TokenEdit};
 use actix_web::http::StatusCode;
-use actix_web::{
-    HttpRequest, HttpResponse, delete as delete_route, get as get_route, post, put, web,
-};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 
 /// Every endpoint here belongs to the Integrations module.
 const INTEGRATIONS: Option<Module> = Some(Module::INTEGRATIONS);
+
+/// The token a path names, as the OpenAPI document lists it; another id answers 404.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TokenPath {
+    /// The token's id, `SU-ddd-ddd-ddd`.
+    #[param(
+        pattern = "^SU-[0-9]{3}-[0-9]{3}-[0-9]{3}$",
+        example = "SU-160-984-311"
+    )]
+    pub id: String,
+}
 
 fn token_id(raw: &str) -> Result<TokenId, ApiError> {
     TokenId::parse(raw).map_err(|_| ApiError::not_found())
@@ -67,14 +78,10 @@ fn view(conn: &mut DbConnection, caller: &ApiCaller, token: &Token) -> Result<To
 /// extension.name, events.created.at, events.created.by.id, expiration_date and
 /// permissions.object.id.
 #[utoipa::path(
-    get, path = "/auth/tokens", tag = "tokens",
-    params(("limit" = Option<u32>, Query, description = "Page size, 0–1000 (default 100)"),
-           ("offset" = Option<u64>, Query, description = "Items to skip"),
-           ("search" = Option<String>, Query, description = "Text in the name, id or external id")),
-    responses((status = 200, body = [TokenOut], headers(("Content-Range" = String))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    get, path = "/auth/tokens", tag = "tokens", params(Paging, Search),
+    responses((status = 200, body = [TokenOut], headers(("Content-Range" = String)))),
     security(("ApiKey" = []))
 )]
-#[get_route("/auth/tokens")]
 pub async fn list(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, ApiError> {
     let query = list_query::<TokenField>(&req);
     let (_, (offset, items, total)) = api
@@ -239,11 +246,10 @@ fn networks_of(value: Option<&[String]>) -> Result<Option<AllowedNetworks>, Stri
 
 /// Creates a token; the answer holds its key (`token`), which is never returned again.
 #[utoipa::path(
-    post, path = "/auth/tokens", tag = "tokens", request_body = NewTokenIn,
-    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)),
+    post, path = "/auth/tokens", tag = "tokens",
+    responses((status = 201, body = CreatedToken)),
     security(("ApiKey" = []))
 )]
-#[post("/auth/tokens")]
 pub async fn create(
     req: HttpRequest,
     api: ApiRequest,
@@ -285,12 +291,10 @@ pub async fn create(
 }
 
 #[utoipa::path(
-    get, path = "/auth/tokens/{id}", tag = "tokens",
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 200, body = TokenOut), (status = 404, body = ErrorBody)),
+    get, path = "/auth/tokens/{id}", tag = "tokens", params(TokenPath),
+    responses((status = 200, body = TokenOut)),
     security(("ApiKey" = []))
 )]
-#[get_route("/auth/tokens/{id}")]
 pub async fn get(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = token_id(&id);
     let (_, token) = api
@@ -304,12 +308,10 @@ pub async fn get(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse,
 /// Changes name, external_id, description, allowed_networks and rate_limit; fields left out
 /// keep their value.
 #[utoipa::path(
-    put, path = "/auth/tokens/{id}", tag = "tokens", request_body = TokenChangeIn,
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 200, body = TokenOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    put, path = "/auth/tokens/{id}", tag = "tokens", params(TokenPath),
+    responses((status = 200, body = TokenOut)),
     security(("ApiKey" = []))
 )]
-#[put("/auth/tokens/{id}")]
 pub async fn update(
     api: ApiRequest,
     id: web::Path<String>,
@@ -378,12 +380,10 @@ fn token_change_of(body: TokenChangeIn) -> Result<TokenChange, FieldErrors> {
 
 /// Deletes the token: its key stops working at once.
 #[utoipa::path(
-    delete, path = "/auth/tokens/{id}", tag = "tokens",
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 204), (status = 404, body = ErrorBody)),
+    delete, path = "/auth/tokens/{id}", tag = "tokens", params(TokenPath),
+    responses((status = 204, description = "Deleted")),
     security(("ApiKey" = []))
 )]
-#[delete_route("/auth/tokens/{id}")]
 pub async fn delete(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = token_id(&id);
     api.run(INTEGRATIONS, move |conn, caller| {
@@ -418,12 +418,10 @@ async fn set_status(
 }
 
 #[utoipa::path(
-    post, path = "/auth/tokens/{id}/activate", tag = "tokens",
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 200, body = TokenOut), (status = 404, body = ErrorBody)),
+    post, path = "/auth/tokens/{id}/activate", tag = "tokens", params(TokenPath),
+    responses((status = 200, body = TokenOut)),
     security(("ApiKey" = []))
 )]
-#[post("/auth/tokens/{id}/activate")]
 pub async fn activate(
     req: HttpRequest,
     api: ApiRequest,
@@ -435,12 +433,10 @@ pub async fn activate(
 }
 
 #[utoipa::path(
-    post, path = "/auth/tokens/{id}/deactivate", tag = "tokens",
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 200, body = TokenOut), (status = 404, body = ErrorBody)),
+    post, path = "/auth/tokens/{id}/deactivate", tag = "tokens", params(TokenPath),
+    responses((status = 200, body = TokenOut)),
     security(("ApiKey" = []))
 )]
-#[post("/auth/tokens/{id}/deactivate")]
 pub async fn deactivate(
     req: HttpRequest,
     api: ApiRequest,
@@ -452,12 +448,10 @@ pub async fn deactivate(
 }
 
 #[utoipa::path(
-    get, path = "/auth/tokens/{id}/permissions", tag = "tokens",
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 200, body = [Permission], headers(("Content-Range" = String))), (status = 404, body = ErrorBody)),
+    get, path = "/auth/tokens/{id}/permissions", tag = "tokens", params(TokenPath, Paging),
+    responses((status = 200, body = [Permission], headers(("Content-Range" = String)))),
     security(("ApiKey" = []))
 )]
-#[get_route("/auth/tokens/{id}/permissions")]
 pub async fn permissions(
     req: HttpRequest,
     api: ApiRequest,
@@ -540,12 +534,10 @@ async fn change_permissions(
 }
 
 #[utoipa::path(
-    post, path = "/auth/tokens/{id}/permissions", tag = "tokens", request_body = PermissionsIn,
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 201, body = [Permission]), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    post, path = "/auth/tokens/{id}/permissions", tag = "tokens", params(TokenPath),
+    responses((status = 201, body = [Permission])),
     security(("ApiKey" = []))
 )]
-#[post("/auth/tokens/{id}/permissions")]
 pub async fn grant(
     req: HttpRequest,
     api: ApiRequest,
@@ -561,12 +553,10 @@ pub async fn grant(
 }
 
 #[utoipa::path(
-    delete, path = "/auth/tokens/{id}/permissions", tag = "tokens", request_body = PermissionsIn,
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    delete, path = "/auth/tokens/{id}/permissions", tag = "tokens", params(TokenPath),
+    responses((status = 204, description = "Revoked")),
     security(("ApiKey" = []))
 )]
-#[delete_route("/auth/tokens/{id}/permissions")]
 pub async fn revoke(
     api: ApiRequest,
     state: web::Data<AppState>,
@@ -583,14 +573,15 @@ pub async fn revoke(
 #[utoipa::path(
     get, path = "/auth/tokens/{id}/usage", tag = "tokens",
     params(
-        ("id" = String, Path, description = "SU-160-984-311"),
-        ("from" = Option<String>, Query, description = "First day, YYYY-MM-DD"),
-        ("to" = Option<String>, Query, description = "Last day, YYYY-MM-DD (default today)"),
+        TokenPath,
+        ("from" = Option<String>, Query, format = Date,
+         description = "First day, YYYY-MM-DD (default 29 days before `to`); at most 400 days before `to`"),
+        ("to" = Option<String>, Query, format = Date,
+         description = "Last day, YYYY-MM-DD (default today, UTC); not before `from`"),
     ),
-    responses((status = 200, body = [UsageDay]), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = [UsageDay])),
     security(("ApiKey" = []))
 )]
-#[get_route("/auth/tokens/{id}/usage")]
 pub async fn usage(
     req: HttpRequest,
     api: ApiRequest,
@@ -681,12 +672,10 @@ async fn new_key(
 
 /// A new key; the old one stops at once. The body may set the token's expiry.
 #[utoipa::path(
-    post, path = "/auth/tokens/{id}/rotate", tag = "tokens", request_body = NewKeyIn,
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 200, body = RenewedToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    post, path = "/auth/tokens/{id}/rotate", tag = "tokens", params(TokenPath),
+    responses((status = 200, body = RenewedToken)),
     security(("ApiKey" = []))
 )]
-#[post("/auth/tokens/{id}/rotate")]
 pub async fn rotate(
     req: HttpRequest,
     api: ApiRequest,
@@ -710,12 +699,10 @@ pub async fn rotate(
 /// A new key; the old one keeps working until its former expiry, or for 24 hours where it had
 /// none (`renewed_expiration_date`). The body may set the token's expiry.
 #[utoipa::path(
-    post, path = "/auth/tokens/{id}/renew", tag = "tokens", request_body = NewKeyIn,
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 200, body = RenewedToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    post, path = "/auth/tokens/{id}/renew", tag = "tokens", params(TokenPath),
+    responses((status = 200, body = RenewedToken)),
     security(("ApiKey" = []))
 )]
-#[post("/auth/tokens/{id}/renew")]
 pub async fn renew(
     req: HttpRequest,
     api: ApiRequest,

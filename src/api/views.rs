@@ -1,4 +1,5 @@
-//! What the API sends and accepts, as JSON. The OpenAPI document is generated from these.
+//! What the API sends and accepts, as JSON. The OpenAPI document's answers are generated from
+//! these; what a request body may hold is written in `openapi::bodies`, from the same rules.
 
 use crate::db::accounts::Account;
 use crate::db::agreements::Agreement;
@@ -199,15 +200,13 @@ pub struct RenewedToken {
 }
 
 /// `{"expiration_date": "2027-01-01"}`, `{"expiration_date": null}` (never), or `{}` (as it is).
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize)]
 pub struct NewKeyIn {
     /// The token's expiry from now on: a date or an RFC 3339 date-time in the future, or null
     /// for none; left out, it stays as it is.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
     pub expiration_date: Option<Option<String>>,
     #[serde(flatten)]
-    #[schema(ignore)]
     pub other: OtherFields,
 }
 
@@ -274,25 +273,25 @@ pub struct Context {
 }
 
 /// `{"id": …}` or `{"name": …}`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 pub struct ExtensionRef {
     pub id: Option<String>,
     pub name: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 pub struct ObjectId {
     pub id: String,
 }
 
 /// A permission to add or remove: `{"object": {"id": "MD-0002"}}`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 pub struct PermissionIn {
     pub object: ObjectId,
 }
 
 /// A list of permissions, or one alone (as the client's `collection.create({...})` sends it).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum PermissionsIn {
     Many(Vec<PermissionIn>),
@@ -329,7 +328,7 @@ pub fn read_only_hint(field: &str) -> Option<&'static str> {
     })
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 pub struct NewTokenIn {
     pub name: String,
     pub description: String,
@@ -349,10 +348,8 @@ pub struct NewTokenIn {
     /// At most this many requests per UTC minute, an integer from 1 to 100000; null or left
     /// out means no limit.
     #[serde(default, deserialize_with = "sent_value")]
-    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
     pub rate_limit: Option<serde_json::Value>,
     #[serde(flatten)]
-    #[schema(ignore)]
     pub other: OtherFields,
 }
 
@@ -363,11 +360,10 @@ impl Strict for NewTokenIn {
 }
 
 /// Text to search for leaked keys (at most 1 MiB).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 pub struct LeaksIn {
     pub text: String,
     #[serde(flatten)]
-    #[schema(ignore)]
     pub other: OtherFields,
 }
 
@@ -387,7 +383,7 @@ pub struct LeakOut {
 }
 
 /// The properties to change; those left out stay as they are.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 pub struct TokenChangeIn {
     pub name: Option<String>,
     pub description: Option<String>,
@@ -396,10 +392,8 @@ pub struct TokenChangeIn {
     pub allowed_networks: Option<Vec<String>>,
     /// An integer from 1 to 100000 requests per UTC minute; null removes the limit.
     #[serde(default, deserialize_with = "sent_value")]
-    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
     pub rate_limit: Option<serde_json::Value>,
     #[serde(flatten)]
-    #[schema(ignore)]
     pub other: OtherFields,
 }
 
