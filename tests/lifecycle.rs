@@ -344,8 +344,9 @@ async fn a_second_rotation_says_it_ends_the_first_grace(backend: Backend) {
     );
 }
 
-/// A token past its expiry gets no new key that could not work: the API refuses with the field
-/// to give, the rotate page says what to do instead, the CLI says it in a line.
+/// A token past its expiry gets no new key that could not work: the API refuses (a conflict with
+/// the token as it is) naming the field to give, the rotate page says what to do instead, the
+/// CLI says it in a line.
 async fn an_expired_token_is_not_renewed_into_a_dead_key(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = app.signed_in_user().await;
@@ -358,7 +359,7 @@ async fn an_expired_token_is_not_renewed_into_a_dead_key(backend: Backend) {
     for how in ["renew", "rotate"] {
         let path = format!("/auth/tokens/{}/{how}", target.id);
         let answer = app.call(&admin, Method::POST, &path, json!({})).await;
-        assert_eq!((answer.status, answer.code()), (400, "VAL_001"), "{how}");
+        assert_eq!((answer.status, answer.code()), (409, "REQ_004"), "{how}");
         assert!(
             answer.errors()[0].starts_with("expiration_date: the token expired on"),
             "{:?}",

@@ -19,6 +19,7 @@ mod lifecycle;
 mod mail;
 mod metrics;
 mod once;
+mod openapi;
 mod policy;
 mod rate_limit_field;
 mod rate_limits;

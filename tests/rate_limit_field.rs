@@ -308,7 +308,7 @@ async fn the_api_refuses_a_bad_rate_limit(backend: Backend) {
         json!(100001),
         json!("60"),
         json!(1.5),
-        json!(60.0),
+        json!(0.0),
         json!(-1),
         json!(true),
         json!([60]),
@@ -352,6 +352,15 @@ async fn the_api_refuses_a_bad_rate_limit(backend: Backend) {
         (answer.body["name"].as_str(), &answer.body["rate_limit"]),
         (Some("Target"), &json!(30)),
         "nothing changed"
+    );
+
+    // A JSON number is an integer by its value, as the OpenAPI document's `integer` says.
+    let answer = app
+        .call(&admin, Method::PUT, &path, json!({"rate_limit": 60.0}))
+        .await;
+    assert_eq!(
+        (answer.status, &answer.body["rate_limit"]),
+        (200, &json!(60))
     );
 }
 

@@ -47,7 +47,8 @@ async fn a_token_holds_at_least_one_module(backend: Backend) {
     }
     assert_eq!(app.token_count(&user), 1, "nothing was made");
 
-    // Taking away the last module is refused the same way, and changes nothing.
+    // Taking away the last module is refused with the same words, and changes nothing: a
+    // request in conflict with the token as it is.
     let (target, _) = app.token(&user, "Target").modules("MD-0002").create();
     let path = format!("/auth/tokens/{}/permissions", target.id);
     let answer = app
@@ -58,7 +59,7 @@ async fn a_token_holds_at_least_one_module(backend: Backend) {
             json!([{"object": {"id": "MD-0002"}}]),
         )
         .await;
-    assert_eq!(answer.status, 400);
+    assert_eq!((answer.status, answer.code()), (409, "REQ_004"));
     assert_eq!(answer.errors(), [format!("permissions: {AT_LEAST_ONE}")]);
     let held = app.call(&key, Method::GET, &path, None).await;
     assert_eq!(held.body[0]["object"]["id"], "MD-0002");
@@ -125,7 +126,11 @@ async fn a_reports_token_holds_all_modules_whatever_the_path(backend: Backend) {
                 json!([{"object": {"id": module}}]),
             )
             .await;
-        assert_eq!(answer.status, 400, "{method} {module}");
+        assert_eq!(
+            (answer.status, answer.code()),
+            (409, "REQ_004"),
+            "{method} {module}: the token's extension refuses it"
+        );
         assert_eq!(
             answer.errors(),
             [format!("permissions: {REPORTS_HOLD_ALL}")]

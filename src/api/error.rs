@@ -107,6 +107,11 @@ impl ApiError {
         self.status == StatusCode::TOO_MANY_REQUESTS
     }
 
+    /// 409: it conflicts with what exists, or with the state of what it acts on.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "REQ_004", message)
+    }
+
     pub fn not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -159,22 +164,20 @@ impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
         match error {
             ServiceError::NotFound => Self::not_found(),
-            ServiceError::Modules(e) => Self::invalid_field("permissions", e),
-            ServiceError::Invalid { field, message } => Self::invalid_field(field, message),
-            ServiceError::Forbidden(why) => Self::beyond_reach(why),
-            ServiceError::Refused(why) | ServiceError::Conflict(why) => {
-                Self::new(StatusCode::CONFLICT, "REQ_004", why)
+            // A body is checked against the rules before a change is asked for; what is still
+            // refused here is refused for the token as it is (a Reports token's fixed modules,
+            // its last module, its expiry already past): a well-formed request in conflict with
+            // the token's state, which another request can resolve.
+            ServiceError::Modules(e) => Self::conflict(format!("permissions: {e}")),
+            ServiceError::Invalid { field, message } => {
+                Self::conflict(format!("{field}: {message}"))
             }
-            ServiceError::AlreadyDone => Self::new(
-                StatusCode::CONFLICT,
-                "REQ_004",
-                "This was sent before, and done then.",
-            ),
-            ServiceError::AlreadyCreated(id) => Self::new(
-                StatusCode::CONFLICT,
-                "REQ_004",
-                format!("This was created before, as {id}."),
-            ),
+            ServiceError::Forbidden(why) => Self::beyond_reach(why),
+            ServiceError::Refused(why) | ServiceError::Conflict(why) => Self::conflict(why),
+            ServiceError::AlreadyDone => Self::conflict("This was sent before, and done then."),
+            ServiceError::AlreadyCreated(id) => {
+                Self::conflict(format!("This was created before, as {id}."))
+            }
             ServiceError::Storage(error) => error.into(),
         }
     }

@@ -21,7 +21,7 @@ pub const HEADER: &str = "Idempotency-Key";
 pub const REPLAYED: &str = "Idempotent-Replayed";
 
 /// The longest key taken (Stripe's).
-const MAX_LEN: usize = 255;
+pub const MAX_LEN: usize = 255;
 
 /// The key a POST was sent with, and what it was sent with it.
 pub struct Idempotency {

@@ -3,7 +3,7 @@
 
 use super::auth::{ApiCaller, ApiRequest};
 use super::body::ApiBody;
-use super::error::{ApiError, ErrorBody};
+use super::error::ApiError;
 use super::idempotency::{Answer, Idempotency, once};
 use super::views::{LeakOut, LeaksIn};
 use crate::app::AppState;
@@ -14,7 +14,7 @@ use crate::domain::module::Module;
 use crate::domain::token::{TokenAction, TokenStatus};
 use crate::services::tokens::act_on_selection;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDateTime;
 
 fn result_of(sighting: &Sighting) -> LeakResult {
@@ -35,11 +35,10 @@ fn result_of(sighting: &Sighting) -> LeakResult {
 /// Finds every key in `text` (once each); disables the caller's account's live ones, with the
 /// reason "reported as leaked", all of them or none (403 naming one the key may not manage).
 #[utoipa::path(
-    post, path = "/auth/tokens/leaks", tag = "tokens", request_body = LeaksIn,
-    responses((status = 200, body = [LeakOut]), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)),
+    post, path = "/auth/tokens/leaks", tag = "tokens",
+    responses((status = 200, body = [LeakOut])),
     security(("ApiKey" = []))
 )]
-#[post("/auth/tokens/leaks")]
 pub async fn report(
     req: HttpRequest,
     api: ApiRequest,

@@ -16,9 +16,9 @@ pub mod verify;
 pub mod views;
 
 use crate::domain::query::{Field, Query};
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::middleware::from_fn;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, Resource, ResponseError, web};
 use error::ApiError;
 use serde::Serialize;
 
@@ -58,14 +58,40 @@ pub fn collection<T: Serialize>(items: &[T], offset: u64, total: u64) -> HttpRes
 
 async fn no_such_endpoint() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(
-        actix_web::http::StatusCode::NOT_FOUND,
+        StatusCode::NOT_FOUND,
         "NFND_002",
         "There is no such endpoint in this API.",
     ))
 }
 
-/// Mounts the API under `/public/v1`, and the forward-auth check at `/auth/verify`.
+/// An endpoint's path: a method it does not take is answered 405, with `Allow` naming those it
+/// does as the OpenAPI document lists them.
+fn endpoint(path: &str) -> Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    let path = req
+        .match_pattern()
+        .and_then(|pattern| pattern.strip_prefix(API_BASE).map(str::to_owned))
+        .unwrap_or_default();
+    let allowed = openapi::methods_of(&path).join(", ");
+    let mut response = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "REQ_006",
+        format!("{path} takes {allowed}, not {}.", req.method()),
+    )
+    .error_response();
+    if let Ok(value) = header::HeaderValue::from_str(&allowed) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
+}
+
+/// Mounts the API under `/public/v1` (each path once, with the handler of each of its
+/// methods), and the forward-auth check at `/auth/verify`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    use web::{delete, get, post, put};
     cfg.service(
         web::resource([VERIFY_PATH.to_owned(), format!("{VERIFY_PATH}/{{path:.*}}")])
             .wrap(from_fn(auth::with_rate_limit_headers))
@@ -74,32 +100,44 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope(API_BASE)
             .wrap(from_fn(auth::with_rate_limit_headers))
-            .service(openapi::document)
-            .service(resources::context)
-            .service(resources::modules)
-            .service(resources::module)
-            .service(resources::accounts)
-            .service(resources::account)
-            .service(resources::agreements)
-            .service(resources::agreement)
-            .service(leaks::report)
-            .service(tokens::list)
-            .service(tokens::create)
-            .service(tokens::get)
-            .service(tokens::update)
-            .service(tokens::delete)
-            .service(tokens::activate)
-            .service(tokens::deactivate)
-            .service(tokens::permissions)
-            .service(tokens::grant)
-            .service(tokens::revoke)
-            .service(tokens::rotate)
-            .service(tokens::renew)
-            .service(tokens::usage)
-            .service(policy::approve)
-            .service(policy::deny)
-            .service(policy::get_policy)
-            .service(policy::put_policy)
+            .service(endpoint("/openapi.json").route(get().to(openapi::serve)))
+            .service(endpoint("/auth/context").route(get().to(resources::context)))
+            .service(endpoint("/modules").route(get().to(resources::modules)))
+            .service(endpoint("/modules/{id}").route(get().to(resources::module)))
+            .service(endpoint("/accounts").route(get().to(resources::accounts)))
+            .service(endpoint("/accounts/{id}").route(get().to(resources::account)))
+            .service(endpoint("/agreements").route(get().to(resources::agreements)))
+            .service(endpoint("/agreements/{id}").route(get().to(resources::agreement)))
+            .service(
+                endpoint("/auth/tokens")
+                    .route(get().to(tokens::list))
+                    .route(post().to(tokens::create)),
+            )
+            .service(endpoint("/auth/tokens/leaks").route(post().to(leaks::report)))
+            .service(
+                endpoint("/auth/tokens/{id}")
+                    .route(get().to(tokens::get))
+                    .route(put().to(tokens::update))
+                    .route(delete().to(tokens::delete)),
+            )
+            .service(endpoint("/auth/tokens/{id}/activate").route(post().to(tokens::activate)))
+            .service(endpoint("/auth/tokens/{id}/deactivate").route(post().to(tokens::deactivate)))
+            .service(
+                endpoint("/auth/tokens/{id}/permissions")
+                    .route(get().to(tokens::permissions))
+                    .route(post().to(tokens::grant))
+                    .route(delete().to(tokens::revoke)),
+            )
+            .service(endpoint("/auth/tokens/{id}/rotate").route(post().to(tokens::rotate)))
+            .service(endpoint("/auth/tokens/{id}/renew").route(post().to(tokens::renew)))
+            .service(endpoint("/auth/tokens/{id}/usage").route(get().to(tokens::usage)))
+            .service(endpoint("/auth/tokens/{id}/approve").route(post().to(policy::approve)))
+            .service(endpoint("/auth/tokens/{id}/deny").route(post().to(policy::deny)))
+            .service(
+                endpoint("/account/policy")
+                    .route(get().to(policy::get_policy))
+                    .route(put().to(policy::put_policy)),
+            )
             .default_service(web::to(no_such_endpoint)),
     );
 }

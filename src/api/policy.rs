@@ -3,21 +3,28 @@
 
 use super::auth::ApiRequest;
 use super::body::ApiBody;
-use super::error::{ApiError, ErrorBody};
-use super::tokens::{token_id, view};
+use super::error::ApiError;
+use super::tokens::{TokenPath, token_id, view};
 use super::views::{DecisionIn, PolicyIn, PolicyOut, TokenOut};
 use crate::db::approvals::Decision;
 use crate::domain::module::Module;
 use crate::domain::policy::PolicyInput;
 use crate::services::{approvals, policy};
-use actix_web::{HttpResponse, get, post, put, web};
+use actix_web::{HttpResponse, web};
 
 /// A number field as the form takes it: digits, or empty for none; anything else is kept as
 /// written so that the check names it.
 fn number_text(value: Option<serde_json::Value>) -> String {
     match value {
         None | Some(serde_json::Value::Null) => String::new(),
-        Some(serde_json::Value::Number(n)) => n.to_string(),
+        // 90 and 90.0 are the same integer to JSON Schema.
+        Some(serde_json::Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+            (Some(whole), _) => whole.to_string(),
+            (None, Some(f)) if f.fract() == 0.0 && (0.0..1e9).contains(&f) => {
+                (f as u64).to_string()
+            }
+            _ => n.to_string(),
+        },
         Some(other) => format!("{other}"),
     }
 }
@@ -25,10 +32,9 @@ fn number_text(value: Option<serde_json::Value>) -> String {
 /// The account's token policy.
 #[utoipa::path(
     get, path = "/account/policy", tag = "account",
-    responses((status = 200, body = PolicyOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = PolicyOut)),
     security(("ApiKey" = []))
 )]
-#[get("/account/policy")]
 pub async fn get_policy(api: ApiRequest) -> Result<HttpResponse, ApiError> {
     let (caller, ()) = api.run(Some(Module::ACCOUNT), |_, _| Ok(())).await?;
     Ok(HttpResponse::Ok().json(PolicyOut::from(&caller.account.policy)))
@@ -38,11 +44,10 @@ pub async fn get_policy(api: ApiRequest) -> Result<HttpResponse, ApiError> {
 /// those left out stay. Tokens that break the new rules are refused with `AUTH_009` from the
 /// next request on.
 #[utoipa::path(
-    put, path = "/account/policy", tag = "account", request_body = PolicyIn,
-    responses((status = 200, body = PolicyOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    put, path = "/account/policy", tag = "account",
+    responses((status = 200, body = PolicyOut)),
     security(("ApiKey" = []))
 )]
-#[put("/account/policy")]
 pub async fn put_policy(api: ApiRequest, body: ApiBody) -> Result<HttpResponse, ApiError> {
     let sent = body.parse_strict::<PolicyIn>();
     let (_, changed) = api
@@ -100,12 +105,10 @@ async fn decide(
 /// Approves what waits for the token (an admin's key): a new token's key works from the next
 /// request on; asked-for permissions are granted. The requester is told.
 #[utoipa::path(
-    post, path = "/auth/tokens/{id}/approve", tag = "tokens", request_body(content = Option<DecisionIn>),
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 200, body = TokenOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    post, path = "/auth/tokens/{id}/approve", tag = "tokens", params(TokenPath),
+    responses((status = 200, body = TokenOut)),
     security(("ApiKey" = []))
 )]
-#[post("/auth/tokens/{id}/approve")]
 pub async fn approve(
     api: ApiRequest,
     id: web::Path<String>,
@@ -117,12 +120,10 @@ pub async fn approve(
 /// Denies what waits for the token (an admin's key): a new token is disabled; a change is not
 /// made. The requester is told.
 #[utoipa::path(
-    post, path = "/auth/tokens/{id}/deny", tag = "tokens", request_body(content = Option<DecisionIn>),
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 200, body = TokenOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    post, path = "/auth/tokens/{id}/deny", tag = "tokens", params(TokenPath),
+    responses((status = 200, body = TokenOut)),
     security(("ApiKey" = []))
 )]
-#[post("/auth/tokens/{id}/deny")]
 pub async fn deny(
     api: ApiRequest,
     id: web::Path<String>,

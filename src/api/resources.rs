@@ -1,7 +1,8 @@
 //! The read-only resources: the caller's context, modules, its account, its agreements.
 
 use super::auth::ApiRequest;
-use super::error::{ApiError, ErrorBody};
+use super::error::ApiError;
+use super::rql::{Paging, Search};
 use super::views::{AgreementOut, Context, Ref, module_ref};
 use super::{collection, list_query};
 use crate::db::agreements::Agreement;
@@ -9,15 +10,14 @@ use crate::domain::fields::{AgreementField, NamedField};
 use crate::domain::ids::{AccountId, AgreementId};
 use crate::domain::module::{MODULES, Module};
 use crate::domain::query::{CompareOp, Direction, Fold, QueryError, Value};
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 /// Who is calling: the token's account, and the token as the "user".
 #[utoipa::path(
     get, path = "/auth/context", tag = "auth",
-    responses((status = 200, body = Context), (status = 401, body = ErrorBody)),
+    responses((status = 200, body = Context)),
     security(("ApiKey" = []))
 )]
-#[get("/auth/context")]
 pub async fn context(api: ApiRequest) -> Result<HttpResponse, ApiError> {
     let (caller, ()) = api.run(None, |_, _| Ok(())).await?;
     Ok(HttpResponse::Ok().json(Context {
@@ -119,13 +119,10 @@ fn in_memory<T>(
 
 /// The platform's modules, which permissions refer to.
 #[utoipa::path(
-    get, path = "/modules", tag = "modules",
-    params(("limit" = Option<u32>, Query, description = "Page size, 0–1000 (default 100)"),
-           ("offset" = Option<u64>, Query, description = "Items to skip")),
-    responses((status = 200, body = [Ref], headers(("Content-Range" = String))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    get, path = "/modules", tag = "modules", params(Paging, Search),
+    responses((status = 200, body = [Ref], headers(("Content-Range" = String)))),
     security(("ApiKey" = []))
 )]
-#[get("/modules")]
 pub async fn modules(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, ApiError> {
     api.run(None, |_, _| Ok(())).await?;
     let (page, offset, total) = in_memory(&req, MODULES.to_vec(), |m: &Module| {
@@ -137,11 +134,10 @@ pub async fn modules(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, 
 
 #[utoipa::path(
     get, path = "/modules/{id}", tag = "modules",
-    params(("id" = String, Path, description = "MD-0002")),
-    responses((status = 200, body = Ref), (status = 404, body = ErrorBody)),
+    params(("id" = String, Path, pattern = "^MD-[0-9]{4}$", description = "MD-0002")),
+    responses((status = 200, body = Ref)),
     security(("ApiKey" = []))
 )]
-#[get("/modules/{id}")]
 pub async fn module(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     api.run(None, |_, _| Ok(())).await?;
     let module = Module::find(&id).map_err(|_| ApiError::not_found())?;
@@ -150,11 +146,10 @@ pub async fn module(api: ApiRequest, id: web::Path<String>) -> Result<HttpRespon
 
 /// The caller's own account (module Account).
 #[utoipa::path(
-    get, path = "/accounts", tag = "accounts",
-    responses((status = 200, body = [Ref], headers(("Content-Range" = String))), (status = 403, body = ErrorBody)),
+    get, path = "/accounts", tag = "accounts", params(Paging, Search),
+    responses((status = 200, body = [Ref], headers(("Content-Range" = String)))),
     security(("ApiKey" = []))
 )]
-#[get("/accounts")]
 pub async fn accounts(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, ApiError> {
     let (caller, ()) = api.run(Some(Module::ACCOUNT), |_, _| Ok(())).await?;
     let (page, offset, total) = in_memory(&req, vec![caller.account.clone()], |a| {
@@ -172,11 +167,10 @@ pub async fn accounts(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse,
 
 #[utoipa::path(
     get, path = "/accounts/{id}", tag = "accounts",
-    params(("id" = String, Path, description = "VA-123-456")),
-    responses((status = 200, body = Ref), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(("id" = String, Path, pattern = "^VA-[0-9]{3}-[0-9]{3}$", description = "VA-123-456")),
+    responses((status = 200, body = Ref)),
     security(("ApiKey" = []))
 )]
-#[get("/accounts/{id}")]
 pub async fn account(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (caller, ()) = api.run(Some(Module::ACCOUNT), |_, _| Ok(())).await?;
     match AccountId::parse(&id) {
@@ -190,14 +184,10 @@ pub async fn account(api: ApiRequest, id: web::Path<String>) -> Result<HttpRespo
 
 /// The account's agreements (module Agreements), filterable with RQL.
 #[utoipa::path(
-    get, path = "/agreements", tag = "agreements",
-    params(("limit" = Option<u32>, Query, description = "Page size, 0–1000 (default 100)"),
-           ("offset" = Option<u64>, Query, description = "Items to skip"),
-           ("search" = Option<String>, Query, description = "Text in the title, name or id")),
-    responses((status = 200, body = [AgreementOut], headers(("Content-Range" = String))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    get, path = "/agreements", tag = "agreements", params(Paging, Search),
+    responses((status = 200, body = [AgreementOut], headers(("Content-Range" = String)))),
     security(("ApiKey" = []))
 )]
-#[get("/agreements")]
 pub async fn agreements(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, ApiError> {
     let query = list_query::<AgreementField>(&req);
     let (caller, (offset, found)) = api
@@ -217,11 +207,10 @@ pub async fn agreements(req: HttpRequest, api: ApiRequest) -> Result<HttpRespons
 
 #[utoipa::path(
     get, path = "/agreements/{id}", tag = "agreements",
-    params(("id" = String, Path, description = "AGP-123-456-789")),
-    responses((status = 200, body = AgreementOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(("id" = String, Path, pattern = "^AGP-[0-9]{3}-[0-9]{3}-[0-9]{3}$", description = "AGP-123-456-789")),
+    responses((status = 200, body = AgreementOut)),
     security(("ApiKey" = []))
 )]
-#[get("/agreements/{id}")]
 pub async fn agreement(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = AgreementId::parse(&id);
     let (caller, found) = api

@@ -9,6 +9,30 @@ use std::fmt;
 const MAX_DEPTH: usize = 16;
 const MAX_TERMS: usize = 200;
 const MAX_LIMIT: u32 = crate::domain::query::MAX_LIMIT;
+/// The databases count in signed 64 bits: an offset beyond them is refused, not wrapped.
+pub const MAX_OFFSET: u64 = i64::MAX as u64;
+
+/// `limit` and `offset`, as every collection takes them: what `parse` reads, as the OpenAPI
+/// document lists it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Paging {
+    /// Items per page, 0 to 1000 (default 100); 0 answers only the total.
+    #[param(minimum = 0, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// Items to skip (default 0).
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_u64)]
+    pub offset: Option<u64>,
+}
+
+/// `search`, as the collections searched by text take it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Search {
+    /// Text anywhere in the collection's search fields (no NUL character).
+    #[param(pattern = "^[^\\u0000]*$")]
+    pub search: Option<String>,
+}
 
 /// What is wrong with a query string, in words for the error body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -304,7 +328,13 @@ pub fn parse(raw_query: &str) -> Result<Query, RqlError> {
                     }
                     query.limit = limit;
                 }
-                "offset" => query.offset = number("offset", &value)?,
+                "offset" => {
+                    let offset: u64 = number("offset", &value)?;
+                    if offset > MAX_OFFSET {
+                        return error(format!("offset must be at most {MAX_OFFSET}"));
+                    }
+                    query.offset = offset;
+                }
                 "search" => query.search = Some(value).filter(|v| !v.trim().is_empty()),
                 "" => return error("a parameter has no name"),
                 _ => filters.push(Filter::text(CompareOp::Eq, key, value)),
@@ -420,6 +450,10 @@ mod tests {
         );
         assert_eq!(parse("").unwrap(), Query::default());
         assert_eq!(parse("limit=0").unwrap().limit, 0);
+        assert_eq!(
+            parse("offset=9223372036854775807").unwrap().offset,
+            9_223_372_036_854_775_807
+        );
     }
 
     #[test]
@@ -442,6 +476,8 @@ mod tests {
             "limit=-1",
             "limit=1001",
             "offset=-5",
+            "offset=9223372036854775808",
+            "offset=18446744073709551616",
             "=x",
             "eq(name,%FF)",
             "eq(name,a%00b)",

@@ -2,11 +2,12 @@
 
 use super::auth::{ApiCaller, ApiRequest};
 use super::body::ApiBody;
-use super::error::{ApiError, ErrorBody};
+use super::error::ApiError;
 use super::idempotency::{Answer, Idempotency, once};
+use super::rql::{Paging, Search};
 use super::views::{
-    CreatedToken, NewKeyIn, NewTokenIn, Permission, PermissionIn, PermissionsIn, RenewedToken,
-    TokenChangeIn, TokenOut, UsageDay, instant,
+    CreatedToken, ExtensionRef, NewKeyIn, NewTokenIn, Permission, PermissionIn, PermissionsIn,
+    RenewedToken, TokenChangeIn, TokenOut, UsageDay, instant,
 };
 use super::{collection, list_query, paging_query};
 use crate::app::AppState;
@@ -24,13 +25,23 @@ use crate::domain::token_form::{General, GeneralChange, GeneralInput};
 use crate::domain::usage::parse_range;
 use crate::services::tokens::{self as token_service, ModuleChange, NewKey, NewToken, TokenEdit};
 use actix_web::http::StatusCode;
-use actix_web::{
-    HttpRequest, HttpResponse, delete as delete_route, get as get_route, post, put, web,
-};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 
 /// Every endpoint here belongs to the Integrations module.
 const INTEGRATIONS: Option<Module> = Some(Module::INTEGRATIONS);
+
+/// The token a path names, as the OpenAPI document lists it; another id answers 404.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TokenPath {
+    /// The token's id, `SU-ddd-ddd-ddd`.
+    #[param(
+        pattern = "^SU-[0-9]{3}-[0-9]{3}-[0-9]{3}$",
+        example = "SU-160-984-311"
+    )]
+    pub id: String,
+}
 
 pub(super) fn token_id(raw: &str) -> Result<TokenId, ApiError> {
     TokenId::parse(raw).map_err(|_| ApiError::not_found())
@@ -71,14 +82,10 @@ pub(super) fn view(
 /// extension.name, events.created.at, events.created.by.id, expiration_date,
 /// permissions.object.id and policy (`broken`: the tokens that break the account's policy).
 #[utoipa::path(
-    get, path = "/auth/tokens", tag = "tokens",
-    params(("limit" = Option<u32>, Query, description = "Page size, 0–1000 (default 100)"),
-           ("offset" = Option<u64>, Query, description = "Items to skip"),
-           ("search" = Option<String>, Query, description = "Text in the name, id or external id")),
-    responses((status = 200, body = [TokenOut], headers(("Content-Range" = String))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    get, path = "/auth/tokens", tag = "tokens", params(Paging, Search),
+    responses((status = 200, body = [TokenOut], headers(("Content-Range" = String)))),
     security(("ApiKey" = []))
 )]
-#[get_route("/auth/tokens")]
 pub async fn list(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, ApiError> {
     let query = list_query::<TokenField>(&req);
     let (_, (offset, items, total)) = api
@@ -106,27 +113,47 @@ pub async fn list(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, Api
     Ok(collection(&items, offset, total))
 }
 
+/// The extension a create body names, exactly: by `id` (`EXT-002`) or `name` (`zapier`), or by
+/// both when they agree.
 fn extension_of(body: &NewTokenIn) -> Result<Extension, String> {
-    let chosen = body
-        .extension
-        .id
+    let ExtensionRef { id, name } = &body.extension;
+    let by_id = id
         .as_deref()
-        .or(body.extension.name.as_deref());
-    let Some(chosen) = chosen else {
-        return Err("extension: give its id (EXT-000) or its name (custom)".to_owned());
-    };
-    let extension = Extension::parse(chosen).map_err(|e| format!("extension: {e}"))?;
-    if let (Some(id), Some(name)) = (&body.extension.id, &body.extension.name)
-        && (Extension::parse(id).ok() != Some(extension)
-            || Extension::parse(name).ok() != Some(extension))
-    {
-        return Err("extension: the id and the name name different extensions".to_owned());
+        .map(|id| Extension::by_id(id).ok_or_else(|| unknown_extension("id", id, Extension::id)))
+        .transpose()?;
+    let by_name = name
+        .as_deref()
+        .map(|name| {
+            Extension::by_name(name).ok_or_else(|| unknown_extension("name", name, Extension::name))
+        })
+        .transpose()?;
+    match (by_id, by_name) {
+        (Some(by_id), Some(by_name)) if by_id != by_name => {
+            Err("the id and the name name different extensions".to_owned())
+        }
+        (Some(extension), _) | (None, Some(extension)) => Ok(extension),
+        (None, None) => Err("give its id (EXT-000) or its name (custom)".to_owned()),
     }
-    Ok(extension)
 }
 
+/// Why `value` names no extension, with the ids or names that do.
+fn unknown_extension(what: &str, value: &str, label: fn(Extension) -> &'static str) -> String {
+    let mut known: Vec<&str> = Extension::ALL.into_iter().map(label).collect();
+    known.sort_unstable();
+    format!(
+        "unknown extension {what} {value:?}; choose one of {}",
+        known.join(", ")
+    )
+}
+
+/// The modules permissions name, each by its exact id.
 fn modules_of(items: &[PermissionIn]) -> Result<ModuleSet, String> {
-    ModuleSet::parse(items.iter().map(|p| p.object.id.as_str())).map_err(|e| e.to_string())
+    items
+        .iter()
+        .map(|p| Module::find(&p.object.id))
+        .collect::<Result<Vec<_>, _>>()
+        .map(ModuleSet::of)
+        .map_err(|e| e.to_string())
 }
 
 /// What a create body asks for, checked field by field with the rules the wizard uses.
@@ -198,12 +225,19 @@ struct NewTokenRequest {
     reason: Option<String>,
 }
 
-/// A rate limit as sent: an integer from 1 to 100000, or null for none. `60.0` and `"60"` are
-/// not integers.
+/// A rate limit as sent: an integer from 1 to 100000, or null for none. A JSON number is an
+/// integer by its value, as JSON Schema has it (`60.0` is 60); `1.5` and `"60"` are not.
 fn rate_limit_of(value: &serde_json::Value) -> Result<Option<RateLimit>, String> {
     let limit = match value {
         serde_json::Value::Null => return Ok(None),
-        serde_json::Value::Number(n) => n.as_u64().and_then(RateLimit::new),
+        serde_json::Value::Number(n) => n
+            .as_u64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(f))
+                    .map(|f| f as u64)
+            })
+            .and_then(RateLimit::new),
         _ => None,
     };
     limit.map(Some).ok_or_else(|| {
@@ -218,11 +252,10 @@ fn networks_of(value: Option<&[String]>) -> Result<Option<AllowedNetworks>, Stri
 
 /// Creates a token; the answer holds its key (`token`), which is never returned again.
 #[utoipa::path(
-    post, path = "/auth/tokens", tag = "tokens", request_body = NewTokenIn,
-    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)),
+    post, path = "/auth/tokens", tag = "tokens",
+    responses((status = 201, body = CreatedToken)),
     security(("ApiKey" = []))
 )]
-#[post("/auth/tokens")]
 pub async fn create(
     req: HttpRequest,
     api: ApiRequest,
@@ -265,12 +298,10 @@ pub async fn create(
 }
 
 #[utoipa::path(
-    get, path = "/auth/tokens/{id}", tag = "tokens",
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 200, body = TokenOut), (status = 404, body = ErrorBody)),
+    get, path = "/auth/tokens/{id}", tag = "tokens", params(TokenPath),
+    responses((status = 200, body = TokenOut)),
     security(("ApiKey" = []))
 )]
-#[get_route("/auth/tokens/{id}")]
 pub async fn get(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = token_id(&id);
     let (_, token) = api
@@ -284,12 +315,10 @@ pub async fn get(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse,
 /// Changes name, external_id, description, allowed_networks and rate_limit; fields left out
 /// keep their value.
 #[utoipa::path(
-    put, path = "/auth/tokens/{id}", tag = "tokens", request_body = TokenChangeIn,
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 200, body = TokenOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    put, path = "/auth/tokens/{id}", tag = "tokens", params(TokenPath),
+    responses((status = 200, body = TokenOut)),
     security(("ApiKey" = []))
 )]
-#[put("/auth/tokens/{id}")]
 pub async fn update(
     api: ApiRequest,
     id: web::Path<String>,
@@ -358,12 +387,10 @@ fn token_change_of(body: TokenChangeIn) -> Result<TokenChange, FieldErrors> {
 
 /// Deletes the token: its key stops working at once.
 #[utoipa::path(
-    delete, path = "/auth/tokens/{id}", tag = "tokens",
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 204), (status = 404, body = ErrorBody)),
+    delete, path = "/auth/tokens/{id}", tag = "tokens", params(TokenPath),
+    responses((status = 204, description = "Deleted")),
     security(("ApiKey" = []))
 )]
-#[delete_route("/auth/tokens/{id}")]
 pub async fn delete(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = token_id(&id);
     api.run(INTEGRATIONS, move |conn, caller| {
@@ -398,12 +425,10 @@ async fn set_status(
 }
 
 #[utoipa::path(
-    post, path = "/auth/tokens/{id}/activate", tag = "tokens",
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 200, body = TokenOut), (status = 404, body = ErrorBody)),
+    post, path = "/auth/tokens/{id}/activate", tag = "tokens", params(TokenPath),
+    responses((status = 200, body = TokenOut)),
     security(("ApiKey" = []))
 )]
-#[post("/auth/tokens/{id}/activate")]
 pub async fn activate(
     req: HttpRequest,
     api: ApiRequest,
@@ -415,12 +440,10 @@ pub async fn activate(
 }
 
 #[utoipa::path(
-    post, path = "/auth/tokens/{id}/deactivate", tag = "tokens",
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 200, body = TokenOut), (status = 404, body = ErrorBody)),
+    post, path = "/auth/tokens/{id}/deactivate", tag = "tokens", params(TokenPath),
+    responses((status = 200, body = TokenOut)),
     security(("ApiKey" = []))
 )]
-#[post("/auth/tokens/{id}/deactivate")]
 pub async fn deactivate(
     req: HttpRequest,
     api: ApiRequest,
@@ -432,12 +455,10 @@ pub async fn deactivate(
 }
 
 #[utoipa::path(
-    get, path = "/auth/tokens/{id}/permissions", tag = "tokens",
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 200, body = [Permission], headers(("Content-Range" = String))), (status = 404, body = ErrorBody)),
+    get, path = "/auth/tokens/{id}/permissions", tag = "tokens", params(TokenPath, Paging),
+    responses((status = 200, body = [Permission], headers(("Content-Range" = String)))),
     security(("ApiKey" = []))
 )]
-#[get_route("/auth/tokens/{id}/permissions")]
 pub async fn permissions(
     req: HttpRequest,
     api: ApiRequest,
@@ -525,12 +546,10 @@ async fn change_permissions(
 }
 
 #[utoipa::path(
-    post, path = "/auth/tokens/{id}/permissions", tag = "tokens", request_body = PermissionsIn,
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 201, body = [Permission]), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    post, path = "/auth/tokens/{id}/permissions", tag = "tokens", params(TokenPath),
+    responses((status = 201, body = [Permission])),
     security(("ApiKey" = []))
 )]
-#[post("/auth/tokens/{id}/permissions")]
 pub async fn grant(
     req: HttpRequest,
     api: ApiRequest,
@@ -546,12 +565,10 @@ pub async fn grant(
 }
 
 #[utoipa::path(
-    delete, path = "/auth/tokens/{id}/permissions", tag = "tokens", request_body = PermissionsIn,
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    delete, path = "/auth/tokens/{id}/permissions", tag = "tokens", params(TokenPath),
+    responses((status = 204, description = "Revoked")),
     security(("ApiKey" = []))
 )]
-#[delete_route("/auth/tokens/{id}/permissions")]
 pub async fn revoke(
     api: ApiRequest,
     state: web::Data<AppState>,
@@ -568,14 +585,15 @@ pub async fn revoke(
 #[utoipa::path(
     get, path = "/auth/tokens/{id}/usage", tag = "tokens",
     params(
-        ("id" = String, Path, description = "SU-160-984-311"),
-        ("from" = Option<String>, Query, description = "First day, YYYY-MM-DD"),
-        ("to" = Option<String>, Query, description = "Last day, YYYY-MM-DD (default today)"),
+        TokenPath,
+        ("from" = Option<String>, Query, format = Date,
+         description = "First day, YYYY-MM-DD (default 29 days before `to`); at most 400 days before `to`"),
+        ("to" = Option<String>, Query, format = Date,
+         description = "Last day, YYYY-MM-DD (default today, UTC); not before `from`"),
     ),
-    responses((status = 200, body = [UsageDay]), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = [UsageDay])),
     security(("ApiKey" = []))
 )]
-#[get_route("/auth/tokens/{id}/usage")]
 pub async fn usage(
     req: HttpRequest,
     api: ApiRequest,
@@ -666,12 +684,10 @@ async fn new_key(
 
 /// A new key; the old one stops at once. The body may set the token's expiry.
 #[utoipa::path(
-    post, path = "/auth/tokens/{id}/rotate", tag = "tokens", request_body = NewKeyIn,
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 200, body = RenewedToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    post, path = "/auth/tokens/{id}/rotate", tag = "tokens", params(TokenPath),
+    responses((status = 200, body = RenewedToken)),
     security(("ApiKey" = []))
 )]
-#[post("/auth/tokens/{id}/rotate")]
 pub async fn rotate(
     req: HttpRequest,
     api: ApiRequest,
@@ -695,12 +711,10 @@ pub async fn rotate(
 /// A new key; the old one keeps working until its former expiry, or for 24 hours where it had
 /// none (`renewed_expiration_date`). The body may set the token's expiry.
 #[utoipa::path(
-    post, path = "/auth/tokens/{id}/renew", tag = "tokens", request_body = NewKeyIn,
-    params(("id" = String, Path, description = "SU-160-984-311")),
-    responses((status = 200, body = RenewedToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    post, path = "/auth/tokens/{id}/renew", tag = "tokens", params(TokenPath),
+    responses((status = 200, body = RenewedToken)),
     security(("ApiKey" = []))
 )]
-#[post("/auth/tokens/{id}/renew")]
 pub async fn renew(
     req: HttpRequest,
     api: ApiRequest,

@@ -1,4 +1,5 @@
-//! What the API sends and accepts, as JSON. The OpenAPI document is generated from these.
+//! What the API sends and accepts, as JSON. The OpenAPI document's answers are generated from
+//! these; what a request body may hold is written in `openapi::bodies`, from the same rules.
 
 use crate::db::accounts::Account;
 use crate::db::agreements::Agreement;
@@ -206,15 +207,13 @@ pub struct RenewedToken {
 }
 
 /// `{"expiration_date": "2027-01-01"}`, `{"expiration_date": null}` (never), or `{}` (as it is).
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize)]
 pub struct NewKeyIn {
     /// The token's expiry from now on: a date or an RFC 3339 date-time in the future, or null
     /// for none; left out, it stays as it is.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
     pub expiration_date: Option<Option<String>>,
     #[serde(flatten)]
-    #[schema(ignore)]
     pub other: OtherFields,
 }
 
@@ -281,30 +280,29 @@ pub struct Context {
 }
 
 /// `{"id": …}` or `{"name": …}`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 pub struct ExtensionRef {
     pub id: Option<String>,
     pub name: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 pub struct ObjectId {
     pub id: String,
 }
 
 /// A permission to add or remove: `{"object": {"id": "MD-0002"}}`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 pub struct PermissionIn {
     pub object: ObjectId,
     /// Why the token needs it, when the account's policy puts it under an admin's approval
     /// (and the key acts for a member): the addition then waits (202) until approved.
     #[serde(default)]
-    #[schema(max_length = 500)]
     pub reason: Option<String>,
 }
 
 /// A list of permissions, or one alone (as the client's `collection.create({...})` sends it).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum PermissionsIn {
     Many(Vec<PermissionIn>),
@@ -341,7 +339,7 @@ pub fn read_only_hint(field: &str) -> Option<&'static str> {
     })
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 pub struct NewTokenIn {
     pub name: String,
     pub description: String,
@@ -361,16 +359,13 @@ pub struct NewTokenIn {
     /// At most this many requests per UTC minute, an integer from 1 to 100000; null or left
     /// out means no limit.
     #[serde(default, deserialize_with = "sent_value")]
-    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
     pub rate_limit: Option<serde_json::Value>,
     /// Why the token needs what it asks for: required when the account's policy puts a module
     /// it asks for under an admin's approval (and the key acts for a member). The token is then
     /// created `pending`, its key refused with `AUTH_008` until an admin approves.
     #[serde(default)]
-    #[schema(max_length = 500)]
     pub reason: Option<String>,
     #[serde(flatten)]
-    #[schema(ignore)]
     pub other: OtherFields,
 }
 
@@ -381,11 +376,10 @@ impl Strict for NewTokenIn {
 }
 
 /// Text to search for leaked keys (at most 1 MiB).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 pub struct LeaksIn {
     pub text: String,
     #[serde(flatten)]
-    #[schema(ignore)]
     pub other: OtherFields,
 }
 
@@ -405,7 +399,7 @@ pub struct LeakOut {
 }
 
 /// The properties to change; those left out stay as they are.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 pub struct TokenChangeIn {
     pub name: Option<String>,
     pub description: Option<String>,
@@ -414,10 +408,8 @@ pub struct TokenChangeIn {
     pub allowed_networks: Option<Vec<String>>,
     /// An integer from 1 to 100000 requests per UTC minute; null removes the limit.
     #[serde(default, deserialize_with = "sent_value")]
-    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
     pub rate_limit: Option<serde_json::Value>,
     #[serde(flatten)]
-    #[schema(ignore)]
     pub other: OtherFields,
 }
 
@@ -485,19 +477,16 @@ impl From<&crate::domain::policy::AccountPolicy> for PolicyOut {
 }
 
 /// A change of the policy: the fields sent replace the current ones; those left out stay.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize)]
 pub struct PolicyIn {
     #[serde(default, deserialize_with = "present_value")]
-    #[schema(value_type = Option<u32>, minimum = 1, maximum = 3650)]
     pub max_lifetime_days: Option<Option<serde_json::Value>>,
     pub require_expiry: Option<bool>,
     pub approval_modules: Option<Vec<String>>,
     pub require_allowed_networks: Option<bool>,
     #[serde(default, deserialize_with = "present_value")]
-    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
     pub default_rate_limit: Option<Option<serde_json::Value>>,
     #[serde(flatten)]
-    #[schema(ignore)]
     pub other: OtherFields,
 }
 
@@ -515,12 +504,10 @@ fn present_value<'de, D: serde::Deserializer<'de>>(
 }
 
 /// An admin's decision on a request: an optional note the requester sees.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize)]
 pub struct DecisionIn {
-    #[schema(max_length = 500)]
     pub note: Option<String>,
     #[serde(flatten)]
-    #[schema(ignore)]
     pub other: OtherFields,
 }
 

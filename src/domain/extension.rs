@@ -89,6 +89,16 @@ impl Extension {
         Ok(requested)
     }
 
+    /// The extension with exactly this id (`EXT-002`), as the API's `extension.id` names it.
+    pub fn by_id(id: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.id() == id)
+    }
+
+    /// The extension with exactly this name (`zapier`), as the API's `extension.name` names it.
+    pub fn by_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.name() == name)
+    }
+
     /// Accepts the API name (`zapier`, any case) or the id (`EXT-002`).
     pub fn parse(value: &str) -> Result<Self, UnknownExtension> {
         let value = value.trim();
@@ -108,6 +118,18 @@ impl fmt::Display for Extension {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_api_names_an_extension_exactly() {
+        assert_eq!(Extension::by_id("EXT-002"), Some(Extension::Zapier));
+        assert_eq!(Extension::by_name("zapier"), Some(Extension::Zapier));
+        for loose in ["zapier", "ext-002", " EXT-002", "Zapier"] {
+            assert_eq!(Extension::by_id(loose), None, "{loose:?}");
+        }
+        for loose in ["EXT-002", "Zapier", " zapier"] {
+            assert_eq!(Extension::by_name(loose), None, "{loose:?}");
+        }
+    }
 
     #[test]
     fn parse_by_name_or_id() {

@@ -17,29 +17,58 @@ pub enum TextError {
 /// text-direction marks, embeddings, overrides and isolates ("\u{202e}evil" reads "live"),
 /// zero-width spaces, invisible operators, the byte-order mark, the soft hyphen, and blanks that
 /// pass for letters (Hangul fillers, the braille blank). A name with one can pass for another.
+/// Inclusive ranges, so that the OpenAPI document's patterns are written from the same list.
+const INVISIBLE: [(char, char); 16] = [
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{034F}', '\u{034F}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{115F}', '\u{1160}'),
+    ('\u{17B4}', '\u{17B5}'),
+    ('\u{180B}', '\u{180F}'),
+    ('\u{200B}', '\u{200B}'),
+    ('\u{200E}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{206F}'),
+    ('\u{2800}', '\u{2800}'),
+    ('\u{3164}', '\u{3164}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFA0}', '\u{FFA0}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{E0000}', '\u{E007F}'),
+];
+
+/// The joiners, which `first_invisible` accepts only between two characters that show.
+const JOINERS: (char, char) = ('\u{200C}', '\u{200D}');
+
+/// What `char::is_whitespace` takes (Unicode's White_Space), which `trim` removes.
+const WHITESPACE: [(char, char); 10] = [
+    ('\u{0009}', '\u{000D}'),
+    ('\u{0020}', '\u{0020}'),
+    ('\u{0085}', '\u{0085}'),
+    ('\u{00A0}', '\u{00A0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200A}'),
+    ('\u{2028}', '\u{2029}'),
+    ('\u{202F}', '\u{202F}'),
+    ('\u{205F}', '\u{205F}'),
+    ('\u{3000}', '\u{3000}'),
+];
+
+/// What `char::is_control` takes (Unicode's Cc).
+const CONTROLS: [(char, char); 2] = [('\u{0000}', '\u{001F}'), ('\u{007F}', '\u{009F}')];
+
+/// The controls a multi-line field keeps inside its text.
+const LINE_CONTROLS: [(char, char); 3] = [
+    ('\u{0009}', '\u{0009}'),
+    ('\u{000A}', '\u{000A}'),
+    ('\u{000D}', '\u{000D}'),
+];
+
+/// One of `INVISIBLE`.
 pub fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'
-            | '\u{034F}'
-            | '\u{061C}'
-            | '\u{115F}'
-            | '\u{1160}'
-            | '\u{17B4}'
-            | '\u{17B5}'
-            | '\u{180B}'..='\u{180F}'
-            | '\u{200B}'
-            | '\u{200E}'
-            | '\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{206F}'
-            | '\u{2800}'
-            | '\u{3164}'
-            | '\u{FEFF}'
-            | '\u{FFA0}'
-            | '\u{FFF9}'..='\u{FFFB}'
-            | '\u{E0000}'..='\u{E007F}'
-    )
+    INVISIBLE
+        .iter()
+        .any(|&(first, last)| (first..=last).contains(&c))
 }
 
 /// The first character of `value` that hides itself: one of `is_invisible`, or a zero-width
@@ -86,6 +115,57 @@ pub fn bounded(
         return Err(TextError::Invisible(label, c));
     }
     Ok(value.to_owned())
+}
+
+/// The regular expression (ECMA-262, as JSON Schema's `pattern` takes it) of the text `bounded`
+/// accepts, its length apart: blanks at either end (trimmed away), and between them characters
+/// that show, with blanks (line breaks and tabs too where `multiline`) or one joiner between
+/// two of them. Nothing at all, or blanks only, where the field is not `required`.
+pub fn pattern(required: bool, multiline: bool) -> String {
+    let inside_blanks = WHITESPACE
+        .into_iter()
+        .filter(|&(first, _)| !first.is_control())
+        .chain(LINE_CONTROLS.into_iter().filter(|_| multiline));
+    let hidden = CONTROLS
+        .into_iter()
+        .chain(WHITESPACE)
+        .chain(INVISIBLE)
+        .chain([JOINERS]);
+    let (edge, gap, shows, joiner) = (
+        format!("[{}]", class(WHITESPACE)),
+        format!("[{}]", class(inside_blanks)),
+        format!("[^{}]", class(hidden)),
+        format!("[{}]", class([JOINERS])),
+    );
+    let text = format!("{shows}(?:{joiner}?{shows}|{gap}+{shows})*");
+    if required {
+        format!("^{edge}*{text}{edge}*$")
+    } else {
+        format!("^{edge}*(?:{text}{edge}*)?$")
+    }
+}
+
+/// The inside of a character class holding `ranges`.
+fn class(ranges: impl IntoIterator<Item = (char, char)>) -> String {
+    ranges
+        .into_iter()
+        .map(|(first, last)| {
+            if first == last {
+                escaped(first)
+            } else {
+                format!("{}-{}", escaped(first), escaped(last))
+            }
+        })
+        .collect()
+}
+
+/// A character as a pattern writes it: `\uXXXX`, or itself beyond the 16-bit range (where
+/// `\u` cannot reach without the `u` flag, and Python's `re` has no `\u{…}`).
+fn escaped(c: char) -> String {
+    match u16::try_from(u32::from(c)) {
+        Ok(unit) => format!("\\u{unit:04X}"),
+        Err(_) => c.to_string(),
+    }
 }
 
 macro_rules! text_field {
@@ -204,6 +284,53 @@ mod tests {
                 TokenName::parse(value).map(TokenName::into_inner),
                 Ok(value.to_owned())
             );
+        }
+    }
+
+    #[test]
+    fn the_character_tables_are_what_char_says() {
+        let within = |ranges: &[(char, char)], c: char| {
+            ranges
+                .iter()
+                .any(|&(first, last)| (first..=last).contains(&c))
+        };
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            assert_eq!(within(&WHITESPACE, c), c.is_whitespace(), "{c:?}");
+            assert_eq!(within(&CONTROLS, c), c.is_control(), "{c:?}");
+        }
+    }
+
+    /// Characters each rule of `bounded` turns on, and some that pass.
+    const ALPHABET: [char; 16] = [
+        'a',
+        'é',
+        '字',
+        '👩',
+        '\u{fe0f}',
+        ' ',
+        '\u{a0}',
+        '\u{3000}',
+        '\t',
+        '\n',
+        '\u{b}',
+        '\u{85}',
+        '\u{7}',
+        '\u{200d}',
+        '\u{202e}',
+        '\u{e0041}',
+    ];
+
+    proptest::proptest! {
+        #[test]
+        fn the_pattern_accepts_what_bounded_accepts(
+            picks in proptest::collection::vec(0..ALPHABET.len(), 0..8),
+            required: bool,
+            multiline: bool,
+        ) {
+            let value: String = picks.iter().map(|&i| ALPHABET[i]).collect();
+            let pattern = regex::Regex::new(&pattern(required, multiline)).unwrap();
+            let accepted = bounded(&value, "Text", required, usize::MAX, multiline).is_ok();
+            proptest::prop_assert_eq!(pattern.is_match(&value), accepted, "{:?}", value);
         }
     }
 
