@@ -304,7 +304,7 @@ fn expiry_in_days(days: &str, now: chrono::NaiveDateTime) -> CommandResult<chron
 /// A refusal of the rules, named by the option that set what was refused.
 fn refusal(error: ServiceError) -> CommandError {
     match error {
-        ServiceError::Invalid { field, message } => {
+        ServiceError::Invalid { field, message } | ServiceError::Rule { field, message } => {
             let flag = match field {
                 "expiration_date" => "--expires-in-days",
                 "allowed_networks" => "--allow",
@@ -398,6 +398,10 @@ pub fn token_rotate(config: Config, args: TokenRotate) -> CommandResult<(String,
         token_service::replace_key(&mut conn, &by, &id, &config.master_key, how, expires_at)
             .map_err(|e| match e {
                 ServiceError::Invalid {
+                    field: "expiration_date",
+                    message,
+                }
+                | ServiceError::Rule {
                     field: "expiration_date",
                     message,
                 } if args.expires_in_days.is_none() => CommandError(message),

@@ -61,7 +61,9 @@ impl From<ServiceError> for AppError {
             ServiceError::Conflict(what) => Self::Conflict(what),
             ServiceError::Refused(why) => Self::Refused(why),
             ServiceError::Modules(e) => Self::BadRequest(capitalised(&e.to_string())),
-            ServiceError::Invalid { message, .. } => Self::BadRequest(capitalised(&message)),
+            ServiceError::Invalid { message, .. } | ServiceError::Rule { message, .. } => {
+                Self::BadRequest(capitalised(&message))
+            }
             ServiceError::AlreadyCreated(id) => {
                 Self::Conflict(format!("This was created before, as {id}."))
             }

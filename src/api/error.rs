@@ -169,6 +169,8 @@ impl From<ServiceError> for ApiError {
             // its last module, its expiry already past): a well-formed request in conflict with
             // the token's state, which another request can resolve.
             ServiceError::Modules(e) => Self::conflict(format!("permissions: {e}")),
+            // The account's policy refuses the value as given: another would do.
+            ServiceError::Rule { field, message } => Self::invalid_field(field, message),
             ServiceError::Invalid { field, message } => {
                 Self::conflict(format!("{field}: {message}"))
             }

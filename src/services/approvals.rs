@@ -25,7 +25,7 @@ pub fn reason_for(reason: Option<&str>, needing: &ModuleSet) -> Result<String, S
     let names: Vec<&str> = needing.iter().map(|m| m.name).collect();
     let reason = reason.map(str::trim).unwrap_or_default();
     if reason.is_empty() {
-        return Err(ServiceError::Invalid {
+        return Err(ServiceError::Rule {
             field: "reason",
             message: format!(
                 "{} {} an admin's approval: say why the token needs {}",
@@ -36,7 +36,7 @@ pub fn reason_for(reason: Option<&str>, needing: &ModuleSet) -> Result<String, S
         });
     }
     if reason.chars().count() > MAX_REASON_CHARS {
-        return Err(ServiceError::Invalid {
+        return Err(ServiceError::Rule {
             field: "reason",
             message: format!("at most {MAX_REASON_CHARS} characters"),
         });
@@ -46,7 +46,7 @@ pub fn reason_for(reason: Option<&str>, needing: &ModuleSet) -> Result<String, S
             .chars()
             .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
     }) {
-        return Err(ServiceError::Invalid {
+        return Err(ServiceError::Rule {
             field: "reason",
             message: format!(
                 "must not contain control, invisible or text-direction characters (U+{:04X})",
@@ -174,7 +174,7 @@ pub fn decide(
     only_admins(by)?;
     let note = note.trim();
     if note.chars().count() > MAX_REASON_CHARS {
-        return Err(ServiceError::Invalid {
+        return Err(ServiceError::Rule {
             field: "note",
             message: format!("at most {MAX_REASON_CHARS} characters"),
         });

@@ -45,6 +45,14 @@ pub enum ServiceError {
         field: &'static str,
         message: String,
     },
+    /// A value the account's policy refuses as given (an expiry past its maximum, no allowed
+    /// networks where they are required, no reason where approval asks for one); names the
+    /// field. Unlike `Invalid`, another value in the same request would do.
+    #[error("{field}: {message}")]
+    Rule {
+        field: &'static str,
+        message: String,
+    },
     /// The creation was asked for before and made this token; nothing new was made.
     #[error("already created as {0}")]
     AlreadyCreated(TokenId),

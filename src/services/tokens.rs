@@ -63,12 +63,12 @@ fn terms_of(
 ) -> Result<Terms, ServiceError> {
     policy
         .check_expiry(new.expires_at, by.at)
-        .map_err(|message| ServiceError::Invalid {
+        .map_err(|message| ServiceError::Rule {
             field: "expiration_date",
             message,
         })?;
     if policy.require_allowed_networks && new.allowed_networks.is_empty() {
-        return Err(ServiceError::Invalid {
+        return Err(ServiceError::Rule {
             field: "allowed_networks",
             message: NETWORKS_REQUIRED.into(),
         });
@@ -286,7 +286,7 @@ fn edit_token(
     if let Some(expires_at) = edit.expires_at.filter(|at| *at != token.expires_at) {
         policy
             .check_expiry(expires_at, by.at)
-            .map_err(|message| ServiceError::Invalid {
+            .map_err(|message| ServiceError::Rule {
                 field: "expiration_date",
                 message,
             })?;
@@ -300,7 +300,7 @@ fn edit_token(
         .filter(|networks| **networks != token.allowed_networks)
     {
         if networks.is_empty() && policy.require_allowed_networks {
-            return Err(ServiceError::Invalid {
+            return Err(ServiceError::Rule {
                 field: "allowed_networks",
                 message: NETWORKS_REQUIRED.into(),
             });
@@ -415,7 +415,7 @@ pub fn replace_key(
         ) = reach(conn, by, id, Read::ForChange)?;
         let former_expiry = token.expires_at;
         let policy = Account::find(conn, &by.account_id)?.policy;
-        let invalid = |message: String| ServiceError::Invalid {
+        let invalid = |message: String| ServiceError::Rule {
             field: "expiration_date",
             message,
         };

@@ -214,7 +214,10 @@ pub async fn edit(
             };
             match token_service::update(conn, by, &id, &edit) {
                 Ok(edited) => Ok(Ok(edited)),
-                Err(ServiceError::Invalid { field, message }) => Ok(Err((field, message))),
+                Err(
+                    ServiceError::Invalid { field, message }
+                    | ServiceError::Rule { field, message },
+                ) => Ok(Err((field, message))),
                 Err(refused) => Err(refused),
             }
         })

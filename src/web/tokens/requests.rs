@@ -117,7 +117,9 @@ async fn decide(
                     approvals::decide(conn, by, &id, decision, &note)
                 });
                 match decided {
-                    Err(ServiceError::Invalid { message, .. }) => Ok(Err(message)),
+                    Err(
+                        ServiceError::Invalid { message, .. } | ServiceError::Rule { message, .. },
+                    ) => Ok(Err(message)),
                     Err(ServiceError::Refused(why)) => Ok(Err(why)),
                     other => other.map(Ok),
                 }

@@ -538,7 +538,7 @@ pub async fn create(
                 Ok((token, key)) => Ok(Ok((token.id, Some(key)))),
                 // Sent again while the first was being made (a double click): the same token.
                 Err(ServiceError::AlreadyCreated(id)) => Ok(Ok((id, None))),
-                Err(ServiceError::Invalid {
+                Err(ServiceError::Rule {
                     field: "reason",
                     message,
                 }) => Ok(Err(message)),
