@@ -24,6 +24,7 @@ use crate::domain::token::StoredStatus;
 use crate::domain::token_form::{General, GeneralChange, GeneralInput};
 use crate::domain::usage::parse_range;
 use crate::services::tokens::{self as token_service, ModuleChange, NewKey, NewToken, TokenEdit};
+use crate::services::{ServiceError, approvals};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{Duration, NaiveDate, NaiveDateTime};
@@ -198,6 +199,19 @@ fn new_token_of(body: NewTokenIn, now: NaiveDateTime) -> Result<NewTokenRequest,
             .map_err(|e| errors.add("permissions", e))
             .ok()
     });
+    // Checked whether or not the policy asks for one: a body says what it says.
+    let reason = match body
+        .reason
+        .as_deref()
+        .map(|r| approvals::checked_text(r, "reason"))
+    {
+        Some(Err(ServiceError::Rule { message, .. })) => {
+            errors.add("reason", message);
+            None
+        }
+        Some(Ok(reason)) => Some(reason),
+        _ => None,
+    };
     match (general, extension, modules) {
         (Some(general), Some(extension), Some(modules)) if errors.is_empty() => {
             Ok(NewTokenRequest {
@@ -207,7 +221,7 @@ fn new_token_of(body: NewTokenIn, now: NaiveDateTime) -> Result<NewTokenRequest,
                 expires_at,
                 allowed_networks,
                 rate_limit,
-                reason: body.reason,
+                reason,
             })
         }
         _ => Err(errors),
@@ -499,7 +513,15 @@ async fn change_permissions(
     let id = token_id(id);
     let changed = body.parse::<PermissionsIn>().and_then(|body| {
         let items = body.into_vec();
-        let reason = items.iter().find_map(|item| item.reason.clone());
+        let mut reasons = Vec::new();
+        for given in items.iter().filter_map(|item| item.reason.as_deref()) {
+            let checked = approvals::checked_text(given, "reason").map_err(|e| match e {
+                ServiceError::Rule { message, .. } => ApiError::invalid_field("reason", message),
+                other => other.into(),
+            })?;
+            reasons.push(checked);
+        }
+        let reason = reasons.into_iter().find(|r| !r.is_empty());
         let changed = modules_of(&items).map_err(|e| ApiError::invalid_field("permissions", e))?;
         if changed.is_empty() {
             return Err(ApiError::invalid_field(

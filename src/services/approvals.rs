@@ -13,6 +13,7 @@ use crate::domain::access::Requester;
 use crate::domain::event::EventKind;
 use crate::domain::ids::{AccountId, TokenId, UserId};
 use crate::domain::module::ModuleSet;
+use crate::domain::text::bounded;
 use crate::domain::token::StoredStatus;
 use crate::domain::user::Role;
 use chrono::NaiveDateTime;
@@ -20,10 +21,21 @@ use chrono::NaiveDateTime;
 /// The longest reason a request may give.
 pub const MAX_REASON_CHARS: usize = 500;
 
-/// The reason given for a request, if it is one: trimmed, not empty, not too long; else why not.
+/// A reason as written (a request's, or an admin's note as `field`): trimmed, at most
+/// `MAX_REASON_CHARS` characters, lines of characters that show; else why not.
+pub fn checked_text(text: &str, field: &'static str) -> Result<String, ServiceError> {
+    let label = if field == "note" { "Note" } else { "Reason" };
+    bounded(text, label, false, MAX_REASON_CHARS, true).map_err(|e| ServiceError::Rule {
+        field,
+        message: e.to_string(),
+    })
+}
+
+/// The reason given for a request that needs one (for the modules `needing` approval): as
+/// `checked_text`, and not empty; else why not.
 pub fn reason_for(reason: Option<&str>, needing: &ModuleSet) -> Result<String, ServiceError> {
     let names: Vec<&str> = needing.iter().map(|m| m.name).collect();
-    let reason = reason.map(str::trim).unwrap_or_default();
+    let reason = checked_text(reason.unwrap_or_default(), "reason")?;
     if reason.is_empty() {
         return Err(ServiceError::Rule {
             field: "reason",
@@ -35,26 +47,7 @@ pub fn reason_for(reason: Option<&str>, needing: &ModuleSet) -> Result<String, S
             ),
         });
     }
-    if reason.chars().count() > MAX_REASON_CHARS {
-        return Err(ServiceError::Rule {
-            field: "reason",
-            message: format!("at most {MAX_REASON_CHARS} characters"),
-        });
-    }
-    if let Some(c) = crate::domain::text::first_invisible(reason).or_else(|| {
-        reason
-            .chars()
-            .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    }) {
-        return Err(ServiceError::Rule {
-            field: "reason",
-            message: format!(
-                "must not contain control, invisible or text-direction characters (U+{:04X})",
-                u32::from(c)
-            ),
-        });
-    }
-    Ok(reason.to_owned())
+    Ok(reason)
 }
 
 /// Records what `by` asks for token `token` (named `name`), with its event, and tells the
@@ -172,13 +165,8 @@ pub fn decide(
     note: &str,
 ) -> Result<Token, ServiceError> {
     only_admins(by)?;
-    let note = note.trim();
-    if note.chars().count() > MAX_REASON_CHARS {
-        return Err(ServiceError::Rule {
-            field: "note",
-            message: format!("at most {MAX_REASON_CHARS} characters"),
-        });
-    }
+    let note = checked_text(note, "note")?;
+    let note = note.as_str();
     write_transaction(conn, |conn| {
         let token = Token::find(conn, &by.account_id, id)?;
         let Some(request) = approvals::open_for(conn, &by.account_id, id)? else {

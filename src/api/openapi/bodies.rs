@@ -232,13 +232,13 @@ fn policy() -> Value {
                 "maximum": MAX_LIFETIME_DAYS,
                 "description": "A key expires at most this many days after its expiry is set; null: no maximum.",
             },
-            "require_expiry": {"type": "boolean"},
+            "require_expiry": {"type": ["boolean", "null"], "description": "null: as it is."},
             "approval_modules": {
-                "type": "array",
+                "type": ["array", "null"],
                 "items": {"enum": modules},
                 "description": "Modules a member's token reaches only once an admin approves (MD-0000: a request for All).",
             },
-            "require_allowed_networks": {"type": "boolean"},
+            "require_allowed_networks": {"type": ["boolean", "null"], "description": "null: as it is."},
             "default_rate_limit": {
                 "type": ["integer", "null"],
                 "minimum": 1,
@@ -254,7 +254,7 @@ fn decision() -> Value {
     json!({
         "type": "object",
         "additionalProperties": false,
-        "properties": {"note": {"type": ["string", "null"], "maxLength": MAX_REASON_CHARS}},
+        "properties": {"note": or_null(text(MAX_REASON_CHARS, false, true))},
     })
 }
 
