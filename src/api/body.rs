@@ -64,6 +64,16 @@ impl FromRequest for ApiBody {
     }
 }
 
+/// A JSON number as a whole number, by its value as JSON Schema has it (`60.0` is 60; `1.5`,
+/// a negative number or one past `u32::MAX` are not).
+pub fn whole_number(n: &serde_json::Number) -> Option<u64> {
+    n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(f))
+            .map(|f| f as u64)
+    })
+}
+
 impl ApiBody {
     /// The bytes sent (none when they could not be read, which `parse` reports).
     pub fn bytes(&self) -> &[u8] {

@@ -2,7 +2,7 @@
 //! (`/auth/tokens/{id}/approve|deny`, module Integrations): the same rules as the UI's.
 
 use super::auth::ApiRequest;
-use super::body::ApiBody;
+use super::body::{ApiBody, whole_number};
 use super::error::ApiError;
 use super::tokens::{TokenPath, token_id, view};
 use super::views::{DecisionIn, PolicyIn, PolicyOut, TokenOut};
@@ -18,13 +18,9 @@ fn number_text(value: Option<serde_json::Value>) -> String {
     match value {
         None | Some(serde_json::Value::Null) => String::new(),
         // 90 and 90.0 are the same integer to JSON Schema.
-        Some(serde_json::Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
-            (Some(whole), _) => whole.to_string(),
-            (None, Some(f)) if f.fract() == 0.0 && (0.0..1e9).contains(&f) => {
-                (f as u64).to_string()
-            }
-            _ => n.to_string(),
-        },
+        Some(serde_json::Value::Number(n)) => {
+            whole_number(&n).map_or_else(|| n.to_string(), |whole| whole.to_string())
+        }
         Some(other) => format!("{other}"),
     }
 }

@@ -1,7 +1,7 @@
 //! `/auth/tokens`: tokens managed by programs (module Integrations), with the same rules as the UI.
 
 use super::auth::{ApiCaller, ApiRequest};
-use super::body::ApiBody;
+use super::body::{ApiBody, whole_number};
 use super::error::ApiError;
 use super::idempotency::{Answer, Idempotency, once};
 use super::rql::{Paging, Search};
@@ -244,14 +244,7 @@ struct NewTokenRequest {
 fn rate_limit_of(value: &serde_json::Value) -> Result<Option<RateLimit>, String> {
     let limit = match value {
         serde_json::Value::Null => return Ok(None),
-        serde_json::Value::Number(n) => n
-            .as_u64()
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(f))
-                    .map(|f| f as u64)
-            })
-            .and_then(RateLimit::new),
+        serde_json::Value::Number(n) => whole_number(n).and_then(RateLimit::new),
         _ => None,
     };
     limit.map(Some).ok_or_else(|| {

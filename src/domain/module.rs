@@ -91,6 +91,11 @@ impl Module {
 pub struct ModuleSet(BTreeSet<Module>);
 
 impl ModuleSet {
+    /// The modules by name, as people read them: "All, Agreements".
+    pub fn names(&self) -> String {
+        self.iter().map(|m| m.name).collect::<Vec<_>>().join(", ")
+    }
+
     pub fn all() -> Self {
         Self(BTreeSet::from([Module::ALL]))
     }

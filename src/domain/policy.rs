@@ -108,11 +108,7 @@ impl AccountPolicy {
 
     /// The modules, for a form: "All, Agreements".
     pub fn approval_names(&self) -> String {
-        self.approval_modules
-            .iter()
-            .map(|m| m.name)
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.approval_modules.names()
     }
 }
 

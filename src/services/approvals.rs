@@ -34,16 +34,16 @@ pub fn checked_text(text: &str, field: &'static str) -> Result<String, ServiceEr
 /// The reason given for a request that needs one (for the modules `needing` approval): as
 /// `checked_text`, and not empty; else why not.
 pub fn reason_for(reason: Option<&str>, needing: &ModuleSet) -> Result<String, ServiceError> {
-    let names: Vec<&str> = needing.iter().map(|m| m.name).collect();
     let reason = checked_text(reason.unwrap_or_default(), "reason")?;
     if reason.is_empty() {
+        let one = needing.iter().count() == 1;
         return Err(ServiceError::Rule {
             field: "reason",
             message: format!(
                 "{} {} an admin's approval: say why the token needs {}",
-                names.join(", "),
-                if names.len() == 1 { "needs" } else { "need" },
-                if names.len() == 1 { "it" } else { "them" }
+                needing.names(),
+                if one { "needs" } else { "need" },
+                if one { "it" } else { "them" }
             ),
         });
     }
@@ -88,11 +88,10 @@ pub fn ask(
         RequestKind::Token => "a new token",
         RequestKind::Permissions => "more permissions for",
     };
-    let names: Vec<&str> = modules.iter().map(|m| m.name).collect();
     let message = format!(
         "{} asks for {what} “{name}” ({}): {reason}",
         by.actor.name,
-        names.join(", ")
+        modules.names()
     );
     tell_admins(
         conn,

@@ -10,11 +10,6 @@ use crate::domain::access::Requester;
 use crate::domain::event::EventKind;
 use crate::domain::policy::{self, AccountPolicy};
 
-/// The account's policy as it stands.
-pub fn current(conn: &mut DbConnection, by: &Requester) -> Result<AccountPolicy, ServiceError> {
-    Ok(Account::find(conn, &by.account_id)?.policy)
-}
-
 /// Sets the account's policy to `new`: the policy it replaced, and whether anything changed (an
 /// unchanged policy records no event). Tokens that break the new rules are blocked from the next
 /// request on, on every instance (the key caches forget every key of the account).

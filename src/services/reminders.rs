@@ -102,7 +102,7 @@ pub fn remind(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, DbEr
                 let holds_all = grants
                     .get(&token.id)
                     .is_some_and(|held| held.iter().any(|g| g.module == Module::ALL));
-                let team = teams.of(conn, account)?.to_vec();
+                let team = teams.of(conn, account)?;
                 let told = team.iter().filter(|user| {
                     user.active
                         && (user.id.as_str() == token.owner.id

@@ -144,13 +144,7 @@ impl TokenView {
         open: Option<&ApprovalRequest>,
         decided: Option<&ApprovalRequest>,
     ) -> Self {
-        let modules = |r: &ApprovalRequest| {
-            r.modules
-                .iter()
-                .map(|m| m.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let modules = |r: &ApprovalRequest| r.modules.names();
         self.approval_note = match (open, decided) {
             (Some(open), _) if open.kind == RequestKind::Permissions => Some(format!(
                 "{} asked for {} on {}; this waits for an admin's approval, and the permissions \

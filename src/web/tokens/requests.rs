@@ -34,12 +34,7 @@ impl From<ApprovalRequest> for RequestRow {
                 RequestKind::Token => "A new token",
                 RequestKind::Permissions => "More permissions",
             },
-            modules: request
-                .modules
-                .iter()
-                .map(|m| m.name)
-                .collect::<Vec<_>>()
-                .join(", "),
+            modules: request.modules.names(),
             reason: request.reason,
             requested_by: request.requested_by.name,
             requested_at: format_time(request.requested_at),
