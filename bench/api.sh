@@ -62,6 +62,7 @@ limited_rate() {
 # with argon2 (19 MiB of work memory, which must be given back).
 sign_ins() {
     local base=$1 password=$2 i
+    local batch=()
     for i in $(seq 1 50); do
         (
             jar=$(mktemp)
@@ -70,9 +71,11 @@ sign_ins() {
                 --data-urlencode "password=$password" --data-urlencode "csrf_token=$csrf" "$base/login"
             rm -f "$jar"
         ) &
-        if ((i % 4 == 0)); then wait; fi
+        batch+=($!)
+        # Only these: a bare `wait` would also wait for the server, which runs in the background.
+        if ((i % 4 == 0)); then wait "${batch[@]}"; batch=(); fi
     done
-    wait
+    ((${#batch[@]} == 0)) || wait "${batch[@]}"
 }
 
 resident_mb() {

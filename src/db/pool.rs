@@ -473,10 +473,18 @@ impl ConnectionManager {
                 let mut conn = PgConnection::establish(&url)?;
                 // The server ends a statement that runs too long, and a transaction left open
                 // by a client that stopped answering.
+                //
+                // The statements diesel keeps prepared are the fixed ones (a key by its token id,
+                // a plain page of a collection): their plan does not depend on the values, yet by
+                // default the server plans them again for each execution's values, which cost it
+                // as much as running them (pgbench -f with the agreements page: 22 000 tps
+                // planned each time, 37 000 with one plan). Queries built from a filter are not
+                // kept prepared, so they are still planned for their values.
                 let millis = self.timeout.as_millis();
                 conn.batch_execute(&format!(
                     "SET statement_timeout = {millis}; \
-                     SET idle_in_transaction_session_timeout = {};",
+                     SET idle_in_transaction_session_timeout = {}; \
+                     SET plan_cache_mode = force_generic_plan;",
                     millis * 6
                 ))?;
                 conn.set_instrumentation(self.link(true));
