@@ -22,12 +22,12 @@ pub async fn context(api: ApiRequest) -> Result<HttpResponse, ApiError> {
     let (caller, ()) = api.run(None, |_, _| Ok(())).await?;
     Ok(HttpResponse::Ok().json(Context {
         account: Ref {
-            id: caller.account.id.to_string(),
-            name: caller.account.name.clone(),
+            id: caller.account().id.to_string(),
+            name: caller.account().name.clone(),
         },
         user: Ref {
-            id: caller.token.id.to_string(),
-            name: caller.token.name.clone(),
+            id: caller.token().id.to_string(),
+            name: caller.token().name.clone(),
         },
     }))
 }
@@ -152,7 +152,7 @@ pub async fn module(api: ApiRequest, id: web::Path<String>) -> Result<HttpRespon
 )]
 pub async fn accounts(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, ApiError> {
     let (caller, ()) = api.run(Some(Module::ACCOUNT), |_, _| Ok(())).await?;
-    let (page, offset, total) = in_memory(&req, vec![caller.account.clone()], |a| {
+    let (page, offset, total) = in_memory(&req, vec![caller.account().clone()], |a| {
         (a.id.to_string(), a.name.clone())
     })?;
     let items: Vec<Ref> = page
@@ -174,9 +174,9 @@ pub async fn accounts(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse,
 pub async fn account(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (caller, ()) = api.run(Some(Module::ACCOUNT), |_, _| Ok(())).await?;
     match AccountId::parse(&id) {
-        Ok(id) if id == caller.account.id => Ok(HttpResponse::Ok().json(Ref {
+        Ok(id) if id == caller.account().id => Ok(HttpResponse::Ok().json(Ref {
             id: id.to_string(),
-            name: caller.account.name.clone(),
+            name: caller.account().name.clone(),
         })),
         _ => Err(ApiError::not_found()),
     }
@@ -193,14 +193,14 @@ pub async fn agreements(req: HttpRequest, api: ApiRequest) -> Result<HttpRespons
     let (caller, (offset, found)) = api
         .run(Some(Module::AGREEMENTS), move |conn, caller| {
             let query = query?;
-            let found = Agreement::query(conn, &caller.account.id, &query)?;
+            let found = Agreement::query(conn, &caller.account().id, &query)?;
             Ok((query.offset, found))
         })
         .await?;
     let items: Vec<AgreementOut> = found
         .items
         .iter()
-        .map(|a| AgreementOut::new(a, &caller.account))
+        .map(|a| AgreementOut::new(a, caller.account()))
         .collect();
     Ok(collection(&items, offset, found.total))
 }
@@ -216,8 +216,8 @@ pub async fn agreement(api: ApiRequest, id: web::Path<String>) -> Result<HttpRes
     let (caller, found) = api
         .run(Some(Module::AGREEMENTS), move |conn, caller| {
             let id = id.map_err(|_| ApiError::not_found())?;
-            Ok(Agreement::find(conn, &caller.account.id, &id)?)
+            Ok(Agreement::find(conn, &caller.account().id, &id)?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(AgreementOut::new(&found, &caller.account)))
+    Ok(HttpResponse::Ok().json(AgreementOut::new(&found, caller.account())))
 }

@@ -78,8 +78,8 @@ pub async fn verify(req: HttpRequest, api: ApiRequest, state: web::Data<AppState
     });
     match answer {
         Ok((caller, module)) => HttpResponse::Ok()
-            .insert_header((ACCOUNT_HEADER, caller.account.id.as_str()))
-            .insert_header((TOKEN_HEADER, caller.token.id.as_str()))
+            .insert_header((ACCOUNT_HEADER, caller.account().id.as_str()))
+            .insert_header((TOKEN_HEADER, caller.token().id.as_str()))
             .insert_header((MODULE_HEADER, module.id))
             .finish(),
         Err(refusal) => refused(&refusal),
