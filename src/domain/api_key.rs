@@ -22,11 +22,15 @@ impl fmt::Debug for TokenSecret {
 }
 
 fn checksum(token_id: &TokenId, random_part: &str) -> String {
+    format!("{:08x}", crc(token_id, random_part))
+}
+
+fn crc(token_id: &TokenId, random_part: &str) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(token_id.as_str().as_bytes());
     hasher.update(b":");
     hasher.update(random_part.as_bytes());
-    format!("{:08x}", hasher.finalize())
+    hasher.finalize()
 }
 
 impl TokenSecret {
@@ -123,8 +127,9 @@ impl ApiKey {
         {
             return Err(ApiKeyError::SecretFormat);
         }
-        let (random_part, crc) = secret.split_at(RANDOM_HEX);
-        if checksum(&token_id, random_part) != crc {
+        // Lowercase hex digits only (checked above), so the number read is the one written.
+        let (random_part, sent) = secret.split_at(RANDOM_HEX);
+        if u32::from_str_radix(sent, 16).ok() != Some(crc(&token_id, random_part)) {
             return Err(ApiKeyError::Checksum);
         }
         Ok(Self {
