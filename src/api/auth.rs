@@ -259,9 +259,36 @@ impl ApiRequest {
         F: FnOnce(&mut DbConnection, &ApiCaller) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
+        self.run_as(Work::Any, module, work).await
+    }
+
+    /// `run` for an endpoint that only reads, a little: on SQLite the work may run on the
+    /// request's own thread (`db::read_with`).
+    pub async fn read<T, F>(
+        self,
+        module: Option<Module>,
+        work: F,
+    ) -> Result<(ApiCaller, T), ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &ApiCaller) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_as(Work::SmallRead, module, work).await
+    }
+
+    async fn run_as<T, F>(
+        self,
+        kind: Work,
+        module: Option<Module>,
+        work: F,
+    ) -> Result<(ApiCaller, T), ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &ApiCaller) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
         let (key, gate) = self.gate(KeySource::Api)?;
         let state = gate.state.clone();
-        let (rate, answer) = db::run_with(&state.pool, move |conn| {
+        let job = move |conn: &mut DbConnection| {
             let found = match gate.cached(&key, module) {
                 Some(found) => found,
                 None => gate.looked_up(conn, &key, module)?,
@@ -277,8 +304,11 @@ impl ApiRequest {
                 gate.record(&key, found.authenticated, module, refusal);
             }
             Ok::<_, ApiError>((rate, answer))
-        })
-        .await?;
+        };
+        let (rate, answer) = match kind {
+            Work::Any => db::run_with(&state.pool, job).await?,
+            Work::SmallRead => db::read_with(&state.pool, job).await?,
+        };
         if let Some(rate) = rate {
             self.request.extensions_mut().insert(rate);
         }
@@ -345,6 +375,14 @@ impl ApiRequest {
             },
         ))
     }
+}
+
+/// What an endpoint's database work does, for where it may run.
+enum Work {
+    /// Anything: writes, and reads of any size.
+    Any,
+    /// A read of a few rows.
+    SmallRead,
 }
 
 impl KeyOutcome {
