@@ -242,6 +242,7 @@ pub fn run(
                 AppError::BadRequest(format!("The address could not be read: {e}")).into()
             }))
             .app_data(aweb::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
+            .wrap(from_fn(web::sudo::guard))
             .wrap(from_fn(web::csrf::protect))
             .wrap(from_fn(web::chrome::error_pages_in_frame))
             .wrap(sessions)

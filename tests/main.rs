@@ -32,6 +32,7 @@ mod token_actions;
 mod token_details;
 mod token_rules;
 mod tokens_list;
+mod two_factor;
 mod usage;
 mod verify;
 mod wizard;

@@ -516,6 +516,45 @@ async fn every_change_writes_exactly_one_event_of_its_kind(backend: Backend) {
     })
     .await;
 
+    // Second factors: set up, a recovery code used to confirm a sensitive action (making new
+    // codes, which records nothing of its own), removed, and an admin's reset of another's.
+    let mut codes = Vec::new();
+    one_event(&app, &robert, "user.2fa_enabled", async {
+        codes = crate::two_factor::enrol(&app).await.1;
+    })
+    .await;
+    app.clock.advance(Duration::minutes(11));
+    one_event(&app, &robert, "user.recovery_code_used", async {
+        let response = app
+            .post(
+                "/account/security/recovery-codes",
+                &[("sudo_code", &codes[0])],
+            )
+            .await;
+        assert_eq!(response.status(), 303);
+    })
+    .await;
+    one_event(&app, &robert, "user.2fa_disabled", async {
+        let response = app
+            .post(
+                "/account/security/totp/remove",
+                &[("password", "another good password")],
+            )
+            .await;
+        assert_eq!(response.status(), 303);
+    })
+    .await;
+    one_event(&app, &robert, "user.2fa_reset", async {
+        let response = app
+            .post(
+                &format!("/account/users/{}/reset-2fa", ana.user.id),
+                &[("confirm", "yes")],
+            )
+            .await;
+        assert_eq!(response.status(), 303);
+    })
+    .await;
+
     // Every kind the log knows was walked.
     let walked = kinds(&app, &robert);
     for kind in tokendesk::domain::event::EventKind::ALL {

@@ -23,6 +23,7 @@ pub mod submitted_forms;
 pub mod token_filters;
 pub mod token_versions;
 pub mod tokens;
+pub mod two_factor;
 pub mod usage;
 pub mod users;
 

@@ -25,5 +25,6 @@ pub mod text;
 pub mod throttle;
 pub mod token;
 pub mod token_form;
+pub mod two_factor;
 pub mod usage;
 pub mod user;

@@ -10,6 +10,7 @@ pub mod guesses;
 pub mod policy;
 pub mod reminders;
 pub mod tokens;
+pub mod two_factor;
 pub mod users;
 
 use crate::db::pool::write_transaction;
