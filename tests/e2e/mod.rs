@@ -1881,3 +1881,102 @@ async fn a_members_all_token_waits_until_an_admin_approves_it() {
     assert_eq!(statuses[at], "Active");
     browser.finish().await;
 }
+
+/// The code an authenticator app holding `secret` (base32) shows now, by the server's clock,
+/// which is first moved to the middle of a 30-second step so that the code is still good when
+/// the form arrives.
+fn authenticator_code(app: &TestApp, secret: &str) -> String {
+    let seconds = app.clock.now().and_utc().timestamp().rem_euclid(30);
+    app.clock
+        .advance(chrono::Duration::seconds((45 - seconds) % 30));
+    let bytes = totp_rs::Secret::Encoded(secret.to_owned())
+        .to_bytes()
+        .unwrap();
+    totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes)
+        .generate(app.clock.now().and_utc().timestamp() as u64)
+}
+
+#[tokio::test]
+async fn a_member_under_require_2fa_enrols_and_reaches_the_tokens() {
+    let Some((app, robert, mut browser)) = journey("two_factor").await else {
+        return;
+    };
+    let mia = app.mia();
+    app.add_token(
+        &robert,
+        "Shop sync",
+        Extension::Custom,
+        StoredStatus::Active,
+    );
+    {
+        let mut conn = app.pool.get().unwrap();
+        let policy = tokendesk::domain::policy::AccountPolicy {
+            require_2fa: true,
+            ..Default::default()
+        };
+        tokendesk::db::accounts::set_policy(&mut conn, &mia.account.id, &policy).unwrap();
+    }
+
+    // Signing in leads to the Security page, and nothing else opens until a factor is set up.
+    browser.goto(&app.url("/login")).await;
+    browser.fill("#email", &mia.email).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_path("/account/security").await;
+    assert!(browser.text("#enrol-required").await.contains("policy"));
+    browser.goto(&app.url("/integrations/tokens")).await;
+    browser.wait_for_path("/account/security").await;
+    browser.screen("enrol").await;
+
+    // A wrong code first: the page says so beside the field.
+    let secret = browser.text("#totp-secret").await;
+    let right = authenticator_code(&app, &secret);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    browser.fill("#code", wrong).await;
+    browser.click("#enable-totp-form button[type=submit]").await;
+    assert!(browser.text("#code-error").await.contains("not right"));
+    browser.screen("wrong-code").await;
+    browser
+        .fill("#code", &authenticator_code(&app, &secret))
+        .await;
+    browser.click("#enable-totp-form button[type=submit]").await;
+    browser.find("#new-recovery-codes").await;
+    assert_eq!(browser.texts("#new-recovery-codes code").await.len(), 10);
+    browser.screen("recovery-codes").await;
+    browser
+        .click("#recovery-codes form button[type=submit]")
+        .await;
+    browser.find("#recovery-codes-left").await;
+
+    // In: the tokens.
+    browser.goto(&app.url("/integrations/tokens")).await;
+    browser.find("table.tokens-table").await;
+    assert_eq!(browser.path().await, "/integrations/tokens");
+    assert_eq!(browser.texts("a.token-name").await, ["Shop sync"]);
+
+    // Next time, the second step asks for a code.
+    browser.click(".topbar form button").await;
+    browser.find("#email").await;
+    app.clock.advance(chrono::Duration::seconds(30));
+    browser.fill("#email", &mia.email).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_path("/login/2fa").await;
+    browser.screen("second-step").await;
+    browser
+        .fill("#code", &authenticator_code(&app, &secret))
+        .await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_path("/integrations/tokens").await;
+    browser.goto(&app.url("/account/sessions")).await;
+    assert_eq!(
+        browser.texts(".session-method").await,
+        ["Password and authenticator code"]
+    );
+    browser.screen("sessions").await;
+    browser.finish().await;
+}
