@@ -587,6 +587,7 @@ async fn a_keyboard_user_creates_disables_reveals_and_copies() {
             ".sidebar a[href='/account/notifications']",
             ".sidebar a[href='/account/sessions']",
             ".sidebar a[href='/account/password']",
+            ".sidebar a[href='/account/security']",
             ".empty-state a[href='/integrations/tokens/new']",
         ])
         .await;
@@ -1645,7 +1646,7 @@ async fn a_signed_in_user_keeps_the_navigation_on_error_pages_and_finds_help() {
         browser.text(".topbar .account-name").await,
         "Front Street Inc"
     );
-    assert_eq!(browser.find_all("nav.sidebar a").await.len(), 10);
+    assert_eq!(browser.find_all("nav.sidebar a").await.len(), 11);
     assert!(browser.find_all(".breadcrumbs").await.len() == 1);
     browser.screen("not-found-in-frame").await;
 
