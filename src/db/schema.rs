@@ -206,6 +206,18 @@ diesel::table! {
 
 diesel::joinable!(users -> accounts (account_id));
 diesel::table! {
+    passkeys (id) {
+        id -> BigInt,
+        user_id -> Text,
+        name -> Text,
+        credential -> Text,
+        credential_id -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     /// SQLite only: what the triggers record of every change an API key depends on, for each
     /// instance to read (PostgreSQL notifies instead). See `db::key_changes`.
     key_changes (seq) {
@@ -286,6 +298,7 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(agreements -> accounts (account_id));
 diesel::joinable!(approval_requests -> tokens (token_id));
 diesel::joinable!(notifications -> users (user_id));
+diesel::joinable!(passkeys -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
@@ -302,4 +315,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     approval_requests,
     notifications,
     mail_digests,
+    passkeys,
 );

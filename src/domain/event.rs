@@ -24,10 +24,12 @@ pub enum EventKind {
     UserDeactivated,
     UserActivated,
     UserPasswordChanged,
+    UserPasskeyAdded,
+    UserPasskeyRemoved,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 21] = [
+    pub const ALL: [EventKind; 23] = [
         Self::TokenCreated,
         Self::TokenUpdated,
         Self::TokenPermissionsChanged,
@@ -49,6 +51,8 @@ impl EventKind {
         Self::UserDeactivated,
         Self::UserActivated,
         Self::UserPasswordChanged,
+        Self::UserPasskeyAdded,
+        Self::UserPasskeyRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +78,8 @@ impl EventKind {
             Self::UserDeactivated => "user.deactivated",
             Self::UserActivated => "user.activated",
             Self::UserPasswordChanged => "user.password_changed",
+            Self::UserPasskeyAdded => "user.passkey_added",
+            Self::UserPasskeyRemoved => "user.passkey_removed",
         }
     }
 
@@ -101,6 +107,8 @@ impl EventKind {
             Self::UserDeactivated => "User deactivated",
             Self::UserActivated => "User activated",
             Self::UserPasswordChanged => "Password changed",
+            Self::UserPasskeyAdded => "Passkey added",
+            Self::UserPasskeyRemoved => "Passkey removed",
         }
     }
 

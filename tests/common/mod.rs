@@ -194,6 +194,7 @@ pub async fn spawn_app_configured(
         database_timeout: db::pool::DEFAULT_TIMEOUT,
         trusted_proxies: Vec::new(),
         bind: "127.0.0.1:0".into(),
+        public_url: None,
         session_key: random_key(64),
         master_key: master_key.clone(),
         cookie_secure: false,
