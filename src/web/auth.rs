@@ -37,6 +37,8 @@ struct LoginPage {
     accounts: Vec<(String, String)>,
     /// What just happened ("You have signed out.").
     notice: Option<&'static str>,
+    /// Whether to offer "Sign in with a passkey" (to browsers that can).
+    passkeys: bool,
 }
 
 #[derive(Deserialize)]
@@ -75,6 +77,7 @@ pub async fn login_form(
         error: None,
         accounts: Vec::new(),
         notice: query.signed_out.is_some().then_some("You have signed out."),
+        passkeys: state.passkeys.unavailable().is_none(),
     };
     let mut response = page(&form, StatusCode::OK)?;
     if let Some(cookie) = cookie {
@@ -168,6 +171,7 @@ pub async fn login(
             error: Some(message),
             accounts: Vec::new(),
             notice: None,
+            passkeys: state.passkeys.unavailable().is_none(),
         };
         page(&form, status)
     };
@@ -281,6 +285,7 @@ pub async fn login(
             next: next.clone(),
             error: None,
             notice: None,
+            passkeys: state.passkeys.unavailable().is_none(),
             accounts: usable
                 .iter()
                 .map(|c| (c.account_id.to_string(), c.account_name.clone()))

@@ -11,6 +11,7 @@ pub mod csv;
 pub mod forms;
 pub mod health;
 pub mod help;
+pub mod passkeys;
 pub mod policy;
 pub mod session;
 pub mod tokens;
@@ -161,6 +162,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(auth::login_form)
         .service(auth::login)
         .service(auth::logout)
+        .service(passkeys::sign_in_start)
+        .service(passkeys::sign_in_finish)
+        .service(passkeys::passkeys_page)
+        .service(passkeys::register_start)
+        .service(passkeys::register_finish)
+        .service(passkeys::check_start)
+        .service(passkeys::check_finish)
+        .service(passkeys::remove)
         .service(help::user_guide)
         .service(help::other_doc)
         .service(activity::activity)
