@@ -1881,3 +1881,106 @@ async fn a_members_all_token_waits_until_an_admin_approves_it() {
     assert_eq!(statuses[at], "Active");
     browser.finish().await;
 }
+
+/// Waits until the script has enabled `css` (a button that needs WebAuthn).
+async fn enabled(browser: &Browser, css: &str) {
+    let script = format!("var b = document.querySelector({css:?}); return !!b && !b.disabled;");
+    for _ in 0..100 {
+        if browser.eval(&script).await == true {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{css} was never enabled");
+}
+
+#[tokio::test]
+async fn adding_a_passkey_and_signing_in_with_it() {
+    let Some((app, _user, mut browser)) = journey("passkeys").await else {
+        return;
+    };
+    // Passkeys belong to the app's public address, localhost (never an IP address).
+    let site = app.address.replace("127.0.0.1", "localhost");
+    browser.add_virtual_authenticator().await;
+    browser.goto(&format!("{site}/login")).await;
+    browser.fill("#email", "robert@frontstreet.example").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_path("/integrations/tokens").await;
+
+    // Added with a name: without one, the field says so.
+    browser
+        .goto(&format!("{site}/account/security/passkeys"))
+        .await;
+    browser.find("#passkeys-empty").await;
+    enabled(&browser, "#add-passkey button[type=submit]").await;
+    browser.screen("no-passkey").await;
+    browser.click("#add-passkey button[type=submit]").await;
+    browser
+        .wait_for_text("#passkey-name-error", "Name is required")
+        .await;
+    browser.screen("name-required").await;
+    browser.fill("#passkey-name", "Work laptop").await;
+    browser.click("#add-passkey button[type=submit]").await;
+    browser
+        .wait_for_text(".passkeys-table td.passkey-name", "Work laptop")
+        .await;
+    assert_eq!(
+        browser.text(".alert-success").await,
+        "The passkey “Work laptop” was added."
+    );
+    let cells = browser.texts(".passkeys-table tbody td").await;
+    assert_eq!(cells[2], "Never", "not used yet");
+    browser.screen("passkey-added").await;
+
+    // It works as a second factor of the signed-in user.
+    enabled(&browser, "[data-passkey-check]").await;
+    browser.click("[data-passkey-check]").await;
+    browser
+        .wait_for_text("#passkey-message", "Your passkey works: it was accepted.")
+        .await;
+
+    // Signed out, the passkey alone signs in.
+    browser.click(".topbar form button").await;
+    browser.wait_for_path("/login").await;
+    browser.find("#passkey-button").await;
+    enabled(&browser, "#passkey-button").await;
+    browser.screen("sign-in-with-passkey").await;
+    browser.click("#passkey-button").await;
+    browser.wait_for_path("/integrations/tokens").await;
+
+    // Its last use shows, and it is removed.
+    browser
+        .goto(&format!("{site}/account/security/passkeys"))
+        .await;
+    let cells = browser.texts(".passkeys-table tbody td").await;
+    assert_ne!(cells[2], "Never", "used to sign in");
+    browser
+        .click(".passkeys-table form[action$='/remove'] button")
+        .await;
+    browser.find("#passkeys-empty").await;
+    assert_eq!(
+        browser.text(".alert-success").await,
+        "The passkey “Work laptop” was removed."
+    );
+    browser.screen("passkey-removed").await;
+
+    // Without it, the passkey sign-in is refused with a clear message.
+    browser.click(".topbar form button").await;
+    browser.wait_for_path("/login").await;
+    enabled(&browser, "#passkey-button").await;
+    browser.click("#passkey-button").await;
+    browser.find("#passkey-message:not([hidden])").await;
+    let refused = browser.text("#passkey-message").await;
+    assert!(
+        refused == "No passkey was used: the request was cancelled or timed out."
+            || refused == "The passkey was not accepted.",
+        "{refused}"
+    );
+    browser.screen("passkey-refused").await;
+    assert!(
+        browser.path().await.starts_with("/login"),
+        "still signed out"
+    );
+    browser.finish().await;
+}
