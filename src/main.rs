@@ -53,8 +53,8 @@ enum UserCommand {
         #[arg(long)]
         account: Option<String>,
     },
-    /// Remove a user's second factors (authenticator app, recovery codes) and end their
-    /// sessions.
+    /// Remove a user's second factors (authenticator app, passkeys, recovery codes) and end
+    /// their sessions.
     #[command(name = "reset-2fa")]
     ResetTwoFactor {
         #[arg(long)]

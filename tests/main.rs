@@ -20,6 +20,7 @@ mod mail;
 mod metrics;
 mod once;
 mod openapi;
+mod passkeys;
 mod policy;
 mod rate_limit_field;
 mod rate_limits;

@@ -13,6 +13,7 @@ pub mod key_changes;
 pub mod leaks;
 pub mod module_usage;
 pub mod notifications;
+pub mod passkeys;
 pub mod pool;
 pub mod query;
 pub mod rate_counts;

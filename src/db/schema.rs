@@ -229,6 +229,18 @@ diesel::table! {
 
 diesel::joinable!(users -> accounts (account_id));
 diesel::table! {
+    passkeys (id) {
+        id -> BigInt,
+        user_id -> Text,
+        name -> Text,
+        credential -> Text,
+        credential_id -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     /// SQLite only: what the triggers record of every change an API key depends on, for each
     /// instance to read (PostgreSQL notifies instead). See `db::key_changes`.
     key_changes (seq) {
@@ -311,6 +323,7 @@ diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(agreements -> accounts (account_id));
 diesel::joinable!(approval_requests -> tokens (token_id));
 diesel::joinable!(notifications -> users (user_id));
+diesel::joinable!(passkeys -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
@@ -329,4 +342,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     mail_digests,
     totp_secrets,
     recovery_codes,
+    passkeys,
 );

@@ -28,10 +28,12 @@ pub enum EventKind {
     User2faDisabled,
     User2faReset,
     UserRecoveryCodeUsed,
+    UserPasskeyAdded,
+    UserPasskeyRemoved,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 25] = [
+    pub const ALL: [EventKind; 27] = [
         Self::TokenCreated,
         Self::TokenUpdated,
         Self::TokenPermissionsChanged,
@@ -57,6 +59,8 @@ impl EventKind {
         Self::User2faDisabled,
         Self::User2faReset,
         Self::UserRecoveryCodeUsed,
+        Self::UserPasskeyAdded,
+        Self::UserPasskeyRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +90,8 @@ impl EventKind {
             Self::User2faDisabled => "user.2fa_disabled",
             Self::User2faReset => "user.2fa_reset",
             Self::UserRecoveryCodeUsed => "user.recovery_code_used",
+            Self::UserPasskeyAdded => "user.passkey_added",
+            Self::UserPasskeyRemoved => "user.passkey_removed",
         }
     }
 
@@ -117,6 +123,8 @@ impl EventKind {
             Self::User2faDisabled => "Two-factor sign-in off",
             Self::User2faReset => "Two-factor sign-in reset",
             Self::UserRecoveryCodeUsed => "Recovery code used",
+            Self::UserPasskeyAdded => "Passkey added",
+            Self::UserPasskeyRemoved => "Passkey removed",
         }
     }
 

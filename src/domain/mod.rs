@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod list_query;
 pub mod module;
 pub mod network;
+pub mod passkey;
 pub mod password;
 pub mod policy;
 pub mod query;

@@ -7,6 +7,7 @@
 pub mod approvals;
 pub mod demo;
 pub mod guesses;
+pub mod passkeys;
 pub mod policy;
 pub mod reminders;
 pub mod tokens;

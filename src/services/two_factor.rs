@@ -4,6 +4,7 @@
 
 use super::ServiceError;
 use crate::db::events::NewEvent;
+use crate::db::passkeys;
 use crate::db::pool::write_transaction;
 use crate::db::two_factor as stored;
 use crate::db::users::{User, end_sessions};
@@ -16,23 +17,51 @@ use crate::domain::two_factor::{
     RecoveryCode, SecondFactorCode, SignInMethod, TotpCode, TotpSecret,
 };
 
-/// Whether the user has a second factor. The one place that says so: the sign-in's second step,
-/// the policy's `require_2fa` and the Security page all ask here (a passkey counts too, once
-/// there are passkeys).
+/// Whether the user has a second factor: an authenticator app or a passkey. The one place that
+/// says so: the sign-in's second step, the policy's `require_2fa`, the users list, sudo mode and
+/// the recovery codes all ask here.
 pub fn has_second_factor(conn: &mut DbConnection, user_id: &UserId) -> Result<bool, DbError> {
-    stored::has_totp(conn, user_id)
+    Ok(stored::has_totp(conn, user_id)? || passkeys::has_any(conn, user_id)?)
+}
+
+/// Recovery codes for a user who has just added a second factor (an app or a passkey): made
+/// when it is their first (`had_second_factor` false), to be shown once; otherwise `None`, and
+/// the codes they kept go on working.
+pub fn codes_for_added_factor(
+    conn: &mut DbConnection,
+    master_key: &MasterKey,
+    user_id: &UserId,
+    had_second_factor: bool,
+    at: chrono::NaiveDateTime,
+) -> Result<Option<Vec<RecoveryCode>>, DbError> {
+    if had_second_factor {
+        return Ok(None);
+    }
+    new_recovery_codes(conn, master_key, user_id, at).map(Some)
+}
+
+/// After a second factor was removed: the recovery codes go too when none is left (they are a
+/// way around a factor, not one of their own). Whether a factor is left.
+pub fn after_factor_removed(conn: &mut DbConnection, user_id: &UserId) -> Result<bool, DbError> {
+    let left = has_second_factor(conn, user_id)?;
+    if !left {
+        stored::remove_recovery_codes(conn, user_id)?;
+    }
+    Ok(left)
 }
 
 /// What the Security page shows of a user's second factors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Factors {
     pub totp_enabled_at: Option<chrono::NaiveDateTime>,
+    pub has_passkey: bool,
     pub recovery_codes_left: i64,
 }
 
 pub fn factors(conn: &mut DbConnection, user_id: &UserId) -> Result<Factors, DbError> {
     Ok(Factors {
         totp_enabled_at: stored::totp_of(conn, user_id)?.map(|t| t.enabled_at),
+        has_passkey: passkeys::has_any(conn, user_id)?,
         recovery_codes_left: stored::recovery_codes_left(conn, user_id)?,
     })
 }
@@ -71,8 +100,8 @@ fn new_recovery_codes(
 pub const WRONG_CODE: &str = "This code is not right, or was used already. Check your \
     authenticator app's clock, and enter the code it shows now.";
 
-/// Sets up the requester's authenticator app once a code from it matches `secret`, with a fresh
-/// set of recovery codes (returned, to be shown once).
+/// Sets up the requester's authenticator app once a code from it matches `secret`; when it is
+/// their first second factor, with a fresh set of recovery codes (returned, to be shown once).
 pub fn enable_totp(
     conn: &mut DbConnection,
     by: &Requester,
@@ -80,7 +109,7 @@ pub fn enable_totp(
     master_key: &MasterKey,
     secret: &TotpSecret,
     code: &TotpCode,
-) -> Result<Vec<RecoveryCode>, ServiceError> {
+) -> Result<Option<Vec<RecoveryCode>>, ServiceError> {
     let step = secret
         .matching_step(code, by.at, 0)
         .ok_or_else(|| ServiceError::Invalid {
@@ -89,29 +118,29 @@ pub fn enable_totp(
         })?;
     let sealed = master_key.seal_bytes(totp_context(user_id).as_bytes(), secret.expose());
     write_transaction(conn, |conn| {
+        let had_second_factor = has_second_factor(conn, user_id)?;
         stored::set_totp(conn, user_id, &sealed, step, by.at)?;
-        let codes = new_recovery_codes(conn, master_key, user_id, by.at)?;
+        let codes = codes_for_added_factor(conn, master_key, user_id, had_second_factor, by.at)?;
         record(conn, by, EventKind::User2faEnabled, user_id, None)?;
         Ok(codes)
     })
 }
 
 /// Removes the requester's authenticator app (they proved who they are first); the recovery
-/// codes go too when no second factor is left. `false` when there was none.
+/// codes go too when no second factor is left. `None` when there was none, else whether a
+/// second factor (a passkey) is left.
 pub fn disable_totp(
     conn: &mut DbConnection,
     by: &Requester,
     user_id: &UserId,
-) -> Result<bool, ServiceError> {
+) -> Result<Option<bool>, ServiceError> {
     write_transaction(conn, |conn| {
         if !stored::remove_totp(conn, user_id)? {
-            return Ok(false);
+            return Ok(None);
         }
-        if !has_second_factor(conn, user_id)? {
-            stored::remove_recovery_codes(conn, user_id)?;
-        }
+        let left = after_factor_removed(conn, user_id)?;
         record(conn, by, EventKind::User2faDisabled, user_id, None)?;
-        Ok(true)
+        Ok(Some(left))
     })
 }
 
@@ -132,8 +161,9 @@ pub fn regenerate_recovery_codes(
     })
 }
 
-/// An admin removes every second factor of a user of their account (a lost phone), and ends the
-/// user's sessions: they sign in with their password and set one up again.
+/// An admin removes every second factor of a user of their account (a lost phone or security
+/// key): their authenticator app, passkeys and recovery codes; and ends the user's sessions:
+/// they sign in with their password and set one up again.
 pub fn reset(conn: &mut DbConnection, by: &Requester, id: &UserId) -> Result<User, ServiceError> {
     if by.reach.waits_for_approval() {
         return Err(ServiceError::Forbidden(
@@ -143,6 +173,7 @@ pub fn reset(conn: &mut DbConnection, by: &Requester, id: &UserId) -> Result<Use
     write_transaction(conn, |conn| {
         let user = User::find(conn, &by.account_id, id)?;
         stored::remove_totp(conn, id)?;
+        passkeys::delete_all_of(conn, id)?;
         stored::remove_recovery_codes(conn, id)?;
         end_sessions(conn, id, None)?;
         record(conn, by, EventKind::User2faReset, id, None)?;

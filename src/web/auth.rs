@@ -1,6 +1,7 @@
 //! Signing in and out, with sign-in attempts counted in the database.
 
 use super::csrf;
+use super::passkeys::{self as passkey_routes, Refusal};
 use super::security::SECURITY_PATH;
 use super::session::PendingSignIn;
 use super::session::TypedSession;
@@ -19,7 +20,8 @@ use crate::domain::two_factor::{PENDING_LIMIT, SecondFactorCode, SignInMethod};
 use crate::domain::user::Email;
 use crate::error::AppError;
 use crate::request::ClientIp;
-use crate::services::two_factor::{self, Proof};
+use crate::services::passkeys::PasskeyError;
+use crate::services::two_factor::{self, Factors, Proof};
 use crate::services::{ServiceError, guesses};
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
@@ -28,6 +30,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use chrono::NaiveDateTime;
 use serde::Deserialize;
+use serde_json::json;
 
 use super::tokens::LIST_PATH as HOME;
 
@@ -42,6 +45,10 @@ struct LoginPage {
     accounts: Vec<(String, String)>,
     /// What just happened ("You have signed out.").
     notice: Option<&'static str>,
+    /// Whether to offer "Sign in with a passkey" (to browsers that can).
+    passkeys: bool,
+    /// Why passkeys are off here, and what to set, when they are.
+    passkey_notice: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +93,8 @@ pub async fn login_form(
         } else {
             query.signed_out.is_some().then_some("You have signed out.")
         },
+        passkeys: state.passkeys.unavailable().is_none(),
+        passkey_notice: state.passkeys.unavailable(),
     };
     let mut response = page(&form, StatusCode::OK)?;
     if let Some(cookie) = cookie {
@@ -179,6 +188,8 @@ pub async fn login(
             error: Some(message),
             accounts: Vec::new(),
             notice: None,
+            passkeys: state.passkeys.unavailable().is_none(),
+            passkey_notice: state.passkeys.unavailable(),
         };
         page(&form, status)
     };
@@ -292,6 +303,8 @@ pub async fn login(
             next: next.clone(),
             error: None,
             notice: None,
+            passkeys: state.passkeys.unavailable().is_none(),
+            passkey_notice: state.passkeys.unavailable(),
             accounts: usable
                 .iter()
                 .map(|c| (c.account_id.to_string(), c.account_name.clone()))
@@ -333,6 +346,7 @@ pub async fn login(
         } else {
             next
         },
+        reply: Reply::Redirect,
     };
     signed_in
         .finish(&req, &session, &state, &address, (by_user, by_address), now)
@@ -350,6 +364,17 @@ struct SignedIn {
     /// The known device the request came from, if any.
     device: Option<String>,
     next: String,
+    /// How the browser is told to go on to `next`.
+    reply: Reply,
+}
+
+/// How a sign-in proved in full is answered.
+#[derive(Clone, Copy)]
+enum Reply {
+    /// A form's POST: redirected.
+    Redirect,
+    /// A script's call (a passkey's ceremony): `{"redirect": next}`, which it follows.
+    Json,
 }
 
 impl SignedIn {
@@ -399,7 +424,10 @@ impl SignedIn {
         );
         tracing::info!(user = %self.user_id, method = self.method.as_str(), "signed in");
         let device = self.device.unwrap_or_else(random_token);
-        let mut response = see_other(&self.next);
+        let mut response = match self.reply {
+            Reply::Redirect => see_other(&self.next),
+            Reply::Json => HttpResponse::Ok().json(json!({ "redirect": self.next })),
+        };
         if let Some(cookie) = known_device_cookie(
             &state.cookie_key,
             &device,
@@ -413,8 +441,11 @@ impl SignedIn {
     }
 }
 
-/// The second step of signing in: a code from the authenticator app, or a recovery code.
+/// The second step of signing in: a code from the authenticator app, a recovery code, or a
+/// passkey.
 const SECOND_STEP: &str = "/login/2fa";
+/// What a passkey's check in the second step is kept under in the session.
+const SECOND_STEP_PASSKEY: &str = "second-step";
 /// Where a second step that waited too long leads.
 const TIMED_OUT: &str = "/login?timed_out=1";
 
@@ -423,11 +454,41 @@ const TIMED_OUT: &str = "/login?timed_out=1";
 struct SecondStepPage {
     csrf_token: String,
     error: Option<String>,
+    /// The user has an authenticator app: its code is asked for.
+    totp: bool,
+    /// The user has a passkey, and passkeys work here: "Use a passkey" is offered.
+    passkey: bool,
+    /// Why the user's passkey cannot be used here, when it cannot.
+    passkey_notice: Option<String>,
+}
+
+impl SecondStepPage {
+    /// The page for the pending sign-in of `user_id`: what it offers follows the user's factors.
+    async fn load(
+        session: &TypedSession,
+        state: &AppState,
+        user_id: UserId,
+        error: Option<String>,
+    ) -> Result<Self, AppError> {
+        let Factors {
+            totp_enabled_at,
+            has_passkey,
+            ..
+        } = db::run(&state.pool, move |conn| two_factor::factors(conn, &user_id)).await?;
+        let unavailable = state.passkeys.unavailable();
+        Ok(Self {
+            csrf_token: session.csrf_token(),
+            error,
+            totp: totp_enabled_at.is_some(),
+            passkey: has_passkey && unavailable.is_none(),
+            passkey_notice: unavailable.filter(|_| has_passkey),
+        })
+    }
 }
 
 /// The sign-in waiting for its second factor, unless it waited too long (then it is dropped).
 /// Otherwise where to go instead.
-fn waiting_sign_in(
+pub(crate) fn waiting_sign_in(
     session: &TypedSession,
     now: NaiveDateTime,
 ) -> Result<PendingSignIn, &'static str> {
@@ -454,13 +515,12 @@ pub async fn second_step_form(
     if session.user_id().is_some() {
         return Ok(see_other(HOME));
     }
-    if let Err(elsewhere) = waiting_sign_in(&session, state.clock.now()) {
-        return Ok(see_other(elsewhere));
-    }
-    let form = SecondStepPage {
-        csrf_token: session.csrf_token(),
-        error: None,
+    let pending = match waiting_sign_in(&session, state.clock.now()) {
+        Ok(pending) => pending,
+        Err(elsewhere) => return Ok(see_other(elsewhere)),
     };
+    let user_id = UserId::parse(&pending.user_id).map_err(|_| AppError::SignInRequired(None))?;
+    let form = SecondStepPage::load(&session, &state, user_id, None).await?;
     page(&form, StatusCode::OK)
 }
 
@@ -486,25 +546,20 @@ pub async fn second_step(
         Ok(pending) => pending,
         Err(elsewhere) => return Ok(see_other(elsewhere)),
     };
-    let refuse = |message: String, status: StatusCode| {
-        let form = SecondStepPage {
-            csrf_token: session.csrf_token(),
-            error: Some(message),
-        };
+    let user_id = UserId::parse(&pending.user_id).map_err(|_| AppError::SignInRequired(None))?;
+    let refuse = async |message: String, status: StatusCode| {
+        let form = SecondStepPage::load(&session, &state, user_id.clone(), Some(message)).await?;
         page(&form, status)
     };
     let code = match SecondFactorCode::parse(&form.code) {
         Ok(code) => code,
-        Err(message) => return refuse(message.to_owned(), StatusCode::UNPROCESSABLE_ENTITY),
+        Err(message) => {
+            return refuse(message.to_owned(), StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
     };
-    let user_id = UserId::parse(&pending.user_id).map_err(|_| AppError::SignInRequired(None))?;
-    let device = known_device(&req, &state.cookie_key, &pending.email, now);
-    let by_user = match &device {
-        Some(device) => AttemptKey::Device(device.clone()),
-        None => AttemptKey::email(&pending.email),
-    };
-    let by_address = AttemptKey::Address(address.clone().unwrap_or_else(|| "unknown".into()));
+    let (device, by_user, by_address) = second_step_keys(&req, &state, &pending, &address, now);
     let checked = {
+        let user_id = user_id.clone();
         let (by_user, by_address, ip) = (by_user.clone(), by_address.clone(), address.clone());
         let master_key = state.master_key.clone();
         let tried = pending.email.clone();
@@ -539,7 +594,7 @@ pub async fn second_step(
     };
     let (user, refused_until, proof) = checked;
     if let Some(until) = refused_until {
-        let mut page = refuse(retry_message(until, now), StatusCode::TOO_MANY_REQUESTS)?;
+        let mut page = refuse(retry_message(until, now), StatusCode::TOO_MANY_REQUESTS).await?;
         let wait = (until - now).num_seconds().max(1);
         page.headers_mut()
             .insert(header::RETRY_AFTER, header::HeaderValue::from(wait));
@@ -553,7 +608,8 @@ pub async fn second_step(
         return refuse(
             "This code is not right, or was used already.".to_owned(),
             StatusCode::UNAUTHORIZED,
-        );
+        )
+        .await;
     };
     let signed_in = SignedIn {
         user_id: user.id,
@@ -563,6 +619,7 @@ pub async fn second_step(
         email: pending.email,
         device,
         next: pending.next,
+        reply: Reply::Redirect,
     };
     let response = signed_in
         .finish(&req, &session, &state, &address, (by_user, by_address), now)
@@ -573,6 +630,150 @@ pub async fn second_step(
         ));
     }
     Ok(response)
+}
+
+/// The keys a second step's tries count under in the sign-in throttle, as the password's did:
+/// the known device (or the e-mail typed) and the address; and the known device, if any.
+fn second_step_keys(
+    req: &HttpRequest,
+    state: &AppState,
+    pending: &PendingSignIn,
+    address: &Option<String>,
+    now: NaiveDateTime,
+) -> (Option<String>, AttemptKey, AttemptKey) {
+    let device = known_device(req, &state.cookie_key, &pending.email, now);
+    let by_user = match &device {
+        Some(device) => AttemptKey::Device(device.clone()),
+        None => AttemptKey::email(&pending.email),
+    };
+    let by_address = AttemptKey::Address(address.clone().unwrap_or_else(|| "unknown".into()));
+    (device, by_user, by_address)
+}
+
+/// A pending sign-in that is gone (it waited too long, or there was none), answered to a
+/// script: it is to sign in again.
+fn sign_in_again() -> HttpResponse {
+    HttpResponse::Unauthorized().json(json!({
+        "error": "The sign-in waited too long for its second step. Sign in again.",
+        "redirect": TIMED_OUT,
+    }))
+}
+
+/// Starts the second step with a passkey: the options for `navigator.credentials.get`, for the
+/// passkeys of the user whose password was right. Counted as a try in the sign-in throttle
+/// (as a code is), before anything is checked; a right passkey gives it back.
+#[post("/login/2fa/passkey/start")]
+pub async fn second_step_passkey_start(
+    req: HttpRequest,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    ClientIp(address): ClientIp,
+) -> Result<HttpResponse, actix_web::Error> {
+    let now = state.clock.now();
+    if session.is_unavailable() {
+        return Err(AppError::Unavailable.into());
+    }
+    let Ok(pending) = waiting_sign_in(&session, now) else {
+        return Ok(sign_in_again());
+    };
+    let user_id = UserId::parse(&pending.user_id).map_err(|_| AppError::SignInRequired(None))?;
+    let (_, by_user, by_address) = second_step_keys(&req, &state, &pending, &address, now);
+    let refused_until = db::run(&state.pool, move |conn| {
+        guesses::count(conn, &[&by_user, &by_address], now)
+    })
+    .await
+    .map_err(AppError::from)?;
+    if let Some(until) = refused_until {
+        return Err(Refusal::new(PasskeyError::Throttled(until), now).into());
+    }
+    Ok(
+        passkey_routes::start_second_factor(&req, &session, &state, user_id, SECOND_STEP_PASSKEY)
+            .await?,
+    )
+}
+
+/// Finishes the second step with a passkey: signed in (`password+passkey`) when the browser's
+/// answer proves one of the user's passkeys; `{"redirect": next}` tells the script where to go.
+/// A passkey not accepted is a failed sign-in, as a wrong code is.
+#[post("/login/2fa/passkey/finish")]
+pub async fn second_step_passkey_finish(
+    req: HttpRequest,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    ClientIp(address): ClientIp,
+    bytes: web::Bytes,
+) -> Result<HttpResponse, actix_web::Error> {
+    let now = state.clock.now();
+    if session.is_unavailable() {
+        return Err(AppError::Unavailable.into());
+    }
+    let Ok(pending) = waiting_sign_in(&session, now) else {
+        return Ok(sign_in_again());
+    };
+    let user_id = UserId::parse(&pending.user_id).map_err(|_| AppError::SignInRequired(None))?;
+    let user = {
+        let user_id = user_id.clone();
+        db::run(&state.pool, move |conn| {
+            Ok(User::find_with_account(conn, &user_id)?.0)
+        })
+        .await
+        .map_err(AppError::from)?
+    };
+    if !user.active {
+        session.clear_pending();
+        return Err(Refusal::new(PasskeyError::NotAccepted, now).into());
+    }
+    let checked = passkey_routes::finish_second_factor(
+        &req,
+        &session,
+        &state,
+        user_id,
+        SECOND_STEP_PASSKEY,
+        &bytes,
+    )
+    .await;
+    if let Err(refusal) = checked {
+        if matches!(
+            refusal.error(),
+            PasskeyError::NotAccepted | PasskeyError::Cloned
+        ) {
+            let (account_id, user_id, ip) =
+                (user.account_id.clone(), user.id.clone(), address.clone());
+            let detail = format!("{} (passkey)", pending.email);
+            db::run(&state.pool, move |conn| {
+                NewEvent {
+                    account_id: &account_id,
+                    kind: EventKind::UserSignInFailed,
+                    actor: &Actor {
+                        id: "-".into(),
+                        name: "unknown".into(),
+                    },
+                    user_id: Some(&user_id),
+                    detail: Some(&detail),
+                    client_ip: ip.as_deref(),
+                    at: now,
+                }
+                .record(conn)
+            })
+            .await
+            .map_err(AppError::from)?;
+        }
+        return Err(refusal.into());
+    }
+    let (device, by_user, by_address) = second_step_keys(&req, &state, &pending, &address, now);
+    let signed_in = SignedIn {
+        user_id: user.id,
+        account_id: user.account_id,
+        name: user.name,
+        method: SignInMethod::PasswordPasskey,
+        email: pending.email,
+        device,
+        next: pending.next,
+        reply: Reply::Json,
+    };
+    Ok(signed_in
+        .finish(&req, &session, &state, &address, (by_user, by_address), now)
+        .await?)
 }
 
 #[post("/logout")]

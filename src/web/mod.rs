@@ -11,6 +11,7 @@ pub mod csv;
 pub mod forms;
 pub mod health;
 pub mod help;
+pub mod passkeys;
 pub mod policy;
 pub mod proof;
 pub mod security;
@@ -144,7 +145,7 @@ impl FromRequest for CurrentUser {
             .await
             {
                 Ok((_, _, _, true)) if !open_before_enrolment => {
-                    Err(AppError::EnrolmentRequired(security::SECURITY_PATH))
+                    Err(AppError::EnrolmentRequired(SECURITY_PATH))
                 }
                 Ok((user, account, counts, must_enrol)) if user.active => Ok(Self {
                     user,
@@ -175,6 +176,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(auth::login_form)
         .service(auth::login)
         .service(auth::logout)
+        .service(passkeys::sign_in_start)
+        .service(passkeys::sign_in_finish)
+        .service(passkeys::register_start)
+        .service(passkeys::register_finish)
+        .service(passkeys::check_start)
+        .service(passkeys::check_finish)
+        .service(passkeys::remove)
         .service(help::user_guide)
         .service(help::other_doc)
         .service(activity::activity)
@@ -192,6 +200,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(account::reset_two_factor)
         .service(auth::second_step_form)
         .service(auth::second_step)
+        .service(auth::second_step_passkey_start)
+        .service(auth::second_step_passkey_finish)
         .service(security::security_page)
         .service(security::enable_totp)
         .service(security::disable_totp)
@@ -237,6 +247,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Err::<HttpResponse, _>(AppError::NotFound)
         }));
 }
+
+/// The Security page: second factors (the app, recovery codes, passkeys).
+pub const SECURITY_PATH: &str = "/account/security";
 
 /// The line a page shows when a form that acted is sent again.
 pub const ALREADY_DONE: &str = "This was already done; nothing was done twice.";

@@ -1,9 +1,11 @@
 //! The Security page: a user's second factors. An authenticator app (TOTP) is set up from a QR
 //! code drawn here (or its secret typed), confirmed by one of its codes, and removed with a
 //! code or the password; recovery codes come with it, are shown once (and downloadable while
-//! shown), and can be made anew. The page is in sections, one per kind of factor.
+//! shown), and can be made anew. Passkeys have their section too (`passkeys`). The page is in
+//! sections, one per kind of factor.
 
 use super::forms::Fields;
+use super::passkeys::{PasskeyRow, PasskeySection};
 use super::proof::{self, Refusal};
 use super::session::TypedSession;
 use super::tokens::format_time;
@@ -14,12 +16,12 @@ use crate::domain::two_factor::{SecondFactorCode, TotpSecret};
 use crate::error::AppError;
 use crate::services::two_factor::{self as factors, Factors};
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use qrcode::QrCode;
 use qrcode::render::svg;
 
-pub const SECURITY_PATH: &str = "/account/security";
+pub use super::SECURITY_PATH;
 /// What authenticator apps list the account under.
 const ISSUER: &str = "tokendesk";
 
@@ -47,10 +49,15 @@ struct SecurityPage {
     must_enrol: bool,
     totp_since: Option<String>,
     enrolment: Option<Enrolment>,
+    /// An app or a passkey: the recovery codes are there to replace one.
+    has_second_factor: bool,
     recovery_codes_left: i64,
     /// Codes just made, shown this time (until the user says they kept them).
     new_codes: Option<Vec<String>>,
     errors: FieldErrors,
+    /// The passkeys section (`account/passkeys.html`).
+    passkeys: Vec<PasskeyRow>,
+    passkey_notice: Option<String>,
 }
 
 /// The QR code of `text` as an SVG image for the page, labelled for screen readers.
@@ -72,6 +79,7 @@ fn qr_svg(text: &str) -> Result<String, AppError> {
 
 impl SecurityPage {
     async fn load(
+        req: &HttpRequest,
         current: &CurrentUser,
         session: &TypedSession,
         state: &AppState,
@@ -79,6 +87,7 @@ impl SecurityPage {
         let user_id = current.user.id.clone();
         let Factors {
             totp_enabled_at,
+            has_passkey,
             recovery_codes_left,
         } = current
             .read(state, move |conn, _| factors::factors(conn, &user_id))
@@ -105,36 +114,42 @@ impl SecurityPage {
                 })
             }
         };
+        let passkeys = PasskeySection::load(req, current, state).await?;
         Ok(Self {
             layout: Layout::new(current, session).in_section(Section::Security),
             must_enrol: current.must_enrol,
+            has_second_factor: totp_enabled_at.is_some() || has_passkey,
             totp_since: totp_enabled_at.map(format_time),
             enrolment,
             recovery_codes_left,
             new_codes: session.recovery_codes(&state.master_key),
             errors: FieldErrors::default(),
+            passkeys: passkeys.passkeys,
+            passkey_notice: passkeys.passkey_notice,
         })
     }
 }
 
 #[get("/account/security")]
 pub async fn security_page(
+    req: HttpRequest,
     current: CurrentUser,
     session: TypedSession,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let shown = SecurityPage::load(&current, &session, &state).await?;
+    let shown = SecurityPage::load(&req, &current, &session, &state).await?;
     page(&shown, StatusCode::OK)
 }
 
 /// The page again with a message beside a field.
 async fn refused(
+    req: &HttpRequest,
     current: &CurrentUser,
     session: &TypedSession,
     state: &AppState,
     refusal: Refusal,
 ) -> Result<HttpResponse, AppError> {
-    let mut shown = SecurityPage::load(current, session, state).await?;
+    let mut shown = SecurityPage::load(req, current, session, state).await?;
     shown.errors = refusal.errors.clone();
     let mut response = page(&shown, refusal.status)?;
     refusal.mark(&mut response);
@@ -145,6 +160,7 @@ async fn refused(
 /// fresh set of recovery codes is shown.
 #[post("/account/security/totp")]
 pub async fn enable_totp(
+    req: HttpRequest,
     current: CurrentUser,
     session: TypedSession,
     state: web::Data<AppState>,
@@ -164,7 +180,7 @@ pub async fn enable_totp(
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 retry_after: None,
             };
-            return refused(&current, &session, &state, refusal).await;
+            return refused(&req, &current, &session, &state, refusal).await;
         }
     };
     let (user_id, master_key) = (current.user.id.clone(), state.master_key.clone());
@@ -178,12 +194,21 @@ pub async fn enable_totp(
         Ok(codes) => {
             session.clear_totp_enrolment();
             session.set_authenticated_at(current.at);
-            let codes: Vec<String> = codes.iter().map(|c| c.as_str().to_owned()).collect();
-            session.set_recovery_codes(&state.master_key, &codes);
-            session.set_done(
-                "Two-factor sign-in is on. Keep your recovery codes somewhere safe: each opens \
-                 your account once if you lose your phone.",
-            );
+            match codes {
+                Some(codes) => {
+                    let codes: Vec<String> = codes.iter().map(|c| c.as_str().to_owned()).collect();
+                    session.set_recovery_codes(&state.master_key, &codes);
+                    session.set_done(
+                        "Two-factor sign-in is on. Keep your recovery codes somewhere safe: \
+                         each opens your account once if you lose your phone.",
+                    );
+                }
+                // A passkey came first: the recovery codes made then go on working.
+                None => session.set_done(
+                    "Your authenticator app is on: signing in accepts its codes too. Your \
+                     recovery codes are the same as before.",
+                ),
+            }
             Ok(see_other(SECURITY_PATH))
         }
         Err(AppError::BadRequest(message)) => {
@@ -192,7 +217,7 @@ pub async fn enable_totp(
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 retry_after: None,
             };
-            refused(&current, &session, &state, refusal).await
+            refused(&req, &current, &session, &state, refusal).await
         }
         Err(e) => Err(e),
     }
@@ -202,6 +227,7 @@ pub async fn enable_totp(
 /// password.
 #[post("/account/security/totp/remove")]
 pub async fn disable_totp(
+    req: HttpRequest,
     current: CurrentUser,
     session: TypedSession,
     state: web::Data<AppState>,
@@ -217,7 +243,7 @@ pub async fn disable_totp(
     )
     .await?;
     if let Err(refusal) = proved {
-        return refused(&current, &session, &state, refusal).await;
+        return refused(&req, &current, &session, &state, refusal).await;
     }
     session.set_authenticated_at(current.at);
     let user_id = current.user.id.clone();
@@ -226,13 +252,28 @@ pub async fn disable_totp(
             factors::disable_totp(conn, by, &user_id)
         })
         .await?;
-    session.clear_recovery_codes();
-    if removed {
-        session.set_done(
-            "Your authenticator app was removed: signing in asks for your password only.",
-        );
-    } else {
-        session.set_flash("There was no authenticator app to remove.");
+    match removed {
+        None => session.set_flash("There was no authenticator app to remove."),
+        Some(true) => session.set_done(
+            "Your authenticator app was removed: signing in asks for your passkey or a \
+             recovery code after your password.",
+        ),
+        // The policy wants a second factor: the page offers to set one up again, and nothing
+        // else opens until then.
+        Some(false) if current.account.policy.require_2fa => {
+            session.clear_recovery_codes();
+            session.set_flash(
+                "Your authenticator app was removed. It was your last second factor, and your \
+                 account's policy requires one: set up an app again or add a passkey to \
+                 continue.",
+            );
+        }
+        Some(false) => {
+            session.clear_recovery_codes();
+            session.set_done(
+                "Your authenticator app was removed: signing in asks for your password only.",
+            );
+        }
     }
     Ok(see_other(SECURITY_PATH))
 }

@@ -29,6 +29,8 @@ const SECRET: &str = "secret";
 const WIZARD: &str = "wizard";
 /// The live keys the last leaked-keys check found, under the id its form names.
 const LEAK_CHECK: &str = "leak_check";
+/// A passkey ceremony between its start and its finish: which one, and webauthn-rs's state.
+const PASSKEY_CEREMONY: &str = "passkey_ceremony";
 const CLIENT_IP: &str = "client_ip";
 const USER_AGENT: &str = "user_agent";
 /// How the session signed in (`SignInMethod::as_str`), kept in a column for the Sessions page.
@@ -254,6 +256,22 @@ impl TypedSession {
     pub fn leak_check(&self, check: &str) -> Option<Vec<String>> {
         let (kept, ids) = self.0.get::<(String, Vec<String>)>(LEAK_CHECK).ok()??;
         (kept == check).then_some(ids)
+    }
+
+    /// Keeps a passkey ceremony's state until it is finished; `purpose` (`register`,
+    /// `sign-in`, …) binds it to the route that may finish it. Only the last one is kept.
+    pub fn set_passkey_ceremony<T: serde::Serialize>(&self, purpose: &str, state: &T) {
+        let _ = self.0.insert(PASSKEY_CEREMONY, (purpose, state));
+    }
+
+    /// The state of the ceremony started for `purpose`, once: it is gone afterwards, so that an
+    /// answer cannot be replayed against it.
+    pub fn take_passkey_ceremony<T: serde::de::DeserializeOwned>(
+        &self,
+        purpose: &str,
+    ) -> Option<T> {
+        let (kept, state) = self.0.remove_as::<(String, T)>(PASSKEY_CEREMONY)?.ok()?;
+        (kept == purpose).then_some(state)
     }
 
     /// A note for the next page: something not done, or done before.

@@ -8,7 +8,9 @@
 //! action goes ahead at once (what the user meant to do is done, once: the original form's
 //! one-time id travels with it); wrong, the page again with a message, the guess counted in
 //! the sign-in throttle. A script's call (the reveal button) gets 401 `{"confirm": true}` and
-//! sends the no-JavaScript form instead, which leads to the page.
+//! sends the no-JavaScript form instead, which leads to the page. A user with a passkey may
+//! use it instead ("Use a passkey"): its check (`passkeys::check_finish`) marks the session
+//! as just proved, and the script then sends the form as it was.
 
 use super::proof::prove;
 use super::session::TypedSession;
@@ -43,6 +45,7 @@ fn is_sensitive(path: &str, fields: &[(String, String)]) -> bool {
         ["", "account", "users", _, action] => matches!(*action, "role" | "reset-2fa"),
         ["", "account", "policy"] => true,
         ["", "account", "security", "recovery-codes"] => true,
+        ["", "account", "security", "passkeys", _, "remove"] => true,
         _ => false,
     }
 }
@@ -70,7 +73,12 @@ struct ConfirmPage {
     /// The original form's fields, sent along again.
     fields: Vec<(String, String)>,
     cancel: String,
+    /// An authenticator app: its code is asked for (a recovery code goes in the same field).
+    totp: bool,
+    /// Any second factor: a recovery code is accepted.
     has_second_factor: bool,
+    /// A passkey that works here: "Use a passkey" is offered.
+    passkey: bool,
     errors: FieldErrors,
 }
 
@@ -170,13 +178,11 @@ pub async fn guard(
         }
     }
     let user_id = current.user.id.clone();
-    let has_second_factor = match current
-        .read(&state, move |conn, _| {
-            factors::has_second_factor(conn, &user_id)
-        })
+    let factors = match current
+        .read(&state, move |conn, _| factors::factors(conn, &user_id))
         .await
     {
-        Ok(has) => has,
+        Ok(factors) => factors,
         Err(e) => return Ok(req.into_response(e.error_response())),
     };
     let action = match req.query_string() {
@@ -188,7 +194,9 @@ pub async fn guard(
         cancel: cancel_path(req.path()),
         action,
         fields,
-        has_second_factor,
+        totp: factors.totp_enabled_at.is_some(),
+        has_second_factor: factors.totp_enabled_at.is_some() || factors.has_passkey,
+        passkey: factors.has_passkey && state.passkeys.unavailable().is_none(),
         errors,
     };
     let mut response = match page(&shown, status) {
@@ -218,6 +226,7 @@ mod tests {
             "/account/users/UR-100-200-300/reset-2fa",
             "/account/policy",
             "/account/security/recovery-codes",
+            "/account/security/passkeys/12/remove",
         ] {
             assert!(is_sensitive(path, &none), "{path}");
         }
