@@ -9,7 +9,8 @@
 # Env: BENCH_SECONDS per measurement (default 10), BENCH_CONNECTIONS (32), BENCH_THREADS (2),
 # BENCH_DATABASES ("sqlite postgres"), BENCH_PEER (1: measure the peer too).
 # Targets (SPEC "Targets"): authenticated GET /public/v1/agreements?limit=10 >= 0.50 x /healthz
-# on SQLite, >= 0.30 x on PostgreSQL, and >= 15 x the same request served by DRF +
+# on SQLite, >= 0.50 x pgbench -S -M prepared (8 clients) on PostgreSQL, and >= 15 x the same
+# request served by DRF +
 # djangorestframework-api-key under gunicorn with 2 workers (bench/peer, its virtualenv made here
 # under target/bench-peer from PyPI).
 set -euo pipefail
@@ -22,6 +23,9 @@ databases=${BENCH_DATABASES:-sqlite postgres}
 peer=${BENCH_PEER:-1}
 admin_url=${TOKENDESK_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}
 command -v wrk >/dev/null || { echo "bench/api.sh needs wrk (apt-get install wrk)" >&2; exit 1; }
+if [[ " $databases " == *" postgres "* ]]; then
+    command -v pgbench >/dev/null || { echo "bench/api.sh needs pgbench (apt-get install postgresql-contrib)" >&2; exit 1; }
+fi
 
 cargo build --release --locked --quiet --bin tokendesk
 binary="$PWD/target/release/tokendesk"
@@ -32,6 +36,7 @@ cleanup() {
     if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
     if [ -n "$pg_database" ]; then
         psql "$admin_url" -qc "DROP DATABASE IF EXISTS $pg_database WITH (FORCE)" >/dev/null 2>&1 || true
+        psql "$admin_url" -qc "DROP DATABASE IF EXISTS ${pg_database}_pgbench WITH (FORCE)" >/dev/null 2>&1 || true
     fi
     rm -rf "$work"
 }
@@ -39,6 +44,10 @@ trap cleanup EXIT
 
 rate() {
     wrk -t"$threads" -c"$connections" -d"${seconds}s" "$@" | awk '/Requests\/sec/ {print $2}'
+}
+# Transactions/s of a pgbench run with 8 clients on 2 threads, as SPEC's target names it.
+pgbench_tps() {
+    pgbench -c 8 -j 2 -T "$seconds" "$@" 2>/dev/null | awk '/^tps/ {print int($3)}'
 }
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
@@ -62,6 +71,7 @@ limited_rate() {
 # with argon2 (19 MiB of work memory, which must be given back).
 sign_ins() {
     local base=$1 password=$2 i
+    local batch=()
     for i in $(seq 1 50); do
         (
             jar=$(mktemp)
@@ -70,9 +80,11 @@ sign_ins() {
                 --data-urlencode "password=$password" --data-urlencode "csrf_token=$csrf" "$base/login"
             rm -f "$jar"
         ) &
-        if ((i % 4 == 0)); then wait; fi
+        batch+=($!)
+        # Only these: a bare `wait` would also wait for the server, which runs in the background.
+        if ((i % 4 == 0)); then wait "${batch[@]}"; batch=(); fi
     done
-    wait
+    ((${#batch[@]} == 0)) || wait "${batch[@]}"
 }
 
 resident_mb() {
@@ -132,12 +144,32 @@ measure_tokendesk() {
     local loaded_mb
     loaded_mb=$(resident_mb "$pid")
 
-    local target=0.50
-    [ "$database" = postgres ] && target=0.30
     echo "== tokendesk on $database"
     echo "GET /healthz:                                 ${healthz_rate[$database]} requests/s"
     echo "GET /public/v1/agreements?limit=10 (ApiKey):  ${agreements_rate[$database]} requests/s"
-    echo "ratio agreements/healthz:                     $(ratio "${agreements_rate[$database]}" "${healthz_rate[$database]}") (target >= $target)"
+    if [ "$database" = postgres ]; then
+        # PostgreSQL's own figures, same server, same run: its standard read-only benchmark on a
+        # scratch database, and the request's one statement alone, prepared and planned once as
+        # tokendesk's connections have it.
+        local account statement pgbench_rate
+        account=$(psql "$DATABASE_URL" -Atc "SELECT id FROM accounts WHERE name = 'Front Street Inc'")
+        statement=$(PGOPTIONS="-c plan_cache_mode=force_generic_plan" pgbench_tps -n -M prepared \
+            -f bench/agreements.sql -D "account=$account" -D limit=10 -D offset=0 "$DATABASE_URL")
+        psql "$admin_url" -qc "CREATE DATABASE ${pg_database}_pgbench"
+        local scratch="${admin_url%/*}/${pg_database}_pgbench?sslmode=disable&gssencmode=disable"
+        pgbench -i -q -s 1 "$scratch" >/dev/null 2>&1
+        pgbench_rate=$(pgbench_tps -S -M prepared "$scratch")
+        psql "$admin_url" -qc "DROP DATABASE IF EXISTS ${pg_database}_pgbench WITH (FORCE)" >/dev/null
+        echo "ratio agreements/healthz:                     $(ratio "${agreements_rate[$database]}" "${healthz_rate[$database]}")"
+        echo "pgbench -S -M prepared -c 8 -j 2:             $pgbench_rate transactions/s"
+        echo "ratio agreements/pgbench:                     $(ratio "${agreements_rate[$database]}" "$pgbench_rate") (target >= 0.50)"
+        echo "the agreements statement alone (pgbench -f):  $statement transactions/s"
+        # Were the request nothing but /healthz's HTTP work plus that statement, one after the
+        # other on the same cores, it could not be faster than this.
+        echo "ceiling, healthz and the statement in turn:   $(awk -v h="${healthz_rate[$database]}" -v s="$statement" 'BEGIN { printf "%.0f", 1 / (1 / h + 1 / s) }') requests/s (ratio to pgbench $(awk -v h="${healthz_rate[$database]}" -v s="$statement" -v p="$pgbench_rate" 'BEGIN { printf "%.2f", 1 / (1 / h + 1 / s) / p }'))"
+    else
+        echo "ratio agreements/healthz:                     $(ratio "${agreements_rate[$database]}" "${healthz_rate[$database]}") (target >= 0.50)"
+    fi
     echo "same key limited to 100 000/min:              $limited requests/s ($refused not 200)"
     echo "ratio limited/unlimited key:                  $(ratio "$limited" "${agreements_rate[$database]}")"
     echo "resident memory idle, after 50 sign-ins, after the load: $idle_mb, $signed_in_mb, $loaded_mb MB (targets < 40, < 40, < 100)"

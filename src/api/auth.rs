@@ -28,22 +28,36 @@ use std::future::{Ready, ready};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// The token making the request, with its account and what it may reach.
+/// The token making the request, with its account and what it may reach: the key cache's
+/// entry itself, shared rather than copied for each request.
 pub struct ApiCaller {
-    pub token: Token,
-    pub account: Account,
-    pub modules: ModuleSet,
-    /// The user the key acts for, while they are active.
-    pub owner: Option<Owner>,
+    holder: Arc<KeyHolder>,
     pub client_ip: Option<String>,
     /// When the request came, by the application's clock.
     pub at: NaiveDateTime,
 }
 
 impl ApiCaller {
+    pub fn token(&self) -> &Token {
+        &self.holder.token
+    }
+
+    pub fn account(&self) -> &Account {
+        &self.holder.account
+    }
+
+    pub fn modules(&self) -> &ModuleSet {
+        &self.holder.modules
+    }
+
+    /// The user the key acts for, while they are active.
+    pub fn owner(&self) -> Option<&Owner> {
+        self.holder.owner.as_ref()
+    }
+
     /// 403 unless the token holds `module` (or All).
     pub fn require(&self, module: Module) -> Result<(), ApiError> {
-        if self.modules.grants(module) {
+        if self.modules().grants(module) {
             Ok(())
         } else {
             Err(ApiError::new(
@@ -58,18 +72,18 @@ impl ApiCaller {
     }
 
     pub fn actor(&self) -> Actor {
-        Actor::token(&self.token.id, &self.token.name)
+        Actor::token(&self.token().id, &self.token().name)
     }
 
     /// The token as the author of a change in its account.
     pub fn requester(&self) -> Requester {
         Requester {
-            account_id: self.account.id.clone(),
+            account_id: self.account().id.clone(),
             actor: self.actor(),
             client_ip: self.client_ip.clone(),
             reach: Reach::Key {
-                modules: self.modules.clone(),
-                owner: self.owner.clone(),
+                modules: self.modules().clone(),
+                owner: self.owner().cloned(),
             },
             at: self.at,
         }
@@ -78,7 +92,7 @@ impl ApiCaller {
     /// The live, active token the key names, if the secret matches (or the one a rotation
     /// replaced, within its grace period) and the request comes from an allowed network.
     fn authenticate(
-        holder: Option<&KeyHolder>,
+        holder: Option<&Arc<KeyHolder>>,
         key: &ApiKey,
         client_ip: Option<String>,
         now: NaiveDateTime,
@@ -88,13 +102,7 @@ impl ApiCaller {
         if !holder.accepts(&key.secret, now) {
             return Err(invalid());
         }
-        let KeyHolder {
-            token,
-            account,
-            modules,
-            owner,
-            ..
-        } = holder;
+        let KeyHolder { token, account, .. } = &**holder;
         match token.status(now) {
             TokenStatus::Active => {}
             TokenStatus::Inactive => {
@@ -128,10 +136,7 @@ impl ApiCaller {
             )));
         }
         Ok(Self {
-            token: token.clone(),
-            account: account.clone(),
-            modules: modules.clone(),
-            owner: owner.clone(),
+            holder: holder.clone(),
             client_ip,
             at: now,
         })
@@ -254,9 +259,36 @@ impl ApiRequest {
         F: FnOnce(&mut DbConnection, &ApiCaller) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
+        self.run_as(Work::Any, module, work).await
+    }
+
+    /// `run` for an endpoint that only reads, a little: on SQLite the work may run on the
+    /// request's own thread (`db::read_with`).
+    pub async fn read<T, F>(
+        self,
+        module: Option<Module>,
+        work: F,
+    ) -> Result<(ApiCaller, T), ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &ApiCaller) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_as(Work::SmallRead, module, work).await
+    }
+
+    async fn run_as<T, F>(
+        self,
+        kind: Work,
+        module: Option<Module>,
+        work: F,
+    ) -> Result<(ApiCaller, T), ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &ApiCaller) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
         let (key, gate) = self.gate(KeySource::Api)?;
         let state = gate.state.clone();
-        let (rate, answer) = db::run_with(&state.pool, move |conn| {
+        let job = move |conn: &mut DbConnection| {
             let found = match gate.cached(&key, module) {
                 Some(found) => found,
                 None => gate.looked_up(conn, &key, module)?,
@@ -272,8 +304,11 @@ impl ApiRequest {
                 gate.record(&key, found.authenticated, module, refusal);
             }
             Ok::<_, ApiError>((rate, answer))
-        })
-        .await?;
+        };
+        let (rate, answer) = match kind {
+            Work::Any => db::run_with(&state.pool, job).await?,
+            Work::SmallRead => db::read_with(&state.pool, job).await?,
+        };
         if let Some(rate) = rate {
             self.request.extensions_mut().insert(rate);
         }
@@ -342,6 +377,14 @@ impl ApiRequest {
     }
 }
 
+/// What an endpoint's database work does, for where it may run.
+enum Work {
+    /// Anything: writes, and reads of any size.
+    Any,
+    /// A read of a few rows.
+    SmallRead,
+}
+
 impl KeyOutcome {
     /// The outcome a refusal of the key stands for; a failure that is not the key's (the
     /// database away, a bad request) is counted as a refusal of no key, unauthenticated.
@@ -368,7 +411,7 @@ struct Found {
 }
 
 impl Found {
-    fn of(holder: Option<&KeyHolder>, (authenticated, admitted): Admission) -> Self {
+    fn of(holder: Option<&Arc<KeyHolder>>, (authenticated, admitted): Admission) -> Self {
         Self {
             named: holder.is_some(),
             authenticated,
@@ -399,7 +442,12 @@ struct Gate {
 impl Gate {
     /// Whether the key is let in (`authenticated`) and may use `module` (`admitted`), as the
     /// token it names says.
-    fn admit(&self, holder: Option<&KeyHolder>, key: &ApiKey, module: Option<Module>) -> Admission {
+    fn admit(
+        &self,
+        holder: Option<&Arc<KeyHolder>>,
+        key: &ApiKey,
+        module: Option<Module>,
+    ) -> Admission {
         match ApiCaller::authenticate(holder, key, self.client_ip.clone(), self.now) {
             Err(refused) => (false, Err(refused)),
             Ok(caller) => match module.map(|module| caller.require(module)) {
@@ -417,11 +465,11 @@ impl Gate {
     fn cached(&self, key: &ApiKey, module: Option<Module>) -> Option<Found> {
         let holder = self.state.live.keys.get(&key.token_id);
         let admission = holder
-            .as_deref()
+            .as_ref()
             .map(|holder| self.admit(Some(holder), key, module))
             .filter(|admission| admission.1.is_ok());
         self.state.live.metrics.key_cache(admission.is_some());
-        admission.map(|admission| Found::of(holder.as_deref(), admission))
+        admission.map(|admission| Found::of(holder.as_ref(), admission))
     }
 
     /// The key as the database has it now; what is read is kept in the cache.
@@ -437,8 +485,8 @@ impl Gate {
         if let Some(holder) = &holder {
             keys.insert(&key.token_id, holder.clone(), generation);
         }
-        let admission = self.admit(holder.as_deref(), key, module);
-        Ok(Found::of(holder.as_deref(), admission))
+        let admission = self.admit(holder.as_ref(), key, module);
+        Ok(Found::of(holder.as_ref(), admission))
     }
 
     /// A key let in is counted against its rate limit, if it has one, before anything else:

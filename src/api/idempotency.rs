@@ -137,7 +137,7 @@ pub fn once(
             status: i32::from(answer.status.as_u16()),
             answer: master_key.seal_bytes(context.as_bytes(), &body),
         };
-        match idempotency::keep(conn, &caller.account.id, &sent.key, &first, caller.at) {
+        match idempotency::keep(conn, &caller.account().id, &sent.key, &first, caller.at) {
             Ok(()) => Ok(answer),
             Err(DbError::Conflict(_)) => Err(Refused::Raced),
             Err(other) => Err(other.into()),
@@ -160,7 +160,7 @@ pub fn once(
 
 /// What a kept answer is sealed for: the account and the key.
 fn context(caller: &ApiCaller, sent: &Idempotency) -> String {
-    format!("idempotency:{}:{}", caller.account.id, sent.key)
+    format!("idempotency:{}:{}", caller.account().id, sent.key)
 }
 
 /// The first answer kept for the key, if there is one and it answered this very request.
@@ -171,7 +171,7 @@ fn kept(
     sent: &Idempotency,
 ) -> Result<Option<Answer>, ApiError> {
     let since = caller.at - idempotency::KEPT;
-    let Some(kept) = idempotency::find(conn, &caller.account.id, &sent.key, since)? else {
+    let Some(kept) = idempotency::find(conn, &caller.account().id, &sent.key, since)? else {
         return Ok(None);
     };
     if kept.fingerprint != sent.fingerprint {

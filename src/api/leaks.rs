@@ -73,7 +73,7 @@ fn disable_live(
     now: NaiveDateTime,
 ) -> Result<Answer, ApiError> {
     let keys = unique_keys(text);
-    let sightings = leaks::sightings(conn, &caller.account.id, &keys, now)?;
+    let sightings = leaks::sightings(conn, &caller.account().id, &keys, now)?;
     let live: Vec<_> = sightings
         .iter()
         .filter(|s| s.is_live())

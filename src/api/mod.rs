@@ -93,7 +93,8 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use web::{delete, get, post, put};
     cfg.service(
-        web::resource([VERIFY_PATH.to_owned(), format!("{VERIFY_PATH}/{{path:.*}}")])
+        // `arrived` (a middleware) sends `/auth/verify/<path>` here too, keeping the path.
+        web::resource(VERIFY_PATH)
             .wrap(from_fn(auth::with_rate_limit_headers))
             .to(verify::verify),
     );

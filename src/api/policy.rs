@@ -33,7 +33,7 @@ fn number_text(value: Option<serde_json::Value>) -> String {
 )]
 pub async fn get_policy(api: ApiRequest) -> Result<HttpResponse, ApiError> {
     let (caller, ()) = api.run(Some(Module::ACCOUNT), |_, _| Ok(())).await?;
-    Ok(HttpResponse::Ok().json(PolicyOut::from(&caller.account.policy)))
+    Ok(HttpResponse::Ok().json(PolicyOut::from(&caller.account().policy)))
 }
 
 /// Changes the account's policy (an admin's key): the fields sent replace the current ones,
@@ -50,7 +50,7 @@ pub async fn put_policy(api: ApiRequest, body: ApiBody) -> Result<HttpResponse, 
         .run(Some(Module::ACCOUNT), move |conn, caller| {
             let sent = sent?;
             let by = caller.requester();
-            let mut input = PolicyInput::of(&caller.account.policy);
+            let mut input = PolicyInput::of(&caller.account().policy);
             if let Some(days) = sent.max_lifetime_days {
                 input.max_lifetime_days = number_text(days);
             }

@@ -19,15 +19,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
     security(("ApiKey" = []))
 )]
 pub async fn context(api: ApiRequest) -> Result<HttpResponse, ApiError> {
-    let (caller, ()) = api.run(None, |_, _| Ok(())).await?;
+    let (caller, ()) = api.read(None, |_, _| Ok(())).await?;
     Ok(HttpResponse::Ok().json(Context {
         account: Ref {
-            id: caller.account.id.to_string(),
-            name: caller.account.name.clone(),
+            id: caller.account().id.to_string(),
+            name: caller.account().name.clone(),
         },
         user: Ref {
-            id: caller.token.id.to_string(),
-            name: caller.token.name.clone(),
+            id: caller.token().id.to_string(),
+            name: caller.token().name.clone(),
         },
     }))
 }
@@ -124,7 +124,7 @@ fn in_memory<T>(
     security(("ApiKey" = []))
 )]
 pub async fn modules(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, ApiError> {
-    api.run(None, |_, _| Ok(())).await?;
+    api.read(None, |_, _| Ok(())).await?;
     let (page, offset, total) = in_memory(&req, MODULES.to_vec(), |m: &Module| {
         (m.id.to_owned(), m.name.to_owned())
     })?;
@@ -139,7 +139,7 @@ pub async fn modules(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, 
     security(("ApiKey" = []))
 )]
 pub async fn module(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    api.run(None, |_, _| Ok(())).await?;
+    api.read(None, |_, _| Ok(())).await?;
     let module = Module::find(&id).map_err(|_| ApiError::not_found())?;
     Ok(HttpResponse::Ok().json(module_ref(module)))
 }
@@ -151,8 +151,8 @@ pub async fn module(api: ApiRequest, id: web::Path<String>) -> Result<HttpRespon
     security(("ApiKey" = []))
 )]
 pub async fn accounts(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, ApiError> {
-    let (caller, ()) = api.run(Some(Module::ACCOUNT), |_, _| Ok(())).await?;
-    let (page, offset, total) = in_memory(&req, vec![caller.account.clone()], |a| {
+    let (caller, ()) = api.read(Some(Module::ACCOUNT), |_, _| Ok(())).await?;
+    let (page, offset, total) = in_memory(&req, vec![caller.account().clone()], |a| {
         (a.id.to_string(), a.name.clone())
     })?;
     let items: Vec<Ref> = page
@@ -172,11 +172,11 @@ pub async fn accounts(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse,
     security(("ApiKey" = []))
 )]
 pub async fn account(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let (caller, ()) = api.run(Some(Module::ACCOUNT), |_, _| Ok(())).await?;
+    let (caller, ()) = api.read(Some(Module::ACCOUNT), |_, _| Ok(())).await?;
     match AccountId::parse(&id) {
-        Ok(id) if id == caller.account.id => Ok(HttpResponse::Ok().json(Ref {
+        Ok(id) if id == caller.account().id => Ok(HttpResponse::Ok().json(Ref {
             id: id.to_string(),
-            name: caller.account.name.clone(),
+            name: caller.account().name.clone(),
         })),
         _ => Err(ApiError::not_found()),
     }
@@ -191,16 +191,16 @@ pub async fn account(api: ApiRequest, id: web::Path<String>) -> Result<HttpRespo
 pub async fn agreements(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, ApiError> {
     let query = list_query::<AgreementField>(&req);
     let (caller, (offset, found)) = api
-        .run(Some(Module::AGREEMENTS), move |conn, caller| {
+        .read(Some(Module::AGREEMENTS), move |conn, caller| {
             let query = query?;
-            let found = Agreement::query(conn, &caller.account.id, &query)?;
+            let found = Agreement::query(conn, &caller.account().id, &query)?;
             Ok((query.offset, found))
         })
         .await?;
     let items: Vec<AgreementOut> = found
         .items
         .iter()
-        .map(|a| AgreementOut::new(a, &caller.account))
+        .map(|a| AgreementOut::new(a, caller.account()))
         .collect();
     Ok(collection(&items, offset, found.total))
 }
@@ -214,10 +214,10 @@ pub async fn agreements(req: HttpRequest, api: ApiRequest) -> Result<HttpRespons
 pub async fn agreement(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = AgreementId::parse(&id);
     let (caller, found) = api
-        .run(Some(Module::AGREEMENTS), move |conn, caller| {
+        .read(Some(Module::AGREEMENTS), move |conn, caller| {
             let id = id.map_err(|_| ApiError::not_found())?;
-            Ok(Agreement::find(conn, &caller.account.id, &id)?)
+            Ok(Agreement::find(conn, &caller.account().id, &id)?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(AgreementOut::new(&found, &caller.account)))
+    Ok(HttpResponse::Ok().json(AgreementOut::new(&found, caller.account())))
 }

@@ -54,7 +54,7 @@ fn find_with_grants(
     caller: &ApiCaller,
     id: &TokenId,
 ) -> Result<(Token, Vec<Grant>), ApiError> {
-    let token = Token::find(conn, &caller.account.id, id)?;
+    let token = Token::find(conn, &caller.account().id, id)?;
     let grants = Token::grants_of(conn, id)?;
     Ok((token, grants))
 }
@@ -76,7 +76,7 @@ pub(super) fn view(
     token: &Token,
 ) -> Result<TokenOut, ApiError> {
     let grants = Token::grants_of(conn, &token.id)?;
-    Ok(TokenOut::new(token, &caller.account, &grants, caller.at))
+    Ok(TokenOut::new(token, caller.account(), &grants, caller.at))
 }
 
 /// The account's tokens, filterable with RQL on id, name, external_id, status, extension.id,
@@ -92,7 +92,7 @@ pub async fn list(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, Api
     let (_, (offset, items, total)) = api
         .run(INTEGRATIONS, move |conn, caller| {
             let query = query?;
-            let found = Token::query(conn, &caller.account.id, &query, caller.at)?;
+            let found = Token::query(conn, &caller.account().id, &query, caller.at)?;
             let ids: Vec<TokenId> = found.items.iter().map(|t| t.id.clone()).collect();
             let mut grants = Token::grants(conn, &ids)?;
             let now = caller.at;
@@ -102,7 +102,7 @@ pub async fn list(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, Api
                 .map(|t| {
                     TokenOut::new(
                         t,
-                        &caller.account,
+                        caller.account(),
                         &grants.remove(&t.id).unwrap_or_default(),
                         now,
                     )
@@ -619,7 +619,7 @@ pub async fn usage(
     let (_, days) = api
         .run(INTEGRATIONS, move |conn, caller| {
             let (from, to) = range?;
-            let token = Token::find(conn, &caller.account.id, &id?)?;
+            let token = Token::find(conn, &caller.account().id, &id?)?;
             Ok(db::usage::days(conn, &token.id, from, to)?)
         })
         .await?;

@@ -44,7 +44,9 @@ struct PathAfterVerify(String);
 
 /// Before anything else sees a forward-auth request: its path is kept as it came, and the
 /// client's cookies, which proxies pass along, are dropped — they are not for this service, and
-/// loading a session for them would cost a database trip on every check.
+/// loading a session for them would cost a database trip on every check. The request goes on
+/// as one for `/auth/verify` itself: one fixed route, which the router matches without a
+/// pattern to search (a route with a tail was a regular expression run on every request).
 pub async fn arrived(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -52,8 +54,13 @@ pub async fn arrived(
     if let Some(rest) = req.path().strip_prefix(VERIFY_PATH)
         && (rest.is_empty() || rest.starts_with('/'))
     {
-        let rest = rest.to_owned();
-        req.extensions_mut().insert(PathAfterVerify(rest));
+        if !rest.is_empty() {
+            let rest = rest.to_owned();
+            req.extensions_mut().insert(PathAfterVerify(rest));
+            let own = actix_web::http::Uri::from_static(VERIFY_PATH);
+            req.match_info_mut().get_mut().update(&own);
+            req.head_mut().uri = own;
+        }
         req.headers_mut().remove(header::COOKIE);
     }
     Ok(next.call(req).await?.map_into_boxed_body())
@@ -77,11 +84,24 @@ pub async fn verify(req: HttpRequest, api: ApiRequest, state: web::Data<AppState
         }
     });
     match answer {
-        Ok((caller, module)) => HttpResponse::Ok()
-            .insert_header((ACCOUNT_HEADER, caller.account.id.as_str()))
-            .insert_header((TOKEN_HEADER, caller.token.id.as_str()))
-            .insert_header((MODULE_HEADER, module.id))
-            .finish(),
+        Ok((caller, module)) => {
+            // Ids are ASCII by construction: the checks below never refuse them.
+            let mut response = HttpResponse::Ok().finish();
+            let headers = response.headers_mut();
+            for (name, value) in [
+                (ACCOUNT_HEADER, caller.account().id.as_str()),
+                (TOKEN_HEADER, caller.token().id.as_str()),
+            ] {
+                if let Ok(value) = HeaderValue::from_str(value) {
+                    headers.insert(HeaderName::from_static(name), value);
+                }
+            }
+            headers.insert(
+                HeaderName::from_static(MODULE_HEADER),
+                HeaderValue::from_static(module.id),
+            );
+            response
+        }
         Err(refusal) => refused(&refusal),
     }
 }
@@ -124,18 +144,18 @@ fn no_module(what: &str) -> ApiError {
 /// The path the proxy asks about. Every place that names one must name the same path: a client
 /// that adds a header of another proxy's cannot choose its module.
 fn original_path(req: &HttpRequest) -> Result<NormalPath, ApiError> {
-    let own = req
-        .extensions()
+    let extensions = req.extensions();
+    let own = extensions
         .get::<PathAfterVerify>()
-        .map(|path| path.0.clone())
+        .map(|path| path.0.as_str())
         .filter(|path| !path.is_empty());
     let named = [NGINX_URI, TRAEFIK_URI]
         .into_iter()
         .flat_map(|name| req.headers().get_all(name))
-        .map(|value| value.to_str().map(str::to_owned));
+        .map(|value| value.to_str());
     let mut paths = own.into_iter().map(Ok).chain(named).map(|uri| {
         uri.ok()
-            .and_then(|uri| NormalPath::of_uri(&uri))
+            .and_then(NormalPath::of_uri)
             .ok_or_else(|| no_module("a path that cannot be read"))
     });
     let first = paths.next().unwrap_or_else(|| {

@@ -29,7 +29,7 @@ pub mod usage;
 pub mod users;
 
 pub use pool::{
-    DatabaseUrl, DbConnection, DbError, DbPool, connect, connect_one, run, run_with,
+    DatabaseUrl, DbConnection, DbError, DbPool, connect, connect_one, read_with, run, run_with,
     under_startup_lock,
 };
 

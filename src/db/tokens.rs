@@ -143,13 +143,12 @@ pub struct KeyHolder {
 impl KeyHolder {
     /// Whether `secret` is the token's key, or its previous one within the grace period.
     pub fn accepts(&self, secret: &TokenSecret, now: NaiveDateTime) -> bool {
-        let digest = secret.digest();
         // Both compared, in constant time each, whichever matches.
-        let current = digest.matches(&self.digest);
+        let current = self.digest.is_of(secret);
         let previous = self
             .previous_digest
             .as_ref()
-            .is_some_and(|previous| digest.matches(previous))
+            .is_some_and(|previous| previous.is_of(secret))
             && self
                 .token
                 .previous_key_until

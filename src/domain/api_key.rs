@@ -22,11 +22,15 @@ impl fmt::Debug for TokenSecret {
 }
 
 fn checksum(token_id: &TokenId, random_part: &str) -> String {
+    format!("{:08x}", crc(token_id, random_part))
+}
+
+fn crc(token_id: &TokenId, random_part: &str) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(token_id.as_str().as_bytes());
     hasher.update(b":");
     hasher.update(random_part.as_bytes());
-    format!("{:08x}", hasher.finalize())
+    hasher.finalize()
 }
 
 impl TokenSecret {
@@ -52,6 +56,16 @@ impl TokenSecret {
     pub fn digest(&self) -> SecretDigest {
         SecretDigest(hex::encode(Sha256::digest(self.0.as_bytes())))
     }
+
+    /// The digest's hex digits, on the stack: what every API request compares, without a
+    /// string made for it.
+    fn digest_hex(&self) -> [u8; 64] {
+        let raw = Sha256::digest(self.0.as_bytes());
+        let mut hex = [0u8; 64];
+        // Into a buffer of exactly twice the input's length this cannot fail.
+        let _ = hex::encode_to_slice(raw, &mut hex);
+        hex
+    }
 }
 
 /// Hex SHA-256 of a secret.
@@ -70,6 +84,11 @@ impl SecretDigest {
     /// Constant-time comparison, so response timing says nothing about how much matched.
     pub fn matches(&self, other: &SecretDigest) -> bool {
         self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+
+    /// Whether this is `secret`'s digest, compared as `matches` does.
+    pub fn is_of(&self, secret: &TokenSecret) -> bool {
+        self.0.as_bytes().ct_eq(&secret.digest_hex()).into()
     }
 }
 
@@ -108,8 +127,9 @@ impl ApiKey {
         {
             return Err(ApiKeyError::SecretFormat);
         }
-        let (random_part, crc) = secret.split_at(RANDOM_HEX);
-        if checksum(&token_id, random_part) != crc {
+        // Lowercase hex digits only (checked above), so the number read is the one written.
+        let (random_part, sent) = secret.split_at(RANDOM_HEX);
+        if u32::from_str_radix(sent, 16).ok() != Some(crc(&token_id, random_part)) {
             return Err(ApiKeyError::Checksum);
         }
         Ok(Self {
@@ -222,6 +242,8 @@ mod tests {
         let b = TokenSecret::generate(&id());
         assert!(a.digest().matches(&a.digest()));
         assert!(!a.digest().matches(&b.digest()));
+        assert!(a.digest().is_of(&a));
+        assert!(!a.digest().is_of(&b));
         assert_eq!(a.digest().as_str().len(), 64);
     }
 

@@ -116,6 +116,18 @@ impl fmt::Display for NormalPath {
 }
 
 fn normalise(path: &str) -> Option<String> {
+    // Most paths are already normal: one copy, none of the work below.
+    let plain = path.starts_with('/')
+        && !path.contains(['%', '\\'])
+        && !path.contains("//")
+        && path.len() > 1
+        && !path.ends_with('/')
+        && !path
+            .split('/')
+            .any(|segment| segment == "." || segment == "..");
+    if plain {
+        return Some(path.to_owned());
+    }
     let decoded = percent_encoding::percent_decode_str(path)
         .decode_utf8()
         .ok()?;

@@ -48,7 +48,13 @@ impl UsageBuffer {
     /// can make one, so it is never the token's use (requests, module use, last use).
     pub fn record(&self, token_id: &TokenId, used: KeyUse) {
         let mut pending = super::lock(&self.pending);
-        let entry = pending.entry(token_id.clone()).or_default();
+        // The token's entry is there for every request but its first: no copy of the id then.
+        if !pending.contains_key(token_id) {
+            pending.insert(token_id.clone(), TokenUse::default());
+        }
+        let Some(entry) = pending.get_mut(token_id) else {
+            return;
+        };
         if !used.authenticated {
             *entry.failed.entry(used.at.date()).or_default() += 1;
             return;
