@@ -8,6 +8,7 @@ use crate::domain::routes::RouteTable;
 use crate::domain::secret_box::MasterKey;
 use crate::live::Live;
 use crate::live::passwords::PasswordGate;
+use crate::services::passkeys::RelyingParty;
 use actix_web::cookie::Key;
 
 pub struct AppState {
@@ -24,4 +25,6 @@ pub struct AppState {
     /// Signs the known-device cookie (the session key's).
     pub cookie_key: Key,
     pub cookie_secure: bool,
+    /// Where passkeys belong (`TOKENDESK_PUBLIC_URL`), and webauthn-rs set up for it.
+    pub passkeys: RelyingParty,
 }

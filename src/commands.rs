@@ -220,38 +220,60 @@ pub fn user_list(config: Config, account: &str) -> CommandResult<String> {
     Ok(out)
 }
 
-/// `user reset-password`: a new generated password, printed alone; the user's sessions end.
-/// An e-mail is unique within an account only: where several accounts have it, `account` says
-/// which.
-pub fn reset_password(config: Config, email: &str, account: Option<&str>) -> CommandResult<String> {
+/// The one user with `email` (in `account`, where several accounts have it).
+fn user_by_email(
+    conn: &mut crate::db::DbConnection,
+    email: &str,
+    account: Option<&str>,
+) -> CommandResult<User> {
     let email = Email::parse(email).map_err(|e| CommandError(format!("--email: {e}")))?;
-    let mut conn = open_connection(&config)?;
-    let mut users = User::find_by_email(&mut conn, &email)?;
+    let mut users = User::find_by_email(conn, &email)?;
     if let Some(name) = account {
-        let account = Account::find_by_name(&mut conn, name.trim())?.ok_or_else(|| {
+        let account = Account::find_by_name(conn, name.trim())?.ok_or_else(|| {
             CommandError(format!("--account: no account is named {:?}", name.trim()))
         })?;
         users.retain(|user| user.account_id == account.id);
     }
-    let user = match users.len() {
-        0 => {
-            return Err(CommandError(match account {
-                Some(name) => format!("--email: {name:?} has no user with the e-mail {email}"),
-                None => format!("--email: no user has the e-mail {email}"),
-            }));
-        }
-        1 => users.remove(0),
-        n => {
-            return Err(CommandError(format!(
-                "--email: {n} accounts have a user with the e-mail {email}; say which with --account"
-            )));
-        }
-    };
+    match users.len() {
+        0 => Err(CommandError(match account {
+            Some(name) => format!("--email: {name:?} has no user with the e-mail {email}"),
+            None => format!("--email: no user has the e-mail {email}"),
+        })),
+        1 => Ok(users.remove(0)),
+        n => Err(CommandError(format!(
+            "--email: {n} accounts have a user with the e-mail {email}; say which with --account"
+        ))),
+    }
+}
+
+/// `user reset-password`: a new generated password, printed alone; the user's sessions end.
+/// An e-mail is unique within an account only: where several accounts have it, `account` says
+/// which.
+pub fn reset_password(config: Config, email: &str, account: Option<&str>) -> CommandResult<String> {
+    let mut conn = open_connection(&config)?;
+    let user = user_by_email(&mut conn, email, account)?;
     let generated = NewPassword::generate();
     let hash = password::hash(generated.expose());
     let by = User::first_of_account(&mut conn, &user.account_id)?.offline(Clock::default().now());
     team::set_password(&mut conn, &by, &user.id, &hash, None)?;
     Ok(generated.expose().to_owned())
+}
+
+/// `user reset-2fa`: removes the user's second factors and ends their sessions (a lost phone);
+/// one line saying so.
+pub fn reset_two_factor(
+    config: Config,
+    email: &str,
+    account: Option<&str>,
+) -> CommandResult<String> {
+    let mut conn = open_connection(&config)?;
+    let user = user_by_email(&mut conn, email, account)?;
+    let by = User::first_of_account(&mut conn, &user.account_id)?.offline(Clock::default().now());
+    crate::services::two_factor::reset(&mut conn, &by, &user.id)?;
+    Ok(format!(
+        "{} ({}) has no second factor now and was signed out everywhere",
+        user.email, user.id
+    ))
 }
 
 #[derive(Debug, clap::Args)]

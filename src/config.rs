@@ -3,6 +3,7 @@
 
 use crate::db::DatabaseUrl;
 use crate::domain::network::Network;
+use crate::domain::passkey::PublicUrl;
 use crate::domain::routes::RouteTable;
 use crate::domain::secret_box::MasterKey;
 use base64::Engine;
@@ -28,6 +29,10 @@ pub struct Config {
     /// Proxies whose `X-Forwarded-For` is believed (a load balancer in front).
     pub trusted_proxies: Vec<Network>,
     pub bind: String,
+    /// The address people open tokendesk at (`TOKENDESK_PUBLIC_URL`): the origin and relying
+    /// party of passkeys. Unset: `http://` and the address the server listens on (`localhost`
+    /// for a loopback one).
+    pub public_url: Option<PublicUrl>,
     pub session_key: Vec<u8>,
     pub master_key: MasterKey,
     pub cookie_secure: bool,
@@ -163,6 +168,10 @@ impl fmt::Debug for Config {
             .field("database", &self.database.redacted())
             .field("database_timeout", &self.database_timeout)
             .field("bind", &self.bind)
+            .field(
+                "public_url",
+                &self.public_url.as_ref().map(PublicUrl::origin),
+            )
             .field("cookie_secure", &self.cookie_secure)
             .field("log_filter", &self.log_filter)
             .field("mail", &self.mail)
@@ -228,6 +237,12 @@ impl Config {
 
         let bind = lookup("TOKENDESK_BIND").unwrap_or_else(|| DEFAULT_BIND.into());
         let addresses = socket_addresses("TOKENDESK_BIND", &bind)?;
+        let public_url = lookup("TOKENDESK_PUBLIC_URL")
+            .filter(|value| !value.trim().is_empty())
+            .map(|value| {
+                PublicUrl::parse(&value).map_err(|cause| error("TOKENDESK_PUBLIC_URL", cause))
+            })
+            .transpose()?;
 
         let session_key = key_setting(
             "TOKENDESK_SESSION_KEY",
@@ -321,6 +336,7 @@ impl Config {
             database_timeout,
             trusted_proxies,
             bind,
+            public_url,
             session_key,
             master_key,
             cookie_secure,
@@ -505,6 +521,8 @@ mod tests {
             ("TOKENDESK_ROUTES", "/no/such/routes.txt"),
             ("TOKENDESK_METRICS_BIND", "nowhere"),
             ("TOKENDESK_LOG_FORMAT", "xml"),
+            ("TOKENDESK_PUBLIC_URL", "tokens.example.com"),
+            ("TOKENDESK_PUBLIC_URL", "https://tokens.example.com/app"),
         ];
         for (variable, value) in cases {
             let err = config(&[(variable, value)], dir.path()).unwrap_err();
@@ -531,6 +549,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.trusted_proxies.len(), 2);
+        assert_eq!(
+            c.public_url, None,
+            "unset: the listening address, known at start"
+        );
+        let public = config(
+            &[("TOKENDESK_PUBLIC_URL", "https://tokens.example.com")],
+            tempfile::tempdir().unwrap().path(),
+        )
+        .unwrap();
+        assert_eq!(
+            public.public_url.map(|url| url.rp_id().to_owned()),
+            Some("tokens.example.com".to_owned())
+        );
         assert_eq!(c.database_timeout, Duration::from_secs(2));
         assert!(
             c.cookie_secure,

@@ -13,6 +13,9 @@ use std::fmt;
 pub enum AppError {
     /// Not signed in; carries the path to come back to after signing in.
     SignInRequired(Option<String>),
+    /// Signed in, but the account's policy wants a second factor the user has not set up yet:
+    /// every page but the Security page (whose path this carries) leads there.
+    EnrolmentRequired(&'static str),
     NotFound,
     BadRequest(String),
     /// The database stayed locked; nothing was changed and the request may be repeated.
@@ -40,6 +43,7 @@ impl fmt::Display for AppError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::SignInRequired(_) => f.write_str("sign-in required"),
+            Self::EnrolmentRequired(_) => f.write_str("a second factor is required"),
             Self::NotFound => f.write_str("not found"),
             Self::BadRequest(why) => write!(f, "bad request: {why}"),
             Self::Busy => f.write_str("database busy"),
@@ -116,7 +120,7 @@ struct ErrorPage<'a> {
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::SignInRequired(_) => StatusCode::SEE_OTHER,
+            Self::SignInRequired(_) | Self::EnrolmentRequired(_) => StatusCode::SEE_OTHER,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Busy | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -139,6 +143,11 @@ impl ResponseError for AppError {
                 };
                 return HttpResponse::SeeOther()
                     .insert_header((header::LOCATION, location))
+                    .finish();
+            }
+            Self::EnrolmentRequired(location) => {
+                return HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, *location))
                     .finish();
             }
             Self::NotFound => (

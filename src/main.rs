@@ -53,6 +53,16 @@ enum UserCommand {
         #[arg(long)]
         account: Option<String>,
     },
+    /// Remove a user's second factors (authenticator app, passkeys, recovery codes) and end
+    /// their sessions.
+    #[command(name = "reset-2fa")]
+    ResetTwoFactor {
+        #[arg(long)]
+        email: String,
+        /// The account's name, when several accounts have a user with this e-mail.
+        #[arg(long)]
+        account: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -99,6 +109,13 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             println!(
                 "{}",
                 commands::reset_password(config, &email, account.as_deref())?
+            );
+            Ok(())
+        }
+        Command::User(UserCommand::ResetTwoFactor { email, account }) => {
+            println!(
+                "{}",
+                commands::reset_two_factor(config, &email, account.as_deref())?
             );
             Ok(())
         }

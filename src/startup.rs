@@ -6,10 +6,12 @@ use crate::app::AppState;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::DbPool;
+use crate::domain::passkey::PublicUrl;
 use crate::error::{AppError, error_page};
 use crate::live::worker::Workers;
 use crate::live::{Live, jobs};
 use crate::request::{API_BASE, MAX_BODY_BYTES, RequestSpan, VERIFY_PATH};
+use crate::services::passkeys::RelyingParty;
 use crate::web;
 use crate::web::session::DbSessionStore;
 use actix_session::SessionMiddleware;
@@ -209,6 +211,10 @@ pub fn run(
     let live = Live::new(&pool);
     let key = Key::from(&config.session_key);
     let store = DbSessionStore::new(pool.clone(), clock.clone());
+    let public_url = match &config.public_url {
+        Some(url) => url.clone(),
+        None => PublicUrl::of_address(listener.local_addr()?),
+    };
     let state = aweb::Data::new(AppState {
         pool,
         clock,
@@ -219,6 +225,7 @@ pub fn run(
         routes: config.routes.clone(),
         cookie_key: key.clone(),
         cookie_secure: config.cookie_secure,
+        passkeys: RelyingParty::new(public_url),
     });
     let app_state = state.clone();
     let cookie_secure = config.cookie_secure;
@@ -242,6 +249,7 @@ pub fn run(
                 AppError::BadRequest(format!("The address could not be read: {e}")).into()
             }))
             .app_data(aweb::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
+            .wrap(from_fn(web::sudo::guard))
             .wrap(from_fn(web::csrf::protect))
             .wrap(from_fn(web::chrome::error_pages_in_frame))
             .wrap(sessions)

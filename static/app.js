@@ -152,6 +152,13 @@
       credentials: "same-origin",
       headers: { "X-CSRF-Token": csrfToken(), "Accept": "application/json" }
     }).then(function (response) {
+      // Sudo mode: the last proof of identity is old. The no-JavaScript form leads to the page
+      // that asks for the password again, and then shows the key.
+      var revealForm = document.getElementById("reveal-form");
+      if (response.status === 401 && revealForm) {
+        revealForm.submit();
+        throw new Error("Confirm it is you first.");
+      }
       if (!response.ok) {
         throw new Error("The key could not be revealed (" + response.status + ").");
       }

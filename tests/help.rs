@@ -63,7 +63,7 @@ async fn error_pages_keep_the_frame_for_a_signed_in_user(backend: Backend) {
     let html = scraper::Html::parse_document(&response.text().await.unwrap());
     assert_eq!(text(&html, "main h1"), "Not found");
     assert_eq!(text(&html, ".topbar .account-name"), "Front Street Inc");
-    assert_eq!(select_all(&html, "nav.sidebar a").len(), 10);
+    assert_eq!(select_all(&html, "nav.sidebar a").len(), 11);
     assert_eq!(text(&html, ".footer .version"), tokendesk::VERSION);
 
     // Someone not signed in gets the bare page: nothing of an account shows.
@@ -86,7 +86,7 @@ async fn error_pages_keep_the_frame_for_a_signed_in_user(backend: Backend) {
     let html = scraper::Html::parse_document(&response.text().await.unwrap());
     assert_eq!(text(&html, "main h1"), "Not allowed");
     assert_eq!(text(&html, ".topbar .user-name"), "Vendor: Mia Wallace");
-    assert_eq!(select_all(&html, "nav.sidebar a").len(), 6);
+    assert_eq!(select_all(&html, "nav.sidebar a").len(), 7);
 }
 
 async fn a_refused_form_may_be_kept_for_back_and_nothing_else_is(backend: Backend) {

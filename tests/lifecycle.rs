@@ -172,7 +172,9 @@ async fn rotation_with_and_without_grace(backend: Backend) {
         .await;
     assert!(select_all(&details, ".previous-key").is_empty());
 
-    // Reveal shows the new key; the history says what happened.
+    // Reveal shows the new key; the history says what happened. (An hour on, revealing asks
+    // for the password again: signing in afresh proves it.)
+    app.sign_in(&user).await;
     let csrf = app.csrf_token().await;
     let revealed: serde_json::Value = app
         .client

@@ -66,6 +66,9 @@ pub async fn put_policy(api: ApiRequest, body: ApiBody) -> Result<HttpResponse, 
             if let Some(limit) = sent.default_rate_limit {
                 input.default_rate_limit = number_text(limit);
             }
+            if let Some(require) = sent.require_2fa {
+                input.require_2fa = require;
+            }
             let new = input.parse()?;
             policy::set(conn, &by, &new)?;
             Ok(new)

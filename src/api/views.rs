@@ -458,6 +458,8 @@ pub struct PolicyOut {
     pub require_allowed_networks: bool,
     /// The rate limit a new token gets when none is given (1–100000); null: none.
     pub default_rate_limit: Option<u32>,
+    /// Every user signs in with a second factor (an authenticator app or a passkey).
+    pub require_2fa: bool,
 }
 
 impl From<&crate::domain::policy::AccountPolicy> for PolicyOut {
@@ -472,6 +474,7 @@ impl From<&crate::domain::policy::AccountPolicy> for PolicyOut {
                 .collect(),
             require_allowed_networks: policy.require_allowed_networks,
             default_rate_limit: policy.default_rate_limit.map(RateLimit::get),
+            require_2fa: policy.require_2fa,
         }
     }
 }
@@ -486,6 +489,7 @@ pub struct PolicyIn {
     pub require_allowed_networks: Option<bool>,
     #[serde(default, deserialize_with = "present_value")]
     pub default_rate_limit: Option<Option<serde_json::Value>>,
+    pub require_2fa: Option<bool>,
     #[serde(flatten)]
     pub other: OtherFields,
 }

@@ -18,6 +18,7 @@ pub struct AccountRow {
     pub approval_modules: String,
     pub require_allowed_networks: bool,
     pub default_rate_limit: Option<i32>,
+    pub require_2fa: bool,
 }
 
 /// An account, with the policy its admins set for its tokens (read with it wherever it is
@@ -45,6 +46,7 @@ impl From<AccountRow> for Account {
                 .default_rate_limit
                 .and_then(|n| u64::try_from(n).ok())
                 .and_then(RateLimit::new),
+            require_2fa: row.require_2fa,
         };
         Self {
             id: AccountId::from_trusted(row.id),
@@ -142,6 +144,7 @@ pub fn set_policy(
             accounts::default_rate_limit.eq(policy
                 .default_rate_limit
                 .and_then(|r| i32::try_from(r.get()).ok())),
+            accounts::require_2fa.eq(policy.require_2fa),
         ))
         .execute(conn)?;
     Ok(())

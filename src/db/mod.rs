@@ -13,6 +13,7 @@ pub mod key_changes;
 pub mod leaks;
 pub mod module_usage;
 pub mod notifications;
+pub mod passkeys;
 pub mod pool;
 pub mod query;
 pub mod rate_counts;
@@ -23,6 +24,7 @@ pub mod submitted_forms;
 pub mod token_filters;
 pub mod token_versions;
 pub mod tokens;
+pub mod two_factor;
 pub mod usage;
 pub mod users;
 

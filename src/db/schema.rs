@@ -10,6 +10,7 @@ diesel::table! {
         approval_modules -> Text,
         require_allowed_networks -> Bool,
         default_rate_limit -> Nullable<Integer>,
+        require_2fa -> Bool,
     }
 }
 
@@ -36,6 +37,28 @@ diesel::table! {
         last_seen_at -> Timestamp,
         client_ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+        sign_in_method -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Each user's authenticator-app secret (sealed) and last accepted step. See
+    /// `db::two_factor`.
+    totp_secrets (user_id) {
+        user_id -> Text,
+        secret_ciphertext -> Binary,
+        enabled_at -> Timestamp,
+        last_used_step -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Each user's single-use recovery codes, as keyed digests. See `db::two_factor`.
+    recovery_codes (user_id, code_digest) {
+        user_id -> Text,
+        code_digest -> Text,
+        created_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
     }
 }
 
@@ -206,6 +229,18 @@ diesel::table! {
 
 diesel::joinable!(users -> accounts (account_id));
 diesel::table! {
+    passkeys (id) {
+        id -> BigInt,
+        user_id -> Text,
+        name -> Text,
+        credential -> Text,
+        credential_id -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     /// SQLite only: what the triggers record of every change an API key depends on, for each
     /// instance to read (PostgreSQL notifies instead). See `db::key_changes`.
     key_changes (seq) {
@@ -283,9 +318,12 @@ diesel::joinable!(events -> accounts (account_id));
 diesel::joinable!(events -> tokens (token_id));
 diesel::joinable!(events -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(totp_secrets -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(agreements -> accounts (account_id));
 diesel::joinable!(approval_requests -> tokens (token_id));
 diesel::joinable!(notifications -> users (user_id));
+diesel::joinable!(passkeys -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
@@ -302,4 +340,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     approval_requests,
     notifications,
     mail_digests,
+    totp_secrets,
+    recovery_codes,
+    passkeys,
 );

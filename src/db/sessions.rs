@@ -18,6 +18,7 @@ struct SessionRow {
     last_seen_at: NaiveDateTime,
     client_ip: Option<String>,
     user_agent: Option<String>,
+    sign_in_method: Option<String>,
 }
 
 impl SessionRow {
@@ -38,6 +39,8 @@ pub struct OpenSession {
     pub last_seen: NaiveDateTime,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
+    /// How it signed in (`SignInMethod::as_str`); sessions from before it was kept have none.
+    pub sign_in_method: Option<String>,
 }
 
 /// What is written for a session: its state, and the columns read from it.
@@ -46,6 +49,7 @@ pub struct SessionData<'a> {
     pub user_id: Option<&'a str>,
     pub client_ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
+    pub sign_in_method: Option<&'a str>,
 }
 
 /// The state of a live session; an expired one is deleted and `None`. Writes "last seen" at
@@ -91,6 +95,7 @@ pub fn insert(
             sessions::last_seen_at.eq(now),
             sessions::client_ip.eq(data.client_ip),
             sessions::user_agent.eq(data.user_agent),
+            sessions::sign_in_method.eq(data.sign_in_method),
         ))
         .execute(conn)?;
     Ok(())
@@ -110,6 +115,7 @@ pub fn update(
             sessions::user_id.eq(data.user_id),
             sessions::client_ip.eq(data.client_ip),
             sessions::user_agent.eq(data.user_agent),
+            sessions::sign_in_method.eq(data.sign_in_method),
             sessions::last_seen_at.eq(now),
         ))
         .execute(conn)?;
@@ -141,6 +147,7 @@ pub fn open_for(
             last_seen: row.last_seen_at,
             client_ip: row.client_ip,
             user_agent: row.user_agent,
+            sign_in_method: row.sign_in_method,
         })
         .collect())
 }

@@ -248,10 +248,14 @@ impl User {
         rows.swap_remove(position).try_into()
     }
 
-    /// Notes a successful sign-in on the user and in the account's events.
+    /// Notes a successful sign-in on the user and in the account's events, with how it was
+    /// made (`SignInMethod::as_str`) as the event's detail.
     pub fn record_sign_in(
         conn: &mut DbConnection,
-        credentials: &Credentials,
+        account_id: &AccountId,
+        user_id: &UserId,
+        name: &str,
+        method: &str,
         client_ip: Option<&str>,
         at: NaiveDateTime,
     ) -> Result<(), DbError> {
@@ -259,18 +263,13 @@ impl User {
             last_sign_in_at: Some(Some(at)),
             ..UserChanges::default()
         };
-        User::change(
-            conn,
-            &credentials.account_id,
-            &credentials.user_id,
-            &changes,
-        )?;
+        User::change(conn, account_id, user_id, &changes)?;
         NewEvent {
-            account_id: &credentials.account_id,
+            account_id,
             kind: EventKind::UserSignedIn,
-            actor: &Actor::user(&credentials.user_id, &credentials.name),
-            user_id: Some(&credentials.user_id),
-            detail: None,
+            actor: &Actor::user(user_id, name),
+            user_id: Some(user_id),
+            detail: Some(method),
             client_ip,
             at,
         }

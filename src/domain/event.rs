@@ -24,10 +24,16 @@ pub enum EventKind {
     UserDeactivated,
     UserActivated,
     UserPasswordChanged,
+    User2faEnabled,
+    User2faDisabled,
+    User2faReset,
+    UserRecoveryCodeUsed,
+    UserPasskeyAdded,
+    UserPasskeyRemoved,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 21] = [
+    pub const ALL: [EventKind; 27] = [
         Self::TokenCreated,
         Self::TokenUpdated,
         Self::TokenPermissionsChanged,
@@ -49,6 +55,12 @@ impl EventKind {
         Self::UserDeactivated,
         Self::UserActivated,
         Self::UserPasswordChanged,
+        Self::User2faEnabled,
+        Self::User2faDisabled,
+        Self::User2faReset,
+        Self::UserRecoveryCodeUsed,
+        Self::UserPasskeyAdded,
+        Self::UserPasskeyRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +86,12 @@ impl EventKind {
             Self::UserDeactivated => "user.deactivated",
             Self::UserActivated => "user.activated",
             Self::UserPasswordChanged => "user.password_changed",
+            Self::User2faEnabled => "user.2fa_enabled",
+            Self::User2faDisabled => "user.2fa_disabled",
+            Self::User2faReset => "user.2fa_reset",
+            Self::UserRecoveryCodeUsed => "user.recovery_code_used",
+            Self::UserPasskeyAdded => "user.passkey_added",
+            Self::UserPasskeyRemoved => "user.passkey_removed",
         }
     }
 
@@ -101,6 +119,12 @@ impl EventKind {
             Self::UserDeactivated => "User deactivated",
             Self::UserActivated => "User activated",
             Self::UserPasswordChanged => "Password changed",
+            Self::User2faEnabled => "Two-factor sign-in on",
+            Self::User2faDisabled => "Two-factor sign-in off",
+            Self::User2faReset => "Two-factor sign-in reset",
+            Self::UserRecoveryCodeUsed => "Recovery code used",
+            Self::UserPasskeyAdded => "Passkey added",
+            Self::UserPasskeyRemoved => "Passkey removed",
         }
     }
 

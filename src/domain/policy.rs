@@ -24,6 +24,9 @@ pub struct AccountPolicy {
     pub require_allowed_networks: bool,
     /// The rate limit a new token gets when none is given.
     pub default_rate_limit: Option<RateLimit>,
+    /// Every user signs in with a second factor: one without is sent to enrol and reaches
+    /// nothing else until then.
+    pub require_2fa: bool,
 }
 
 /// A rule a token breaks.
@@ -131,6 +134,7 @@ pub struct PolicyInput {
     pub approval_modules: Vec<String>,
     pub require_allowed_networks: bool,
     pub default_rate_limit: String,
+    pub require_2fa: bool,
 }
 
 impl PolicyInput {
@@ -151,6 +155,7 @@ impl PolicyInput {
                 .default_rate_limit
                 .map(|r| r.get().to_string())
                 .unwrap_or_default(),
+            require_2fa: policy.require_2fa,
         }
     }
 
@@ -199,6 +204,7 @@ impl PolicyInput {
             approval_modules,
             require_allowed_networks: self.require_allowed_networks,
             default_rate_limit,
+            require_2fa: self.require_2fa,
         })
     }
 }
@@ -211,7 +217,7 @@ pub fn approvable_modules() -> &'static [Module] {
 /// The policy in words, one line per rule: what an event records before and after a change.
 pub fn summary(policy: &AccountPolicy) -> String {
     format!(
-        "max lifetime: {}; expiry required: {}; approval for: {}; allowed networks required: {}; default rate limit: {}",
+        "max lifetime: {}; expiry required: {}; approval for: {}; allowed networks required: {}; default rate limit: {}; second factor required: {}",
         policy
             .max_lifetime_days
             .map_or("none".to_owned(), |d| format!("{d} days")),
@@ -234,6 +240,7 @@ pub fn summary(policy: &AccountPolicy) -> String {
         policy
             .default_rate_limit
             .map_or("none".to_owned(), |r| format!("{}/min", r.get())),
+        if policy.require_2fa { "yes" } else { "no" },
     )
 }
 
@@ -341,13 +348,14 @@ mod tests {
             approval_modules: vec!["MD-0000".into()],
             require_allowed_networks: false,
             default_rate_limit: "600".into(),
+            require_2fa: true,
         };
         let policy = input.parse().unwrap();
         assert_eq!(policy.max_lifetime_days, Some(90));
         assert_eq!(PolicyInput::of(&policy).parse(), Ok(policy.clone()));
         assert_eq!(
             summary(&policy),
-            "max lifetime: 90 days; expiry required: yes; approval for: MD-0000; allowed networks required: no; default rate limit: 600/min"
+            "max lifetime: 90 days; expiry required: yes; approval for: MD-0000; allowed networks required: no; default rate limit: 600/min; second factor required: yes"
         );
         let bad = PolicyInput {
             max_lifetime_days: "0".into(),

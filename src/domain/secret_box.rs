@@ -5,12 +5,19 @@ use super::api_key::TokenSecret;
 use super::ids::TokenId;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
+use hmac::{Hmac, Mac};
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 
 const NONCE_LEN: usize = 12;
 
 #[derive(Clone)]
-pub struct MasterKey(Aes256Gcm);
+pub struct MasterKey {
+    aead: Aes256Gcm,
+    /// A key of its own for keyed digests, derived from the master key so that one key is still
+    /// all there is to keep.
+    digest_key: [u8; 32],
+}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SecretBoxError {
@@ -25,9 +32,14 @@ impl MasterKey {
         if bytes.len() != 32 {
             return Err(SecretBoxError::KeyLength(bytes.len()));
         }
-        Ok(Self(
-            Aes256Gcm::new_from_slice(bytes).map_err(|_| SecretBoxError::KeyLength(bytes.len()))?,
-        ))
+        let aead =
+            Aes256Gcm::new_from_slice(bytes).map_err(|_| SecretBoxError::KeyLength(bytes.len()))?;
+        let digest_key = Sha256::new()
+            .chain_update(b"tokendesk keyed digest v1\0")
+            .chain_update(bytes)
+            .finalize()
+            .into();
+        Ok(Self { aead, digest_key })
     }
 
     /// `nonce ‖ ciphertext`, with a fresh random nonce each time.
@@ -48,7 +60,7 @@ impl MasterKey {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ciphertext = self
-            .0
+            .aead
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
@@ -66,7 +78,7 @@ impl MasterKey {
             return Err(SecretBoxError::Decrypt);
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        self.0
+        self.aead
             .decrypt(
                 Nonce::from_slice(nonce),
                 Payload {
@@ -75,6 +87,18 @@ impl MasterKey {
                 },
             )
             .map_err(|_| SecretBoxError::Decrypt)
+    }
+
+    /// HMAC-SHA-256 of `data` under `context`, in hex: a digest that someone holding the
+    /// database but not the master key cannot check guesses against (recovery codes are only
+    /// 40 bits, too few to stand a plain hash being searched).
+    pub fn keyed_digest(&self, context: &[u8], data: &[u8]) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.digest_key)
+            .expect("HMAC takes a key of any length");
+        mac.update(context);
+        mac.update(b"\0");
+        mac.update(data);
+        hex::encode(mac.finalize().into_bytes())
     }
 }
 

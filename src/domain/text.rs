@@ -209,6 +209,10 @@ text_field!(
     PersonName, "Name", required = true, max = 128, multiline = false
 );
 text_field!(
+    /// What a user calls one of their passkeys ("Work laptop"), 1–100 characters.
+    PasskeyName, "Name", required = true, max = 100, multiline = false
+);
+text_field!(
     /// An account's (company's) name.
     AccountName, "Account name", required = true, max = 128, multiline = false
 );

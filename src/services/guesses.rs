@@ -31,3 +31,9 @@ pub fn proved(
     sign_in_attempts::forget(conn, by_user)?;
     sign_in_attempts::refund(conn, by_address)
 }
+
+/// A passkey proved who signed in: the attempt counted against the address is given back (no
+/// e-mail was typed, so none of its guesses are forgotten).
+pub fn proved_by_passkey(conn: &mut DbConnection, by_address: &AttemptKey) -> Result<(), DbError> {
+    sign_in_attempts::refund(conn, by_address)
+}

@@ -7,9 +7,11 @@
 pub mod approvals;
 pub mod demo;
 pub mod guesses;
+pub mod passkeys;
 pub mod policy;
 pub mod reminders;
 pub mod tokens;
+pub mod two_factor;
 pub mod users;
 
 use crate::db::pool::write_transaction;

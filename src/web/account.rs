@@ -11,9 +11,11 @@ use crate::domain::form::FieldErrors;
 use crate::domain::ids::UserId;
 use crate::domain::password;
 use crate::domain::throttle::{AttemptKey, retry_message};
+use crate::domain::two_factor::SignInMethod;
 use crate::domain::user::{NewPassword, NewUserInput, PasswordChangeInput, Role};
 use crate::error::AppError;
 use crate::request::ClientIp;
+use crate::services::two_factor;
 use crate::services::users::{self as team, Handover, NewUser};
 use crate::services::{self, Once, Sent, guesses};
 use actix_web::http::{StatusCode, header};
@@ -33,6 +35,8 @@ pub struct UserRow {
     pub active: bool,
     pub last_sign_in: String,
     pub is_you: bool,
+    /// They sign in with a second factor.
+    pub two_factor: bool,
 }
 
 /// The password of a user just added, shown this once.
@@ -82,13 +86,21 @@ impl UsersPage {
         state: &AppState,
     ) -> Result<Self, AppError> {
         let team = current
-            .read(state, |conn, by| User::list(conn, &by.account_id))
+            .read(state, |conn, by| {
+                let mut team = Vec::new();
+                for user in User::list(conn, &by.account_id)? {
+                    let has = two_factor::has_second_factor(conn, &user.id)?;
+                    team.push((user, has));
+                }
+                Ok(team)
+            })
             .await?;
         Ok(Self {
             layout: Layout::new(current, session).in_section(Section::Users),
             users: team
                 .into_iter()
-                .map(|user| UserRow {
+                .map(|(user, two_factor)| UserRow {
+                    two_factor,
                     is_you: user.id == current.user.id,
                     id: user.id.to_string(),
                     name: user.name,
@@ -401,6 +413,58 @@ pub async fn deactivate(
     page(&shown, status)
 }
 
+#[derive(Template)]
+#[template(path = "account/reset_2fa.html")]
+struct ResetTwoFactorPage {
+    layout: Layout,
+    user_id: String,
+    user_name: String,
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    confirm: Option<String>,
+}
+
+/// An admin removes a user's second factors (a lost phone): asked first, then done, and the
+/// user's sessions end; they sign in with their password and set one up again.
+#[post("/account/users/{id}/reset-2fa")]
+pub async fn reset_two_factor(
+    current: CurrentUser,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: Option<web::Form<ConfirmForm>>,
+) -> Result<HttpResponse, AppError> {
+    current.require_admin()?;
+    let id = user_id(&path)?;
+    let confirmed = form.and_then(|f| f.into_inner().confirm).as_deref() == Some("yes");
+    if confirmed {
+        let done = current
+            .run(&state, move |conn, by| two_factor::reset(conn, by, &id))
+            .await;
+        return after_team_change(
+            &current,
+            &session,
+            &state,
+            done,
+            "has no second factor now, and was signed out everywhere",
+        )
+        .await;
+    }
+    let user = current
+        .read(&state, move |conn, by| {
+            User::find(conn, &by.account_id, &id)
+        })
+        .await?;
+    let shown = ResetTwoFactorPage {
+        layout: Layout::new(&current, &session).in_section(Section::Users),
+        user_id: user.id.to_string(),
+        user_name: user.name,
+    };
+    page(&shown, StatusCode::OK)
+}
+
 /// A row of the Sessions page.
 pub struct SessionRow {
     pub id: String,
@@ -408,6 +472,8 @@ pub struct SessionRow {
     pub client_ip: String,
     pub started: String,
     pub last_seen: String,
+    /// How it signed in ("Password and authenticator code").
+    pub method: &'static str,
     pub current: bool,
 }
 
@@ -473,6 +539,11 @@ pub async fn sessions_page(
                 client_ip: s.client_ip.unwrap_or_else(|| "unknown".into()),
                 started: format_time(s.started),
                 last_seen: format_time(s.last_seen),
+                method: s
+                    .sign_in_method
+                    .as_deref()
+                    .and_then(SignInMethod::parse)
+                    .map_or("Unknown", SignInMethod::label),
                 id: s.id_hash,
             })
             .collect(),

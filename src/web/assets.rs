@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
 
-const ASSETS: [(&str, &str, &str); 3] = [
+const ASSETS: [(&str, &str, &str); 4] = [
     (
         "app.css",
         "text/css; charset=utf-8",
@@ -13,6 +13,11 @@ const ASSETS: [(&str, &str, &str); 3] = [
         "app.js",
         "text/javascript; charset=utf-8",
         include_str!("../../static/app.js"),
+    ),
+    (
+        "passkeys.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/passkeys.js"),
     ),
     (
         "favicon.svg",

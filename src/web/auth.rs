@@ -1,21 +1,28 @@
 //! Signing in and out, with sign-in attempts counted in the database.
 
 use super::csrf;
+use super::passkeys::{self as passkey_routes, Refusal};
+use super::security::SECURITY_PATH;
+use super::session::PendingSignIn;
 use super::session::TypedSession;
 use super::{local_path, page, see_other};
 use crate::app::AppState;
 use crate::db;
+use crate::db::accounts::Account;
 use crate::db::events::NewEvent;
 use crate::db::users::{Credentials, User};
 use crate::domain::access::Actor;
 use crate::domain::event::EventKind;
-use crate::domain::ids::random_token;
+use crate::domain::ids::{AccountId, UserId, random_token};
 use crate::domain::password;
 use crate::domain::throttle::{AttemptKey, retry_message};
+use crate::domain::two_factor::{PENDING_LIMIT, SecondFactorCode, SignInMethod};
 use crate::domain::user::Email;
 use crate::error::AppError;
 use crate::request::ClientIp;
-use crate::services::guesses;
+use crate::services::passkeys::PasskeyError;
+use crate::services::two_factor::{self, Factors, Proof};
+use crate::services::{ServiceError, guesses};
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
 use actix_web::http::{StatusCode, header};
@@ -23,6 +30,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use chrono::NaiveDateTime;
 use serde::Deserialize;
+use serde_json::json;
 
 use super::tokens::LIST_PATH as HOME;
 
@@ -37,6 +45,10 @@ struct LoginPage {
     accounts: Vec<(String, String)>,
     /// What just happened ("You have signed out.").
     notice: Option<&'static str>,
+    /// Whether to offer "Sign in with a passkey" (to browsers that can).
+    passkeys: bool,
+    /// Why passkeys are off here, and what to set, when they are.
+    passkey_notice: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -44,6 +56,8 @@ pub struct NextQuery {
     next: Option<String>,
     /// Set by signing out: the page says so (nothing is stored for a visitor to carry it).
     signed_out: Option<String>,
+    /// Set when the second step of a sign-in waited too long.
+    timed_out: Option<String>,
 }
 
 #[get("/")]
@@ -74,7 +88,13 @@ pub async fn login_form(
         next,
         error: None,
         accounts: Vec::new(),
-        notice: query.signed_out.is_some().then_some("You have signed out."),
+        notice: if query.timed_out.is_some() {
+            Some("The sign-in waited too long for its second step. Sign in again.")
+        } else {
+            query.signed_out.is_some().then_some("You have signed out.")
+        },
+        passkeys: state.passkeys.unavailable().is_none(),
+        passkey_notice: state.passkeys.unavailable(),
     };
     let mut response = page(&form, StatusCode::OK)?;
     if let Some(cookie) = cookie {
@@ -168,6 +188,8 @@ pub async fn login(
             error: Some(message),
             accounts: Vec::new(),
             notice: None,
+            passkeys: state.passkeys.unavailable().is_none(),
+            passkey_notice: state.passkeys.unavailable(),
         };
         page(&form, status)
     };
@@ -281,6 +303,8 @@ pub async fn login(
             next: next.clone(),
             error: None,
             notice: None,
+            passkeys: state.passkeys.unavailable().is_none(),
+            passkey_notice: state.passkeys.unavailable(),
             accounts: usable
                 .iter()
                 .map(|c| (c.account_id.to_string(), c.account_name.clone()))
@@ -289,28 +313,467 @@ pub async fn login(
         return page(&form, StatusCode::OK);
     }
     let credentials = usable.remove(0);
-    let user_id = credentials.user_id.clone();
-    {
-        let ip = address.clone();
+    let (has_second_factor, must_enrol) = {
+        let (user_id, account_id) = (credentials.user_id.clone(), credentials.account_id.clone());
         db::run(&state.pool, move |conn| {
-            guesses::proved(conn, &by_user, &by_address)?;
-            User::record_sign_in(conn, &credentials, ip.as_deref(), now)
+            let has = two_factor::has_second_factor(conn, &user_id)?;
+            let must_enrol = !has && Account::find(conn, &account_id)?.policy.require_2fa;
+            Ok((has, must_enrol))
         })
-        .await?;
+        .await?
+    };
+    if has_second_factor {
+        // Not signed in yet: the password's guess stays counted until the second factor is
+        // right too, so that knowing the password buys no more guesses at the code.
+        session.start_pending(&PendingSignIn {
+            user_id: credentials.user_id.to_string(),
+            email: tried,
+            next,
+            method: SignInMethod::Password.as_str().to_owned(),
+            started_at: now.and_utc().timestamp(),
+        });
+        return Ok(see_other(SECOND_STEP));
     }
-    let user_agent = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok());
-    session.sign_in(&user_id, address.as_deref(), user_agent);
-    tracing::info!(user = %user_id, "signed in");
-    let device = device.unwrap_or_else(random_token);
-    let secure = state.cookie_secure;
-    let mut response = see_other(&next);
-    if let Some(cookie) = known_device_cookie(&state.cookie_key, &device, &tried, now, secure) {
-        let _ = response.add_cookie(&cookie);
+    let signed_in = SignedIn {
+        user_id: credentials.user_id,
+        account_id: credentials.account_id,
+        name: credentials.name,
+        method: SignInMethod::Password,
+        email: tried,
+        device,
+        next: if must_enrol {
+            SECURITY_PATH.to_owned()
+        } else {
+            next
+        },
+        reply: Reply::Redirect,
+    };
+    signed_in
+        .finish(&req, &session, &state, &address, (by_user, by_address), now)
+        .await
+}
+
+/// A sign-in proved in full: what `finish` records and starts the session with.
+struct SignedIn {
+    user_id: UserId,
+    account_id: AccountId,
+    name: String,
+    method: SignInMethod,
+    /// The e-mail typed, which the known-device cookie is for.
+    email: String,
+    /// The known device the request came from, if any.
+    device: Option<String>,
+    next: String,
+    /// How the browser is told to go on to `next`.
+    reply: Reply,
+}
+
+/// How a sign-in proved in full is answered.
+#[derive(Clone, Copy)]
+enum Reply {
+    /// A form's POST: redirected.
+    Redirect,
+    /// A script's call (a passkey's ceremony): `{"redirect": next}`, which it follows.
+    Json,
+}
+
+impl SignedIn {
+    /// Forgets the user's failed guesses, records the sign-in, starts the signed-in session
+    /// and gives the browser its known-device cookie; then on to `next`.
+    async fn finish(
+        self,
+        req: &HttpRequest,
+        session: &TypedSession,
+        state: &AppState,
+        address: &Option<String>,
+        (by_user, by_address): (AttemptKey, AttemptKey),
+        now: NaiveDateTime,
+    ) -> Result<HttpResponse, AppError> {
+        {
+            let ip = address.clone();
+            let (user_id, account_id, name) = (
+                self.user_id.clone(),
+                self.account_id.clone(),
+                self.name.clone(),
+            );
+            let method = self.method.as_str();
+            db::run(&state.pool, move |conn| {
+                guesses::proved(conn, &by_user, &by_address)?;
+                User::record_sign_in(
+                    conn,
+                    &account_id,
+                    &user_id,
+                    &name,
+                    method,
+                    ip.as_deref(),
+                    now,
+                )
+            })
+            .await?;
+        }
+        let user_agent = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        session.sign_in(
+            &self.user_id,
+            self.method,
+            now,
+            address.as_deref(),
+            user_agent,
+        );
+        tracing::info!(user = %self.user_id, method = self.method.as_str(), "signed in");
+        let device = self.device.unwrap_or_else(random_token);
+        let mut response = match self.reply {
+            Reply::Redirect => see_other(&self.next),
+            Reply::Json => HttpResponse::Ok().json(json!({ "redirect": self.next })),
+        };
+        if let Some(cookie) = known_device_cookie(
+            &state.cookie_key,
+            &device,
+            &self.email,
+            now,
+            state.cookie_secure,
+        ) {
+            let _ = response.add_cookie(&cookie);
+        }
+        Ok(response)
+    }
+}
+
+/// The second step of signing in: a code from the authenticator app, a recovery code, or a
+/// passkey.
+const SECOND_STEP: &str = "/login/2fa";
+/// What a passkey's check in the second step is kept under in the session.
+const SECOND_STEP_PASSKEY: &str = "second-step";
+/// Where a second step that waited too long leads.
+const TIMED_OUT: &str = "/login?timed_out=1";
+
+#[derive(Template)]
+#[template(path = "auth/second_step.html")]
+struct SecondStepPage {
+    csrf_token: String,
+    error: Option<String>,
+    /// The user has an authenticator app: its code is asked for.
+    totp: bool,
+    /// The user has a passkey, and passkeys work here: "Use a passkey" is offered.
+    passkey: bool,
+    /// Why the user's passkey cannot be used here, when it cannot.
+    passkey_notice: Option<String>,
+}
+
+impl SecondStepPage {
+    /// The page for the pending sign-in of `user_id`: what it offers follows the user's factors.
+    async fn load(
+        session: &TypedSession,
+        state: &AppState,
+        user_id: UserId,
+        error: Option<String>,
+    ) -> Result<Self, AppError> {
+        let Factors {
+            totp_enabled_at,
+            has_passkey,
+            ..
+        } = db::run(&state.pool, move |conn| two_factor::factors(conn, &user_id)).await?;
+        let unavailable = state.passkeys.unavailable();
+        Ok(Self {
+            csrf_token: session.csrf_token(),
+            error,
+            totp: totp_enabled_at.is_some(),
+            passkey: has_passkey && unavailable.is_none(),
+            passkey_notice: unavailable.filter(|_| has_passkey),
+        })
+    }
+}
+
+/// The sign-in waiting for its second factor, unless it waited too long (then it is dropped).
+/// Otherwise where to go instead.
+pub(crate) fn waiting_sign_in(
+    session: &TypedSession,
+    now: NaiveDateTime,
+) -> Result<PendingSignIn, &'static str> {
+    let Some(pending) = session.pending() else {
+        return Err("/login");
+    };
+    match pending.started() {
+        Some(started) if now - started <= PENDING_LIMIT && started <= now => Ok(pending),
+        _ => {
+            session.clear_pending();
+            Err(TIMED_OUT)
+        }
+    }
+}
+
+#[get("/login/2fa")]
+pub async fn second_step_form(
+    session: TypedSession,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    if session.is_unavailable() {
+        return Err(AppError::Unavailable);
+    }
+    if session.user_id().is_some() {
+        return Ok(see_other(HOME));
+    }
+    let pending = match waiting_sign_in(&session, state.clock.now()) {
+        Ok(pending) => pending,
+        Err(elsewhere) => return Ok(see_other(elsewhere)),
+    };
+    let user_id = UserId::parse(&pending.user_id).map_err(|_| AppError::SignInRequired(None))?;
+    let form = SecondStepPage::load(&session, &state, user_id, None).await?;
+    page(&form, StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+pub struct SecondStepForm {
+    #[serde(default)]
+    code: String,
+}
+
+#[post("/login/2fa")]
+pub async fn second_step(
+    req: HttpRequest,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    ClientIp(address): ClientIp,
+    form: web::Form<SecondStepForm>,
+) -> Result<HttpResponse, AppError> {
+    if session.is_unavailable() {
+        return Err(AppError::Unavailable);
+    }
+    let now = state.clock.now();
+    let pending = match waiting_sign_in(&session, now) {
+        Ok(pending) => pending,
+        Err(elsewhere) => return Ok(see_other(elsewhere)),
+    };
+    let user_id = UserId::parse(&pending.user_id).map_err(|_| AppError::SignInRequired(None))?;
+    let refuse = async |message: String, status: StatusCode| {
+        let form = SecondStepPage::load(&session, &state, user_id.clone(), Some(message)).await?;
+        page(&form, status)
+    };
+    let code = match SecondFactorCode::parse(&form.code) {
+        Ok(code) => code,
+        Err(message) => {
+            return refuse(message.to_owned(), StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+    };
+    let (device, by_user, by_address) = second_step_keys(&req, &state, &pending, &address, now);
+    let checked = {
+        let user_id = user_id.clone();
+        let (by_user, by_address, ip) = (by_user.clone(), by_address.clone(), address.clone());
+        let master_key = state.master_key.clone();
+        let tried = pending.email.clone();
+        db::run_with(&state.pool, move |conn| -> Result<_, ServiceError> {
+            let refused_until = guesses::count(conn, &[&by_user, &by_address], now)?;
+            let user = User::find_with_account(conn, &user_id)?.0;
+            if refused_until.is_some() || !user.active {
+                return Ok((user, refused_until, None));
+            }
+            let mut by = user.offline(now);
+            by.client_ip = ip.clone();
+            let proof = two_factor::check_code(conn, &by, &user.id, &master_key, &code)?;
+            if proof.is_none() {
+                NewEvent {
+                    account_id: &user.account_id,
+                    kind: EventKind::UserSignInFailed,
+                    actor: &Actor {
+                        id: "-".into(),
+                        name: "unknown".into(),
+                    },
+                    user_id: Some(&user.id),
+                    detail: Some(&format!("{tried} (second factor)")),
+                    client_ip: ip.as_deref(),
+                    at: now,
+                }
+                .record(conn)?;
+            }
+            Ok((user, None, proof))
+        })
+        .await
+        .map_err(AppError::from)?
+    };
+    let (user, refused_until, proof) = checked;
+    if let Some(until) = refused_until {
+        let mut page = refuse(retry_message(until, now), StatusCode::TOO_MANY_REQUESTS).await?;
+        let wait = (until - now).num_seconds().max(1);
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(wait));
+        return Ok(page);
+    }
+    if !user.active {
+        session.clear_pending();
+        return Ok(see_other("/login"));
+    }
+    let Some(proof) = proof else {
+        return refuse(
+            "This code is not right, or was used already.".to_owned(),
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+    };
+    let signed_in = SignedIn {
+        user_id: user.id,
+        account_id: user.account_id,
+        name: user.name,
+        method: proof.sign_in_method(),
+        email: pending.email,
+        device,
+        next: pending.next,
+        reply: Reply::Redirect,
+    };
+    let response = signed_in
+        .finish(&req, &session, &state, &address, (by_user, by_address), now)
+        .await?;
+    if let Proof::RecoveryCode { left } = proof {
+        session.set_flash(&format!(
+            "You signed in with a recovery code; {left} of them left. Make new ones on the Security page if you are running out."
+        ));
     }
     Ok(response)
+}
+
+/// The keys a second step's tries count under in the sign-in throttle, as the password's did:
+/// the known device (or the e-mail typed) and the address; and the known device, if any.
+fn second_step_keys(
+    req: &HttpRequest,
+    state: &AppState,
+    pending: &PendingSignIn,
+    address: &Option<String>,
+    now: NaiveDateTime,
+) -> (Option<String>, AttemptKey, AttemptKey) {
+    let device = known_device(req, &state.cookie_key, &pending.email, now);
+    let by_user = match &device {
+        Some(device) => AttemptKey::Device(device.clone()),
+        None => AttemptKey::email(&pending.email),
+    };
+    let by_address = AttemptKey::Address(address.clone().unwrap_or_else(|| "unknown".into()));
+    (device, by_user, by_address)
+}
+
+/// A pending sign-in that is gone (it waited too long, or there was none), answered to a
+/// script: it is to sign in again.
+fn sign_in_again() -> HttpResponse {
+    HttpResponse::Unauthorized().json(json!({
+        "error": "The sign-in waited too long for its second step. Sign in again.",
+        "redirect": TIMED_OUT,
+    }))
+}
+
+/// Starts the second step with a passkey: the options for `navigator.credentials.get`, for the
+/// passkeys of the user whose password was right. Counted as a try in the sign-in throttle
+/// (as a code is), before anything is checked; a right passkey gives it back.
+#[post("/login/2fa/passkey/start")]
+pub async fn second_step_passkey_start(
+    req: HttpRequest,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    ClientIp(address): ClientIp,
+) -> Result<HttpResponse, actix_web::Error> {
+    let now = state.clock.now();
+    if session.is_unavailable() {
+        return Err(AppError::Unavailable.into());
+    }
+    let Ok(pending) = waiting_sign_in(&session, now) else {
+        return Ok(sign_in_again());
+    };
+    let user_id = UserId::parse(&pending.user_id).map_err(|_| AppError::SignInRequired(None))?;
+    let (_, by_user, by_address) = second_step_keys(&req, &state, &pending, &address, now);
+    let refused_until = db::run(&state.pool, move |conn| {
+        guesses::count(conn, &[&by_user, &by_address], now)
+    })
+    .await
+    .map_err(AppError::from)?;
+    if let Some(until) = refused_until {
+        return Err(Refusal::new(PasskeyError::Throttled(until), now).into());
+    }
+    Ok(
+        passkey_routes::start_second_factor(&req, &session, &state, user_id, SECOND_STEP_PASSKEY)
+            .await?,
+    )
+}
+
+/// Finishes the second step with a passkey: signed in (`password+passkey`) when the browser's
+/// answer proves one of the user's passkeys; `{"redirect": next}` tells the script where to go.
+/// A passkey not accepted is a failed sign-in, as a wrong code is.
+#[post("/login/2fa/passkey/finish")]
+pub async fn second_step_passkey_finish(
+    req: HttpRequest,
+    session: TypedSession,
+    state: web::Data<AppState>,
+    ClientIp(address): ClientIp,
+    bytes: web::Bytes,
+) -> Result<HttpResponse, actix_web::Error> {
+    let now = state.clock.now();
+    if session.is_unavailable() {
+        return Err(AppError::Unavailable.into());
+    }
+    let Ok(pending) = waiting_sign_in(&session, now) else {
+        return Ok(sign_in_again());
+    };
+    let user_id = UserId::parse(&pending.user_id).map_err(|_| AppError::SignInRequired(None))?;
+    let user = {
+        let user_id = user_id.clone();
+        db::run(&state.pool, move |conn| {
+            Ok(User::find_with_account(conn, &user_id)?.0)
+        })
+        .await
+        .map_err(AppError::from)?
+    };
+    if !user.active {
+        session.clear_pending();
+        return Err(Refusal::new(PasskeyError::NotAccepted, now).into());
+    }
+    let checked = passkey_routes::finish_second_factor(
+        &req,
+        &session,
+        &state,
+        user_id,
+        SECOND_STEP_PASSKEY,
+        &bytes,
+    )
+    .await;
+    if let Err(refusal) = checked {
+        if matches!(
+            refusal.error(),
+            PasskeyError::NotAccepted | PasskeyError::Cloned
+        ) {
+            let (account_id, user_id, ip) =
+                (user.account_id.clone(), user.id.clone(), address.clone());
+            let detail = format!("{} (passkey)", pending.email);
+            db::run(&state.pool, move |conn| {
+                NewEvent {
+                    account_id: &account_id,
+                    kind: EventKind::UserSignInFailed,
+                    actor: &Actor {
+                        id: "-".into(),
+                        name: "unknown".into(),
+                    },
+                    user_id: Some(&user_id),
+                    detail: Some(&detail),
+                    client_ip: ip.as_deref(),
+                    at: now,
+                }
+                .record(conn)
+            })
+            .await
+            .map_err(AppError::from)?;
+        }
+        return Err(refusal.into());
+    }
+    let (device, by_user, by_address) = second_step_keys(&req, &state, &pending, &address, now);
+    let signed_in = SignedIn {
+        user_id: user.id,
+        account_id: user.account_id,
+        name: user.name,
+        method: SignInMethod::PasswordPasskey,
+        email: pending.email,
+        device,
+        next: pending.next,
+        reply: Reply::Json,
+    };
+    Ok(signed_in
+        .finish(&req, &session, &state, &address, (by_user, by_address), now)
+        .await?)
 }
 
 #[post("/logout")]

@@ -11,8 +11,12 @@ pub mod csv;
 pub mod forms;
 pub mod health;
 pub mod help;
+pub mod passkeys;
 pub mod policy;
+pub mod proof;
+pub mod security;
 pub mod session;
+pub mod sudo;
 pub mod tokens;
 
 use crate::app::AppState;
@@ -43,6 +47,9 @@ pub struct CurrentUser {
     /// What the top bar and the navigation count: unread notifications, and (for admins)
     /// requests waiting for approval.
     pub counts: Counts,
+    /// The account's policy wants a second factor this user has not set up: only the Security
+    /// page (and help) is open to them.
+    pub must_enrol: bool,
 }
 
 /// The counts every signed-in page shows.
@@ -109,6 +116,7 @@ impl FromRequest for CurrentUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let session = TypedSession::of(req);
         let next = (req.method() == actix_web::http::Method::GET).then(|| req.uri().to_string());
+        let open_before_enrolment = security::open_before_enrolment(req.path());
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let client_ip = client_ip(req);
         Box::pin(async move {
@@ -123,22 +131,29 @@ impl FromRequest for CurrentUser {
             match db::run(&state.pool, move |conn| {
                 let (user, account) = User::find_with_account(conn, &user_id)?;
                 let mut counts = Counts::default();
+                let mut must_enrol = false;
                 if user.active {
                     counts.unread = db::notifications::unread(conn, &user.id)?;
                     if user.person().is_admin() {
                         counts.waiting = db::approvals::waiting(conn, &account.id)?;
                     }
+                    must_enrol = account.policy.require_2fa
+                        && !crate::services::two_factor::has_second_factor(conn, &user.id)?;
                 }
-                Ok((user, account, counts))
+                Ok((user, account, counts, must_enrol))
             })
             .await
             {
-                Ok((user, account, counts)) if user.active => Ok(Self {
+                Ok((_, _, _, true)) if !open_before_enrolment => {
+                    Err(AppError::EnrolmentRequired(SECURITY_PATH))
+                }
+                Ok((user, account, counts, must_enrol)) if user.active => Ok(Self {
                     user,
                     account,
                     client_ip,
                     at: state.clock.now(),
                     counts,
+                    must_enrol,
                 }),
                 // The user was removed or deactivated since signing in (their sessions were
                 // ended then; this one is too, should it have been missed).
@@ -161,6 +176,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(auth::login_form)
         .service(auth::login)
         .service(auth::logout)
+        .service(passkeys::sign_in_start)
+        .service(passkeys::sign_in_finish)
+        .service(passkeys::register_start)
+        .service(passkeys::register_finish)
+        .service(passkeys::check_start)
+        .service(passkeys::check_finish)
+        .service(passkeys::remove)
         .service(help::user_guide)
         .service(help::other_doc)
         .service(activity::activity)
@@ -175,6 +197,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(account::end_session)
         .service(account::password_form)
         .service(account::change_password)
+        .service(account::reset_two_factor)
+        .service(auth::second_step_form)
+        .service(auth::second_step)
+        .service(auth::second_step_passkey_start)
+        .service(auth::second_step_passkey_finish)
+        .service(security::security_page)
+        .service(security::enable_totp)
+        .service(security::disable_totp)
+        .service(security::regenerate_recovery_codes)
+        .service(security::recovery_codes_txt)
+        .service(security::recovery_codes_kept)
         .service(policy::policy_form)
         .service(policy::set_policy)
         .service(policy::notifications_page)
@@ -215,6 +248,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         }));
 }
 
+/// The Security page: second factors (the app, recovery codes, passkeys).
+pub const SECURITY_PATH: &str = "/account/security";
+
 /// The line a page shows when a form that acted is sent again.
 pub const ALREADY_DONE: &str = "This was already done; nothing was done twice.";
 
@@ -242,6 +278,7 @@ pub enum Section {
     Users,
     Sessions,
     Password,
+    Security,
     Requests,
     Policy,
     Notifications,

@@ -81,6 +81,7 @@ pub async fn set_policy(
         approval_modules: fields.all("approval_modules"),
         require_allowed_networks: checked("require_allowed_networks"),
         default_rate_limit: fields.text("default_rate_limit"),
+        require_2fa: checked("require_2fa"),
     };
     let new = match typed.parse() {
         Ok(new) => new,

@@ -7,6 +7,7 @@ use crate::clock::Clock;
 use crate::db::{self, DbError, DbPool, sessions};
 use crate::domain::ids::{UserId, random_token};
 use crate::domain::secret_box::MasterKey;
+use crate::domain::two_factor::SignInMethod;
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_session::{Session, SessionExt};
 use actix_web::cookie::time::Duration as CookieDuration;
@@ -14,6 +15,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::NaiveDateTime;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::future::{Ready, ready};
@@ -27,8 +29,22 @@ const SECRET: &str = "secret";
 const WIZARD: &str = "wizard";
 /// The live keys the last leaked-keys check found, under the id its form names.
 const LEAK_CHECK: &str = "leak_check";
+/// A passkey ceremony between its start and its finish: which one, and webauthn-rs's state.
+const PASSKEY_CEREMONY: &str = "passkey_ceremony";
 const CLIENT_IP: &str = "client_ip";
 const USER_AGENT: &str = "user_agent";
+/// How the session signed in (`SignInMethod::as_str`), kept in a column for the Sessions page.
+const SIGN_IN_METHOD: &str = "sign_in_method";
+/// When the user last proved who they are (signing in, or confirming a sensitive action), as
+/// seconds since the epoch: sensitive actions ask again when it is old (`two_factor::is_recent`).
+const AUTHENTICATED_AT: &str = "authenticated_at";
+/// A right password waiting for its second factor (`PendingSignIn`).
+const PENDING_SIGN_IN: &str = "pending_sign_in";
+/// An authenticator secret being set up, sealed, until a code from the app confirms it.
+const TOTP_ENROLMENT: &str = "totp_enrolment";
+/// Recovery codes just made, sealed, shown (and downloadable) until the user says they kept
+/// them.
+const RECOVERY_CODES: &str = "recovery_codes";
 /// The stored row's id (the hash of the cookie's), put into the state by the store so that a
 /// handler knows which of the user's sessions is the current one.
 const ROW: &str = "_row";
@@ -52,6 +68,26 @@ impl Flash {
             done: false,
             text: text.to_owned(),
         }
+    }
+}
+
+/// A sign-in half done: the password was right, the second factor is still to come.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingSignIn {
+    pub user_id: String,
+    /// The e-mail typed, as the sign-in throttle and the known-device cookie know it.
+    pub email: String,
+    /// Where to go once signed in.
+    pub next: String,
+    /// What was proved so far (`SignInMethod::as_str`: `password`).
+    pub method: String,
+    /// When the password was proved, seconds since the epoch; it waits `PENDING_LIMIT`.
+    pub started_at: i64,
+}
+
+impl PendingSignIn {
+    pub fn started(&self) -> Option<NaiveDateTime> {
+        chrono::DateTime::from_timestamp(self.started_at, 0).map(|at| at.naive_utc())
     }
 }
 
@@ -81,12 +117,21 @@ impl TypedSession {
 
     /// Starts a signed-in session under a new id, so that an id planted before sign-in is worth
     /// nothing after it; where and what from is kept for the Sessions page.
-    pub fn sign_in(&self, user_id: &UserId, client_ip: Option<&str>, user_agent: Option<&str>) {
+    pub fn sign_in(
+        &self,
+        user_id: &UserId,
+        method: SignInMethod,
+        at: NaiveDateTime,
+        client_ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) {
         self.0.renew();
         self.0.clear();
         // Inserting strings into a fresh session cannot fail.
         let _ = self.0.insert(USER_ID, user_id.as_str());
         let _ = self.0.insert(CSRF_TOKEN, random_token());
+        let _ = self.0.insert(SIGN_IN_METHOD, method.as_str());
+        self.set_authenticated_at(at);
         if let Some(ip) = client_ip {
             let _ = self.0.insert(CLIENT_IP, ip);
         }
@@ -100,6 +145,78 @@ impl TypedSession {
     /// Ends the session: its row is deleted, so its cookie is worth nothing anywhere.
     pub fn sign_out(&self) {
         self.0.purge();
+    }
+
+    /// The right password waits for a second factor: kept under a new session id (nobody is
+    /// signed in with it yet), with a fresh CSRF token for the second step's form.
+    pub fn start_pending(&self, pending: &PendingSignIn) {
+        self.0.renew();
+        self.0.clear();
+        let _ = self.0.insert(CSRF_TOKEN, random_token());
+        let _ = self.0.insert(PENDING_SIGN_IN, pending);
+    }
+
+    pub fn pending(&self) -> Option<PendingSignIn> {
+        self.0.get::<PendingSignIn>(PENDING_SIGN_IN).ok().flatten()
+    }
+
+    pub fn clear_pending(&self) {
+        self.0.remove(PENDING_SIGN_IN);
+    }
+
+    /// When the user last proved who they are.
+    pub fn authenticated_at(&self) -> Option<NaiveDateTime> {
+        let seconds = self.0.get::<i64>(AUTHENTICATED_AT).ok().flatten()?;
+        chrono::DateTime::from_timestamp(seconds, 0).map(|at| at.naive_utc())
+    }
+
+    /// The user proved who they are at `at` (signing in, confirming a sensitive action).
+    pub fn set_authenticated_at(&self, at: NaiveDateTime) {
+        let _ = self.0.insert(AUTHENTICATED_AT, at.and_utc().timestamp());
+    }
+
+    /// Keeps an authenticator secret being set up, sealed, until a code confirms it.
+    pub fn set_totp_enrolment(&self, master_key: &MasterKey, secret: &[u8]) {
+        let sealed = master_key.seal_bytes(TOTP_ENROLMENT.as_bytes(), secret);
+        let _ = self
+            .0
+            .insert(TOTP_ENROLMENT, URL_SAFE_NO_PAD.encode(sealed));
+    }
+
+    pub fn totp_enrolment(&self, master_key: &MasterKey) -> Option<Vec<u8>> {
+        let sealed = self.0.get::<String>(TOTP_ENROLMENT).ok()??;
+        let sealed = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        master_key
+            .open_bytes(TOTP_ENROLMENT.as_bytes(), &sealed)
+            .ok()
+    }
+
+    pub fn clear_totp_enrolment(&self) {
+        self.0.remove(TOTP_ENROLMENT);
+    }
+
+    /// Keeps recovery codes just made, sealed, for the pages that show them once.
+    pub fn set_recovery_codes(&self, master_key: &MasterKey, codes: &[String]) {
+        let plain = codes.join("\n");
+        let sealed = master_key.seal_bytes(RECOVERY_CODES.as_bytes(), plain.as_bytes());
+        let _ = self
+            .0
+            .insert(RECOVERY_CODES, URL_SAFE_NO_PAD.encode(sealed));
+    }
+
+    /// The recovery codes just made, while they are still to be shown.
+    pub fn recovery_codes(&self, master_key: &MasterKey) -> Option<Vec<String>> {
+        let sealed = self.0.get::<String>(RECOVERY_CODES).ok()??;
+        let sealed = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        let plain = master_key
+            .open_bytes(RECOVERY_CODES.as_bytes(), &sealed)
+            .ok()?;
+        let plain = String::from_utf8(plain).ok()?;
+        Some(plain.lines().map(str::to_owned).collect())
+    }
+
+    pub fn clear_recovery_codes(&self) {
+        self.0.remove(RECOVERY_CODES);
     }
 
     /// The session's CSRF token, created on first use.
@@ -139,6 +256,22 @@ impl TypedSession {
     pub fn leak_check(&self, check: &str) -> Option<Vec<String>> {
         let (kept, ids) = self.0.get::<(String, Vec<String>)>(LEAK_CHECK).ok()??;
         (kept == check).then_some(ids)
+    }
+
+    /// Keeps a passkey ceremony's state until it is finished; `purpose` (`register`,
+    /// `sign-in`, …) binds it to the route that may finish it. Only the last one is kept.
+    pub fn set_passkey_ceremony<T: serde::Serialize>(&self, purpose: &str, state: &T) {
+        let _ = self.0.insert(PASSKEY_CEREMONY, (purpose, state));
+    }
+
+    /// The state of the ceremony started for `purpose`, once: it is gone afterwards, so that an
+    /// answer cannot be replayed against it.
+    pub fn take_passkey_ceremony<T: serde::de::DeserializeOwned>(
+        &self,
+        purpose: &str,
+    ) -> Option<T> {
+        let (kept, state) = self.0.remove_as::<(String, T)>(PASSKEY_CEREMONY)?.ok()?;
+        (kept == purpose).then_some(state)
     }
 
     /// A note for the next page: something not done, or done before.
@@ -235,6 +368,7 @@ fn stored(state: &HashMap<String, String>, row: &str) -> Result<StoredState, ser
         user_id: text_of(&state, USER_ID),
         client_ip: text_of(&state, CLIENT_IP),
         user_agent: text_of(&state, USER_AGENT),
+        sign_in_method: text_of(&state, SIGN_IN_METHOD),
     })
 }
 
@@ -243,6 +377,7 @@ struct StoredState {
     user_id: Option<String>,
     client_ip: Option<String>,
     user_agent: Option<String>,
+    sign_in_method: Option<String>,
 }
 
 impl StoredState {
@@ -252,6 +387,7 @@ impl StoredState {
             user_id: self.user_id.as_deref(),
             client_ip: self.client_ip.as_deref(),
             user_agent: self.user_agent.as_deref(),
+            sign_in_method: self.sign_in_method.as_deref(),
         }
     }
 }

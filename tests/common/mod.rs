@@ -181,10 +181,35 @@ pub async fn spawn_app_trusting(backend: Backend, proxies: &[&str]) -> TestApp {
     .await
 }
 
+/// `spawn_app` where passkeys work: `TOKENDESK_PUBLIC_URL` is `http://localhost:<its port>`
+/// (browsers refuse passkeys at the default, an IP address), so its pages are to be opened at
+/// `TestApp::public_origin`.
+pub async fn spawn_app_with_passkeys(backend: Backend) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = listener.local_addr().unwrap().port();
+    spawn_app_listening(backend, listener, |config| {
+        config.public_url = Some(
+            tokendesk::domain::passkey::PublicUrl::parse(&format!("http://localhost:{port}"))
+                .unwrap(),
+        );
+    })
+    .await
+}
+
 /// `spawn_app` with its configuration changed by `configure` first (a route table, the metrics
 /// address, trusted proxies).
 pub async fn spawn_app_configured(
     backend: Backend,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    spawn_app_listening(backend, listener, configure).await
+}
+
+/// `spawn_app_configured` on `listener`.
+async fn spawn_app_listening(
+    backend: Backend,
+    listener: TcpListener,
     configure: impl FnOnce(&mut Config),
 ) -> TestApp {
     let database = TestDatabase::new(backend);
@@ -194,6 +219,7 @@ pub async fn spawn_app_configured(
         database_timeout: db::pool::DEFAULT_TIMEOUT,
         trusted_proxies: Vec::new(),
         bind: "127.0.0.1:0".into(),
+        public_url: None,
         session_key: random_key(64),
         master_key: master_key.clone(),
         cookie_secure: false,
@@ -206,15 +232,14 @@ pub async fn spawn_app_configured(
     };
     configure(&mut config);
     db::connect_one(&config.database, config.database_timeout).expect("test database");
-    let mut app = serve(config, Clock::default(), backend);
+    let mut app = serve(listener, config, Clock::default(), backend);
     app._database = Some(database);
     app
 }
 
 /// A server on `config`'s database, telling the time by `clock`.
-fn serve(config: Config, clock: Clock, backend: Backend) -> TestApp {
+fn serve(listener: TcpListener, config: Config, clock: Clock, backend: Backend) -> TestApp {
     let pool = db::connect(&config.database, config.database_timeout).expect("a pool");
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     let port = listener.local_addr().unwrap().port();
     let service = tokendesk::startup::run(listener, pool.clone(), &config, clock.clone())
         .expect("server starts");
@@ -243,7 +268,13 @@ impl TestApp {
     /// A second instance on the same database with the same keys and clock, as behind a load
     /// balancer; it has a browser (cookie jar) of its own.
     pub fn another_instance(&self) -> TestApp {
-        serve(self.config.clone(), self.clock.clone(), self.backend)
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        serve(
+            listener,
+            self.config.clone(),
+            self.clock.clone(),
+            self.backend,
+        )
     }
 
     /// The token's status as stored (deleted tokens are inactive).
@@ -276,6 +307,12 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// The address passkeys belong to in an app of `spawn_app_with_passkeys`: `localhost` at
+    /// its port.
+    pub fn public_origin(&self) -> String {
+        self.address.replace("127.0.0.1", "localhost")
     }
 
     /// The session cookie the client would send now (`tokendesk_session=…`), without the
@@ -464,15 +501,19 @@ impl TestApp {
     }
 
     /// The token the signed-in pages put in their forms, read from the sign-in page or the list.
+    /// (A user the account's policy sends to set up a second factor finds it on the Security
+    /// page; one half signed in, on the sign-in page.)
     pub async fn csrf_token(&self) -> String {
-        let response = self.get("/integrations/tokens").await;
-        let html = if response.status() == 200 {
-            response.text().await.unwrap()
-        } else {
-            self.get("/login").await.text().await.unwrap()
-        };
-        let html = Html::parse_document(&html);
-        attr(&html, "input[name=csrf_token]", "value").expect("a form with a CSRF token")
+        for page in ["/integrations/tokens", "/account/security", "/login"] {
+            let response = self.get(page).await;
+            if response.status() == 200 {
+                let html = Html::parse_document(&response.text().await.unwrap());
+                if let Some(token) = attr(&html, "input[name=csrf_token]", "value") {
+                    return token;
+                }
+            }
+        }
+        panic!("a form with a CSRF token")
     }
 
     pub async fn sign_in_with(&self, email: &str, password: &str) -> reqwest::Response {

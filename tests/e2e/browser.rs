@@ -177,6 +177,22 @@ impl Browser {
         .await
     }
 
+    /// Gives the browser a passkey authenticator of its own (the W3C WebAuthn automation
+    /// endpoint): built in, keeping passkeys, and its user verified without asking.
+    pub async fn add_virtual_authenticator(&self) -> Value {
+        self.extension(
+            "webauthn/authenticator",
+            json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserVerified": true,
+            }),
+        )
+        .await
+    }
+
     /// Checks the screen as it is now, and saves it: at 1280 px in the light and the dark
     /// scheme and at 375 px, axe finds no WCAG 2.1 A/AA violation, and at neither width does the
     /// page scroll sideways (what is wide scrolls in a box of its own). Screenshots go to

@@ -3,7 +3,7 @@
 
 mod browser;
 
-use crate::common::{Backend, PASSWORD, TestApp, TestUser, spawn_app};
+use crate::common::{Backend, PASSWORD, TestApp, TestUser, spawn_app, spawn_app_with_passkeys};
 use browser::Browser;
 use fantoccini::key::Key;
 use reqwest::Method;
@@ -25,12 +25,23 @@ async fn only_active_is(browser: &Browser, kept: &str) {
 async fn journey(name: &str) -> Option<(TestApp, TestUser, Browser)> {
     let browser = Browser::start(name).await?;
     let app = spawn_app(Backend::Sqlite).await;
+    Some(with_robert(app, browser))
+}
+
+/// A journey whose app has passkeys on: its pages are opened at `TestApp::public_origin`.
+async fn journey_with_passkeys(name: &str) -> Option<(TestApp, TestUser, Browser)> {
+    let browser = Browser::start(name).await?;
+    let app = spawn_app_with_passkeys(Backend::Sqlite).await;
+    Some(with_robert(app, browser))
+}
+
+fn with_robert(app: TestApp, browser: Browser) -> (TestApp, TestUser, Browser) {
     let user = app.add_user(
         "Front Street Inc",
         "robert@frontstreet.example",
         "Robert Balboa",
     );
-    Some((app, user, browser))
+    (app, user, browser)
 }
 
 async fn sign_in(app: &TestApp, browser: &mut Browser) {
@@ -587,6 +598,7 @@ async fn a_keyboard_user_creates_disables_reveals_and_copies() {
             ".sidebar a[href='/account/notifications']",
             ".sidebar a[href='/account/sessions']",
             ".sidebar a[href='/account/password']",
+            ".sidebar a[href='/account/security']",
             ".empty-state a[href='/integrations/tokens/new']",
         ])
         .await;
@@ -1645,7 +1657,7 @@ async fn a_signed_in_user_keeps_the_navigation_on_error_pages_and_finds_help() {
         browser.text(".topbar .account-name").await,
         "Front Street Inc"
     );
-    assert_eq!(browser.find_all("nav.sidebar a").await.len(), 10);
+    assert_eq!(browser.find_all("nav.sidebar a").await.len(), 11);
     assert!(browser.find_all(".breadcrumbs").await.len() == 1);
     browser.screen("not-found-in-frame").await;
 
@@ -1879,5 +1891,246 @@ async fn a_members_all_token_waits_until_an_admin_approves_it() {
     let statuses = browser.texts("td .status").await;
     let at = names.iter().position(|n| n == "Nightly sync").unwrap();
     assert_eq!(statuses[at], "Active");
+    browser.finish().await;
+}
+
+/// The code an authenticator app holding `secret` (base32) shows now, by the server's clock,
+/// which is first moved to the middle of a 30-second step so that the code is still good when
+/// the form arrives.
+fn authenticator_code(app: &TestApp, secret: &str) -> String {
+    let seconds = app.clock.now().and_utc().timestamp().rem_euclid(30);
+    app.clock
+        .advance(chrono::Duration::seconds((45 - seconds) % 30));
+    let bytes = totp_rs::Secret::Encoded(secret.to_owned())
+        .to_bytes()
+        .unwrap();
+    totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes)
+        .generate(app.clock.now().and_utc().timestamp() as u64)
+}
+
+#[tokio::test]
+async fn a_member_under_require_2fa_enrols_and_reaches_the_tokens() {
+    let Some((app, robert, mut browser)) = journey("two_factor").await else {
+        return;
+    };
+    let mia = app.mia();
+    app.add_token(
+        &robert,
+        "Shop sync",
+        Extension::Custom,
+        StoredStatus::Active,
+    );
+    {
+        let mut conn = app.pool.get().unwrap();
+        let policy = tokendesk::domain::policy::AccountPolicy {
+            require_2fa: true,
+            ..Default::default()
+        };
+        tokendesk::db::accounts::set_policy(&mut conn, &mia.account.id, &policy).unwrap();
+    }
+
+    // Signing in leads to the Security page, and nothing else opens until a factor is set up.
+    browser.goto(&app.url("/login")).await;
+    browser.fill("#email", &mia.email).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_path("/account/security").await;
+    assert!(browser.text("#enrol-required").await.contains("policy"));
+    browser.goto(&app.url("/integrations/tokens")).await;
+    browser.wait_for_path("/account/security").await;
+    browser.screen("enrol").await;
+
+    // A wrong code first: the page says so beside the field.
+    let secret = browser.text("#totp-secret").await;
+    let right = authenticator_code(&app, &secret);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    browser.fill("#code", wrong).await;
+    browser.click("#enable-totp-form button[type=submit]").await;
+    assert!(browser.text("#code-error").await.contains("not right"));
+    browser.screen("wrong-code").await;
+    browser
+        .fill("#code", &authenticator_code(&app, &secret))
+        .await;
+    browser.click("#enable-totp-form button[type=submit]").await;
+    browser.find("#new-recovery-codes").await;
+    assert_eq!(browser.texts("#new-recovery-codes code").await.len(), 10);
+    browser.screen("recovery-codes").await;
+    browser
+        .click("#recovery-codes form button[type=submit]")
+        .await;
+    browser.find("#recovery-codes-left").await;
+
+    // In: the tokens.
+    browser.goto(&app.url("/integrations/tokens")).await;
+    browser.find("table.tokens-table").await;
+    assert_eq!(browser.path().await, "/integrations/tokens");
+    assert_eq!(browser.texts("a.token-name").await, ["Shop sync"]);
+
+    // Next time, the second step asks for a code.
+    browser.click(".topbar form button").await;
+    browser.find("#email").await;
+    app.clock.advance(chrono::Duration::seconds(30));
+    browser.fill("#email", &mia.email).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_path("/login/2fa").await;
+    browser.screen("second-step").await;
+    browser
+        .fill("#code", &authenticator_code(&app, &secret))
+        .await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_path("/integrations/tokens").await;
+    browser.goto(&app.url("/account/sessions")).await;
+    assert_eq!(
+        browser.texts(".session-method").await,
+        ["Password and authenticator code"]
+    );
+    browser.screen("sessions").await;
+    browser.finish().await;
+}
+
+/// Waits until the script has enabled `css` (a button that needs WebAuthn).
+async fn enabled(browser: &Browser, css: &str) {
+    let script = format!("var b = document.querySelector({css:?}); return !!b && !b.disabled;");
+    for _ in 0..100 {
+        if browser.eval(&script).await == true {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{css} was never enabled");
+}
+
+#[tokio::test]
+async fn adding_a_passkey_and_signing_in_with_it() {
+    let Some((app, _user, mut browser)) = journey_with_passkeys("passkeys").await else {
+        return;
+    };
+    // Passkeys belong to the app's public address, localhost (never an IP address).
+    let site = app.public_origin();
+    browser.add_virtual_authenticator().await;
+    browser.goto(&format!("{site}/login")).await;
+    browser.fill("#email", "robert@frontstreet.example").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_path("/integrations/tokens").await;
+
+    // Added with a name on the Security page: without one, the field says so.
+    browser.goto(&format!("{site}/account/security")).await;
+    browser.find("#passkeys-empty").await;
+    enabled(&browser, "#add-passkey button[type=submit]").await;
+    browser.screen("no-passkey").await;
+    browser.click("#add-passkey button[type=submit]").await;
+    browser
+        .wait_for_text("#passkey-name-error", "Name is required")
+        .await;
+    browser.screen("name-required").await;
+    browser.fill("#passkey-name", "Work laptop").await;
+    browser.click("#add-passkey button[type=submit]").await;
+    browser
+        .wait_for_text(".passkeys-table td.passkey-name", "Work laptop")
+        .await;
+    assert!(browser.text(".alert-success").await.starts_with(
+        "The passkey “Work laptop” was added: signing in with your password now asks for it too."
+    ),);
+    let cells = browser.texts(".passkeys-table tbody td").await;
+    assert_eq!(cells[2], "Never", "not used yet");
+    // The first second factor comes with recovery codes, shown once.
+    assert_eq!(browser.texts("#new-recovery-codes code").await.len(), 10);
+    browser.screen("passkey-added").await;
+    browser
+        .click("#recovery-codes form button[type=submit]")
+        .await;
+    browser.find("#recovery-codes-left").await;
+
+    // It works as a second factor of the signed-in user.
+    enabled(&browser, "[data-passkey-check]").await;
+    browser.click("[data-passkey-check]").await;
+    browser
+        .wait_for_text("#passkey-message", "Your passkey works: it was accepted.")
+        .await;
+
+    // Signed out, the password then asks for the passkey as the second step.
+    browser.click(".topbar form button").await;
+    browser.wait_for_path("/login").await;
+    browser.fill("#email", "robert@frontstreet.example").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_path("/login/2fa").await;
+    enabled(&browser, "#passkey-button").await;
+    assert_eq!(
+        browser.text("#passkey-button").await.to_lowercase(),
+        "use a passkey"
+    );
+    browser.screen("second-step-passkey").await;
+    browser.click("#passkey-button").await;
+    browser.wait_for_path("/integrations/tokens").await;
+    browser.goto(&format!("{site}/account/sessions")).await;
+    assert_eq!(
+        browser.texts(".session-method").await,
+        ["Password and passkey"]
+    );
+
+    // Signed out, the passkey alone signs in.
+    browser.click(".topbar form button").await;
+    browser.wait_for_path("/login").await;
+    browser.find("#passkey-button").await;
+    enabled(&browser, "#passkey-button").await;
+    browser.screen("sign-in-with-passkey").await;
+    browser.click("#passkey-button").await;
+    browser.wait_for_path("/integrations/tokens").await;
+
+    // Its last use shows, and it is removed.
+    browser.goto(&format!("{site}/account/security")).await;
+    let cells = browser.texts(".passkeys-table tbody td").await;
+    assert_ne!(cells[2], "Never", "used to sign in");
+    browser
+        .click(".passkeys-table form[action$='/remove'] button")
+        .await;
+    browser.find("#passkeys-empty").await;
+    assert!(
+        browser
+            .text(".alert-success")
+            .await
+            .starts_with("The passkey “Work laptop” was removed. It was your last second factor"),
+    );
+    browser.screen("passkey-removed").await;
+
+    // Without it, the passkey sign-in is refused with a clear message.
+    browser.click(".topbar form button").await;
+    browser.wait_for_path("/login").await;
+    enabled(&browser, "#passkey-button").await;
+    browser.click("#passkey-button").await;
+    browser.find("#passkey-message:not([hidden])").await;
+    let refused = browser.text("#passkey-message").await;
+    assert!(
+        refused == "No passkey was used: the request was cancelled or timed out."
+            || refused == "The passkey was not accepted.",
+        "{refused}"
+    );
+    browser.screen("passkey-refused").await;
+    assert!(
+        browser.path().await.starts_with("/login"),
+        "still signed out"
+    );
+
+    // Adding and removing are one event each (the review test leaves adding to this journey:
+    // it needs an authenticator).
+    let count = |kind: &'static str| {
+        use diesel::prelude::*;
+        use tokendesk::db::schema::events;
+        let mut conn = app.pool.get().unwrap();
+        events::table
+            .filter(events::kind.eq(kind))
+            .count()
+            .get_result::<i64>(&mut conn)
+            .unwrap()
+    };
+    assert_eq!(count("user.passkey_added"), 1);
+    assert_eq!(count("user.passkey_removed"), 1);
     browser.finish().await;
 }

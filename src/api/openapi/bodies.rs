@@ -245,6 +245,7 @@ fn policy() -> Value {
                 "maximum": MAX_RATE_LIMIT,
                 "description": "What a new token gets when none is given; null: none.",
             },
+            "require_2fa": {"type": ["boolean", "null"], "description": "Every user signs in with a second factor; null: as it is."},
         },
     })
 }
