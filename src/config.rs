@@ -30,8 +30,8 @@ pub struct Config {
     pub trusted_proxies: Vec<Network>,
     pub bind: String,
     /// The address people open tokendesk at (`TOKENDESK_PUBLIC_URL`): the origin and relying
-    /// party of passkeys. Unset: `http://` and the address the server listens on (`localhost`
-    /// for a loopback one).
+    /// party of passkeys. Unset: `http://` and the address the server listens on (`127.0.0.1`
+    /// for `0.0.0.0`), at which passkeys are off: browsers take no IP address as their party.
     pub public_url: Option<PublicUrl>,
     pub session_key: Vec<u8>,
     pub master_key: MasterKey,

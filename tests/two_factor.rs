@@ -585,6 +585,18 @@ async fn sensitive_actions_ask_again_after_ten_minutes(backend: Backend) {
     );
 
     app.clock.advance(Duration::minutes(11));
+    // The path as the router reads it: an escaped letter names the same action.
+    let escaped = format!("/integrations/tokens/{}/%72eveal", token.id);
+    let page = html_of(app.post(&escaped, &[]).await).await;
+    assert_eq!(text(&page, "h1"), "Confirm it is you", "{escaped}");
+    assert!(!page.html().contains(&key.expose()));
+    // Adding a second factor asks too: whoever adds one could sign in with it.
+    let page = html_of(
+        app.post("/account/security/totp", &[("code", "123456")])
+            .await,
+    )
+    .await;
+    assert_eq!(text(&page, "h1"), "Confirm it is you");
     let asked = app.post(&reveal, &[]).await;
     assert_eq!(asked.status(), 200);
     let page = html_of(asked).await;

@@ -258,7 +258,6 @@ pub async fn register_finish(
         Some(codes) => {
             let codes: Vec<String> = codes.iter().map(|c| c.as_str().to_owned()).collect();
             session.set_recovery_codes(&state.master_key, &codes);
-            session.set_authenticated_at(current.at);
             (
                 format!(
                     "The passkey “{name}” was added: signing in with your password now asks \

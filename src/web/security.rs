@@ -12,7 +12,7 @@ use super::tokens::format_time;
 use super::{CurrentUser, Layout, Section, page, see_other};
 use crate::app::AppState;
 use crate::domain::form::FieldErrors;
-use crate::domain::two_factor::{SecondFactorCode, TotpSecret};
+use crate::domain::two_factor::{SecondFactorCode, TotpSecret, is_recent};
 use crate::error::AppError;
 use crate::services::two_factor::{self as factors, Factors};
 use actix_web::http::{StatusCode, header};
@@ -122,7 +122,7 @@ impl SecurityPage {
             totp_since: totp_enabled_at.map(format_time),
             enrolment,
             recovery_codes_left,
-            new_codes: session.recovery_codes(&state.master_key),
+            new_codes: fresh_codes(session, state, current),
             errors: FieldErrors::default(),
             passkeys: passkeys.passkeys,
             passkey_notice: passkeys.passkey_notice,
@@ -193,7 +193,6 @@ pub async fn enable_totp(
     match enabled {
         Ok(codes) => {
             session.clear_totp_enrolment();
-            session.set_authenticated_at(current.at);
             match codes {
                 Some(codes) => {
                     let codes: Vec<String> = codes.iter().map(|c| c.as_str().to_owned()).collect();
@@ -302,6 +301,23 @@ pub async fn regenerate_recovery_codes(
     Ok(see_other(SECURITY_PATH))
 }
 
+/// The recovery codes just made, while the user proved who they are in the last minutes (as
+/// making them asked): after that they are forgotten, so that whoever comes by this session
+/// later cannot read them.
+fn fresh_codes(
+    session: &TypedSession,
+    state: &AppState,
+    current: &CurrentUser,
+) -> Option<Vec<String>> {
+    let codes = session.recovery_codes(&state.master_key)?;
+    if is_recent(session.authenticated_at(), current.at) {
+        Some(codes)
+    } else {
+        session.clear_recovery_codes();
+        None
+    }
+}
+
 /// The codes just made, as a text file, while the page still shows them.
 #[get("/account/security/recovery-codes.txt")]
 pub async fn recovery_codes_txt(
@@ -309,9 +325,7 @@ pub async fn recovery_codes_txt(
     session: TypedSession,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let codes = session
-        .recovery_codes(&state.master_key)
-        .ok_or(AppError::NotFound)?;
+    let codes = fresh_codes(&session, &state, &current).ok_or(AppError::NotFound)?;
     let body = format!(
         "tokendesk recovery codes for {} ({})\nEach code signs you in once, instead of a code from your authenticator app.\n\n{}\n",
         current.user.email,

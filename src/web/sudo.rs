@@ -42,9 +42,17 @@ fn is_sensitive(path: &str, fields: &[(String, String)]) -> bool {
         ["", "integrations", "tokens", _, action] => {
             matches!(*action, "reveal" | "rotate" | "delete")
         }
-        ["", "account", "users", _, action] => matches!(*action, "role" | "reset-2fa"),
+        // A user added as an admin is a role given.
+        ["", "account", "users"] => fields
+            .iter()
+            .any(|(name, value)| name == "role" && value == "admin"),
+        ["", "account", "users", _, action] => {
+            matches!(*action, "role" | "reset-2fa" | "activate")
+        }
         ["", "account", "policy"] => true,
-        ["", "account", "security", "recovery-codes"] => true,
+        // A second factor added, or codes made: whoever adds one could sign in with it.
+        ["", "account", "security", "totp" | "recovery-codes"] => true,
+        ["", "account", "security", "passkeys", "register", _] => true,
         ["", "account", "security", "passkeys", _, "remove"] => true,
         _ => false,
     }
@@ -96,8 +104,17 @@ pub async fn guard(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    // The path as the router reads it (escapes decoded): `/%72eveal` is `reveal` to it, so it
+    // must be to this check too.
+    let path = req.match_info().as_str().to_owned();
     if req.method() != Method::POST
-        || !is_sensitive(req.path(), &[("action".into(), "delete".into())])
+        || !is_sensitive(
+            &path,
+            &[
+                ("action".into(), "delete".into()),
+                ("role".into(), "admin".into()),
+            ],
+        )
     {
         return pass(req, next).await;
     }
@@ -119,7 +136,7 @@ pub async fn guard(
         }
     };
     let mut fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    if !is_sensitive(req.path(), &fields) {
+    if !is_sensitive(&path, &fields) {
         req.set_payload(body.into());
         return pass(req, next).await;
     }
@@ -134,9 +151,16 @@ pub async fn guard(
     let asks_json = req.headers().contains_key(super::csrf::HEADER)
         && !fields.iter().any(|(name, _)| name == super::csrf::FIELD);
     if asks_json {
+        // A passkey is added by script alone: there is no form to send again.
+        let error = if path.starts_with("/account/security/passkeys/register/") {
+            "Confirm it is you first: you proved who you are more than 10 minutes ago. Sign out \
+             and sign in again, then add the passkey."
+        } else {
+            "Confirm it is you: send the form without JavaScript to see the page."
+        };
         let answer = HttpResponse::Unauthorized().json(serde_json::json!({
             "confirm": true,
-            "error": "Confirm it is you: send the form without JavaScript to see the page.",
+            "error": error,
         }));
         return Ok(req.into_response(answer));
     }
@@ -227,6 +251,10 @@ mod tests {
             "/account/policy",
             "/account/security/recovery-codes",
             "/account/security/passkeys/12/remove",
+            "/account/users/UR-100-200-300/activate",
+            "/account/security/totp",
+            "/account/security/passkeys/register/start",
+            "/account/security/passkeys/register/finish",
         ] {
             assert!(is_sensitive(path, &none), "{path}");
         }
@@ -235,10 +263,15 @@ mod tests {
             "/integrations/tokens/SU-100-200-300/edit",
             "/account/users/UR-100-200-300/deactivate",
             "/account/password",
-            "/account/security/totp",
+            "/account/security/totp/remove",
+            "/account/users",
         ] {
             assert!(!is_sensitive(path, &none), "{path}");
         }
+        let admin = vec![("role".to_owned(), "admin".to_owned())];
+        let member = vec![("role".to_owned(), "member".to_owned())];
+        assert!(is_sensitive("/account/users", &admin));
+        assert!(!is_sensitive("/account/users", &member));
         assert!(is_sensitive("/integrations/tokens/bulk", &delete));
         assert!(!is_sensitive("/integrations/tokens/bulk", &disable));
         assert_eq!(
