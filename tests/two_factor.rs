@@ -151,6 +151,13 @@ async fn enrolling_takes_a_code_from_the_shown_secret(backend: Backend) {
     );
     let body = download.text().await.unwrap();
     assert!(codes.iter().all(|code| body.contains(code.as_str())));
+    // Left on the page past the proof's ten minutes, they are forgotten: whoever comes by the
+    // session later does not read them.
+    app.clock.advance(Duration::minutes(11));
+    let page = app.get_html("/account/security").await;
+    assert!(select_all(&page, "#new-recovery-codes code").is_empty());
+    let download = app.get("/account/security/recovery-codes.txt").await;
+    assert_eq!(download.status(), 404, "forgotten after ten minutes");
 
     app.post("/account/security/recovery-codes/kept", &[]).await;
     let page = app.get_html("/account/security").await;

@@ -118,6 +118,16 @@ pub fn enable_totp(
         })?;
     let sealed = master_key.seal_bytes(totp_context(user_id).as_bytes(), secret.expose());
     write_transaction(conn, |conn| {
+        // One app at a time: a second enrolment (a page left open in another tab) would replace
+        // the first without a word.
+        if stored::has_totp(conn, user_id)? {
+            return Err(ServiceError::Invalid {
+                field: "code",
+                message: "An authenticator app is already on: remove it first to set up \
+                          another."
+                    .to_owned(),
+            });
+        }
         let had_second_factor = has_second_factor(conn, user_id)?;
         stored::set_totp(conn, user_id, &sealed, step, by.at)?;
         let codes = codes_for_added_factor(conn, master_key, user_id, had_second_factor, by.at)?;
