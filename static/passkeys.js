@@ -44,6 +44,20 @@
     return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
   }
 
+  // A ceremony at `path`: the server's options (`path`/start, sent `body`), the browser's answer
+  // to them (`ask`: create or get), and the server's verdict on it (`path`/finish).
+  function ceremony(path, body, ask, query) {
+    return post(path + "/start", body)
+      .then(function (options) {
+        return ask(options).catch(function (error) {
+          throw new Error(browserFailure(error));
+        });
+      })
+      .then(function (answer) {
+        return post(path + "/finish" + (query || ""), answer);
+      });
+  }
+
   function describe(list) {
     return (list || []).map(function (credential) {
       return { type: credential.type, id: toBuffer(credential.id) };
@@ -175,15 +189,7 @@
       event.preventDefault();
       nameIs(null);
       message.hidden = true;
-      post("/account/security/passkeys/register/start", { name: nameField.value })
-        .then(function (options) {
-          return create(options).catch(function (error) {
-            throw new Error(browserFailure(error));
-          });
-        })
-        .then(function (made) {
-          return post("/account/security/passkeys/register/finish", made);
-        })
+      ceremony("/account/security/passkeys/register", { name: nameField.value }, create)
         .then(function (done) {
           window.location.assign(done.redirect);
         })
@@ -202,15 +208,7 @@
         return;
       }
       message.hidden = true;
-      post("/account/security/passkeys/check/start")
-        .then(function (options) {
-          return get(options).catch(function (error) {
-            throw new Error(browserFailure(error));
-          });
-        })
-        .then(function (used) {
-          return post("/account/security/passkeys/check/finish", used);
-        })
+      ceremony("/account/security/passkeys/check", undefined, get)
         .then(function (done) {
           show(message, done.message, "success");
         })
@@ -228,16 +226,8 @@
     signIn.querySelector("#passkey-button").addEventListener("click", function () {
       failure.hidden = true;
       var next = document.querySelector('input[name="next"]');
-      post("/login/passkey/start")
-        .then(function (options) {
-          return get(options).catch(function (error) {
-            throw new Error(browserFailure(error));
-          });
-        })
-        .then(function (used) {
-          var query = next && next.value ? "?next=" + encodeURIComponent(next.value) : "";
-          return post("/login/passkey/finish" + query, used);
-        })
+      var query = next && next.value ? "?next=" + encodeURIComponent(next.value) : "";
+      ceremony("/login/passkey", undefined, get, query)
         .then(function (done) {
           window.location.assign(done.redirect);
         })
@@ -256,15 +246,7 @@
     sudoButton.disabled = false;
     sudoButton.addEventListener("click", function () {
       sudoFailure.hidden = true;
-      post("/account/security/passkeys/check/start")
-        .then(function (options) {
-          return get(options).catch(function (error) {
-            throw new Error(browserFailure(error));
-          });
-        })
-        .then(function (used) {
-          return post("/account/security/passkeys/check/finish", used);
-        })
+      ceremony("/account/security/passkeys/check", undefined, get)
         .then(function () {
           var form = document.querySelector("#sudo-form");
           form.querySelectorAll("[name=sudo_password], [name=sudo_code]").forEach(function (field) {
@@ -290,15 +272,7 @@
     }
     stepButton.addEventListener("click", function () {
       stepFailure.hidden = true;
-      post("/login/2fa/passkey/start")
-        .then(function (options) {
-          return get(options).catch(function (error) {
-            throw new Error(browserFailure(error));
-          });
-        })
-        .then(function (used) {
-          return post("/login/2fa/passkey/finish", used);
-        })
+      ceremony("/login/2fa/passkey", undefined, get)
         .then(function (done) {
           window.location.assign(done.redirect);
         })

@@ -4,6 +4,7 @@
 //! `finish_sign_in`). Each ceremony is two calls; what the first returns as its state is kept
 //! by the caller on the server (the session) and given to the second, once.
 
+use super::users::record;
 use super::{guesses, two_factor};
 use crate::db::events::NewEvent;
 use crate::db::passkeys::{self, NewPasskey, StoredPasskey};
@@ -280,7 +281,7 @@ pub fn finish_registration(
             by,
             EventKind::UserPasskeyAdded,
             user_id,
-            &registration.name,
+            Some(&registration.name),
         )?;
         Ok::<_, PasskeyError>(Added {
             id,
@@ -314,32 +315,13 @@ pub fn remove(
             by,
             EventKind::UserPasskeyRemoved,
             user_id,
-            &stored.name,
+            Some(&stored.name),
         )?;
         Ok(Removed {
             name: stored.name,
             second_factor_left,
         })
     })
-}
-
-fn record(
-    conn: &mut DbConnection,
-    by: &Requester,
-    kind: EventKind,
-    user_id: &UserId,
-    name: &str,
-) -> Result<(), DbError> {
-    NewEvent {
-        account_id: &by.account_id,
-        kind,
-        actor: &by.actor,
-        user_id: Some(user_id),
-        detail: Some(name),
-        client_ip: by.client_ip.as_deref(),
-        at: by.at,
-    }
-    .record(conn)
 }
 
 /// Keeps what the passkey's use changed (its counter) and when it was used.

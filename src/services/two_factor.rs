@@ -3,7 +3,7 @@
 //! Every change is an event. A code is taken once: the step of an app's code, a recovery code.
 
 use super::ServiceError;
-use crate::db::events::NewEvent;
+use super::users::record;
 use crate::db::passkeys;
 use crate::db::pool::write_transaction;
 use crate::db::two_factor as stored;
@@ -253,23 +253,4 @@ pub fn check_code(
             })
         }
     }
-}
-
-fn record(
-    conn: &mut DbConnection,
-    by: &Requester,
-    kind: EventKind,
-    user: &UserId,
-    detail: Option<&str>,
-) -> Result<(), DbError> {
-    NewEvent {
-        account_id: &by.account_id,
-        kind,
-        actor: &by.actor,
-        user_id: Some(user),
-        detail,
-        client_ip: by.client_ip.as_deref(),
-        at: by.at,
-    }
-    .record(conn)
 }

@@ -280,7 +280,9 @@ fn ensure_another_admin(
     }
 }
 
-fn record(
+/// An event about user `user`, made by `by` (what the users, two-factor and passkey services
+/// record alike).
+pub(super) fn record(
     conn: &mut DbConnection,
     by: &Requester,
     kind: EventKind,
