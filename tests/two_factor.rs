@@ -559,6 +559,50 @@ async fn an_admin_resets_a_second_factor_and_the_sessions_end(backend: Backend) 
     );
 }
 
+/// A right password waits for its second step only while it is still the password: reset
+/// meanwhile (by an operator, or by the user elsewhere), the waiting sign-in ends, even with
+/// the right code.
+async fn a_password_reset_ends_a_sign_in_waiting_for_its_second_step(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let robert = app.signed_in_user().await;
+    let (secret, _) = enrol(&app).await;
+    sign_out(&app).await;
+
+    let response = app.sign_in_with(&robert.email, PASSWORD).await;
+    assert_eq!(location(&response), "/login/2fa");
+    let generated =
+        tokendesk::commands::reset_password(app.config.clone(), &robert.email, None).unwrap();
+    let response = app
+        .post("/login/2fa", &[("code", &code_in(&app, &secret, 0))])
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        location(&response),
+        "/login?ended=1",
+        "the right code, too late"
+    );
+    assert_eq!(
+        location(&app.get("/integrations/tokens").await),
+        "/login?next=%2Fintegrations%2Ftokens",
+        "not signed in"
+    );
+    let page = app.get_html("/login?ended=1").await;
+    assert!(text(&page, "#login-notice").contains("password was changed"));
+    assert_eq!(
+        location(&app.get("/login/2fa").await),
+        "/login",
+        "nothing waits any more"
+    );
+
+    // The new password waits, and ends the same way when the page is shown again after
+    // another reset.
+    let response = app.sign_in_with(&robert.email, &generated).await;
+    assert_eq!(location(&response), "/login/2fa");
+    assert_eq!(app.get("/login/2fa").await.status(), 200);
+    tokendesk::commands::reset_password(app.config.clone(), &robert.email, None).unwrap();
+    assert_eq!(location(&app.get("/login/2fa").await), "/login?ended=1");
+}
+
 /// The tokens list, asked for with only this session cookie.
 async fn get_with_cookie(app: &TestApp, cookie: &str) -> reqwest::Response {
     reqwest::Client::builder()
@@ -710,6 +754,7 @@ on_both_databases!(
     removing_the_app_asks_for_a_code_or_the_password,
     the_policy_sends_users_without_a_second_factor_to_enrol,
     an_admin_resets_a_second_factor_and_the_sessions_end,
+    a_password_reset_ends_a_sign_in_waiting_for_its_second_step,
     sensitive_actions_ask_again_after_ten_minutes,
     a_second_factor_code_confirms_a_sensitive_action,
 );

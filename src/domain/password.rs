@@ -27,6 +27,14 @@ pub fn verify(password_hash: &str, candidate: &str) -> bool {
     })
 }
 
+/// A short mark of a stored hash, for what must end when the password changes (a sign-in
+/// waiting for its second factor): any new hash, even of the same password, has another salt
+/// and so another mark. Not the hash itself, which stays in the users table.
+pub fn fingerprint(password_hash: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(password_hash.as_bytes())[..16])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +53,13 @@ mod tests {
         assert!(PasswordHash::new(DUMMY_HASH).is_ok());
         assert!(!verify(DUMMY_HASH, ""));
         assert!(!verify(DUMMY_HASH, "password"));
+    }
+
+    #[test]
+    fn a_new_hash_of_the_same_password_has_another_fingerprint() {
+        let (first, second) = (hash("correct horse"), hash("correct horse"));
+        assert_eq!(fingerprint(&first), fingerprint(&first));
+        assert_ne!(fingerprint(&first), fingerprint(&second));
+        assert_eq!(fingerprint(&first).len(), 32);
     }
 }

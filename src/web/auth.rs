@@ -8,6 +8,7 @@ use super::session::TypedSession;
 use super::{local_path, page, see_other};
 use crate::app::AppState;
 use crate::db;
+use crate::db::DbError;
 use crate::db::accounts::Account;
 use crate::db::events::NewEvent;
 use crate::db::users::{Credentials, User};
@@ -58,7 +59,13 @@ pub struct NextQuery {
     signed_out: Option<String>,
     /// Set when the second step of a sign-in waited too long.
     timed_out: Option<String>,
+    /// Set when the second step of a sign-in could no longer finish (`ENDED`).
+    ended: Option<String>,
 }
+
+/// What the sign-in page says after `ENDED`.
+const ENDED_NOTICE: &str = "The sign-in was stopped before its second step: the password was \
+     changed meanwhile, or the user can no longer sign in. Sign in again.";
 
 #[get("/")]
 pub async fn home() -> HttpResponse {
@@ -90,6 +97,8 @@ pub async fn login_form(
         accounts: Vec::new(),
         notice: if query.timed_out.is_some() {
             Some("The sign-in waited too long for its second step. Sign in again.")
+        } else if query.ended.is_some() {
+            Some(ENDED_NOTICE)
         } else {
             query.signed_out.is_some().then_some("You have signed out.")
         },
@@ -331,6 +340,7 @@ pub async fn login(
             next,
             method: SignInMethod::Password.as_str().to_owned(),
             started_at: now.and_utc().timestamp(),
+            password: password::fingerprint(&credentials.password_hash),
         });
         return Ok(see_other(SECOND_STEP));
     }
@@ -448,6 +458,9 @@ const SECOND_STEP: &str = "/login/2fa";
 const SECOND_STEP_PASSKEY: &str = "second-step";
 /// Where a second step that waited too long leads.
 const TIMED_OUT: &str = "/login?timed_out=1";
+/// Where a second step leads that can no longer finish: the password was changed or reset
+/// while it waited, or the user was removed or deactivated.
+const ENDED: &str = "/login?ended=1";
 
 #[derive(Template)]
 #[template(path = "auth/second_step.html")]
@@ -486,9 +499,46 @@ impl SecondStepPage {
     }
 }
 
+/// The sign-in waiting for its second factor and its user, as long as it may still finish: it
+/// has not waited too long, the user is still there and active, and the password is still the
+/// one that was proved. Otherwise it is dropped, and `Err` says where to go instead.
+async fn still_waiting(
+    session: &TypedSession,
+    state: &AppState,
+    now: NaiveDateTime,
+) -> Result<Result<(PendingSignIn, User), &'static str>, AppError> {
+    let pending = match waiting_sign_in(session, now) {
+        Ok(pending) => pending,
+        Err(elsewhere) => return Ok(Err(elsewhere)),
+    };
+    let user = match UserId::parse(&pending.user_id) {
+        Ok(user_id) => {
+            let proved = pending.password.clone();
+            db::run(&state.pool, move |conn| {
+                let user = match User::find_with_account(conn, &user_id) {
+                    Ok((user, _)) => user,
+                    Err(DbError::NotFound) => return Ok(None),
+                    Err(other) => return Err(other),
+                };
+                let current = password::fingerprint(&User::password_hash(conn, &user_id)?);
+                Ok((user.active && current == proved).then_some(user))
+            })
+            .await?
+        }
+        Err(_) => None,
+    };
+    Ok(match user {
+        Some(user) => Ok((pending, user)),
+        None => {
+            session.clear_pending();
+            Err(ENDED)
+        }
+    })
+}
+
 /// The sign-in waiting for its second factor, unless it waited too long (then it is dropped).
 /// Otherwise where to go instead.
-pub(crate) fn waiting_sign_in(
+fn waiting_sign_in(
     session: &TypedSession,
     now: NaiveDateTime,
 ) -> Result<PendingSignIn, &'static str> {
@@ -515,12 +565,11 @@ pub async fn second_step_form(
     if session.user_id().is_some() {
         return Ok(see_other(HOME));
     }
-    let pending = match waiting_sign_in(&session, state.clock.now()) {
-        Ok(pending) => pending,
+    let user = match still_waiting(&session, &state, state.clock.now()).await? {
+        Ok((_, user)) => user,
         Err(elsewhere) => return Ok(see_other(elsewhere)),
     };
-    let user_id = UserId::parse(&pending.user_id).map_err(|_| AppError::SignInRequired(None))?;
-    let form = SecondStepPage::load(&session, &state, user_id, None).await?;
+    let form = SecondStepPage::load(&session, &state, user.id, None).await?;
     page(&form, StatusCode::OK)
 }
 
@@ -542,11 +591,11 @@ pub async fn second_step(
         return Err(AppError::Unavailable);
     }
     let now = state.clock.now();
-    let pending = match waiting_sign_in(&session, now) {
-        Ok(pending) => pending,
+    let (pending, user) = match still_waiting(&session, &state, now).await? {
+        Ok(waiting) => waiting,
         Err(elsewhere) => return Ok(see_other(elsewhere)),
     };
-    let user_id = UserId::parse(&pending.user_id).map_err(|_| AppError::SignInRequired(None))?;
+    let user_id = user.id.clone();
     let refuse = async |message: String, status: StatusCode| {
         let form = SecondStepPage::load(&session, &state, user_id.clone(), Some(message)).await?;
         page(&form, status)
@@ -559,14 +608,12 @@ pub async fn second_step(
     };
     let (device, by_user, by_address) = second_step_keys(&req, &state, &pending, &address, now);
     let checked = {
-        let user_id = user_id.clone();
         let (by_user, by_address, ip) = (by_user.clone(), by_address.clone(), address.clone());
         let master_key = state.master_key.clone();
         let tried = pending.email.clone();
         db::run_with(&state.pool, move |conn| -> Result<_, ServiceError> {
             let refused_until = guesses::count(conn, &[&by_user, &by_address], now)?;
-            let user = User::find_with_account(conn, &user_id)?.0;
-            if refused_until.is_some() || !user.active {
+            if refused_until.is_some() {
                 return Ok((user, refused_until, None));
             }
             let mut by = user.offline(now);
@@ -599,10 +646,6 @@ pub async fn second_step(
         page.headers_mut()
             .insert(header::RETRY_AFTER, header::HeaderValue::from(wait));
         return Ok(page);
-    }
-    if !user.active {
-        session.clear_pending();
-        return Ok(see_other("/login"));
     }
     let Some(proof) = proof else {
         return refuse(
@@ -650,13 +693,18 @@ fn second_step_keys(
     (device, by_user, by_address)
 }
 
-/// A pending sign-in that is gone (it waited too long, or there was none), answered to a
-/// script: it is to sign in again.
-fn sign_in_again() -> HttpResponse {
-    HttpResponse::Unauthorized().json(json!({
-        "error": "The sign-in waited too long for its second step. Sign in again.",
-        "redirect": TIMED_OUT,
-    }))
+/// A pending sign-in that is gone (it waited too long, could no longer finish, or there was
+/// none), answered to a script: it is to sign in again, from `elsewhere`.
+fn sign_in_again(elsewhere: &str) -> HttpResponse {
+    let (error, redirect) = if elsewhere == ENDED {
+        (ENDED_NOTICE, ENDED)
+    } else {
+        (
+            "The sign-in waited too long for its second step. Sign in again.",
+            TIMED_OUT,
+        )
+    };
+    HttpResponse::Unauthorized().json(json!({ "error": error, "redirect": redirect }))
 }
 
 /// Starts the second step with a passkey: the options for `navigator.credentials.get`, for the
@@ -673,10 +721,11 @@ pub async fn second_step_passkey_start(
     if session.is_unavailable() {
         return Err(AppError::Unavailable.into());
     }
-    let Ok(pending) = waiting_sign_in(&session, now) else {
-        return Ok(sign_in_again());
+    let (pending, user) = match still_waiting(&session, &state, now).await? {
+        Ok(waiting) => waiting,
+        Err(elsewhere) => return Ok(sign_in_again(elsewhere)),
     };
-    let user_id = UserId::parse(&pending.user_id).map_err(|_| AppError::SignInRequired(None))?;
+    let user_id = user.id;
     let (_, by_user, by_address) = second_step_keys(&req, &state, &pending, &address, now);
     let refused_until = db::run(&state.pool, move |conn| {
         guesses::count(conn, &[&by_user, &by_address], now)
@@ -707,22 +756,11 @@ pub async fn second_step_passkey_finish(
     if session.is_unavailable() {
         return Err(AppError::Unavailable.into());
     }
-    let Ok(pending) = waiting_sign_in(&session, now) else {
-        return Ok(sign_in_again());
+    let (pending, user) = match still_waiting(&session, &state, now).await? {
+        Ok(waiting) => waiting,
+        Err(elsewhere) => return Ok(sign_in_again(elsewhere)),
     };
-    let user_id = UserId::parse(&pending.user_id).map_err(|_| AppError::SignInRequired(None))?;
-    let user = {
-        let user_id = user_id.clone();
-        db::run(&state.pool, move |conn| {
-            Ok(User::find_with_account(conn, &user_id)?.0)
-        })
-        .await
-        .map_err(AppError::from)?
-    };
-    if !user.active {
-        session.clear_pending();
-        return Err(Refusal::new(PasskeyError::NotAccepted, now).into());
-    }
+    let user_id = user.id.clone();
     let checked = passkey_routes::finish_second_factor(
         &req,
         &session,

@@ -83,6 +83,10 @@ pub struct PendingSignIn {
     pub method: String,
     /// When the password was proved, seconds since the epoch; it waits `PENDING_LIMIT`.
     pub started_at: i64,
+    /// `password::fingerprint` of the hash the password was checked against: a password changed
+    /// or reset since ends the wait (one kept from before this was stored has none, and ends).
+    #[serde(default)]
+    pub password: String,
 }
 
 impl PendingSignIn {
