@@ -19,7 +19,7 @@ use actix_web::ResponseError;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{DefaultHeaders, Next, NormalizePath, from_fn};
+use actix_web::middleware::{Next, NormalizePath, from_fn};
 use actix_web::{App, HttpServer, web as aweb};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -175,6 +175,30 @@ async fn failures_answered(
     }
 }
 
+/// `HEADERS` on every answer that has not set them itself, but a forward-auth check that lets
+/// a request through: that answer goes to the proxy alone, never to a browser (nginx keeps
+/// nothing of it but the `X-Tokendesk-*` headers; Traefik and Envoy copy only the headers they
+/// are told to), and it is on the path of every request the proxy receives. A refusal keeps
+/// them: Traefik and Envoy hand it to the client as it is.
+async fn for_browsers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use actix_web::http::header::{HeaderName, HeaderValue};
+    let mut response = next.call(req).await?;
+    if response.status().is_success() && response.request().path() == VERIFY_PATH {
+        return Ok(response);
+    }
+    let headers = response.headers_mut();
+    for (name, value) in HEADERS {
+        let name = HeaderName::from_static(name);
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    Ok(response)
+}
+
 /// See `KEPT_FOR_BACK`: a form's answer that refused it, as a page (the API's are not pages).
 async fn refusals_kept_for_back(
     req: ServiceRequest,
@@ -255,11 +279,7 @@ pub fn run(
             .wrap(sessions)
             .wrap(from_fn(failures_answered))
             .wrap(from_fn(refusals_kept_for_back))
-            .wrap(
-                HEADERS
-                    .into_iter()
-                    .fold(DefaultHeaders::new(), |headers, header| headers.add(header)),
-            )
+            .wrap(from_fn(for_browsers))
             .wrap(from_fn(crate::request::with_request_id))
             .wrap(TracingLogger::<RequestSpan>::new())
             .wrap(NormalizePath::trim())

@@ -242,6 +242,9 @@ async fn traefik_and_envoy_are_answered_alike(backend: Backend) {
         header(&headers, "x-tokendesk-account"),
         user.account.id.as_str()
     );
+    // An answer that lets the request through goes to the proxy alone: no headers for browsers.
+    assert!(headers.get("content-security-policy").is_none());
+    assert!(headers.get("x-request-id").is_some());
 
     // Envoy ext_authz: the original method, and the original path after the path_prefix; a
     // POST without any CSRF token, with the client's cookies, is a forward-auth check like
@@ -272,6 +275,9 @@ async fn traefik_and_envoy_are_answered_alike(backend: Backend) {
         "{:?}",
         answer.body
     );
+    // A refusal may reach a browser (Traefik and Envoy hand it on): it has their headers.
+    assert_eq!(header(&headers, "x-frame-options"), "DENY");
+    assert!(headers.get("content-security-policy").is_some());
     // Every refusal's body is also in X-Tokendesk-Error, for proxies that answer themselves.
     let repeated: serde_json::Value =
         serde_json::from_str(header(&headers, "x-tokendesk-error")).unwrap();
