@@ -827,6 +827,39 @@ async fn agreements_accounts_and_modules(backend: Backend) {
         .await;
     assert_eq!(answer.status, 400);
 
+    // Plain pages in id order: the first (its own statement, without OFFSET), the next, and
+    // one past the end, which still says how many there are.
+    let ids = |body: &Value| -> Vec<String> {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first = app
+        .call(&key, Method::GET, "/agreements?limit=2", None)
+        .await;
+    assert_eq!(first.content_range, "items 0-1/5");
+    let next = app
+        .call(&key, Method::GET, "/agreements?limit=2&offset=2", None)
+        .await;
+    assert_eq!(next.content_range, "items 2-3/5");
+    let all = app
+        .call(&key, Method::GET, "/agreements?limit=10", None)
+        .await;
+    assert_eq!(all.content_range, "items 0-4/5");
+    let mut sorted = ids(&all.body);
+    sorted.sort();
+    assert_eq!(ids(&all.body), sorted);
+    assert_eq!([ids(&first.body), ids(&next.body)].concat(), sorted[..4]);
+    let beyond = app
+        .call(&key, Method::GET, "/agreements?limit=2&offset=7", None)
+        .await;
+    assert_eq!(
+        (beyond.status, beyond.content_range.as_str()),
+        (200, "items 0-0/5")
+    );
+
     let answer = app.call(&key, Method::GET, "/accounts", None).await;
     assert_eq!(
         answer.body,
