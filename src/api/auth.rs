@@ -317,15 +317,35 @@ impl ApiRequest {
 
     /// Checks the key for `route`'s module and nothing more, for a proxy asking on behalf of
     /// another service (`/auth/verify`); `Err(refusal)` for a path of no module, refused once
-    /// the key is known to be good. A key the cache admits is answered without any database
-    /// work (and without waiting for the database's threads); any other is looked up as `run`
-    /// does. Counted in use and against the rate limit alike.
+    /// the key is known to be good. Counted in use and against the rate limit alike.
     pub async fn check(
         self,
         route: Result<Module, ApiError>,
     ) -> Result<(ApiCaller, Module), ApiError> {
-        let (key, gate) = self.gate(KeySource::Verify)?;
         let module = route.as_ref().ok().copied();
+        self.admit_cached(KeySource::Verify, module, |caller| {
+            route.map(|module| (caller, module))
+        })
+        .await
+    }
+
+    /// Checks the key for `module` (when the endpoint belongs to one), for an endpoint whose
+    /// answer needs nothing of the database (who is calling, the modules, the caller's own
+    /// account): `read` without its work.
+    pub async fn caller(self, module: Option<Module>) -> Result<ApiCaller, ApiError> {
+        self.admit_cached(KeySource::Api, module, Ok).await
+    }
+
+    /// A key the cache admits is answered without any database work (and without waiting for
+    /// the database's threads or a connection); any other is looked up as `run` does. `then`
+    /// may still refuse an admitted caller, before the rate limit counts the request.
+    async fn admit_cached<T>(
+        self,
+        source: KeySource,
+        module: Option<Module>,
+        then: impl FnOnce(ApiCaller) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let (key, gate) = self.gate(source)?;
         let found = match gate.cached(&key, module) {
             Some(found) => found,
             None => {
@@ -337,10 +357,7 @@ impl ApiRequest {
             }
         };
         let limit = found.limit();
-        let admitted = found
-            .admitted
-            .and_then(|caller| route.map(|module| (caller, module)));
-        let (rate, admitted) = gate.limit(&key, limit, admitted);
+        let (rate, admitted) = gate.limit(&key, limit, found.admitted.and_then(then));
         gate.count(admitted.as_ref().map(drop));
         if found.named {
             gate.record(&key, found.authenticated, module, admitted.as_ref().err());

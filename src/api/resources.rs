@@ -19,7 +19,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
     security(("ApiKey" = []))
 )]
 pub async fn context(api: ApiRequest) -> Result<HttpResponse, ApiError> {
-    let (caller, ()) = api.read(None, |_, _| Ok(())).await?;
+    let caller = api.caller(None).await?;
     Ok(HttpResponse::Ok().json(Context {
         account: Ref {
             id: caller.account().id.to_string(),
@@ -124,7 +124,7 @@ fn in_memory<T>(
     security(("ApiKey" = []))
 )]
 pub async fn modules(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, ApiError> {
-    api.read(None, |_, _| Ok(())).await?;
+    api.caller(None).await?;
     let (page, offset, total) = in_memory(&req, MODULES.to_vec(), |m: &Module| {
         (m.id.to_owned(), m.name.to_owned())
     })?;
@@ -139,7 +139,7 @@ pub async fn modules(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, 
     security(("ApiKey" = []))
 )]
 pub async fn module(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    api.read(None, |_, _| Ok(())).await?;
+    api.caller(None).await?;
     let module = Module::find(&id).map_err(|_| ApiError::not_found())?;
     Ok(HttpResponse::Ok().json(module_ref(module)))
 }
@@ -151,7 +151,7 @@ pub async fn module(api: ApiRequest, id: web::Path<String>) -> Result<HttpRespon
     security(("ApiKey" = []))
 )]
 pub async fn accounts(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse, ApiError> {
-    let (caller, ()) = api.read(Some(Module::ACCOUNT), |_, _| Ok(())).await?;
+    let caller = api.caller(Some(Module::ACCOUNT)).await?;
     let (page, offset, total) = in_memory(&req, vec![caller.account().clone()], |a| {
         (a.id.to_string(), a.name.clone())
     })?;
@@ -172,7 +172,7 @@ pub async fn accounts(req: HttpRequest, api: ApiRequest) -> Result<HttpResponse,
     security(("ApiKey" = []))
 )]
 pub async fn account(api: ApiRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let (caller, ()) = api.read(Some(Module::ACCOUNT), |_, _| Ok(())).await?;
+    let caller = api.caller(Some(Module::ACCOUNT)).await?;
     match AccountId::parse(&id) {
         Ok(id) if id == caller.account().id => Ok(HttpResponse::Ok().json(Ref {
             id: id.to_string(),
