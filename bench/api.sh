@@ -132,8 +132,9 @@ measure_tokendesk() {
     # The same key and API machinery without the database: who is calling (a small answer).
     local context
     context=$(rate -H "Authorization: ApiKey $key" "$base/public/v1/auth/context")
-    # The request's database work alone, as tokendesk does it (examples/agreements_rate: the
-    # statement and the decoding of its rows, on two threads, each with its own connection).
+    # The request's work apart from HTTP and the key, as tokendesk does it
+    # (examples/agreements_rate: the statement, the decoding of its rows and the JSON answer
+    # made of them, on two threads, each with its own connection).
     local account in_process
     if [ "$database" = postgres ]; then
         account=$(psql "$DATABASE_URL" -Atc "SELECT id FROM accounts WHERE name = 'Front Street Inc'")
@@ -161,12 +162,12 @@ measure_tokendesk() {
     echo "GET /healthz:                                 ${healthz_rate[$database]} requests/s"
     echo "GET /public/v1/agreements?limit=10 (ApiKey):  ${agreements_rate[$database]} requests/s"
     echo "GET /public/v1/auth/context (ApiKey, no database): $context requests/s"
-    echo "the request's database work alone, in-process: $in_process executions/s (examples/agreements_rate, 2 threads)"
-    # Were the request nothing but /auth/context's work plus that database work, one after the
-    # other on the same cores, with nothing for its 10 rows' JSON, it could not be faster.
+    echo "the page and its JSON alone, in-process:       $in_process pages/s (examples/agreements_rate, 2 threads)"
+    # Were the request nothing but /auth/context's work plus that, one after the other on the
+    # same cores (its answer 2 KB longer for nothing), it could not be faster.
     local ceiling
     ceiling=$(awk -v c="$context" -v s="$in_process" 'BEGIN { printf "%.0f", 1 / (1 / c + 1 / s) }')
-    echo "ceiling, context and the database work in turn: $ceiling requests/s (ratio to healthz $(ratio "$ceiling" "${healthz_rate[$database]}"))"
+    echo "ceiling, context and the page in turn:         $ceiling requests/s (ratio to healthz $(ratio "$ceiling" "${healthz_rate[$database]}"))"
     if [ "$database" = postgres ]; then
         # PostgreSQL's own figures, same server, same run: its standard read-only benchmark on a
         # scratch database, and the request's one statement alone, prepared as tokendesk's
@@ -192,7 +193,7 @@ measure_tokendesk() {
         # Were the request nothing but /healthz's HTTP work plus that statement, one after the
         # other on the same cores, it could not be faster than this.
         echo "ceiling, healthz and the statement in turn:   $(awk -v h="${healthz_rate[$database]}" -v s="$statement" 'BEGIN { printf "%.0f", 1 / (1 / h + 1 / s) }') requests/s (ratio to pgbench $(awk -v h="${healthz_rate[$database]}" -v s="$statement" -v p="$pgbench_rate" 'BEGIN { printf "%.2f", 1 / (1 / h + 1 / s) / p }'))"
-        echo "ceiling, context and the database work:       ratio to pgbench $(ratio "$ceiling" "$pgbench_rate")"
+        echo "ceiling, context and the page in turn:         ratio to pgbench $(ratio "$ceiling" "$pgbench_rate")"
     else
         echo "ratio agreements/healthz:                     $(ratio "${agreements_rate[$database]}" "${healthz_rate[$database]}") (target >= 0.50)"
     fi

@@ -1,13 +1,17 @@
-//! The database work of `GET /public/v1/agreements?limit=10` alone, as tokendesk does it: the
-//! plain first page (`Agreement::query`, its statement and the decoding of its rows) on
-//! connections opened as the server opens them, one per thread, for some seconds. Prints the
-//! executions per second. `bench/api.sh` runs it beside the HTTP figures, to tell the
-//! statement's share of a request from the rest (the key, the answer, HTTP).
+//! The work of `GET /public/v1/agreements?limit=10` apart from HTTP and the key, as tokendesk
+//! does it: the plain first page (`Agreement::query`, its statement and the decoding of its
+//! rows) and the answer made of it (`api::collection`, the JSON written), on connections opened
+//! as the server opens them, one per thread, for some seconds. Prints the pages per second.
+//! `bench/api.sh` runs it beside the HTTP figures, to tell this share of a request from the
+//! rest (HTTP, the key: what `/auth/context` does).
 //!
 //!   cargo run --release --example agreements_rate -- <database> <account id> [seconds] [threads]
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+use tokendesk::api::collection;
+use tokendesk::api::views::AgreementOut;
+use tokendesk::db::accounts::Account;
 use tokendesk::db::agreements::Agreement;
 use tokendesk::db::pool::{DatabaseUrl, connect_one};
 use tokendesk::domain::fields::AgreementField;
@@ -45,11 +49,18 @@ fn main() -> ExitCode {
             std::thread::spawn(move || -> Result<u64, String> {
                 let mut conn =
                     connect_one(&url, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+                let owner = Account::find(&mut conn, &account).map_err(|e| e.to_string())?;
                 let mut done = 0;
                 while Instant::now() < until {
                     let page =
                         Agreement::query(&mut conn, &account, &query).map_err(|e| e.to_string())?;
-                    if page.items.is_empty() {
+                    let items: Vec<AgreementOut> = page
+                        .items
+                        .iter()
+                        .map(|a| AgreementOut::new(a, &owner))
+                        .collect();
+                    let answer = collection(&items, query.offset, page.total);
+                    if items.is_empty() || !answer.status().is_success() {
                         return Err("the account has no agreements".into());
                     }
                     done += 1;
