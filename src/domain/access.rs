@@ -64,6 +64,14 @@ impl Actor {
             name: name.to_owned(),
         }
     }
+
+    /// Someone not signed in: who a failed sign-in is recorded as made by.
+    pub fn unknown() -> Self {
+        Self {
+            id: "-".into(),
+            name: "unknown".into(),
+        }
+    }
 }
 
 /// Who asks for a change, for which account, from where and when: what every change checks
@@ -145,16 +153,22 @@ impl Reach {
         }
     }
 
+    /// Whether this is an admin's reach: an admin's own, or the key of an admin (a key whose
+    /// owner is gone is no one's).
+    pub fn is_admin(&self) -> bool {
+        match self {
+            Self::Person(person) => person.is_admin(),
+            Self::Key {
+                owner: Some(owner), ..
+            } => owner.person.is_admin(),
+            Self::Key { owner: None, .. } => false,
+        }
+    }
+
     /// Whether what this reach asks for waits for an admin's approval where the account's
     /// policy says so: a member's, or the key of a member. An admin's never waits.
     pub fn waits_for_approval(&self) -> bool {
-        match self {
-            Self::Person(person) => !person.is_admin(),
-            Self::Key {
-                owner: Some(owner), ..
-            } => !owner.person.is_admin(),
-            Self::Key { owner: None, .. } => true,
-        }
+        !self.is_admin()
     }
 
     /// Who a token made now by `actor` with this reach belongs to: the person, or the key's

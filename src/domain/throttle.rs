@@ -20,6 +20,11 @@ impl AttemptKey {
         Self::Email(email.trim().to_lowercase())
     }
 
+    /// The client's address, as the request tells it (`unknown` when it does not).
+    pub fn address(address: Option<String>) -> Self {
+        Self::Address(address.unwrap_or_else(|| "unknown".into()))
+    }
+
     /// As stored.
     pub fn key(&self) -> String {
         match self {

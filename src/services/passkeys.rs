@@ -6,12 +6,11 @@
 
 use super::users::record;
 use super::{guesses, two_factor};
-use crate::db::events::NewEvent;
 use crate::db::passkeys::{self, NewPasskey, StoredPasskey};
 use crate::db::pool::write_transaction;
 use crate::db::users::{Credentials, User};
 use crate::db::{DbConnection, DbError};
-use crate::domain::access::{Actor, Requester};
+use crate::domain::access::Requester;
 use crate::domain::event::EventKind;
 use crate::domain::ids::UserId;
 use crate::domain::passkey::{PasskeyId, PublicUrl, user_handle};
@@ -432,19 +431,14 @@ pub fn finish_sign_in(
         Err(other) => return Err(other.into()),
     };
     let failed = |conn: &mut DbConnection, note: &str| -> Result<(), PasskeyError> {
-        NewEvent {
-            account_id: &owner.account_id,
-            kind: EventKind::UserSignInFailed,
-            actor: &Actor {
-                id: "-".into(),
-                name: "unknown".into(),
-            },
-            user_id: Some(&owner.user_id),
-            detail: Some(&format!("passkey “{}”{note}", stored.name)),
+        super::users::sign_in_failed(
+            conn,
+            &owner.account_id,
+            &owner.user_id,
+            &format!("passkey “{}”{note}", stored.name),
             client_ip,
-            at: now,
-        }
-        .record(conn)?;
+            now,
+        )?;
         Ok(())
     };
     if handle.as_bytes() != &user_handle(&owner.user_id) {

@@ -18,7 +18,7 @@ pub fn set(
     by: &Requester,
     new: &AccountPolicy,
 ) -> Result<(AccountPolicy, bool), ServiceError> {
-    if by.reach.waits_for_approval() {
+    if !by.reach.is_admin() {
         return Err(ServiceError::Forbidden(
             "Only an admin (or an admin's key) sets the account's policy.".into(),
         ));

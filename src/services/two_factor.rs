@@ -4,6 +4,7 @@
 
 use super::ServiceError;
 use super::users::record;
+use crate::db::accounts::Account;
 use crate::db::passkeys;
 use crate::db::pool::write_transaction;
 use crate::db::two_factor as stored;
@@ -22,6 +23,28 @@ use crate::domain::two_factor::{
 /// the recovery codes all ask here.
 pub fn has_second_factor(conn: &mut DbConnection, user_id: &UserId) -> Result<bool, DbError> {
     Ok(stored::has_totp(conn, user_id)? || passkeys::has_any(conn, user_id)?)
+}
+
+/// Where a user of `account` stands with the second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// The user has an authenticator app or a passkey: signing in asks for it.
+    pub has_one: bool,
+    /// The user has none, and the account's policy (`require_2fa`) wants one: nothing but the
+    /// Security page (and help, and signing out) opens until they add it.
+    pub must_enrol: bool,
+}
+
+pub fn standing(
+    conn: &mut DbConnection,
+    user_id: &UserId,
+    account: &Account,
+) -> Result<Standing, DbError> {
+    let has_one = has_second_factor(conn, user_id)?;
+    Ok(Standing {
+        has_one,
+        must_enrol: !has_one && account.policy.require_2fa,
+    })
 }
 
 /// Recovery codes for a user who has just added a second factor (an app or a passkey): made
@@ -175,7 +198,7 @@ pub fn regenerate_recovery_codes(
 /// key): their authenticator app, passkeys and recovery codes; and ends the user's sessions:
 /// they sign in with their password and set one up again.
 pub fn reset(conn: &mut DbConnection, by: &Requester, id: &UserId) -> Result<User, ServiceError> {
-    if by.reach.waits_for_approval() {
+    if !by.reach.is_admin() {
         return Err(ServiceError::Forbidden(
             "Only an admin resets another user's second factor.".into(),
         ));

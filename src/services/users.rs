@@ -10,7 +10,7 @@ use crate::db::pool::write_transaction;
 use crate::db::tokens::Token;
 use crate::db::users::{NewUserRow, User, UserChanges, end_sessions};
 use crate::db::{DbConnection, DbError};
-use crate::domain::access::Requester;
+use crate::domain::access::{Actor, Requester};
 use crate::domain::event::EventKind;
 use crate::domain::ids::{AccountId, UserId};
 use crate::domain::text::{AccountName, PersonName};
@@ -278,6 +278,28 @@ fn ensure_another_admin(
     } else {
         Ok(())
     }
+}
+
+/// A sign-in as `user` that failed, by someone not signed in; `detail` says with what (the
+/// e-mail typed, and which step failed).
+pub fn sign_in_failed(
+    conn: &mut DbConnection,
+    account_id: &AccountId,
+    user: &UserId,
+    detail: &str,
+    client_ip: Option<&str>,
+    at: NaiveDateTime,
+) -> Result<(), DbError> {
+    NewEvent {
+        account_id,
+        kind: EventKind::UserSignInFailed,
+        actor: &Actor::unknown(),
+        user_id: Some(user),
+        detail: Some(detail),
+        client_ip,
+        at,
+    }
+    .record(conn)
 }
 
 /// An event about user `user`, made by `by` (what the users, two-factor and passkey services

@@ -688,7 +688,7 @@ pub async fn change_password(
     // A guess at the current password counts as a sign-in attempt: a session left open does
     // not let anyone try passwords faster than the sign-in page does.
     let by_user = AttemptKey::email(&current.user.email);
-    let by_address = AttemptKey::Address(address.unwrap_or_else(|| "unknown".into()));
+    let by_address = AttemptKey::address(address);
     let (keys, now, user_id) = (
         (by_user.clone(), by_address.clone()),
         current.at,

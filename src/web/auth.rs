@@ -10,10 +10,7 @@ use crate::app::AppState;
 use crate::db;
 use crate::db::DbError;
 use crate::db::accounts::Account;
-use crate::db::events::NewEvent;
 use crate::db::users::{Credentials, User};
-use crate::domain::access::Actor;
-use crate::domain::event::EventKind;
 use crate::domain::ids::{AccountId, UserId, random_token};
 use crate::domain::password;
 use crate::domain::throttle::{AttemptKey, retry_message};
@@ -23,7 +20,7 @@ use crate::error::AppError;
 use crate::request::ClientIp;
 use crate::services::passkeys::PasskeyError;
 use crate::services::two_factor::{self, Factors, Proof};
-use crate::services::{ServiceError, guesses};
+use crate::services::{ServiceError, guesses, users};
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
 use actix_web::http::{StatusCode, header};
@@ -211,7 +208,7 @@ pub async fn login(
         Some(device) => AttemptKey::Device(device.clone()),
         None => AttemptKey::email(&tried),
     };
-    let by_address = AttemptKey::Address(address.clone().unwrap_or_else(|| "unknown".into()));
+    let by_address = AttemptKey::address(address.clone());
     let gate = {
         let (by_user, by_address, tried) = (by_user.clone(), by_address.clone(), tried.clone());
         db::run(&state.pool, move |conn| {
@@ -282,19 +279,14 @@ pub async fn login(
         let ip = address.clone();
         db::run(&state.pool, move |conn| {
             for (credentials, note) in &failed {
-                NewEvent {
-                    account_id: &credentials.account_id,
-                    kind: EventKind::UserSignInFailed,
-                    actor: &Actor {
-                        id: "-".into(),
-                        name: "unknown".into(),
-                    },
-                    user_id: Some(&credentials.user_id),
-                    detail: Some(&format!("{tried}{note}")),
-                    client_ip: ip.as_deref(),
-                    at: now,
-                }
-                .record(conn)?;
+                users::sign_in_failed(
+                    conn,
+                    &credentials.account_id,
+                    &credentials.user_id,
+                    &format!("{tried}{note}"),
+                    ip.as_deref(),
+                    now,
+                )?;
             }
             Ok(())
         })
@@ -322,16 +314,15 @@ pub async fn login(
         return page(&form, StatusCode::OK);
     }
     let credentials = usable.remove(0);
-    let (has_second_factor, must_enrol) = {
+    let standing = {
         let (user_id, account_id) = (credentials.user_id.clone(), credentials.account_id.clone());
         db::run(&state.pool, move |conn| {
-            let has = two_factor::has_second_factor(conn, &user_id)?;
-            let must_enrol = !has && Account::find(conn, &account_id)?.policy.require_2fa;
-            Ok((has, must_enrol))
+            let account = Account::find(conn, &account_id)?;
+            two_factor::standing(conn, &user_id, &account)
         })
         .await?
     };
-    if has_second_factor {
+    if standing.has_one {
         // Not signed in yet: the password's guess stays counted until the second factor is
         // right too, so that knowing the password buys no more guesses at the code.
         session.start_pending(&PendingSignIn {
@@ -351,7 +342,7 @@ pub async fn login(
         method: SignInMethod::Password,
         email: tried,
         device,
-        next: if must_enrol {
+        next: if standing.must_enrol {
             SECURITY_PATH.to_owned()
         } else {
             next
@@ -620,19 +611,14 @@ pub async fn second_step(
             by.client_ip = ip.clone();
             let proof = two_factor::check_code(conn, &by, &user.id, &master_key, &code)?;
             if proof.is_none() {
-                NewEvent {
-                    account_id: &user.account_id,
-                    kind: EventKind::UserSignInFailed,
-                    actor: &Actor {
-                        id: "-".into(),
-                        name: "unknown".into(),
-                    },
-                    user_id: Some(&user.id),
-                    detail: Some(&format!("{tried} (second factor)")),
-                    client_ip: ip.as_deref(),
-                    at: now,
-                }
-                .record(conn)?;
+                users::sign_in_failed(
+                    conn,
+                    &user.account_id,
+                    &user.id,
+                    &format!("{tried} (second factor)"),
+                    ip.as_deref(),
+                    now,
+                )?;
             }
             Ok((user, None, proof))
         })
@@ -689,7 +675,7 @@ fn second_step_keys(
         Some(device) => AttemptKey::Device(device.clone()),
         None => AttemptKey::email(&pending.email),
     };
-    let by_address = AttemptKey::Address(address.clone().unwrap_or_else(|| "unknown".into()));
+    let by_address = AttemptKey::address(address.clone());
     (device, by_user, by_address)
 }
 
@@ -779,19 +765,7 @@ pub async fn second_step_passkey_finish(
                 (user.account_id.clone(), user.id.clone(), address.clone());
             let detail = format!("{} (passkey)", pending.email);
             db::run(&state.pool, move |conn| {
-                NewEvent {
-                    account_id: &account_id,
-                    kind: EventKind::UserSignInFailed,
-                    actor: &Actor {
-                        id: "-".into(),
-                        name: "unknown".into(),
-                    },
-                    user_id: Some(&user_id),
-                    detail: Some(&detail),
-                    client_ip: ip.as_deref(),
-                    at: now,
-                }
-                .record(conn)
+                users::sign_in_failed(conn, &account_id, &user_id, &detail, ip.as_deref(), now)
             })
             .await
             .map_err(AppError::from)?;

@@ -137,8 +137,8 @@ impl FromRequest for CurrentUser {
                     if user.person().is_admin() {
                         counts.waiting = db::approvals::waiting(conn, &account.id)?;
                     }
-                    must_enrol = account.policy.require_2fa
-                        && !crate::services::two_factor::has_second_factor(conn, &user.id)?;
+                    must_enrol =
+                        crate::services::two_factor::standing(conn, &user.id, &account)?.must_enrol;
                 }
                 Ok((user, account, counts, must_enrol))
             })

@@ -421,7 +421,7 @@ pub async fn sign_in_start(
 }
 
 fn address_key(address: Option<String>) -> AttemptKey {
-    AttemptKey::Address(address.unwrap_or_else(|| "unknown".into()))
+    AttemptKey::address(address)
 }
 
 #[derive(Deserialize)]
