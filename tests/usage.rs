@@ -511,10 +511,77 @@ async fn bulk_actions_are_all_or_nothing(backend: Backend) {
     assert_eq!(app.stored_status(&b.id), StoredStatus::Inactive);
 }
 
+/// A flush writes what was recorded before it, in one batch; what comes while it writes waits
+/// for the next (a flush that went on while requests came wrote hundreds of batches a second
+/// under load). Nothing is lost between the two.
+async fn a_flush_writes_what_came_before_it_and_leaves_the_rest(backend: Backend) {
+    use diesel::prelude::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokendesk::db::schema::{token_usage, usage_batches};
+    use tokendesk::live::usage::{KeyUse, UsageBuffer};
+
+    let app = spawn_app(backend).await;
+    let user = signed_up(&app);
+    let (token, _) = app.token(&user, "Busy").create();
+    let now = app.clock.now();
+    let used = move || KeyUse {
+        at: now,
+        client_ip: Some("203.0.113.9".into()),
+        authenticated: true,
+        refused: false,
+        module: None,
+    };
+    let buffer = Arc::new(UsageBuffer::default());
+    for _ in 0..10 {
+        buffer.record(&token.id, used());
+    }
+    // Requests keep coming while the flush writes, for a while.
+    let writing = Arc::new(AtomicBool::new(true));
+    let recorder = {
+        let (buffer, writing, id) = (buffer.clone(), writing.clone(), token.id.clone());
+        std::thread::spawn(move || {
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(300);
+            let mut recorded = 0u64;
+            while writing.load(Ordering::Relaxed) || std::time::Instant::now() < until {
+                buffer.record(&id, used());
+                recorded += 1;
+                if std::time::Instant::now() >= until {
+                    break;
+                }
+            }
+            recorded
+        })
+    };
+    let mut conn = app.pool.get().unwrap();
+    let batches = |conn: &mut tokendesk::db::DbConnection| -> i64 {
+        usage_batches::table.count().get_result(conn).unwrap()
+    };
+    let before = batches(&mut conn);
+    let first = buffer.flush(&mut conn, now).unwrap();
+    assert_eq!(batches(&mut conn) - before, 1, "one batch, however busy");
+    assert!(first >= 10, "what came before it: {first}");
+    writing.store(false, Ordering::Relaxed);
+    let recorded = recorder.join().unwrap();
+    let rest = buffer.flush(&mut conn, now).unwrap();
+    assert_eq!(first + rest, 10 + recorded, "nothing lost");
+    assert_eq!(buffer.pending(), 0);
+    let counted: Vec<i64> = token_usage::table
+        .filter(token_usage::token_id.eq(token.id.as_str()))
+        .select(token_usage::requests)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(
+        counted.iter().sum::<i64>(),
+        i64::try_from(10 + recorded).unwrap()
+    );
+}
+
 crate::on_both_databases!(
     a_token_without_use_says_what_is_empty,
     calls_are_counted_per_day_refusals_too,
     the_details_chart_shows_thirty_days_with_zeros,
     warnings_before_stopping_a_key_in_use,
     bulk_actions_are_all_or_nothing,
+    a_flush_writes_what_came_before_it_and_leaves_the_rest,
 );
