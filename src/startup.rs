@@ -178,18 +178,24 @@ async fn failures_answered(
 /// `HEADERS` on every answer that has not set them itself, but a forward-auth check that lets
 /// a request through: that answer goes to the proxy alone, never to a browser (nginx keeps
 /// nothing of it but the `X-Tokendesk-*` headers; Traefik and Envoy copy only the headers they
-/// are told to), and it is on the path of every request the proxy receives. A refusal keeps
-/// them: Traefik and Envoy hand it to the client as it is.
+/// are told to), and it is on the path of every request the proxy receives; it keeps only
+/// `Cache-Control: no-store`, which a proxy with a cache heeds (a cached check would let any
+/// key, or none, through). A refusal keeps them all: Traefik hands it to the client as it is.
 async fn for_browsers(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     use actix_web::http::header::{HeaderName, HeaderValue};
     let mut response = next.call(req).await?;
-    if response.status().is_success() && response.request().path() == VERIFY_PATH {
+    let for_proxy = response.status().is_success() && response.request().path() == VERIFY_PATH;
+    let headers = response.headers_mut();
+    if for_proxy {
+        headers.insert(
+            actix_web::http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
         return Ok(response);
     }
-    let headers = response.headers_mut();
     for (name, value) in HEADERS {
         let name = HeaderName::from_static(name);
         if !headers.contains_key(&name) {

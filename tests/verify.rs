@@ -112,6 +112,23 @@ async fn nginx_lets_through_only_what_the_key_reaches(backend: Backend) {
         "the key stays with tokendesk: {seen}"
     );
 
+    // A request with a body: the check is asked without it, the service gets all of it.
+    let sent = r#"{"name": "Vendor Program"}"#;
+    let response = reqwest::Client::new()
+        .post(format!("{base}/agreements"))
+        .header("Authorization", format!("ApiKey {}", key.expose()))
+        .header("Content-Type", "application/json")
+        .body(sent)
+        .send()
+        .await
+        .expect("a POST through the proxy");
+    let answer = Answer::read(response).await;
+    assert_eq!(answer.status, 200, "{:?}\n{}", answer.body, nginx.log());
+    assert_eq!(
+        answer.body["headers"]["content-length"],
+        sent.len().to_string()
+    );
+
     // No key, another module's key, a path of no module: our answers, through nginx.
     let (answer, headers) = through(&base, "/agreements", None).await;
     assert_eq!(
@@ -242,8 +259,17 @@ async fn traefik_and_envoy_are_answered_alike(backend: Backend) {
         header(&headers, "x-tokendesk-account"),
         user.account.id.as_str()
     );
-    // An answer that lets the request through goes to the proxy alone: no headers for browsers.
-    assert!(headers.get("content-security-policy").is_none());
+    // An answer that lets the request through goes to the proxy alone: no headers for
+    // browsers, but never to be cached.
+    for browsers_only in [
+        "content-security-policy",
+        "x-frame-options",
+        "x-content-type-options",
+        "referrer-policy",
+    ] {
+        assert!(headers.get(browsers_only).is_none(), "{browsers_only}");
+    }
+    assert_eq!(header(&headers, "cache-control"), "no-store");
     assert!(headers.get("x-request-id").is_some());
 
     // Envoy ext_authz: the original method, and the original path after the path_prefix; a

@@ -511,7 +511,11 @@ async fn still_waiting(
                     Err(DbError::NotFound) => return Ok(None),
                     Err(other) => return Err(other),
                 };
-                let current = password::fingerprint(&User::password_hash(conn, &user_id)?);
+                let current = match User::password_hash(conn, &user_id) {
+                    Ok(hash) => password::fingerprint(&hash),
+                    Err(DbError::NotFound) => return Ok(None),
+                    Err(other) => return Err(other),
+                };
                 Ok((user.active && current == proved).then_some(user))
             })
             .await?
