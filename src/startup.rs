@@ -164,12 +164,7 @@ async fn failures_answered(
                     "The request could not be completed.",
                 )
             };
-            for (name, value) in HEADERS {
-                response.headers_mut().insert(
-                    actix_web::http::header::HeaderName::from_static(name),
-                    actix_web::http::header::HeaderValue::from_static(value),
-                );
-            }
+            add_headers(response.headers_mut());
             Err(actix_web::error::InternalError::from_response(error, response).into())
         }
     }
@@ -185,7 +180,7 @@ async fn for_browsers(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    use actix_web::http::header::{HeaderName, HeaderValue};
+    use actix_web::http::header::HeaderValue;
     let mut response = next.call(req).await?;
     let for_proxy = response.status().is_success() && response.request().path() == VERIFY_PATH;
     let headers = response.headers_mut();
@@ -194,15 +189,21 @@ async fn for_browsers(
             actix_web::http::header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         );
-        return Ok(response);
+    } else {
+        add_headers(headers);
     }
+    Ok(response)
+}
+
+/// `HEADERS`, each unless the answer has set it itself.
+fn add_headers(headers: &mut actix_web::http::header::HeaderMap) {
+    use actix_web::http::header::{HeaderName, HeaderValue};
     for (name, value) in HEADERS {
         let name = HeaderName::from_static(name);
         if !headers.contains_key(&name) {
             headers.insert(name, HeaderValue::from_static(value));
         }
     }
-    Ok(response)
 }
 
 /// See `KEPT_FOR_BACK`: a form's answer that refused it, as a page (the API's are not pages).

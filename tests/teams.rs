@@ -454,6 +454,38 @@ async fn users_see_and_end_their_own_sessions(backend: Backend) {
         .sign_in_with("robert@frontstreet.example", "a brand new password")
         .await;
     assert_eq!(response.status(), 303);
+
+    // Each session says which browser it is, as the browser's User-Agent told at sign-in.
+    let phone = reqwest::Client::builder()
+        .cookie_provider(Arc::new(Jar::default()))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("Mozilla/5.0 (Android 14; Mobile; rv:130.0) Gecko/130.0 Firefox/130.0")
+        .build()
+        .unwrap();
+    let login = phone.get(app.url("/login")).send().await.unwrap();
+    let csrf = attr(
+        &Html::parse_document(&login.text().await.unwrap()),
+        "input[name=csrf_token]",
+        "value",
+    )
+    .unwrap();
+    let response = phone
+        .post(app.url("/login"))
+        .form(&[
+            ("email", "robert@frontstreet.example"),
+            ("password", "a brand new password"),
+            ("csrf_token", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let html = app.get_html("/account/sessions").await;
+    let browsers = select_all(&html, "table.sessions-table tbody tr td:first-child");
+    assert!(
+        browsers.iter().any(|b| b == "Firefox on Android"),
+        "{browsers:?}"
+    );
 }
 
 /// A browser of its own that says it comes from `address` (through the trusted proxy).

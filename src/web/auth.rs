@@ -412,17 +412,7 @@ impl SignedIn {
             })
             .await?;
         }
-        let user_agent = req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok());
-        session.sign_in(
-            &self.user_id,
-            self.method,
-            now,
-            address.as_deref(),
-            user_agent,
-        );
+        session.sign_in(&self.user_id, self.method, now, address.as_deref(), req);
         tracing::info!(user = %self.user_id, method = self.method.as_str(), "signed in");
         let device = self.device.unwrap_or_else(random_token);
         let mut response = match self.reply {

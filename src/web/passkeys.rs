@@ -460,16 +460,12 @@ pub async fn sign_in_finish(
         )
     })
     .await?;
-    let user_agent = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok());
     session.sign_in(
         &owner.user_id,
         SignInMethod::Passkey,
         now,
         address.as_deref(),
-        user_agent,
+        &req,
     );
     tracing::info!(user = %owner.user_id, "signed in with a passkey");
     let next = local_path(query.next.as_deref(), "/")

@@ -120,15 +120,19 @@ impl TypedSession {
     }
 
     /// Starts a signed-in session under a new id, so that an id planted before sign-in is worth
-    /// nothing after it; where and what from is kept for the Sessions page.
+    /// nothing after it; where and what from (`req`'s User-Agent) is kept for the Sessions page.
     pub fn sign_in(
         &self,
         user_id: &UserId,
         method: SignInMethod,
         at: NaiveDateTime,
         client_ip: Option<&str>,
-        user_agent: Option<&str>,
+        req: &HttpRequest,
     ) {
+        let user_agent = req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
         self.0.renew();
         self.0.clear();
         // Inserting strings into a fresh session cannot fail.
